@@ -1,0 +1,21 @@
+//! Tollgate policy: the compiled records the admin service writes to the edge
+//! key-value store, and the pure decision engine the edge runs on them.
+//!
+//! Nothing here does I/O or reads a clock: the caller passes the time in, so the
+//! same code runs natively (admin compiler, tests, benchmarks) and inside the
+//! WASI component.
+
+pub mod acl;
+pub mod decision;
+pub mod kv;
+pub mod limits;
+pub mod models;
+pub mod records;
+
+pub use acl::IpAcl;
+pub use decision::{Denial, Facts, Subject, authorize};
+pub use limits::{Budget, BudgetPeriod, Limits, Metric, Scope};
+pub use models::{ModelPattern, ModelSet};
+pub use records::{
+    AgentRecord, KeyRecord, KeyStatus, OrgRecord, ProviderRoute, SCHEMA_VERSION, TeamRecord,
+};

@@ -1,0 +1,361 @@
+//! Rate limits and budgets: windows, periods and the verdict given counter values.
+
+use serde::{Deserialize, Serialize};
+
+const MINUTE_MS: u64 = 60_000;
+const HOUR_MS: u64 = 60 * MINUTE_MS;
+const DAY_MS: u64 = 24 * HOUR_MS;
+
+/// The scope a limit or counter belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// One virtual key.
+    Key,
+    /// A team: shared by its keys.
+    Team,
+    /// An organization: shared by all its teams and keys.
+    Org,
+}
+
+impl Scope {
+    /// Short name used in counter keys and messages.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Scope::Key => "key",
+            Scope::Team => "team",
+            Scope::Org => "org",
+        }
+    }
+}
+
+/// A rate-limited quantity over a fixed window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Metric {
+    /// Requests per minute.
+    Rpm,
+    /// Requests per hour.
+    Rph,
+    /// Requests per day.
+    Rpd,
+    /// Tokens per minute.
+    Tpm,
+    /// Tokens per day.
+    Tpd,
+}
+
+impl Metric {
+    /// Every metric, requests first.
+    pub const ALL: [Metric; 5] = [
+        Metric::Rpm,
+        Metric::Rph,
+        Metric::Rpd,
+        Metric::Tpm,
+        Metric::Tpd,
+    ];
+
+    /// Field name, as in the org config (`rpm`, `tpm`, …).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Metric::Rpm => "rpm",
+            Metric::Rph => "rph",
+            Metric::Rpd => "rpd",
+            Metric::Tpm => "tpm",
+            Metric::Tpd => "tpd",
+        }
+    }
+
+    /// Whether the metric counts tokens rather than requests.
+    pub const fn counts_tokens(self) -> bool {
+        matches!(self, Metric::Tpm | Metric::Tpd)
+    }
+
+    /// Length of the fixed window, aligned to UTC.
+    pub const fn window_ms(self) -> u64 {
+        match self {
+            Metric::Rpm | Metric::Tpm => MINUTE_MS,
+            Metric::Rph => HOUR_MS,
+            Metric::Rpd | Metric::Tpd => DAY_MS,
+        }
+    }
+
+    /// The window containing `now_ms`.
+    pub const fn window(self, now_ms: u64) -> Window {
+        let len = self.window_ms();
+        Window {
+            index: now_ms / len,
+            resets_in_ms: len - now_ms % len,
+        }
+    }
+}
+
+/// One fixed window of a metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// Window number since the Unix epoch; part of the counter key.
+    pub index: u64,
+    /// Milliseconds until the next window starts.
+    pub resets_in_ms: u64,
+}
+
+/// Rate limits of one scope; `None` is not enforced.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Requests per minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpm: Option<u64>,
+    /// Requests per hour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rph: Option<u64>,
+    /// Requests per day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpd: Option<u64>,
+    /// Tokens per minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpm: Option<u64>,
+    /// Tokens per day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpd: Option<u64>,
+}
+
+impl Limits {
+    /// The configured limit for `metric`.
+    pub const fn get(&self, metric: Metric) -> Option<u64> {
+        match metric {
+            Metric::Rpm => self.rpm,
+            Metric::Rph => self.rph,
+            Metric::Rpd => self.rpd,
+            Metric::Tpm => self.tpm,
+            Metric::Tpd => self.tpd,
+        }
+    }
+
+    /// The configured limits, as (metric, limit).
+    pub fn configured(&self) -> impl Iterator<Item = (Metric, u64)> + '_ {
+        Metric::ALL
+            .into_iter()
+            .filter_map(|m| self.get(m).map(|l| (m, l)))
+    }
+
+    /// Whether no limit is configured.
+    pub fn is_empty(&self) -> bool {
+        self.configured().next().is_none()
+    }
+}
+
+/// A rate limit that a request would exceed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exceeded {
+    /// Scope whose limit tripped.
+    pub scope: Scope,
+    /// Metric that tripped.
+    pub metric: Metric,
+    /// The configured limit.
+    pub limit: u64,
+    /// Whole seconds until the window resets (at least 1), for `Retry-After`.
+    pub retry_after_secs: u64,
+}
+
+/// Checks one limit given the counter value after counting this request
+/// (requests) or the value already used (tokens).
+pub fn check(
+    scope: Scope,
+    metric: Metric,
+    limit: u64,
+    counted: u64,
+    now_ms: u64,
+) -> Result<(), Exceeded> {
+    let over = if metric.counts_tokens() {
+        // Tokens are known only after the response: deny once the window is used up.
+        counted >= limit
+    } else {
+        counted > limit
+    };
+    if over {
+        Err(Exceeded {
+            scope,
+            metric,
+            limit,
+            retry_after_secs: metric.window(now_ms).resets_in_ms.div_ceil(1000).max(1),
+        })
+    } else {
+        Ok(())
+    }
+}
+
+/// How often a budget resets, on calendar boundaries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetPeriod {
+    /// Every day at 00:00.
+    Daily,
+    /// Every Monday at 00:00.
+    Weekly,
+    /// The first of every month at 00:00.
+    Monthly,
+}
+
+/// A spend cap of one scope, in micro-units of the org's currency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Budget {
+    /// Cap in millionths of the currency unit (exact integer money).
+    pub limit_micros: u64,
+    /// Reset period.
+    pub period: BudgetPeriod,
+    /// Offset of the org's timezone from UTC in minutes (calendar boundaries there).
+    #[serde(default)]
+    pub utc_offset_minutes: i32,
+}
+
+impl Budget {
+    /// Start and end (Unix ms, end exclusive) of the period containing `now_ms`.
+    pub fn period_bounds(&self, now_ms: u64) -> (u64, u64) {
+        let offset = i64::from(self.utc_offset_minutes) * MINUTE_MS as i64;
+        let local = now_ms as i64 + offset;
+        let day = local.div_euclid(DAY_MS as i64);
+        let (start_day, end_day) = match self.period {
+            BudgetPeriod::Daily => (day, day + 1),
+            BudgetPeriod::Weekly => {
+                // 1970-01-01 was a Thursday: Monday-based weekday is (day + 3) mod 7.
+                let start = day - (day + 3).rem_euclid(7);
+                (start, start + 7)
+            }
+            BudgetPeriod::Monthly => {
+                let (y, m, _) = civil_from_days(day);
+                let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+                (days_from_civil(y, m, 1), days_from_civil(ny, nm, 1))
+            }
+        };
+        let to_utc = |d: i64| (d * DAY_MS as i64 - offset).max(0) as u64;
+        (to_utc(start_day), to_utc(end_day))
+    }
+
+    /// Whether spending `spent_micros` leaves no room for another request.
+    pub fn exhausted(&self, spent_micros: u64) -> bool {
+        spent_micros >= self.limit_micros
+    }
+}
+
+// Howard Hinnant's civil-calendar algorithms (proleptic Gregorian).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (i64::from(m) + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    // 2026-11-23T10:15:30Z, a Monday.
+    const NOW: u64 = 1_795_428_930_000;
+
+    #[test]
+    fn request_limits_allow_exactly_the_limit() {
+        assert!(check(Scope::Org, Metric::Rpm, 20, 20, NOW).is_ok());
+        let e = check(Scope::Org, Metric::Rpm, 20, 21, NOW).unwrap_err();
+        assert_eq!((e.scope, e.metric, e.limit), (Scope::Org, Metric::Rpm, 20));
+        assert_eq!(e.retry_after_secs, 30);
+    }
+
+    #[test]
+    fn token_limits_deny_once_used_up() {
+        assert!(check(Scope::Key, Metric::Tpm, 100, 99, NOW).is_ok());
+        assert!(check(Scope::Key, Metric::Tpm, 100, 100, NOW).is_err());
+        let e = check(Scope::Key, Metric::Tpd, 100, 100, NOW).unwrap_err();
+        // 10:15:30 → 13h44m30s to midnight.
+        assert_eq!(e.retry_after_secs, 13 * 3600 + 44 * 60 + 30);
+    }
+
+    #[test]
+    fn windows_align_to_utc() {
+        let w = Metric::Rph.window(NOW);
+        assert_eq!(w.index, NOW / HOUR_MS);
+        assert_eq!(w.resets_in_ms, 44 * MINUTE_MS + 30_000);
+        let l = Limits {
+            rpm: Some(5),
+            tpd: Some(9),
+            ..Default::default()
+        };
+        assert_eq!(
+            l.configured().collect::<Vec<_>>(),
+            vec![(Metric::Rpm, 5), (Metric::Tpd, 9)]
+        );
+        assert!(Limits::default().is_empty());
+    }
+
+    fn budget(period: BudgetPeriod, off: i32) -> Budget {
+        Budget {
+            limit_micros: 1_000_000,
+            period,
+            utc_offset_minutes: off,
+        }
+    }
+
+    #[test]
+    fn calendar_periods() {
+        let day = 1_795_392_000_000; // 2026-11-23T00:00Z
+        assert_eq!(
+            budget(BudgetPeriod::Daily, 0).period_bounds(NOW),
+            (day, day + DAY_MS)
+        );
+        // Monday: the week starts today.
+        assert_eq!(
+            budget(BudgetPeriod::Weekly, 0).period_bounds(NOW),
+            (day, day + 7 * DAY_MS)
+        );
+        let nov1 = days_from_civil(2026, 11, 1) as u64 * DAY_MS;
+        let dec1 = days_from_civil(2026, 12, 1) as u64 * DAY_MS;
+        assert_eq!(
+            budget(BudgetPeriod::Monthly, 0).period_bounds(NOW),
+            (nov1, dec1)
+        );
+        // UTC+14: it is already 00:15 on Tuesday the 24th there.
+        let (s, e) = budget(BudgetPeriod::Daily, 14 * 60).period_bounds(NOW);
+        assert_eq!(
+            (s, e),
+            (day + DAY_MS - 14 * HOUR_MS, day + 2 * DAY_MS - 14 * HOUR_MS)
+        );
+        // December rolls into the next year.
+        let dec15 = days_from_civil(2026, 12, 15) as u64 * DAY_MS;
+        let jan1 = days_from_civil(2027, 1, 1) as u64 * DAY_MS;
+        assert_eq!(
+            budget(BudgetPeriod::Monthly, 0).period_bounds(dec15).1,
+            jan1
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn civil_round_trip(days in -1_000_000i64..1_000_000) {
+            let (y, m, d) = civil_from_days(days);
+            prop_assert_eq!(days_from_civil(y, m, d), days);
+        }
+
+        #[test]
+        fn period_contains_now(now in 0u64..4_000_000_000_000, off in -720i32..=840, p in 0..3u8) {
+            let period = [BudgetPeriod::Daily, BudgetPeriod::Weekly, BudgetPeriod::Monthly][p as usize];
+            let (s, e) = budget(period, off).period_bounds(now);
+            prop_assert!(s <= now && now < e, "{s} <= {now} < {e}");
+        }
+    }
+}
