@@ -1,0 +1,71 @@
+//! Compiled records for the end-to-end tests, as KV entries (`(kv key, bytes)`), so
+//! they can be loaded into any store the host offers.
+
+use policy::records::{self, SCHEMA_VERSION};
+use policy::{AgentRecord, IpAcl, KeyRecord, KeyStatus, Limits, ModelSet, OrgRecord, ProviderRoute, kv};
+
+/// The credential the org holds for its provider; must reach the upstream, never a client.
+pub const PROVIDER_KEY: &str = "sk-upstream-provider-secret";
+/// Models the test org's provider serves.
+pub const SERVED: [&str; 4] = ["gpt-4o", "gpt-4o-mini", "text-embedding-3-small", "slow-model"];
+
+/// An active org whose single provider is `base_url` and serves [`SERVED`].
+pub fn org(org_id: &str, base_url: &str) -> OrgRecord {
+    OrgRecord {
+        schema_version: SCHEMA_VERSION,
+        org_id: org_id.into(),
+        slug: org_id.into(),
+        active: true,
+        providers: vec![ProviderRoute {
+            name: "mock".into(),
+            base_url: base_url.into(),
+            api_key: Some(PROVIDER_KEY.into()),
+            models: SERVED.iter().map(|m| m.parse().expect("model name")).collect(),
+        }],
+        limits: Limits::default(),
+        budget: None,
+        client_ip_header: None,
+    }
+}
+
+/// An active key of `org_id` allowed to call `models`.
+pub fn key(key_id: &str, org_id: &str, models: &[&str]) -> KeyRecord {
+    KeyRecord {
+        schema_version: SCHEMA_VERSION,
+        key_id: key_id.into(),
+        org_id: org_id.into(),
+        team_id: None,
+        agent_id: None,
+        status: KeyStatus::Active,
+        expires_at_ms: None,
+        models: ModelSet::from_patterns(models.iter().map(|m| m.parse().expect("model pattern"))),
+        ip_acl: IpAcl::default(),
+        limits: Limits::default(),
+        budget: None,
+    }
+}
+
+/// An agent record.
+pub fn agent(agent_id: &str, org_id: &str, active: bool) -> AgentRecord {
+    AgentRecord {
+        schema_version: SCHEMA_VERSION,
+        agent_id: agent_id.into(),
+        org_id: org_id.into(),
+        active,
+    }
+}
+
+/// The KV entry of an org record.
+pub fn org_entry(org: &OrgRecord) -> (String, Vec<u8>) {
+    (kv::org_key(&org.org_id), records::encode(org))
+}
+
+/// The KV entry of a key record, stored under the hash of `secret`.
+pub fn key_entry(secret: &str, key: &KeyRecord) -> (String, Vec<u8>) {
+    (kv::KeyName::of(secret).as_str().to_string(), records::encode(key))
+}
+
+/// The KV entry of an agent record.
+pub fn agent_entry(agent: &AgentRecord) -> (String, Vec<u8>) {
+    (kv::agent_key(&agent.agent_id), records::encode(agent))
+}

@@ -1,0 +1,92 @@
+//! A running gateway for tests and benchmarks: the real component under the real
+//! host, in front of the mock provider, with records seeded in its store.
+
+use std::time::Duration;
+
+use edge_host::{EdgeConfig, EdgeServer, KvConfig};
+
+use crate::fixtures;
+use crate::upstream::MockUpstream;
+
+/// Org id of the seeded organization.
+pub const ORG: &str = "org_test";
+/// A key that may call every model the org serves.
+pub const KEY: &str = "sk-tg-test-full-0123456789abcdefghijklmnop";
+/// A key that may call `gpt-4o-mini` only.
+pub const NARROW_KEY: &str = "sk-tg-test-narrow-0123456789abcdefghijk";
+
+/// The edge, the provider behind it and an HTTP client.
+pub struct Gateway {
+    /// The edge runtime serving the component.
+    pub edge: EdgeServer,
+    /// The mock provider the org's records point at.
+    pub upstream: MockUpstream,
+    /// A client with no default headers.
+    pub http: reqwest::Client,
+}
+
+/// Host settings for tests: memory store, outbound only to `upstream`, short first-byte timeout.
+pub fn config(upstream: &MockUpstream) -> EdgeConfig {
+    EdgeConfig {
+        kv: KvConfig::Memory,
+        allowed_outbound: vec![upstream.addr().to_string()],
+        first_byte_timeout: Duration::from_secs(2),
+        ..EdgeConfig::default()
+    }
+}
+
+impl Gateway {
+    /// Starts provider and edge with `cfg`, seeding the org, [`KEY`] and [`NARROW_KEY`].
+    pub async fn start_with(upstream: MockUpstream, cfg: EdgeConfig) -> Gateway {
+        let edge = EdgeServer::start(cfg).await.expect("edge starts");
+        let org = fixtures::org(ORG, &upstream.base_url());
+        let full = fixtures::key("key_full", ORG, &fixtures::SERVED);
+        let narrow = fixtures::key("key_narrow", ORG, &["gpt-4o-mini"]);
+        edge.kv()
+            .set_many(&[
+                fixtures::org_entry(&org),
+                fixtures::key_entry(KEY, &full),
+                fixtures::key_entry(NARROW_KEY, &narrow),
+            ])
+            .await
+            .expect("seed records");
+        Gateway {
+            edge,
+            upstream,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Starts provider and edge with the test [`config`].
+    pub async fn start() -> Gateway {
+        let upstream = MockUpstream::start().await;
+        let cfg = config(&upstream);
+        Gateway::start_with(upstream, cfg).await
+    }
+
+    /// `http://addr/v1/<path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/v1/{path}", self.edge.url())
+    }
+
+    /// POSTs JSON to `/v1/<path>` with `key` as bearer.
+    pub async fn post(&self, path: &str, key: &str, body: serde_json::Value) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await
+            .expect("request reaches the edge")
+    }
+
+    /// A minimal chat request for `model`.
+    pub async fn chat(&self, key: &str, model: &str) -> reqwest::Response {
+        self.post(
+            "chat/completions",
+            key,
+            serde_json::json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await
+    }
+}
