@@ -1,1 +1,28 @@
-//! placeholder
+//! Tollgate's local edge runtime: wasmtime + wasi-http serving the gateway
+//! component, with the `wasi:keyvalue` store it imports (in memory or a SQLite
+//! file in Spin's layout) and an outbound allow-list.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), edge_host::EdgeError> {
+//! let server = edge_host::EdgeServer::start(edge_host::EdgeConfig::default()).await?;
+//! println!("serving on {}", server.url());
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+pub mod keyvalue;
+pub mod kv;
+pub mod outbound;
+pub mod records;
+mod server;
+
+pub use keyvalue::{Decision, RequestFacts};
+pub use kv::{Kv, KvBackend, KvConfig, KvError, MemoryKv, SqliteKv};
+pub use outbound::OutboundPolicy;
+pub use records::RecordsError;
+pub use server::{CLIENT_ADDR_HEADER, EdgeConfig, EdgeError, EdgeServer};
+
+/// The gateway component this binary ships (built by `build.rs`).
+pub fn component_wasm() -> &'static [u8] {
+    include_bytes!(env!("TOLLGATE_COMPONENT_WASM"))
+}

@@ -1,0 +1,297 @@
+//! The host side of `wasi:keyvalue@0.2.0-draft2` (store, atomics, batch) over a
+//! [`Kv`] backend, plus the `tollgate:gateway/policy` export bindings.
+
+use std::sync::Arc;
+
+use wasmtime::component::{HasData, Resource, ResourceTable};
+
+use crate::kv::{Kv, KvError};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "tollgate:gateway/gateway-core",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        require_store_data_send: true,
+        with: {
+            "wasi:keyvalue/store.bucket": super::Bucket,
+            "wasi:keyvalue/atomics.cas": super::Cas,
+        },
+    });
+}
+
+pub use bindings::GatewayCorePre;
+pub use bindings::exports::tollgate::gateway::policy::{Decision, RequestFacts};
+use bindings::wasi::keyvalue::{atomics, batch, store};
+
+/// An open bucket: the store name it was opened with.
+pub struct Bucket {
+    store: Arc<str>,
+}
+
+/// A compare-and-swap handle: the value the key had when the handle was made.
+pub struct Cas {
+    store: Arc<str>,
+    key: String,
+    current: Option<Vec<u8>>,
+}
+
+/// The key-value configuration shared by every instance: backend and the store
+/// names a guest may open.
+#[derive(Clone)]
+pub struct KvHost {
+    kv: Kv,
+    stores: Arc<[Arc<str>]>,
+}
+
+impl KvHost {
+    /// Serves `kv` under the given store names.
+    pub fn new(kv: Kv, stores: &[&str]) -> KvHost {
+        KvHost {
+            kv,
+            stores: stores.iter().map(|s| Arc::from(*s)).collect(),
+        }
+    }
+}
+
+/// What the generated `Host` traits are implemented on: a borrow of the
+/// instance's resource table and the shared store.
+pub struct KvView<'a> {
+    /// The instance's resource table.
+    pub table: &'a mut ResourceTable,
+    /// The shared store.
+    pub host: &'a KvHost,
+}
+
+/// [`HasData`] marker for the keyvalue bindings.
+pub struct WasiKeyValue;
+
+impl HasData for WasiKeyValue {
+    type Data<'a> = KvView<'a>;
+}
+
+/// Adds the three keyvalue interfaces to `linker`.
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut wasmtime::component::Linker<T>,
+    get: fn(&mut T) -> KvView<'_>,
+) -> wasmtime::Result<()> {
+    store::add_to_linker::<T, WasiKeyValue>(linker, get)?;
+    atomics::add_to_linker::<T, WasiKeyValue>(linker, get)?;
+    batch::add_to_linker::<T, WasiKeyValue>(linker, get)?;
+    Ok(())
+}
+
+fn to_wit(e: KvError) -> store::Error {
+    match e {
+        KvError::NoSuchStore => store::Error::NoSuchStore,
+        other => store::Error::Other(other.to_string()),
+    }
+}
+
+type KvResult<T> = wasmtime::Result<Result<T, store::Error>>;
+
+impl KvView<'_> {
+    fn bucket(&self, b: &Resource<Bucket>) -> wasmtime::Result<Arc<str>> {
+        Ok(self.table.get(b)?.store.clone())
+    }
+}
+
+impl store::Host for KvView<'_> {
+    async fn open(&mut self, identifier: String) -> KvResult<Resource<Bucket>> {
+        let Some(store) = self.host.stores.iter().find(|s| ***s == *identifier) else {
+            return Ok(Err(store::Error::NoSuchStore));
+        };
+        let bucket = Bucket {
+            store: store.clone(),
+        };
+        Ok(Ok(self.table.push(bucket)?))
+    }
+}
+
+impl store::HostBucket for KvView<'_> {
+    async fn get(&mut self, b: Resource<Bucket>, key: String) -> KvResult<Option<Vec<u8>>> {
+        let store = self.bucket(&b)?;
+        Ok(self
+            .host
+            .kv
+            .backend()
+            .get(&store, &key)
+            .await
+            .map_err(to_wit))
+    }
+
+    async fn set(&mut self, b: Resource<Bucket>, key: String, value: Vec<u8>) -> KvResult<()> {
+        let store = self.bucket(&b)?;
+        Ok(self
+            .host
+            .kv
+            .backend()
+            .set(&store, &key, &value)
+            .await
+            .map_err(to_wit))
+    }
+
+    async fn delete(&mut self, b: Resource<Bucket>, key: String) -> KvResult<()> {
+        let store = self.bucket(&b)?;
+        Ok(self
+            .host
+            .kv
+            .backend()
+            .delete(&store, &key)
+            .await
+            .map_err(to_wit))
+    }
+
+    async fn exists(&mut self, b: Resource<Bucket>, key: String) -> KvResult<bool> {
+        let store = self.bucket(&b)?;
+        Ok(self
+            .host
+            .kv
+            .backend()
+            .exists(&store, &key)
+            .await
+            .map_err(to_wit))
+    }
+
+    async fn list_keys(
+        &mut self,
+        b: Resource<Bucket>,
+        cursor: Option<String>,
+    ) -> KvResult<store::KeyResponse> {
+        let store = self.bucket(&b)?;
+        // One page holding every key after the cursor; the cursor is the last
+        // key a previous page returned, so paging by keys stays correct.
+        Ok(self
+            .host
+            .kv
+            .backend()
+            .list_keys(&store)
+            .await
+            .map(|keys| store::KeyResponse {
+                keys: match cursor {
+                    Some(c) => keys.into_iter().filter(|k| *k > c).collect(),
+                    None => keys,
+                },
+                cursor: None,
+            })
+            .map_err(to_wit))
+    }
+
+    async fn drop(&mut self, b: Resource<Bucket>) -> wasmtime::Result<()> {
+        self.table.delete(b)?;
+        Ok(())
+    }
+}
+
+impl atomics::Host for KvView<'_> {
+    async fn increment(&mut self, b: Resource<Bucket>, key: String, delta: i64) -> KvResult<i64> {
+        let store = self.bucket(&b)?;
+        Ok(self
+            .host
+            .kv
+            .backend()
+            .increment(&store, &key, delta)
+            .await
+            .map_err(to_wit))
+    }
+
+    async fn swap(
+        &mut self,
+        cas: Resource<Cas>,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), atomics::CasError>> {
+        let Cas {
+            store,
+            key,
+            current,
+        } = self.table.delete(cas)?;
+        let backend = self.host.kv.backend();
+        match backend
+            .compare_and_swap(&store, &key, current.as_deref(), &value)
+            .await
+        {
+            Ok(true) => Ok(Ok(())),
+            Ok(false) => {
+                // Hand back a fresh handle holding the value that won, so the
+                // guest can retry from it.
+                let current = match backend.get(&store, &key).await {
+                    Ok(v) => v,
+                    Err(e) => return Ok(Err(atomics::CasError::StoreError(to_wit(e)))),
+                };
+                let fresh = self.table.push(Cas {
+                    store,
+                    key,
+                    current,
+                })?;
+                Ok(Err(atomics::CasError::CasFailed(fresh)))
+            }
+            Err(e) => Ok(Err(atomics::CasError::StoreError(to_wit(e)))),
+        }
+    }
+}
+
+impl atomics::HostCas for KvView<'_> {
+    async fn new(&mut self, b: Resource<Bucket>, key: String) -> KvResult<Resource<Cas>> {
+        let store = self.bucket(&b)?;
+        let current = match self.host.kv.backend().get(&store, &key).await {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(to_wit(e))),
+        };
+        Ok(Ok(self.table.push(Cas {
+            store,
+            key,
+            current,
+        })?))
+    }
+
+    async fn current(&mut self, cas: Resource<Cas>) -> KvResult<Option<Vec<u8>>> {
+        Ok(Ok(self.table.get(&cas)?.current.clone()))
+    }
+
+    async fn drop(&mut self, cas: Resource<Cas>) -> wasmtime::Result<()> {
+        self.table.delete(cas)?;
+        Ok(())
+    }
+}
+
+impl batch::Host for KvView<'_> {
+    async fn get_many(
+        &mut self,
+        b: Resource<Bucket>,
+        keys: Vec<String>,
+    ) -> KvResult<Vec<(String, Option<Vec<u8>>)>> {
+        let store = self.bucket(&b)?;
+        let values = match self.host.kv.backend().get_many(&store, &keys).await {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(to_wit(e))),
+        };
+        Ok(Ok(keys.into_iter().zip(values).collect()))
+    }
+
+    async fn set_many(
+        &mut self,
+        b: Resource<Bucket>,
+        key_values: Vec<(String, Vec<u8>)>,
+    ) -> KvResult<()> {
+        let store = self.bucket(&b)?;
+        Ok(self
+            .host
+            .kv
+            .backend()
+            .set_many(&store, &key_values)
+            .await
+            .map_err(to_wit))
+    }
+
+    async fn delete_many(&mut self, b: Resource<Bucket>, keys: Vec<String>) -> KvResult<()> {
+        let store = self.bucket(&b)?;
+        Ok(self
+            .host
+            .kv
+            .backend()
+            .delete_many(&store, &keys)
+            .await
+            .map_err(to_wit))
+    }
+}

@@ -1,0 +1,230 @@
+//! The edge key-value store the component imports as `wasi:keyvalue`.
+//!
+//! Backends implement [`KvBackend`]; [`Kv`] is the cheap, cloneable handle the
+//! host and tests share. Values are opaque bytes except counters, which are
+//! `i64` little-endian (8 bytes), the layout the component and Spin agree on.
+
+mod memory;
+mod sqlite;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+
+pub use memory::MemoryKv;
+pub use sqlite::SqliteKv;
+
+/// The store the component opens; the only one a default host configures.
+pub const DEFAULT_STORE: &str = "default";
+
+/// Errors of the key-value store.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KvError {
+    /// The store name is not configured.
+    #[error("no such store")]
+    NoSuchStore,
+    /// A counter key holds a value that is not an 8-byte little-endian i64.
+    #[error("value of {key:?} is not a 64-bit counter")]
+    NotACounter {
+        /// The offending key.
+        key: String,
+    },
+    /// A counter would overflow i64.
+    #[error("counter {key:?} would overflow")]
+    Overflow {
+        /// The offending key.
+        key: String,
+    },
+    /// The backend failed (I/O, SQLite, connection).
+    #[error("key-value backend error: {0}")]
+    Backend(String),
+}
+
+/// A boxed future returned by [`KvBackend`] methods, so the trait stays
+/// object-safe and fits both blocking (SQLite) and async (Redis) backends.
+pub type KvFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, KvError>> + Send + 'a>>;
+
+/// A key-value backend. Every method is scoped to a store name; backends do not
+/// check store names (the host does).
+///
+/// A blocking backend simply returns `Box::pin(std::future::ready(result))`.
+pub trait KvBackend: Send + Sync + 'static {
+    /// The value of `key`, if any.
+    fn get<'a>(&'a self, store: &'a str, key: &'a str) -> KvFuture<'a, Option<Vec<u8>>>;
+    /// Sets `key` to `value`.
+    fn set<'a>(&'a self, store: &'a str, key: &'a str, value: &'a [u8]) -> KvFuture<'a, ()>;
+    /// Deletes `key` (no error when absent).
+    fn delete<'a>(&'a self, store: &'a str, key: &'a str) -> KvFuture<'a, ()>;
+    /// Whether `key` exists.
+    fn exists<'a>(&'a self, store: &'a str, key: &'a str) -> KvFuture<'a, bool> {
+        Box::pin(async move { Ok(self.get(store, key).await?.is_some()) })
+    }
+    /// All keys of the store, sorted.
+    fn list_keys<'a>(&'a self, store: &'a str) -> KvFuture<'a, Vec<String>>;
+    /// Atomically adds `delta` to the i64 LE counter at `key` (missing = 0) and
+    /// returns the new value; atomic across tasks and, where the backend is
+    /// shared, across processes.
+    fn increment<'a>(&'a self, store: &'a str, key: &'a str, delta: i64) -> KvFuture<'a, i64>;
+    /// Sets `key` to `new` only if its value still equals `expected`
+    /// (`None` = absent); returns whether it swapped.
+    fn compare_and_swap<'a>(
+        &'a self,
+        store: &'a str,
+        key: &'a str,
+        expected: Option<&'a [u8]>,
+        new: &'a [u8],
+    ) -> KvFuture<'a, bool>;
+    /// Values of many keys, in order.
+    fn get_many<'a>(
+        &'a self,
+        store: &'a str,
+        keys: &'a [String],
+    ) -> KvFuture<'a, Vec<Option<Vec<u8>>>> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(keys.len());
+            for key in keys {
+                out.push(self.get(store, key).await?);
+            }
+            Ok(out)
+        })
+    }
+    /// Sets many keys; backends that can make this all-or-nothing should.
+    fn set_many<'a>(&'a self, store: &'a str, entries: &'a [(String, Vec<u8>)])
+    -> KvFuture<'a, ()>;
+    /// Deletes many keys.
+    fn delete_many<'a>(&'a self, store: &'a str, keys: &'a [String]) -> KvFuture<'a, ()> {
+        Box::pin(async move {
+            for key in keys {
+                self.delete(store, key).await?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Where the edge keeps its key-value data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KvConfig {
+    /// In process memory; gone when the process exits (tests).
+    Memory,
+    /// A SQLite file in Spin's own `spin_key_value` layout.
+    Sqlite(PathBuf),
+}
+
+impl std::str::FromStr for KvConfig {
+    type Err = String;
+
+    /// `memory` or `sqlite:<path>`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "memory" => Ok(KvConfig::Memory),
+            _ => match s.strip_prefix("sqlite:") {
+                Some(path) if !path.is_empty() => Ok(KvConfig::Sqlite(PathBuf::from(path))),
+                _ => Err(format!("expected `memory` or `sqlite:<path>`, got {s:?}")),
+            },
+        }
+    }
+}
+
+/// A shared handle to the edge store: what the host serves and tests seed.
+#[derive(Clone)]
+pub struct Kv {
+    backend: Arc<dyn KvBackend>,
+}
+
+impl std::fmt::Debug for Kv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Kv")
+    }
+}
+
+impl Kv {
+    /// Opens the configured backend (creating the SQLite file and its directory).
+    pub fn open(config: &KvConfig) -> Result<Kv, KvError> {
+        Ok(match config {
+            KvConfig::Memory => Kv::new(MemoryKv::new()),
+            KvConfig::Sqlite(path) => Kv::new(SqliteKv::open(path)?),
+        })
+    }
+
+    /// Wraps a backend.
+    pub fn new(backend: impl KvBackend) -> Kv {
+        Kv {
+            backend: Arc::new(backend),
+        }
+    }
+
+    /// The backend, for store-scoped calls.
+    pub fn backend(&self) -> &dyn KvBackend {
+        &*self.backend
+    }
+
+    /// Value of `key` in the default store.
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        self.backend.get(DEFAULT_STORE, key).await
+    }
+
+    /// Sets `key` in the default store.
+    pub async fn set(&self, key: &str, value: &[u8]) -> Result<(), KvError> {
+        self.backend.set(DEFAULT_STORE, key, value).await
+    }
+
+    /// Deletes `key` from the default store.
+    pub async fn delete(&self, key: &str) -> Result<(), KvError> {
+        self.backend.delete(DEFAULT_STORE, key).await
+    }
+
+    /// All keys of the default store, sorted.
+    pub async fn list_keys(&self) -> Result<Vec<String>, KvError> {
+        self.backend.list_keys(DEFAULT_STORE).await
+    }
+
+    /// Adds `delta` to the counter `key` of the default store.
+    pub async fn increment(&self, key: &str, delta: i64) -> Result<i64, KvError> {
+        self.backend.increment(DEFAULT_STORE, key, delta).await
+    }
+
+    /// Reads the counter `key` of the default store (missing = 0).
+    pub async fn counter(&self, key: &str) -> Result<i64, KvError> {
+        match self.get(key).await? {
+            None => Ok(0),
+            Some(bytes) => decode_counter(key, &bytes),
+        }
+    }
+
+    /// Sets many keys of the default store at once.
+    pub async fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), KvError> {
+        self.backend.set_many(DEFAULT_STORE, entries).await
+    }
+
+    /// Stores a compiled record (JSON) under `key` in the default store.
+    pub async fn put_record<T: serde::Serialize>(
+        &self,
+        key: &str,
+        record: &T,
+    ) -> Result<(), KvError> {
+        self.set(key, &policy::records::encode(record)).await
+    }
+
+    /// Stores a key record under `key:<sha256(secret)>`, as the admin service does.
+    pub async fn put_key(&self, secret: &str, record: &policy::KeyRecord) -> Result<(), KvError> {
+        self.put_record(policy::kv::KeyName::of(secret).as_str(), record)
+            .await
+    }
+}
+
+/// Decodes an i64 little-endian counter value.
+pub fn decode_counter(key: &str, bytes: &[u8]) -> Result<i64, KvError> {
+    let raw: [u8; 8] = bytes.try_into().map_err(|_| KvError::NotACounter {
+        key: key.to_string(),
+    })?;
+    Ok(i64::from_le_bytes(raw))
+}
+
+/// `current + delta`, or the overflow error naming `key`.
+fn add_counter(key: &str, current: i64, delta: i64) -> Result<i64, KvError> {
+    current.checked_add(delta).ok_or_else(|| KvError::Overflow {
+        key: key.to_string(),
+    })
+}

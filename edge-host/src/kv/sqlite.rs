@@ -1,0 +1,256 @@
+//! SQLite file backend in Spin's own `spin_key_value` layout, so the admin
+//! service (another process) and a real Spin runtime read and write the same file.
+//!
+//! No cache: every read is a fresh autocommit statement, so a record another
+//! process commits is visible to the very next request (WAL readers see every
+//! committed transaction). Read-modify-write operations run in `BEGIN IMMEDIATE`
+//! transactions, which take SQLite's write lock up front and so are atomic
+//! across connections and processes.
+
+use std::future::ready;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::{KvBackend, KvError, KvFuture, add_counter, decode_counter};
+
+/// Spin's schema, verbatim.
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS spin_key_value (
+    store TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (store, key)
+)";
+const GET: &str = "SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2";
+const SET: &str = "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
+    ON CONFLICT (store, key) DO UPDATE SET value = excluded.value";
+const DELETE: &str = "DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2";
+const EXISTS: &str = "SELECT 1 FROM spin_key_value WHERE store = ?1 AND key = ?2";
+const LIST: &str = "SELECT key FROM spin_key_value WHERE store = ?1 ORDER BY key";
+
+/// Connections kept open: enough that a writer waiting on another process's
+/// lock does not stall this process's readers, few enough to stay cheap.
+const POOL_SIZE: usize = 4;
+/// How long a writer waits for another connection's or process's lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A SQLite-file key-value store.
+pub struct SqliteKv {
+    path: PathBuf,
+    conns: Vec<Mutex<Connection>>,
+    next: AtomicUsize,
+}
+
+impl From<rusqlite::Error> for KvError {
+    fn from(e: rusqlite::Error) -> Self {
+        KvError::Backend(e.to_string())
+    }
+}
+
+impl SqliteKv {
+    /// Opens (creating if needed) the file and its parent directory.
+    pub fn open(path: &Path) -> Result<SqliteKv, KvError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| KvError::Backend(format!("creating {}: {e}", dir.display())))?;
+        }
+        let conns = (0..POOL_SIZE)
+            .map(|i| open_connection(path, i == 0).map(Mutex::new))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| KvError::Backend(format!("opening {}: {e}", path.display())))?;
+        Ok(SqliteKv {
+            path: path.to_path_buf(),
+            conns,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A free connection if there is one, else waits on the next in turn.
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        for i in 0..self.conns.len() {
+            if let Ok(c) = self.conns[(start + i) % self.conns.len()].try_lock() {
+                return c;
+            }
+        }
+        // A statement that panicked leaves no open transaction behind (rusqlite
+        // rolls back on drop), so a poisoned connection is still usable.
+        self.conns[start % self.conns.len()]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` on a pooled connection. Statements take microseconds, so they
+    /// run inline; on a multi-threaded runtime `block_in_place` keeps a rare
+    /// lock wait (another process writing) from stalling the worker's other tasks.
+    fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, KvError>,
+    ) -> KvFuture<'static, T> {
+        let call = || f(&mut self.conn());
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        let result = if multi_thread {
+            tokio::task::block_in_place(call)
+        } else {
+            call()
+        };
+        Box::pin(ready(result))
+    }
+}
+
+fn open_connection(path: &Path, create: bool) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // WAL: readers never block on the admin service's writes, and vice versa.
+    let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    conn.execute_batch("PRAGMA synchronous = NORMAL")?;
+    if create {
+        conn.execute_batch(SCHEMA)?;
+    }
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(conn)
+}
+
+/// A stored value as bytes. Spin itself stores counters as SQLite integers;
+/// those read back as the i64 little-endian bytes this edge uses.
+fn value_bytes(v: ValueRef<'_>) -> Vec<u8> {
+    match v {
+        ValueRef::Blob(b) | ValueRef::Text(b) => b.to_vec(),
+        ValueRef::Integer(i) => i.to_le_bytes().to_vec(),
+        ValueRef::Real(f) => f.to_le_bytes().to_vec(),
+        ValueRef::Null => Vec::new(),
+    }
+}
+
+fn get(conn: &Connection, store: &str, key: &str) -> rusqlite::Result<Option<Vec<u8>>> {
+    conn.prepare_cached(GET)?
+        .query_row(params![store, key], |r| Ok(value_bytes(r.get_ref(0)?)))
+        .optional()
+}
+
+impl KvBackend for SqliteKv {
+    fn get<'a>(&'a self, store: &'a str, key: &'a str) -> KvFuture<'a, Option<Vec<u8>>> {
+        self.run(|c| Ok(get(c, store, key)?))
+    }
+
+    fn set<'a>(&'a self, store: &'a str, key: &'a str, value: &'a [u8]) -> KvFuture<'a, ()> {
+        self.run(|c| {
+            c.prepare_cached(SET)?.execute(params![store, key, value])?;
+            Ok(())
+        })
+    }
+
+    fn delete<'a>(&'a self, store: &'a str, key: &'a str) -> KvFuture<'a, ()> {
+        self.run(|c| {
+            c.prepare_cached(DELETE)?.execute(params![store, key])?;
+            Ok(())
+        })
+    }
+
+    fn exists<'a>(&'a self, store: &'a str, key: &'a str) -> KvFuture<'a, bool> {
+        self.run(|c| Ok(c.prepare_cached(EXISTS)?.exists(params![store, key])?))
+    }
+
+    fn list_keys<'a>(&'a self, store: &'a str) -> KvFuture<'a, Vec<String>> {
+        self.run(|c| {
+            let mut stmt = c.prepare_cached(LIST)?;
+            let keys = stmt
+                .query_map(params![store], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
+            Ok(keys)
+        })
+    }
+
+    fn increment<'a>(&'a self, store: &'a str, key: &'a str, delta: i64) -> KvFuture<'a, i64> {
+        self.run(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let current = match get(&tx, store, key)? {
+                Some(bytes) => decode_counter(key, &bytes)?,
+                None => 0,
+            };
+            let new = add_counter(key, current, delta)?;
+            tx.prepare_cached(SET)?
+                .execute(params![store, key, &new.to_le_bytes()[..]])?;
+            tx.commit()?;
+            Ok(new)
+        })
+    }
+
+    fn compare_and_swap<'a>(
+        &'a self,
+        store: &'a str,
+        key: &'a str,
+        expected: Option<&'a [u8]>,
+        new: &'a [u8],
+    ) -> KvFuture<'a, bool> {
+        self.run(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if get(&tx, store, key)?.as_deref() != expected {
+                return Ok(false);
+            }
+            tx.prepare_cached(SET)?.execute(params![store, key, new])?;
+            tx.commit()?;
+            Ok(true)
+        })
+    }
+
+    fn get_many<'a>(
+        &'a self,
+        store: &'a str,
+        keys: &'a [String],
+    ) -> KvFuture<'a, Vec<Option<Vec<u8>>>> {
+        self.run(|c| {
+            // One read transaction: a consistent snapshot across the keys.
+            let tx = c.transaction()?;
+            let values = keys
+                .iter()
+                .map(|k| get(&tx, store, k))
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            tx.commit()?;
+            Ok(values)
+        })
+    }
+
+    fn set_many<'a>(
+        &'a self,
+        store: &'a str,
+        entries: &'a [(String, Vec<u8>)],
+    ) -> KvFuture<'a, ()> {
+        self.run(|c| {
+            // All or nothing: a records file never lands half-loaded.
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            {
+                let mut stmt = tx.prepare_cached(SET)?;
+                for (k, v) in entries {
+                    stmt.execute(params![store, k, v])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn delete_many<'a>(&'a self, store: &'a str, keys: &'a [String]) -> KvFuture<'a, ()> {
+        self.run(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            {
+                let mut stmt = tx.prepare_cached(DELETE)?;
+                for k in keys {
+                    stmt.execute(params![store, k])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,518 @@
+//! The HTTP front: hyper 1 on tokio, one fresh component instance per request
+//! from a pre-instantiated `ProxyPre`, the response body streamed as the guest
+//! writes it.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HOST, HeaderValue};
+use http::{Request, Response, StatusCode};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::keyvalue::{self, Decision, GatewayCorePre, KvHost, KvView, RequestFacts};
+use crate::kv::{DEFAULT_STORE, Kv, KvConfig, KvError};
+use crate::outbound::{InvalidOutbound, OutboundHooks, OutboundPolicy};
+use crate::records::{self, RecordsError};
+
+/// Header carrying the TCP peer (`ip:port`, IPv6 as `[ip]:port`), as Spin sets
+/// it; any client-supplied value is removed first so it cannot be spoofed.
+pub const CLIENT_ADDR_HEADER: &str = "spin-client-addr";
+
+/// Component instances that may be alive at once (each in-flight request, SSE
+/// streams included, holds one).
+const MAX_INSTANCES: u32 = 256;
+/// Largest linear memory a guest may grow to.
+const MAX_MEMORY: usize = 256 << 20;
+/// How long `shutdown` lets in-flight requests (streams) finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// How to run the edge.
+#[derive(Debug, Clone)]
+pub struct EdgeConfig {
+    /// Address to listen on; port 0 picks a free port (see [`EdgeServer::local_addr`]).
+    pub listen: SocketAddr,
+    /// The key-value backend.
+    pub kv: KvConfig,
+    /// A component file to serve instead of the embedded one.
+    pub component: Option<PathBuf>,
+    /// A records file loaded into the store before serving.
+    pub records: Option<PathBuf>,
+    /// Upstreams the guest may call: `host` (any port) or `host:port`, exact
+    /// match; empty denies all outbound HTTP.
+    pub allowed_outbound: Vec<String>,
+    /// Outbound connect timeout (caps the guest's own).
+    pub connect_timeout: Duration,
+    /// Outbound time to the response head (caps the guest's own).
+    pub first_byte_timeout: Duration,
+    /// Outbound time between body chunks (caps the guest's own).
+    pub between_bytes_timeout: Duration,
+}
+
+impl Default for EdgeConfig {
+    fn default() -> Self {
+        EdgeConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            kv: KvConfig::Memory,
+            component: None,
+            records: None,
+            allowed_outbound: Vec::new(),
+            connect_timeout: Duration::from_secs(10),
+            // A non-streamed completion sends its head only when generation is
+            // done, which can take minutes.
+            first_byte_timeout: Duration::from_secs(300),
+            between_bytes_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Errors starting or using the edge.
+#[derive(Debug, thiserror::Error)]
+pub enum EdgeError {
+    /// The key-value store could not be opened or written.
+    #[error("key-value store: {0}")]
+    Kv(#[from] KvError),
+    /// The records file is invalid.
+    #[error(transparent)]
+    Records(#[from] RecordsError),
+    /// An `allowed_outbound` entry is malformed.
+    #[error(transparent)]
+    Outbound(#[from] InvalidOutbound),
+    /// The engine could not be configured, or the component not loaded or linked.
+    #[error("component: {0}")]
+    Component(String),
+    /// The listen address could not be bound.
+    #[error("binding {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The guest trapped or failed while answering.
+    #[error("guest: {0}")]
+    Guest(String),
+}
+
+fn component_err(e: impl std::fmt::Display) -> EdgeError {
+    EdgeError::Component(format!("{e:#}"))
+}
+
+/// Per-instance state: WASI contexts, the resource table, outbound hooks, KV.
+pub(crate) struct HostState {
+    table: ResourceTable,
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    hooks: OutboundHooks,
+    kv: KvHost,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+/// Everything requests share; built once at start.
+struct Shared {
+    engine: Engine,
+    proxy: ProxyPre<HostState>,
+    core: Option<GatewayCorePre<HostState>>,
+    kv: KvHost,
+    outbound: OutboundPolicy,
+}
+
+impl Shared {
+    fn new_store(&self) -> Store<HostState> {
+        // Guest stdout/stderr go to ours (the component's own log lines); no
+        // environment, arguments or preopened directories.
+        let wasi = WasiCtxBuilder::new()
+            .inherit_stdout()
+            .inherit_stderr()
+            .build();
+        Store::new(
+            &self.engine,
+            HostState {
+                table: ResourceTable::new(),
+                wasi,
+                http: WasiHttpCtx::new(),
+                hooks: OutboundHooks {
+                    policy: self.outbound.clone(),
+                },
+                kv: self.kv.clone(),
+            },
+        )
+    }
+}
+
+/// One engine per process: compiled code and the pooling allocator's slots are
+/// shared by every server (tests start many).
+fn engine() -> Result<Engine, EdgeError> {
+    static ENGINE: Mutex<Option<Engine>> = Mutex::new(None);
+    let mut slot = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(engine) = &*slot {
+        return Ok(engine.clone());
+    }
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(MAX_INSTANCES)
+        // A Rust wasip2 component is one main module plus a few small shims.
+        .max_core_instances_per_component(16)
+        .total_core_instances(MAX_INSTANCES * 8)
+        .max_memories_per_component(2)
+        .total_memories(MAX_INSTANCES * 2)
+        .max_tables_per_component(16)
+        .total_tables(MAX_INSTANCES * 8)
+        .total_stacks(MAX_INSTANCES)
+        .max_memory_size(MAX_MEMORY);
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    let engine = match Engine::new(&config) {
+        Ok(engine) => engine,
+        Err(e) => {
+            // The pool reserves address space up front; where that is not
+            // allowed (tight ulimit -v), allocate on demand instead.
+            tracing::warn!(error = %e, "pooling allocator unavailable, allocating on demand");
+            config.allocation_strategy(InstanceAllocationStrategy::OnDemand);
+            Engine::new(&config).map_err(component_err)?
+        }
+    };
+    *slot = Some(engine.clone());
+    Ok(engine)
+}
+
+/// Compiles the embedded component once per process; a file is compiled on
+/// every start (it may have changed).
+async fn load_component(engine: &Engine, path: Option<PathBuf>) -> Result<Component, EdgeError> {
+    static EMBEDDED: Mutex<Option<Component>> = Mutex::new(None);
+    let engine = engine.clone();
+    // Compiling takes seconds: keep it off the async workers.
+    tokio::task::spawn_blocking(move || match path {
+        Some(path) => Component::from_file(&engine, &path)
+            .map_err(|e| EdgeError::Component(format!("{}: {e:#}", path.display()))),
+        None => {
+            let mut slot = EMBEDDED.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(c) = &*slot {
+                return Ok(c.clone());
+            }
+            let c = Component::new(&engine, crate::component_wasm()).map_err(component_err)?;
+            *slot = Some(c.clone());
+            Ok(c)
+        }
+    })
+    .await
+    .map_err(component_err)?
+}
+
+/// A running edge server.
+pub struct EdgeServer {
+    local_addr: SocketAddr,
+    kv: Kv,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl EdgeServer {
+    /// Opens the store, loads records, compiles and links the component, binds
+    /// and starts serving.
+    pub async fn start(cfg: EdgeConfig) -> Result<EdgeServer, EdgeError> {
+        let outbound = OutboundPolicy::new(
+            &cfg.allowed_outbound,
+            cfg.connect_timeout,
+            cfg.first_byte_timeout,
+            cfg.between_bytes_timeout,
+        )?;
+        let kv = match &cfg.kv {
+            KvConfig::Memory => Kv::open(&cfg.kv)?,
+            // Opening creates the file and may wait on another process's lock.
+            KvConfig::Sqlite(_) => {
+                let c = cfg.kv.clone();
+                tokio::task::spawn_blocking(move || Kv::open(&c))
+                    .await
+                    .map_err(|e| KvError::Backend(e.to_string()))??
+            }
+        };
+        if let Some(path) = &cfg.records {
+            let entries = records::load_file(path)?;
+            kv.set_many(&entries).await?;
+            tracing::info!(path = %path.display(), records = entries.len(), "records loaded");
+        }
+
+        let engine = engine()?;
+        let component = load_component(&engine, cfg.component.clone()).await?;
+        let mut linker = Linker::<HostState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(component_err)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(component_err)?;
+        keyvalue::add_to_linker(&mut linker, |s: &mut HostState| KvView {
+            table: &mut s.table,
+            host: &s.kv,
+        })
+        .map_err(component_err)?;
+        let pre = linker.instantiate_pre(&component).map_err(component_err)?;
+        let proxy = ProxyPre::new(pre.clone()).map_err(|e| {
+            EdgeError::Component(format!(
+                "the component does not export wasi:http/incoming-handler: {e:#}"
+            ))
+        })?;
+        // The policy export is optional: without it only `decide` is unavailable.
+        let core = GatewayCorePre::new(pre).ok();
+
+        let shared = Arc::new(Shared {
+            engine,
+            proxy,
+            core,
+            kv: KvHost::new(kv.clone(), &[DEFAULT_STORE]),
+            outbound,
+        });
+
+        let listener = TcpListener::bind(cfg.listen)
+            .await
+            .map_err(|source| EdgeError::Bind {
+                addr: cfg.listen,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| EdgeError::Bind {
+            addr: cfg.listen,
+            source,
+        })?;
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(accept_loop(listener, shared.clone(), stopped));
+        tracing::info!(%local_addr, "edge serving");
+        Ok(EdgeServer {
+            local_addr,
+            kv,
+            shared,
+            stop,
+            task: Some(task),
+        })
+    }
+
+    /// The bound address (the real port when configured with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// `http://<local_addr>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.local_addr)
+    }
+
+    /// The store the component reads, to seed or inspect records and counters.
+    pub fn kv(&self) -> &Kv {
+        &self.kv
+    }
+
+    /// Asks the component's `tollgate:gateway/policy.decide` export, in a fresh
+    /// instance, exactly as a request would be decided.
+    pub async fn decide(&self, facts: RequestFacts) -> Result<Decision, EdgeError> {
+        let pre = self.shared.core.as_ref().ok_or_else(|| {
+            EdgeError::Component("the component does not export tollgate:gateway/policy".into())
+        })?;
+        let mut store = self.shared.new_store();
+        let core = pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| EdgeError::Guest(format!("{e:#}")))?;
+        core.tollgate_gateway_policy()
+            .call_decide(&mut store, &facts)
+            .await
+            .map_err(|e| EdgeError::Guest(format!("{e:#}")))
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to a grace period),
+    /// then returns.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for EdgeServer {
+    fn drop(&mut self) {
+        // Dropped without `shutdown`: still stop accepting in the background.
+        let _ = self.stop.send(true);
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Typically EMFILE: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stopped.changed() => break,
+        };
+        // Small SSE chunks must leave immediately, not wait for Nagle.
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        let service = service_fn(move |req| {
+            let shared = shared.clone();
+            async move { Ok::<_, Infallible>(handle(&shared, peer, req).await) }
+        });
+        let conn = http1::Builder::new()
+            .keep_alive(true)
+            .serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown grace period over; dropping open connections");
+    }
+}
+
+type Body = UnsyncBoxBody<Bytes, wasmtime_wasi_http::Error>;
+
+async fn handle(shared: &Shared, peer: SocketAddr, mut req: Request<Incoming>) -> Response<Body> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    // The path only: query strings and headers may carry credentials.
+    let path = req.uri().path().to_string();
+
+    let headers = req.headers_mut();
+    headers.remove(CLIENT_ADDR_HEADER);
+    let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
+    headers.insert(
+        CLIENT_ADDR_HEADER,
+        HeaderValue::from_str(&peer.to_string()).expect("a socket address is a valid header"),
+    );
+    // wasi-http needs an authority; HTTP/1.0 clients may omit Host.
+    if !headers.contains_key(HOST) {
+        headers.insert(HOST, HeaderValue::from_static("localhost"));
+    }
+
+    let response = match run_guest(shared, req).await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::error!(%method, %path, error = %e, "gateway component failed");
+            gateway_error()
+        }
+    };
+    tracing::debug!(
+        %method,
+        %path,
+        status = response.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    response
+}
+
+async fn run_guest(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body>, String> {
+    let mut store = shared.new_store();
+    let (tx, rx) = oneshot::channel();
+    let req = store
+        .data_mut()
+        .http()
+        .new_incoming_request(Scheme::Http, req)
+        .map_err(|e| format!("{e:#}"))?;
+    let out = store
+        .data_mut()
+        .http()
+        .new_response_outparam(tx)
+        .map_err(|e| format!("{e:#}"))?;
+    let proxy = shared
+        .proxy
+        .instantiate_async(&mut store)
+        .await
+        .map_err(|e| format!("instantiating: {e:#}"))?;
+
+    // The guest keeps running after it hands over the response head: it writes
+    // the body into the stream hyper is reading from, so the body streams.
+    let guest = tokio::spawn(async move {
+        proxy
+            .wasi_http_incoming_handler()
+            .call_handle(&mut store, req, out)
+            .await
+    });
+    match rx.await {
+        Ok(Ok(response)) => {
+            // Report a trap after the head was sent (the body is cut short).
+            tokio::spawn(async move {
+                if let Ok(Err(e)) = guest.await {
+                    tracing::error!(error = %format!("{e:#}"), "gateway component failed mid-response");
+                }
+            });
+            Ok(response)
+        }
+        Ok(Err(code)) => Err(format!("component answered with error code {code:?}")),
+        Err(_) => match guest.await {
+            Ok(Ok(())) => Err("component returned without setting a response".into()),
+            Ok(Err(e)) => Err(format!("{e:?}")),
+            Err(e) => Err(format!("component task failed: {e}")),
+        },
+    }
+}
+
+/// 502 in OpenAI's error shape; details stay in the log, not the response.
+fn gateway_error() -> Response<Body> {
+    let body = serde_json::json!({
+        "error": {
+            "message": "the gateway failed to handle this request",
+            "type": "server_error",
+            "code": "gateway_error",
+        }
+    });
+    Response::builder()
+        .status(StatusCode::BAD_GATEWAY)
+        .header(CONTENT_TYPE, "application/json")
+        .body(
+            Full::new(Bytes::from(body.to_string()))
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+        )
+        .expect("static response parts are valid")
+}
