@@ -1,0 +1,266 @@
+//! The real (embedded) gateway component under the host, over real HTTP on
+//! loopback.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{OPEN_KEY, chat, records, upstream, write_json};
+use edge_host::{EdgeConfig, EdgeServer, KvConfig, RequestFacts};
+use serde_json::{Value, json};
+
+async fn start(cfg: EdgeConfig) -> EdgeServer {
+    EdgeServer::start(cfg).await.expect("edge starts")
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_on_an_ephemeral_port_and_graceful_shutdown() {
+    let server = start(EdgeConfig::default()).await;
+    assert_ne!(server.local_addr().port(), 0);
+    let res = client()
+        .get(format!("{}/healthz", server.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let addr = server.local_addr();
+    server.shutdown().await;
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_supplied_spin_client_addr_is_replaced_by_the_peer() {
+    let up = upstream().await;
+    let file = write_json(&records(
+        &up.base_url(),
+        &[
+            (
+                "sk-tg-loopback-only",
+                "k-lo",
+                json!({"allow": ["127.0.0.1/32"]}),
+            ),
+            (
+                "sk-tg-spoofed-only",
+                "k-sp",
+                json!({"allow": ["10.9.9.9/32"]}),
+            ),
+        ],
+    ));
+    let server = start(EdgeConfig {
+        records: Some(file.path().into()),
+        ..EdgeConfig::default()
+    })
+    .await;
+    let models = |key: &'static str| {
+        client()
+            .get(format!("{}/v1/models", server.url()))
+            .bearer_auth(key)
+            // Two spoof attempts: both must be dropped.
+            .header("spin-client-addr", "10.9.9.9:1234")
+            .header("spin-client-addr", "10.9.9.9:1")
+            .send()
+    };
+    // The real peer (127.0.0.1) is what the component sees...
+    assert_eq!(models("sk-tg-loopback-only").await.unwrap().status(), 200);
+    // ...so a key that only admits the spoofed address is refused.
+    let res = models("sk-tg-spoofed-only").await.unwrap();
+    assert_eq!(res.status(), 403);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_to_a_host_not_allowed_is_denied() {
+    let up = upstream().await;
+    let file = write_json(&records(&up.base_url(), &[]));
+    let server = start(EdgeConfig {
+        records: Some(file.path().into()),
+        allowed_outbound: vec!["api.openai.com".into(), "127.0.0.1:1".into()],
+        ..EdgeConfig::default()
+    })
+    .await;
+    let res = client()
+        .post(format!("{}/v1/chat/completions", server.url()))
+        .bearer_auth(OPEN_KEY)
+        .header("content-type", "application/json")
+        .body(chat(false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 502);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "server_error", "{body}");
+    assert_eq!(up.hits(), 0, "the denied upstream must never be contacted");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allowed_outbound_reaches_the_provider() {
+    let up = upstream().await;
+    let file = write_json(&records(&up.base_url(), &[]));
+    let server = start(EdgeConfig {
+        records: Some(file.path().into()),
+        allowed_outbound: vec![up.addr.to_string()],
+        ..EdgeConfig::default()
+    })
+    .await;
+    let res = client()
+        .post(format!("{}/v1/chat/completions", server.url()))
+        .bearer_auth(OPEN_KEY)
+        .header("content-type", "application/json")
+        .body(chat(false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["choices"][0]["message"]["content"], "hi", "{body}");
+    assert_eq!(up.hits(), 1);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sse_is_streamed_not_buffered() {
+    let up = upstream().await;
+    let file = write_json(&records(&up.base_url(), &[]));
+    let server = start(EdgeConfig {
+        records: Some(file.path().into()),
+        allowed_outbound: vec![up.addr.to_string()],
+        ..EdgeConfig::default()
+    })
+    .await;
+    let mut res = client()
+        .post(format!("{}/v1/chat/completions", server.url()))
+        .bearer_auth(OPEN_KEY)
+        .header("content-type", "application/json")
+        .body(chat(true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // The upstream holds the rest of the stream until released: the first chunk
+    // can only arrive here if nothing on the way buffers the body.
+    let mut seen = String::new();
+    while !seen.contains("first") {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), res.chunk())
+            .await
+            .expect("first SSE chunk arrives before the stream ends")
+            .unwrap()
+            .expect("stream still open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(!seen.contains("second"));
+    up.release.notify_one();
+    while let Some(chunk) = res.chunk().await.unwrap() {
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.contains("second") && seen.contains("[DONE]"), "{seen}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_written_by_another_process_are_seen_on_the_next_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("edge-kv.db");
+    let server = start(EdgeConfig {
+        kv: KvConfig::Sqlite(db.clone()),
+        ..EdgeConfig::default()
+    })
+    .await;
+    let models = || {
+        client()
+            .get(format!("{}/v1/models", server.url()))
+            .bearer_auth(OPEN_KEY)
+            .send()
+    };
+    assert_eq!(models().await.unwrap().status(), 401);
+
+    // Another "process": its own connections to the same file.
+    let admin = edge_host::Kv::open(&KvConfig::Sqlite(db)).unwrap();
+    let entries =
+        edge_host::records::parse(&records("http://127.0.0.1:1/v1", &[]).to_string()).unwrap();
+    admin.set_many(&entries).await.unwrap();
+    assert_eq!(models().await.unwrap().status(), 200);
+
+    admin
+        .delete(policy::kv::KeyName::of(OPEN_KEY).as_str())
+        .await
+        .unwrap();
+    assert_eq!(models().await.unwrap().status(), 401);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decide_calls_the_component_policy_export() {
+    let file = write_json(&records("http://127.0.0.1:1/v1", &[]));
+    let server = start(EdgeConfig {
+        records: Some(file.path().into()),
+        ..EdgeConfig::default()
+    })
+    .await;
+    let facts = |key: &str, model: &str| RequestFacts {
+        api_key: key.into(),
+        client_ip: Some("127.0.0.1".into()),
+        model: Some(model.into()),
+    };
+    let ok = server.decide(facts(OPEN_KEY, "gpt-4o")).await.unwrap();
+    assert!(ok.allowed, "{ok:?}");
+    assert_eq!(ok.status, 200);
+    assert_eq!(ok.org_id.as_deref(), Some("o1"));
+    assert_eq!(ok.key_id.as_deref(), Some("k-open"));
+
+    let unknown = server.decide(facts("sk-tg-nope", "gpt-4o")).await.unwrap();
+    assert!(!unknown.allowed);
+    assert_eq!(unknown.status, 401);
+
+    let model = server
+        .decide(facts(OPEN_KEY, "gpt-5-secret"))
+        .await
+        .unwrap();
+    assert_eq!(model.status, 403, "{model:?}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_that_is_not_a_component_fails_at_start() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), b"not wasm").unwrap();
+    let err = EdgeServer::start(EdgeConfig {
+        component: Some(file.path().into()),
+        ..EdgeConfig::default()
+    })
+    .await
+    .err()
+    .expect("start fails");
+    assert!(matches!(err, edge_host::EdgeError::Component(_)), "{err}");
+}
+
+/// Sequential requests on one keep-alive connection; prints the mean latency
+/// (run with `--nocapture`; meaningful in release builds).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequential_request_latency() {
+    let file = write_json(&records("http://127.0.0.1:1/v1", &[]));
+    let server = start(EdgeConfig {
+        records: Some(file.path().into()),
+        ..EdgeConfig::default()
+    })
+    .await;
+    let client = client();
+    let url = format!("{}/v1/models", server.url());
+    for _ in 0..20 {
+        client.get(&url).bearer_auth(OPEN_KEY).send().await.unwrap();
+    }
+    let n = 300;
+    let started = Instant::now();
+    for _ in 0..n {
+        let res = client.get(&url).bearer_auth(OPEN_KEY).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        res.bytes().await.unwrap();
+    }
+    let per = started.elapsed() / n;
+    println!("GET /v1/models (key + org lookup, policy): {per:?} per request");
+    server.shutdown().await;
+}

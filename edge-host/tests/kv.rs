@@ -1,0 +1,191 @@
+//! The key-value backends: semantics, atomic counters under concurrency, and
+//! SQLite interop across connections ("processes").
+
+use std::sync::Arc;
+
+use edge_host::kv::{DEFAULT_STORE, KvBackend};
+use edge_host::{Kv, KvConfig, KvError, MemoryKv, SqliteKv};
+
+fn sqlite() -> (tempfile::TempDir, Kv) {
+    let dir = tempfile::tempdir().unwrap();
+    let kv = Kv::open(&KvConfig::Sqlite(dir.path().join("nested/dir/kv.db"))).unwrap();
+    (dir, kv)
+}
+
+async fn semantics(kv: &Kv) {
+    let b = kv.backend();
+    assert_eq!(kv.get("a").await.unwrap(), None);
+    kv.set("a", b"1").await.unwrap();
+    kv.set("b", b"2").await.unwrap();
+    kv.set("a", b"one").await.unwrap();
+    assert_eq!(kv.get("a").await.unwrap().as_deref(), Some(&b"one"[..]));
+    assert!(b.exists(DEFAULT_STORE, "a").await.unwrap());
+    assert!(
+        !b.exists("other", "a").await.unwrap(),
+        "stores are separate"
+    );
+    assert_eq!(kv.list_keys().await.unwrap(), vec!["a", "b"]);
+    kv.delete("a").await.unwrap();
+    kv.delete("a").await.unwrap();
+    assert_eq!(kv.get("a").await.unwrap(), None);
+
+    // Counters: i64 little-endian, missing = 0.
+    assert_eq!(kv.increment("c", 5).await.unwrap(), 5);
+    assert_eq!(kv.increment("c", -7).await.unwrap(), -2);
+    assert_eq!(kv.get("c").await.unwrap().unwrap(), (-2i64).to_le_bytes());
+    assert!(matches!(
+        kv.increment("b", 1).await,
+        Err(KvError::NotACounter { .. })
+    ));
+    kv.set("max", &i64::MAX.to_le_bytes()).await.unwrap();
+    assert!(matches!(
+        kv.increment("max", 1).await,
+        Err(KvError::Overflow { .. })
+    ));
+
+    // Compare-and-swap.
+    assert!(
+        b.compare_and_swap(DEFAULT_STORE, "x", None, b"v1")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !b.compare_and_swap(DEFAULT_STORE, "x", None, b"v2")
+            .await
+            .unwrap()
+    );
+    assert!(
+        b.compare_and_swap(DEFAULT_STORE, "x", Some(b"v1"), b"v2")
+            .await
+            .unwrap()
+    );
+    assert_eq!(kv.get("x").await.unwrap().as_deref(), Some(&b"v2"[..]));
+
+    // Batch.
+    let entries = vec![
+        ("m1".to_string(), b"1".to_vec()),
+        ("m2".to_string(), b"2".to_vec()),
+    ];
+    kv.set_many(&entries).await.unwrap();
+    let keys = vec!["m1".to_string(), "nope".to_string(), "m2".to_string()];
+    assert_eq!(
+        b.get_many(DEFAULT_STORE, &keys).await.unwrap(),
+        vec![Some(b"1".to_vec()), None, Some(b"2".to_vec())]
+    );
+    b.delete_many(DEFAULT_STORE, &keys).await.unwrap();
+    assert_eq!(kv.get("m1").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn memory_semantics() {
+    semantics(&Kv::new(MemoryKv::new())).await;
+}
+
+#[tokio::test]
+async fn sqlite_semantics() {
+    let (_dir, kv) = sqlite();
+    semantics(&kv).await;
+}
+
+async fn hammer(kvs: Vec<Kv>, tasks: usize, per_task: i64) -> i64 {
+    let mut handles = Vec::new();
+    for t in 0..tasks {
+        let kv = kvs[t % kvs.len()].clone();
+        handles.push(tokio::spawn(async move {
+            for _ in 0..per_task {
+                kv.increment("ctr:org:o1:rpm:1", 1).await.unwrap();
+            }
+        }));
+    }
+    for h in handles {
+        h.await.unwrap();
+    }
+    kvs[0].counter("ctr:org:o1:rpm:1").await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_increment_is_atomic_across_tasks() {
+    let kv = Kv::new(MemoryKv::new());
+    assert_eq!(hammer(vec![kv], 32, 200).await, 32 * 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_increment_is_atomic_across_tasks_and_connections() {
+    let (dir, kv) = sqlite();
+    // A second, independent opener of the same file: what another process is.
+    let other = Kv::open(&KvConfig::Sqlite(dir.path().join("nested/dir/kv.db"))).unwrap();
+    assert_eq!(hammer(vec![kv, other], 16, 100).await, 16 * 100);
+}
+
+#[test]
+fn sqlite_increment_is_atomic_across_os_threads_with_their_own_files_handles() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kv.db");
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .unwrap();
+                let kv = SqliteKv::open(&path).unwrap();
+                rt.block_on(async {
+                    for _ in 0..100 {
+                        kv.increment("s", "n", 2).await.unwrap();
+                    }
+                });
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let kv = SqliteKv::open(&path).unwrap();
+    let v = rt.block_on(kv.get("s", "n")).unwrap().unwrap();
+    assert_eq!(i64::from_le_bytes(v.try_into().unwrap()), 800);
+}
+
+#[tokio::test]
+async fn sqlite_uses_spins_table_and_reads_spin_integer_counters() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kv.db");
+    let kv = Kv::new(SqliteKv::open(&path).unwrap());
+    kv.set("org:o1", b"{}").await.unwrap();
+
+    // Another writer (Spin, the admin service) using the table directly.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let stored: Vec<u8> = conn
+        .query_row(
+            "SELECT value FROM spin_key_value WHERE store = 'default' AND key = 'org:o1'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(stored, b"{}");
+    conn.execute(
+        "INSERT INTO spin_key_value (store, key, value) VALUES ('default', 'spin-ctr', 41)",
+        [],
+    )
+    .unwrap();
+    assert_eq!(kv.counter("spin-ctr").await.unwrap(), 41);
+    assert_eq!(kv.increment("spin-ctr", 1).await.unwrap(), 42);
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[test]
+fn kv_config_parses() {
+    assert_eq!("memory".parse::<KvConfig>().unwrap(), KvConfig::Memory);
+    assert_eq!(
+        "sqlite:.tollgate/x.db".parse::<KvConfig>().unwrap(),
+        KvConfig::Sqlite(".tollgate/x.db".into())
+    );
+    assert!("sqlite:".parse::<KvConfig>().is_err());
+    assert!("redis://x".parse::<KvConfig>().is_err());
+    let _ = Arc::new(MemoryKv::new());
+}
