@@ -1,0 +1,225 @@
+//! The provider call: build the outgoing request, send the body, and relay the
+//! answer to the client chunk by chunk while reading its usage.
+
+use futures::{SinkExt, StreamExt};
+use policy::ProviderRoute;
+use spin_sdk::http::{
+    ErrorCode, Fields, IncomingResponse, Method, OutgoingRequest, OutgoingResponse,
+    ResponseOutparam, Scheme, SendError,
+};
+
+use crate::errors::GatewayError;
+use crate::routes::Endpoint;
+use crate::usage::{Usage, UsageScanner};
+
+/// Client headers forwarded to the provider; nothing else is, above all not the
+/// client's `Authorization` or `x-api-key`, nor `accept-encoding` (the gateway must
+/// read the answer's `usage`, so it asks for an uncompressed body).
+#[derive(Debug, Default)]
+pub struct ClientHeaders {
+    /// `Content-Type` of the request body.
+    pub content_type: Option<Vec<u8>>,
+    /// `Accept`.
+    pub accept: Option<Vec<u8>>,
+}
+
+/// Where an endpoint of a provider lives.
+#[derive(Debug, PartialEq, Eq)]
+struct Target<'a> {
+    https: bool,
+    authority: &'a str,
+    path: String,
+}
+
+/// Joins `base_url` (`http[s]://host[:port][/prefix]`) and an endpoint path with
+/// exactly one slash between segments; `None` for anything else (a misconfigured
+/// provider fails the call rather than going somewhere unintended).
+fn target(base_url: &str, endpoint: Endpoint) -> Option<Target<'_>> {
+    let (https, rest) = if let Some(rest) = strip_prefix_ignore_case(base_url, "https://") {
+        (true, rest)
+    } else {
+        (false, strip_prefix_ignore_case(base_url, "http://")?)
+    };
+    let (authority, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if authority.is_empty() || authority.contains(['@', '?', '#']) || prefix.contains(['?', '#']) {
+        return None;
+    }
+    let prefix = prefix.trim_matches('/');
+    let endpoint = endpoint.upstream_path();
+    let mut path = String::with_capacity(prefix.len() + endpoint.len() + 2);
+    if !prefix.is_empty() {
+        path.push('/');
+        path.push_str(prefix);
+    }
+    path.push('/');
+    path.push_str(endpoint);
+    Some(Target {
+        https,
+        authority,
+        path,
+    })
+}
+
+fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
+}
+
+/// Whether a wasi-http error means the provider was too slow rather than unreachable.
+fn is_timeout(code: &ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::DnsTimeout
+            | ErrorCode::ConnectionTimeout
+            | ErrorCode::ConnectionReadTimeout
+            | ErrorCode::ConnectionWriteTimeout
+            | ErrorCode::HttpResponseTimeout
+    )
+}
+
+/// POSTs `body` to the provider's endpoint and waits for the response head.
+pub async fn send(
+    provider: &ProviderRoute,
+    endpoint: Endpoint,
+    body: Vec<u8>,
+    client: ClientHeaders,
+) -> Result<IncomingResponse, GatewayError> {
+    let target = target(&provider.base_url, endpoint).ok_or(GatewayError::UpstreamError)?;
+    let mut headers: Vec<(String, Vec<u8>)> = Vec::with_capacity(4);
+    headers.push((
+        "content-type".into(),
+        client
+            .content_type
+            .unwrap_or_else(|| b"application/json".to_vec()),
+    ));
+    // A declared length lets the request go out unchunked, which every server takes.
+    headers.push(("content-length".into(), body.len().to_string().into_bytes()));
+    if let Some(accept) = client.accept {
+        headers.push(("accept".into(), accept));
+    }
+    if let Some(key) = &provider.api_key {
+        headers.push(("authorization".into(), format!("Bearer {key}").into_bytes()));
+    }
+    let fields = Fields::from_list(&headers).map_err(|_| GatewayError::UpstreamError)?;
+    let request = OutgoingRequest::new(fields);
+    let scheme = if target.https {
+        Scheme::Https
+    } else {
+        Scheme::Http
+    };
+    let built = request.set_method(&Method::Post).is_ok()
+        && request.set_scheme(Some(&scheme)).is_ok()
+        && request.set_authority(Some(target.authority)).is_ok()
+        && request.set_path_with_query(Some(&target.path)).is_ok();
+    if !built {
+        return Err(GatewayError::UpstreamError);
+    }
+    let mut sink = request.take_body();
+    // The body is written while the request is in flight, as `spin_sdk::http::send`
+    // does for buffered bodies; the response error (not a failed write) says why a
+    // call failed, so both are driven to the end.
+    let write = async move {
+        let written = sink.send(body).await;
+        // Dropping the sink finishes the body.
+        drop(sink);
+        written
+    };
+    let (response, _written) =
+        futures::join!(spin_sdk::http::send::<_, IncomingResponse>(request), write);
+    match response {
+        Ok(response) => Ok(response),
+        Err(SendError::Http(code)) if is_timeout(&code) => Err(GatewayError::UpstreamTimeout),
+        Err(_) => Err(GatewayError::UpstreamError),
+    }
+}
+
+/// Sends the provider's status, content type and body to the client, each chunk as
+/// soon as it arrives (SSE is never buffered), and returns the usage it reported.
+/// Once the head is sent an error can only end the stream.
+pub async fn relay(response: IncomingResponse, out: ResponseOutparam) -> Option<Usage> {
+    let content_type = response.headers().get("content-type").into_iter().next();
+    let mut scanner = UsageScanner::for_content_type(content_type.as_deref());
+    let head: Vec<(String, Vec<u8>)> = content_type
+        .map(|ct| ("content-type".to_string(), ct))
+        .into_iter()
+        .collect();
+    let headers = Fields::from_list(&head).unwrap_or_else(|_| Fields::new());
+    let outgoing = OutgoingResponse::new(headers);
+    // Statuses are 100..=599 by construction of `IncomingResponse`.
+    let _ = outgoing.set_status_code(response.status());
+    let mut sink = outgoing.take_body();
+    out.set(outgoing);
+    let mut chunks = response.take_body_stream();
+    while let Some(Ok(chunk)) = chunks.next().await {
+        scanner.feed(&chunk);
+        if sink.send(chunk).await.is_err() {
+            // The client went away.
+            break;
+        }
+    }
+    drop(sink);
+    // Dropped last: dropping the response first could cancel the body (wasmtime#7413).
+    drop(chunks);
+    drop(response);
+    scanner.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(base: &str, e: Endpoint) -> Option<(bool, String, String)> {
+        target(base, e).map(|t| (t.https, t.authority.to_string(), t.path))
+    }
+
+    #[test]
+    fn joins_base_and_endpoint_with_single_slashes() {
+        let some = |https, a: &str, p: &str| Some((https, a.to_string(), p.to_string()));
+        assert_eq!(
+            t("http://127.0.0.1:9999/v1", Endpoint::ChatCompletions),
+            some(false, "127.0.0.1:9999", "/v1/chat/completions")
+        );
+        assert_eq!(
+            t("https://api.openai.com/v1/", Endpoint::Embeddings),
+            some(true, "api.openai.com", "/v1/embeddings")
+        );
+        assert_eq!(
+            t("HTTPS://h//openai//v1//", Endpoint::Completions),
+            some(true, "h", "/openai//v1/completions")
+        );
+        assert_eq!(
+            t("http://h", Endpoint::Completions),
+            some(false, "h", "/completions")
+        );
+        assert_eq!(
+            t("http://[::1]:8080/", Endpoint::Completions),
+            some(false, "[::1]:8080", "/completions")
+        );
+    }
+
+    #[test]
+    fn rejects_unusable_base_urls() {
+        for base in [
+            "",
+            "ftp://h/v1",
+            "h/v1",
+            "http://",
+            "http:///v1",
+            "http://u:p@h/v1",
+            "http://h/v1?x=1",
+            "http://h?x",
+        ] {
+            assert_eq!(t(base, Endpoint::ChatCompletions), None, "{base}");
+        }
+    }
+
+    #[test]
+    fn timeouts_are_told_apart() {
+        assert!(is_timeout(&ErrorCode::ConnectionTimeout));
+        assert!(is_timeout(&ErrorCode::ConnectionReadTimeout));
+        assert!(is_timeout(&ErrorCode::HttpResponseTimeout));
+        assert!(!is_timeout(&ErrorCode::ConnectionRefused));
+        assert!(!is_timeout(&ErrorCode::HttpRequestDenied));
+    }
+}
