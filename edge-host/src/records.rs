@@ -61,22 +61,36 @@ struct KeyEntry {
 }
 
 /// Reads and validates a records file into the KV entries it stands for.
-pub fn load_file(path: &Path) -> Result<Vec<(String, Vec<u8>)>, RecordsError> {
+pub fn load_file(path: &Path) -> Result<Entries, RecordsError> {
     let text = std::fs::read_to_string(path).map_err(|source| RecordsError::Read {
         path: path.display().to_string(),
         source,
     })?;
-    parse(&text).map_err(|(entry, message)| RecordsError::Invalid {
+    parse(&text).map_err(|Invalid { entry, message }| RecordsError::Invalid {
         path: path.display().to_string(),
         entry,
         message,
     })
 }
 
-type Invalid = (String, String);
+/// KV entries a records file stands for: `(key, encoded record)`.
+pub type Entries = Vec<(String, Vec<u8>)>;
+
+/// One invalid entry: which (`keys[2] (k1)`, `the file`) and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{entry}: {message}")]
+pub struct Invalid {
+    /// The entry.
+    pub entry: String,
+    /// What is wrong with it.
+    pub message: String,
+}
 
 fn entry<T: DeserializeOwned>(section: &str, i: usize, v: Value) -> Result<T, Invalid> {
-    serde_json::from_value(v).map_err(|e| (format!("{section}[{i}]"), e.to_string()))
+    serde_json::from_value(v).map_err(|e| Invalid {
+        entry: format!("{section}[{i}]"),
+        message: e.to_string(),
+    })
 }
 
 fn check(
@@ -84,13 +98,22 @@ fn check(
     at: impl FnOnce() -> String,
     message: impl FnOnce() -> String,
 ) -> Result<(), Invalid> {
-    if ok { Ok(()) } else { Err((at(), message())) }
+    if ok {
+        Ok(())
+    } else {
+        Err(Invalid {
+            entry: at(),
+            message: message(),
+        })
+    }
 }
 
 /// Validates the file's text into KV entries; the error names the entry.
-pub fn parse(text: &str) -> Result<Vec<(String, Vec<u8>)>, (String, String)> {
-    let raw: RawFile =
-        serde_json::from_str(text).map_err(|e| ("the file".to_string(), e.to_string()))?;
+pub fn parse(text: &str) -> Result<Entries, Invalid> {
+    let raw: RawFile = serde_json::from_str(text).map_err(|e| Invalid {
+        entry: "the file".to_string(),
+        message: e.to_string(),
+    })?;
     let mut out = Vec::new();
     let version =
         |found: u32| format!("schema_version is {found}, this edge reads {SCHEMA_VERSION}");

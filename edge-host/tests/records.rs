@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 fn error_of(file: &Value) -> String {
     match edge_host::records::parse(&file.to_string()) {
         Ok(_) => panic!("expected an error for {file}"),
-        Err((entry, message)) => format!("{entry}: {message}"),
+        Err(e) => e.to_string(),
     }
 }
 
