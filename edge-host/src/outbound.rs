@@ -133,8 +133,9 @@ impl WasiHttpHooks for OutboundHooks {
             self.policy.allows(a.host(), port)
         });
         if !allowed {
+            // The host only: an authority may carry `user:password@`.
             tracing::warn!(
-                authority = uri.authority().map(|a| a.as_str()).unwrap_or(""),
+                host = uri.authority().map(|a| a.host()).unwrap_or(""),
                 "outbound request denied: host not in the allowed list"
             );
             return Box::new(std::future::ready(Err(HttpError::HttpRequestDenied)));
