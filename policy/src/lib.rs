@@ -10,12 +10,14 @@ pub mod decision;
 pub mod kv;
 pub mod limits;
 pub mod models;
+pub mod pricing;
 pub mod records;
 
 pub use acl::IpAcl;
 pub use decision::{Denial, Facts, Subject, authorize};
 pub use limits::{Budget, BudgetPeriod, Limits, Metric, Scope};
 pub use models::{ModelPattern, ModelSet};
+pub use pricing::ModelPrice;
 pub use records::{
     AgentRecord, KeyRecord, KeyStatus, OrgRecord, ProviderRoute, SCHEMA_VERSION, TeamRecord,
 };
