@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
-use crate::limits::{Exceeded, Metric, Scope};
+use crate::limits::{Budget, Exceeded, Meter, Metric, Scope};
 use crate::records::{AgentRecord, KeyRecord, KeyStatus, OrgRecord, TeamRecord};
 
 /// The records a request resolved to; the caller loads them from the KV store.
@@ -17,6 +17,49 @@ pub struct Subject<'a> {
     pub team: Option<&'a TeamRecord>,
     /// The key's agent, when the key names one and the record was found.
     pub agent: Option<&'a AgentRecord>,
+}
+
+impl<'a> Subject<'a> {
+    /// Every configured limit the request counts against: key, then team, then org.
+    pub fn meters(&self) -> impl Iterator<Item = Meter<'a>> + 'a {
+        let scopes = [
+            Some((Scope::Key, self.key.key_id.as_str(), &self.key.limits)),
+            self.team
+                .map(|t| (Scope::Team, t.team_id.as_str(), &t.limits)),
+            Some((Scope::Org, self.org.org_id.as_str(), &self.org.limits)),
+        ];
+        scopes
+            .into_iter()
+            .flatten()
+            .flat_map(|(scope, id, limits)| {
+                limits.configured().map(move |(metric, limit)| Meter {
+                    scope,
+                    id,
+                    metric,
+                    limit,
+                })
+            })
+    }
+
+    /// Every configured budget: key, then team, then org.
+    pub fn budgets(&self) -> impl Iterator<Item = (Scope, &'a str, &'a Budget)> + 'a {
+        let scopes = [
+            self.key
+                .budget
+                .as_ref()
+                .map(|b| (Scope::Key, self.key.key_id.as_str(), b)),
+            self.team.and_then(|t| {
+                t.budget
+                    .as_ref()
+                    .map(|b| (Scope::Team, t.team_id.as_str(), b))
+            }),
+            self.org
+                .budget
+                .as_ref()
+                .map(|b| (Scope::Org, self.org.org_id.as_str(), b)),
+        ];
+        scopes.into_iter().flatten()
+    }
 }
 
 /// What the request asks for, and when.
@@ -391,6 +434,57 @@ mod tests {
         agent.active = true;
         agent.org_id = "o2".into();
         assert_eq!(run(Some(&team), Some(&agent)), Err(Denial::AgentInactive));
+    }
+
+    #[test]
+    fn meters_cover_every_configured_scope_in_order() {
+        let (mut k, mut o) = (key(), org());
+        k.limits = Limits {
+            rpm: Some(5),
+            ..Default::default()
+        };
+        k.team_id = Some("t1".into());
+        o.limits = Limits {
+            rpm: Some(20),
+            tpd: Some(1000),
+            ..Default::default()
+        };
+        o.budget = Some(crate::Budget {
+            limit_micros: 1,
+            period: crate::BudgetPeriod::Daily,
+            utc_offset_minutes: 0,
+        });
+        let team = TeamRecord {
+            schema_version: SCHEMA_VERSION,
+            team_id: "t1".into(),
+            org_id: "o1".into(),
+            limits: Limits {
+                rph: Some(7),
+                ..Default::default()
+            },
+            budget: None,
+        };
+        let s = Subject {
+            key: &k,
+            org: &o,
+            team: Some(&team),
+            agent: None,
+        };
+        let got: Vec<_> = s
+            .meters()
+            .map(|m| (m.scope, m.id, m.metric, m.limit))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (Scope::Key, "k1", Metric::Rpm, 5),
+                (Scope::Team, "t1", Metric::Rph, 7),
+                (Scope::Org, "o1", Metric::Rpm, 20),
+                (Scope::Org, "o1", Metric::Tpd, 1000),
+            ]
+        );
+        let budgets: Vec<_> = s.budgets().map(|(scope, id, _)| (scope, id)).collect();
+        assert_eq!(budgets, vec![(Scope::Org, "o1")]);
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub mod records;
 
 pub use acl::IpAcl;
 pub use decision::{Denial, Facts, Subject, authorize};
-pub use limits::{Budget, BudgetPeriod, Limits, Metric, Scope};
+pub use limits::{Budget, BudgetPeriod, Headroom, Limits, Meter, Metric, Scope};
 pub use models::{ModelPattern, ModelSet};
 pub use pricing::ModelPrice;
 pub use records::{

@@ -184,6 +184,73 @@ pub fn check(
     }
 }
 
+/// One configured limit of one scope: a counter the request touches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Meter<'a> {
+    /// Scope of the counter.
+    pub scope: Scope,
+    /// Id of the key, team or org.
+    pub id: &'a str,
+    /// What is counted.
+    pub metric: Metric,
+    /// The configured limit.
+    pub limit: u64,
+}
+
+impl Meter<'_> {
+    /// Checks the counter value (see [`check`]).
+    pub fn check(&self, counted: u64, now_ms: u64) -> Result<(), Exceeded> {
+        check(self.scope, self.metric, self.limit, counted, now_ms)
+    }
+
+    /// What is left in the current window once `counted` is used.
+    pub fn headroom(&self, counted: u64, now_ms: u64) -> Headroom {
+        Headroom {
+            limit: self.limit,
+            remaining: self.limit.saturating_sub(counted),
+            reset_ms: self.metric.window(now_ms).resets_in_ms,
+        }
+    }
+}
+
+/// The tightest configured limit of one kind, for OpenAI's `x-ratelimit-*` headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Headroom {
+    /// `x-ratelimit-limit-*`.
+    pub limit: u64,
+    /// `x-ratelimit-remaining-*`.
+    pub remaining: u64,
+    /// Milliseconds until it resets, for `x-ratelimit-reset-*`.
+    pub reset_ms: u64,
+}
+
+impl Headroom {
+    /// The tighter of two: the one with less remaining (then the later reset).
+    pub fn tighter(self, other: Headroom) -> Headroom {
+        match self.remaining.cmp(&other.remaining) {
+            std::cmp::Ordering::Less => self,
+            std::cmp::Ordering::Greater => other,
+            std::cmp::Ordering::Equal if other.reset_ms > self.reset_ms => other,
+            std::cmp::Ordering::Equal => self,
+        }
+    }
+
+    /// `x-ratelimit-reset-*` in OpenAI's duration format: `20ms`, `1s`, `6m0s`, `1h2m3s`.
+    pub fn reset_header(&self) -> String {
+        let ms = self.reset_ms;
+        if ms < 1000 {
+            return format!("{ms}ms");
+        }
+        let secs = ms.div_ceil(1000);
+        let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+        match (h, m) {
+            (0, 0) => format!("{s}s"),
+            (0, _) => format!("{m}m{s}s"),
+            _ => format!("{h}h{m}m{s}s"),
+        }
+    }
+}
+
 /// How often a budget resets, on calendar boundaries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -301,6 +368,53 @@ mod tests {
             vec![(Metric::Rpm, 5), (Metric::Tpd, 9)]
         );
         assert!(Limits::default().is_empty());
+    }
+
+    #[test]
+    fn meter_headroom_and_the_tightest_limit() {
+        let rpm = Meter {
+            scope: Scope::Key,
+            id: "k",
+            metric: Metric::Rpm,
+            limit: 10,
+        };
+        let rpd = Meter {
+            scope: Scope::Org,
+            id: "o",
+            metric: Metric::Rpd,
+            limit: 1000,
+        };
+        let a = rpm.headroom(7, NOW);
+        let b = rpd.headroom(998, NOW);
+        assert_eq!(
+            a,
+            Headroom {
+                limit: 10,
+                remaining: 3,
+                reset_ms: 30_000
+            }
+        );
+        assert_eq!(a.tighter(b), b);
+        assert_eq!(b.tighter(a), b);
+        assert_eq!(rpm.headroom(12, NOW).remaining, 0);
+        assert!(rpm.check(10, NOW).is_ok() && rpm.check(11, NOW).is_err());
+    }
+
+    #[test]
+    fn reset_header_uses_openai_durations() {
+        let h = |reset_ms| {
+            Headroom {
+                limit: 1,
+                remaining: 0,
+                reset_ms,
+            }
+            .reset_header()
+        };
+        assert_eq!(h(20), "20ms");
+        assert_eq!(h(1_000), "1s");
+        assert_eq!(h(1_001), "2s");
+        assert_eq!(h(360_000), "6m0s");
+        assert_eq!(h(3_723_000), "1h2m3s");
     }
 
     fn budget(period: BudgetPeriod, off: i32) -> Budget {
