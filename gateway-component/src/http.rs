@@ -25,8 +25,8 @@ async fn handle(request: IncomingRequest, out: ResponseOutparam) {
             Err(e) => respond_error(out, &e).await,
         },
         Ok(Route::Inference(endpoint)) => {
-            if let Err(e) = infer(endpoint, request, out).await {
-                respond_error(e.1, &e.0).await;
+            if let Err((error, out)) = infer(endpoint, request, out).await {
+                respond_error(out, &error).await;
             }
         }
         Err(e) => respond_error(out, &e).await,
@@ -81,11 +81,16 @@ async fn infer(
         let headers = request.headers();
         prepare(&headers)
     };
-    let (records, client_ip, declared, client) = match prepared {
-        Ok(p) => p,
+    let Head {
+        records,
+        client_ip,
+        declared_length,
+        client,
+    } = match prepared {
+        Ok(head) => head,
         Err(e) => return Err((e, out)),
     };
-    let body = match request_body::read_limited(request.into_body_stream(), declared).await {
+    let body = match request_body::read_limited(request.into_body_stream(), declared_length).await {
         Ok(body) => body,
         Err(e) => return Err((e, out)),
     };
@@ -128,28 +133,31 @@ async fn infer(
     Ok(())
 }
 
-/// Everything read from the request head: the key's records, the client address,
-/// the declared body length and the headers to forward.
-fn prepare(
-    headers: &Fields,
-) -> Result<
-    (
-        Records,
-        Option<std::net::IpAddr>,
-        Option<usize>,
-        ClientHeaders,
-    ),
-    GatewayError,
-> {
+/// Everything the inference path reads from the request head.
+struct Head {
+    records: Records,
+    client_ip: Option<std::net::IpAddr>,
+    declared_length: Option<usize>,
+    client: ClientHeaders,
+}
+
+/// Authenticates, then checks the declared length (so an oversized body from an
+/// unknown key still answers 401) and collects the headers to forward.
+fn prepare(headers: &Fields) -> Result<Head, GatewayError> {
     let records = authenticate(headers)?;
-    let declared =
+    let declared_length =
         request_body::check_declared_length(header(headers, "content-length").as_deref())?;
-    let ip = client_ip(headers, &records.org);
+    let client_ip = client_ip(headers, &records.org);
     let client = ClientHeaders {
         content_type: header(headers, "content-type"),
         accept: header(headers, "accept"),
     };
-    Ok((records, ip, declared, client))
+    Ok(Head {
+        records,
+        client_ip,
+        declared_length,
+        client,
+    })
 }
 
 async fn respond_error(out: ResponseOutparam, error: &GatewayError) {
