@@ -18,13 +18,18 @@ struct Run {
 }
 
 async fn load(client: &reqwest::Client, url: &str, auth: Option<&str>, per_worker: usize) -> Run {
-    let body = serde_json::to_vec(&json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}))
-        .unwrap();
+    let body = serde_json::to_vec(
+        &json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .unwrap();
     let one = |client: reqwest::Client, body: Vec<u8>| {
         let url = url.to_string();
         let auth = auth.map(str::to_string);
         async move {
-            let mut req = client.post(&url).header("content-type", "application/json").body(body);
+            let mut req = client
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(body);
             if let Some(a) = &auth {
                 req = req.bearer_auth(a);
             }
@@ -49,11 +54,12 @@ async fn load(client: &reqwest::Client, url: &str, auth: Option<&str>, per_worke
     // Warm connections and the instance pool first.
     futures::future::join_all((0..CONCURRENCY).map(|_| worker(WARMUP_PER_WORKER))).await;
     let start = Instant::now();
-    let mut all: Vec<Duration> = futures::future::join_all((0..CONCURRENCY).map(|_| worker(per_worker)))
-        .await
-        .into_iter()
-        .flatten()
-        .collect();
+    let mut all: Vec<Duration> =
+        futures::future::join_all((0..CONCURRENCY).map(|_| worker(per_worker)))
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
     let wall = start.elapsed();
     all.sort();
     let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
@@ -75,7 +81,10 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(250);
     let gw = Gateway::start().await;
-    let client = reqwest::Client::builder().pool_max_idle_per_host(CONCURRENCY).build().unwrap();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONCURRENCY)
+        .build()
+        .unwrap();
     let direct_url = format!("{}/chat/completions", gw.upstream.base_url());
     let edge_url = gw.url("chat/completions");
 
@@ -86,8 +95,22 @@ async fn main() {
         let edge = load(&client, &edge_url, Some(KEY), per_worker).await;
         rounds.push((direct, edge));
     }
-    println!("edge path, concurrency {CONCURRENCY}, {} requests per run, chat completion (JSON, usage parsed)", per_worker * CONCURRENCY);
-    println!("{:<8} {:>12} {:>10} {:>10} {:>12} {:>10} {:>10} {:>11} {:>11}", "round", "direct rps", "p50 ms", "p99 ms", "gateway rps", "p50 ms", "p99 ms", "+p50 ms", "+p99 ms");
+    println!(
+        "edge path, concurrency {CONCURRENCY}, {} requests per run, chat completion (JSON, usage parsed)",
+        per_worker * CONCURRENCY
+    );
+    println!(
+        "{:<8} {:>12} {:>10} {:>10} {:>12} {:>10} {:>10} {:>11} {:>11}",
+        "round",
+        "direct rps",
+        "p50 ms",
+        "p99 ms",
+        "gateway rps",
+        "p50 ms",
+        "p99 ms",
+        "+p50 ms",
+        "+p99 ms"
+    );
     for (i, (d, e)) in rounds.iter().enumerate() {
         println!(
             "{:<8} {:>12.0} {:>10.3} {:>10.3} {:>12.0} {:>10.3} {:>10.3} {:>11.3} {:>11.3}",

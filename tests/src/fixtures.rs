@@ -2,12 +2,19 @@
 //! they can be loaded into any store the host offers.
 
 use policy::records::{self, SCHEMA_VERSION};
-use policy::{AgentRecord, IpAcl, KeyRecord, KeyStatus, Limits, ModelSet, OrgRecord, ProviderRoute, kv};
+use policy::{
+    AgentRecord, IpAcl, KeyRecord, KeyStatus, Limits, ModelSet, OrgRecord, ProviderRoute, kv,
+};
 
 /// The credential the org holds for its provider; must reach the upstream, never a client.
 pub const PROVIDER_KEY: &str = "sk-upstream-provider-secret";
 /// Models the test org's provider serves.
-pub const SERVED: [&str; 4] = ["gpt-4o", "gpt-4o-mini", "text-embedding-3-small", "slow-model"];
+pub const SERVED: [&str; 4] = [
+    "gpt-4o",
+    "gpt-4o-mini",
+    "text-embedding-3-small",
+    "slow-model",
+];
 
 /// An active org whose single provider is `base_url` and serves [`SERVED`].
 pub fn org(org_id: &str, base_url: &str) -> OrgRecord {
@@ -20,7 +27,10 @@ pub fn org(org_id: &str, base_url: &str) -> OrgRecord {
             name: "mock".into(),
             base_url: base_url.into(),
             api_key: Some(PROVIDER_KEY.into()),
-            models: SERVED.iter().map(|m| m.parse().expect("model name")).collect(),
+            models: SERVED
+                .iter()
+                .map(|m| m.parse().expect("model name"))
+                .collect(),
         }],
         limits: Limits::default(),
         budget: None,
@@ -62,7 +72,10 @@ pub fn org_entry(org: &OrgRecord) -> (String, Vec<u8>) {
 
 /// The KV entry of a key record, stored under the hash of `secret`.
 pub fn key_entry(secret: &str, key: &KeyRecord) -> (String, Vec<u8>) {
-    (kv::KeyName::of(secret).as_str().to_string(), records::encode(key))
+    (
+        kv::KeyName::of(secret).as_str().to_string(),
+        records::encode(key),
+    )
 }
 
 /// The KV entry of an agent record.

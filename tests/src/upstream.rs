@@ -60,9 +60,15 @@ impl MockUpstream {
             .route("/v1/completions", post(completions))
             .route("/v1/embeddings", post(embeddings))
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind mock upstream");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind mock upstream");
         let addr = listener.local_addr().expect("mock upstream addr");
-        tokio::spawn(async move { axum::serve(listener, app).await.expect("mock upstream serves") });
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .await
+                .expect("mock upstream serves")
+        });
         MockUpstream { addr, shared }
     }
 
@@ -113,9 +119,15 @@ fn usage() -> Value {
     })
 }
 
-fn parse(bytes: &Bytes) -> Result<Value, Response> {
+/// The request body as JSON, or the 400 to answer with (boxed: responses are large).
+fn parse(bytes: &Bytes) -> Result<Value, Box<Response>> {
     serde_json::from_slice(bytes).map_err(|e| {
-        (StatusCode::BAD_REQUEST, axum::Json(json!({"error": {"message": e.to_string()}}))).into_response()
+        (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": {"message": e.to_string()}})),
+        )
+            .into_response()
+            .into()
     })
 }
 
@@ -128,7 +140,7 @@ async fn maybe_slow(model: &str) {
 async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, bytes: Bytes) -> Response {
     let body = match parse(&bytes) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     record(&shared, "/v1/chat/completions", &headers, &body);
     let model = body["model"].as_str().unwrap_or_default().to_string();
@@ -189,7 +201,9 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, bytes: Byte
         }
         let _ = tx.send(Ok(Bytes::from_static(b"data: [DONE]\n\n"))).await;
     });
-    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
     Response::builder()
         .header(header::CONTENT_TYPE, "text/event-stream")
         .header(header::CACHE_CONTROL, "no-cache")
@@ -197,10 +211,14 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, bytes: Byte
         .expect("sse response")
 }
 
-async fn completions(State(shared): State<Arc<Shared>>, headers: HeaderMap, bytes: Bytes) -> Response {
+async fn completions(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Response {
     let body = match parse(&bytes) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     record(&shared, "/v1/completions", &headers, &body);
     maybe_slow(body["model"].as_str().unwrap_or_default()).await;
@@ -215,10 +233,14 @@ async fn completions(State(shared): State<Arc<Shared>>, headers: HeaderMap, byte
     .into_response()
 }
 
-async fn embeddings(State(shared): State<Arc<Shared>>, headers: HeaderMap, bytes: Bytes) -> Response {
+async fn embeddings(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Response {
     let body = match parse(&bytes) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     record(&shared, "/v1/embeddings", &headers, &body);
     axum::Json(json!({

@@ -36,17 +36,29 @@ async fn chat_completion_is_forwarded_with_the_provider_credential_only() {
     let resp = gw.chat(KEY, "gpt-4o").await;
     assert_eq!(resp.status(), 200);
     let body: Value = resp.json().await.unwrap();
-    assert_eq!(body["choices"][0]["message"]["content"], "Hello from the mock upstream.");
-    assert_eq!(body["usage"]["total_tokens"], PROMPT_TOKENS + COMPLETION_TOKENS);
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        "Hello from the mock upstream."
+    );
+    assert_eq!(
+        body["usage"]["total_tokens"],
+        PROMPT_TOKENS + COMPLETION_TOKENS
+    );
 
     let seen = gw.upstream.received();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].path, "/v1/chat/completions");
-    assert_eq!(seen[0].authorization.as_deref(), Some(format!("Bearer {PROVIDER_KEY}").as_str()));
+    assert_eq!(
+        seen[0].authorization.as_deref(),
+        Some(format!("Bearer {PROVIDER_KEY}").as_str())
+    );
     assert_eq!(seen[0].body["messages"][0]["content"], "hi");
     // The client's virtual key never travels upstream, in any header.
     for (name, value) in &seen[0].headers {
-        assert!(!value.to_str().unwrap_or("").contains(KEY), "{name} leaks the client key");
+        assert!(
+            !value.to_str().unwrap_or("").contains(KEY),
+            "{name} leaks the client key"
+        );
     }
 }
 
@@ -67,14 +79,30 @@ async fn x_api_key_header_is_accepted() {
 #[tokio::test]
 async fn completions_and_embeddings_are_forwarded() {
     let gw = Gateway::start().await;
-    let resp = gw.post("completions", KEY, json!({"model": "gpt-4o", "prompt": "hi"})).await;
-    assert_eq!(resp.status(), 200);
-    assert_eq!(resp.json::<Value>().await.unwrap()["choices"][0]["text"], "mock text");
     let resp = gw
-        .post("embeddings", KEY, json!({"model": "text-embedding-3-small", "input": "hi"}))
+        .post(
+            "completions",
+            KEY,
+            json!({"model": "gpt-4o", "prompt": "hi"}),
+        )
         .await;
     assert_eq!(resp.status(), 200);
-    assert_eq!(resp.json::<Value>().await.unwrap()["data"][0]["embedding"][2], 0.3);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["choices"][0]["text"],
+        "mock text"
+    );
+    let resp = gw
+        .post(
+            "embeddings",
+            KEY,
+            json!({"model": "text-embedding-3-small", "input": "hi"}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["data"][0]["embedding"][2],
+        0.3
+    );
     let paths: Vec<String> = gw.upstream.received().into_iter().map(|r| r.path).collect();
     assert_eq!(paths, ["/v1/completions", "/v1/embeddings"]);
 }
@@ -91,7 +119,12 @@ async fn streaming_chunks_arrive_in_order_before_the_upstream_finishes() {
         )
         .await;
     assert_eq!(resp.status(), 200);
-    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
     let mut body = resp.bytes_stream();
     let mut seen = String::new();
     // The provider holds the rest of the stream until released: the first chunk
@@ -125,7 +158,13 @@ async fn models_lists_only_what_the_key_may_use() {
     let list = |key: &'static str| {
         let gw = &gw;
         async move {
-            let resp = gw.http.get(gw.url("models")).bearer_auth(key).send().await.unwrap();
+            let resp = gw
+                .http
+                .get(gw.url("models"))
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap();
             assert_eq!(resp.status(), 200);
             let body: Value = resp.json().await.unwrap();
             assert_eq!(body["object"], "list");
@@ -150,7 +189,12 @@ async fn models_lists_only_what_the_key_may_use() {
 #[tokio::test]
 async fn healthz_needs_no_key() {
     let gw = Gateway::start().await;
-    let resp = gw.http.get(format!("{}/healthz", gw.edge.url())).send().await.unwrap();
+    let resp = gw
+        .http
+        .get(format!("{}/healthz", gw.edge.url()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
 }
 
@@ -165,7 +209,12 @@ async fn unauthenticated_requests_get_401() {
         .await
         .unwrap();
     expect_error(no_key, 401, "invalid_api_key").await;
-    expect_error(gw.chat("sk-tg-unknown", "gpt-4o").await, 401, "invalid_api_key").await;
+    expect_error(
+        gw.chat("sk-tg-unknown", "gpt-4o").await,
+        401,
+        "invalid_api_key",
+    )
+    .await;
 
     let mut revoked = fixtures::key("key_revoked", ORG, &["gpt-4o"]);
     revoked.status = KeyStatus::Revoked;
@@ -176,21 +225,37 @@ async fn unauthenticated_requests_get_401() {
     expired.expires_at_ms = Some(1_000);
     add_key(&gw, "sk-tg-expired", expired).await;
     expect_error(gw.chat("sk-tg-expired", "gpt-4o").await, 401, "key_expired").await;
-    assert!(gw.upstream.received().is_empty(), "nothing denied reaches the provider");
+    assert!(
+        gw.upstream.received().is_empty(),
+        "nothing denied reaches the provider"
+    );
 }
 
 #[tokio::test]
 async fn forbidden_requests_get_403() {
     let gw = Gateway::start().await;
     // Model outside the key's list.
-    let msg = expect_error(gw.chat(NARROW_KEY, "gpt-4o").await, 403, "model_not_allowed").await;
+    let msg = expect_error(
+        gw.chat(NARROW_KEY, "gpt-4o").await,
+        403,
+        "model_not_allowed",
+    )
+    .await;
     assert!(msg.contains("gpt-4o"), "{msg}");
 
     // IP ACL: the test client is 127.0.0.1; a spoofed runtime header changes nothing.
     let mut office = fixtures::key("key_office", ORG, &["gpt-4o"]);
-    office.ip_acl = IpAcl { allow: parse_cidrs(&["10.0.0.0/8"]).unwrap(), deny: vec![] };
+    office.ip_acl = IpAcl {
+        allow: parse_cidrs(&["10.0.0.0/8"]).unwrap(),
+        deny: vec![],
+    };
     add_key(&gw, "sk-tg-office", office).await;
-    expect_error(gw.chat("sk-tg-office", "gpt-4o").await, 403, "ip_not_allowed").await;
+    expect_error(
+        gw.chat("sk-tg-office", "gpt-4o").await,
+        403,
+        "ip_not_allowed",
+    )
+    .await;
     let spoofed = gw
         .http
         .post(gw.url("chat/completions"))
@@ -203,7 +268,10 @@ async fn forbidden_requests_get_403() {
         .unwrap();
     expect_error(spoofed, 403, "ip_not_allowed").await;
     let mut loopback_denied = fixtures::key("key_lo", ORG, &["gpt-4o"]);
-    loopback_denied.ip_acl = IpAcl { allow: vec![], deny: parse_cidrs(&["127.0.0.0/8"]).unwrap() };
+    loopback_denied.ip_acl = IpAcl {
+        allow: vec![],
+        deny: parse_cidrs(&["127.0.0.0/8"]).unwrap(),
+    };
     add_key(&gw, "sk-tg-lo", loopback_denied).await;
     expect_error(gw.chat("sk-tg-lo", "gpt-4o").await, 403, "ip_not_allowed").await;
 
@@ -213,7 +281,12 @@ async fn forbidden_requests_get_403() {
     add_key(&gw, "sk-tg-agent", bound).await;
     let (k, v) = fixtures::agent_entry(&fixtures::agent("agent_1", ORG, false));
     gw.edge.kv().set(&k, &v).await.unwrap();
-    expect_error(gw.chat("sk-tg-agent", "gpt-4o").await, 403, "agent_inactive").await;
+    expect_error(
+        gw.chat("sk-tg-agent", "gpt-4o").await,
+        403,
+        "agent_inactive",
+    )
+    .await;
 
     // Inactive org: every key of it.
     let mut org = fixtures::org(ORG, &gw.upstream.base_url());
@@ -221,28 +294,54 @@ async fn forbidden_requests_get_403() {
     let (k, v) = fixtures::org_entry(&org);
     gw.edge.kv().set(&k, &v).await.unwrap();
     expect_error(gw.chat(KEY, "gpt-4o").await, 403, "organization_inactive").await;
-    assert!(gw.upstream.received().is_empty(), "nothing denied reaches the provider");
+    assert!(
+        gw.upstream.received().is_empty(),
+        "nothing denied reaches the provider"
+    );
 }
 
 #[tokio::test]
 async fn missing_or_unreadable_records_fail_closed() {
     let gw = Gateway::start().await;
     // A key whose org record does not exist.
-    add_key(&gw, "sk-tg-orphan", fixtures::key("key_orphan", "org_gone", &["gpt-4o"])).await;
-    expect_error(gw.chat("sk-tg-orphan", "gpt-4o").await, 403, "policy_unavailable").await;
+    add_key(
+        &gw,
+        "sk-tg-orphan",
+        fixtures::key("key_orphan", "org_gone", &["gpt-4o"]),
+    )
+    .await;
+    expect_error(
+        gw.chat("sk-tg-orphan", "gpt-4o").await,
+        403,
+        "policy_unavailable",
+    )
+    .await;
     // A key bound to an agent whose record is missing.
     let mut bound = fixtures::key("key_agentless", ORG, &["gpt-4o"]);
     bound.agent_id = Some("agent_missing".into());
     add_key(&gw, "sk-tg-agentless", bound).await;
-    expect_error(gw.chat("sk-tg-agentless", "gpt-4o").await, 403, "policy_unavailable").await;
+    expect_error(
+        gw.chat("sk-tg-agentless", "gpt-4o").await,
+        403,
+        "policy_unavailable",
+    )
+    .await;
     // A corrupted org record denies every key of the org.
-    gw.edge.kv().set(&policy::kv::org_key(ORG), b"{\"garbage\":").await.unwrap();
+    gw.edge
+        .kv()
+        .set(&policy::kv::org_key(ORG), b"{\"garbage\":")
+        .await
+        .unwrap();
     expect_error(gw.chat(KEY, "gpt-4o").await, 403, "policy_unavailable").await;
     // A corrupted key record is not a valid key.
     let (k, _) = fixtures::key_entry("sk-tg-corrupt", &fixtures::key("x", ORG, &[]));
     gw.edge.kv().set(&k, b"not json").await.unwrap();
     let resp = gw.chat("sk-tg-corrupt", "gpt-4o").await;
-    assert!(matches!(resp.status().as_u16(), 401 | 403), "{}", resp.status());
+    assert!(
+        matches!(resp.status().as_u16(), 401 | 403),
+        "{}",
+        resp.status()
+    );
     assert!(gw.upstream.received().is_empty());
 }
 
@@ -258,9 +357,19 @@ async fn malformed_requests_get_400_naming_the_problem() {
             .send()
     };
     expect_error(raw("{\"model\": ").await.unwrap(), 400, "invalid_json").await;
-    let msg = expect_error(raw("{\"messages\": []}").await.unwrap(), 400, "missing_required_parameter").await;
+    let msg = expect_error(
+        raw("{\"messages\": []}").await.unwrap(),
+        400,
+        "missing_required_parameter",
+    )
+    .await;
     assert!(msg.contains("model"), "{msg}");
-    let msg = expect_error(raw("{\"model\": 4}").await.unwrap(), 400, "missing_required_parameter").await;
+    let msg = expect_error(
+        raw("{\"model\": 4}").await.unwrap(),
+        400,
+        "missing_required_parameter",
+    )
+    .await;
     assert!(msg.contains("model"), "{msg}");
     assert!(gw.upstream.received().is_empty());
 }
@@ -268,7 +377,10 @@ async fn malformed_requests_get_400_naming_the_problem() {
 #[tokio::test]
 async fn oversized_bodies_get_413() {
     let gw = Gateway::start().await;
-    let big = format!("{{\"model\":\"gpt-4o\",\"pad\":\"{}\"}}", "x".repeat(5 << 20));
+    let big = format!(
+        "{{\"model\":\"gpt-4o\",\"pad\":\"{}\"}}",
+        "x".repeat(5 << 20)
+    );
     let resp = gw
         .http
         .post(gw.url("chat/completions"))
@@ -285,12 +397,23 @@ async fn oversized_bodies_get_413() {
 #[tokio::test]
 async fn unknown_routes_and_unserved_models_get_404() {
     let gw = Gateway::start().await;
-    let resp = gw.http.get(gw.url("nope")).bearer_auth(KEY).send().await.unwrap();
+    let resp = gw
+        .http
+        .get(gw.url("nope"))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 404);
     let mut wide = fixtures::key("key_wide", ORG, &["*"]);
     wide.models = policy::ModelSet::all();
     add_key(&gw, "sk-tg-wide", wide).await;
-    expect_error(gw.chat("sk-tg-wide", "no-such-model").await, 404, "model_not_found").await;
+    expect_error(
+        gw.chat("sk-tg-wide", "no-such-model").await,
+        404,
+        "model_not_found",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -329,11 +452,25 @@ async fn policy_export_decides_without_http() {
         client_ip: Some("127.0.0.1".to_string()),
         model: model.map(str::to_string),
     };
-    let ok = gw.edge.decide(facts(NARROW_KEY, Some("gpt-4o-mini"))).await.unwrap();
+    let ok = gw
+        .edge
+        .decide(facts(NARROW_KEY, Some("gpt-4o-mini")))
+        .await
+        .unwrap();
     assert!(ok.allowed, "{ok:?}");
-    assert_eq!((ok.status, ok.org_id.as_deref(), ok.key_id.as_deref()), (200, Some(ORG), Some("key_narrow")));
-    let no = gw.edge.decide(facts(NARROW_KEY, Some("gpt-4o"))).await.unwrap();
-    assert_eq!((no.allowed, no.status, no.code.as_str()), (false, 403, "model_not_allowed"));
+    assert_eq!(
+        (ok.status, ok.org_id.as_deref(), ok.key_id.as_deref()),
+        (200, Some(ORG), Some("key_narrow"))
+    );
+    let no = gw
+        .edge
+        .decide(facts(NARROW_KEY, Some("gpt-4o")))
+        .await
+        .unwrap();
+    assert_eq!(
+        (no.allowed, no.status, no.code.as_str()),
+        (false, 403, "model_not_allowed")
+    );
     let unknown = gw.edge.decide(facts("sk-tg-nope", None)).await.unwrap();
     assert_eq!((unknown.allowed, unknown.status), (false, 401));
     assert!(gw.upstream.received().is_empty());
@@ -351,7 +488,12 @@ async fn records_written_by_another_process_into_the_sqlite_store_apply_at_once(
     let writer = edge_host::Kv::new(edge_host::SqliteKv::open(&path).unwrap());
     let record = fixtures::key("key_late", ORG, &["gpt-4o"]);
     let (k, v) = fixtures::key_entry("sk-tg-late", &record);
-    expect_error(gw.chat("sk-tg-late", "gpt-4o").await, 401, "invalid_api_key").await;
+    expect_error(
+        gw.chat("sk-tg-late", "gpt-4o").await,
+        401,
+        "invalid_api_key",
+    )
+    .await;
     writer.set(&k, &v).await.unwrap();
     assert_eq!(gw.chat("sk-tg-late", "gpt-4o").await.status(), 200);
     let mut revoked = record;

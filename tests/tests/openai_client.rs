@@ -24,6 +24,9 @@ async fn openai_python_client_works_against_the_gateway() {
     .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "openai client checks failed:\n{stdout}\n{stderr}");
+    assert!(
+        out.status.success(),
+        "openai client checks failed:\n{stdout}\n{stderr}"
+    );
     assert!(stdout.contains("5 passed, 0 failed"), "{stdout}");
 }
