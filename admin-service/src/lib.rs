@@ -1,1 +1,137 @@
-//! placeholder
+//! Tollgate admin service: the control plane. REST API over organizations, members,
+//! teams, virtual keys, agents and the model catalog; every mutation commits with an
+//! outbox entry, and pushers compile records (policy's schema) into edge KV sinks.
+
+pub mod agents;
+pub mod auth;
+pub mod catalog;
+pub mod compile;
+pub mod config;
+pub mod db;
+pub mod errors;
+pub mod extract;
+pub mod invitations;
+pub mod keys;
+pub mod members;
+pub mod money;
+pub mod openapi;
+pub mod orgs;
+pub mod outbox;
+pub mod routes;
+pub mod sinks;
+pub mod teams;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use sqlx::SqlitePool;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::db::Writer;
+use crate::errors::ApiError;
+use crate::outbox::Signal;
+use crate::sinks::{Sink, SpinSqliteSink};
+
+/// Shared state of the handlers.
+#[derive(Clone)]
+pub struct AppState {
+    /// The admin database.
+    pub db: SqlitePool,
+    /// Serialized writer that pairs mutations with outbox entries.
+    pub writer: Writer,
+    /// Names of the configured sinks (for the sync status).
+    pub sinks: Arc<Vec<String>>,
+}
+
+/// How to start the service.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// sqlx SQLite URL of the admin database.
+    pub database_url: String,
+    /// Spin-schema SQLite files to push compiled records to.
+    pub edge_kv: Vec<PathBuf>,
+    /// Platform-admin token to register instead of generating one.
+    pub admin_token: Option<String>,
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Opening or migrating the database failed.
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// Running migrations failed.
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// A started service: state for the router, pushers running.
+pub struct Started {
+    /// Handler state.
+    pub state: AppState,
+    /// A platform-admin token generated on this start (print it once), if any.
+    pub generated_admin_token: Option<String>,
+    /// The pusher tasks, one per sink.
+    pub pushers: Vec<JoinHandle<()>>,
+}
+
+/// Opens the database, bootstraps the admin token and starts one pusher per sink.
+pub async fn start(config: &Config) -> Result<Started, StartError> {
+    let db = db::connect(&config.database_url).await?;
+    let generated_admin_token = auth::bootstrap(&db, config.admin_token.as_deref()).await?;
+    let sinks: Vec<Arc<dyn Sink>> = config
+        .edge_kv
+        .iter()
+        .map(|p| Arc::new(SpinSqliteSink::new(p)) as Arc<dyn Sink>)
+        .collect();
+    start_with_sinks(db, sinks, generated_admin_token).await
+}
+
+/// Like [`start`] with an open database and arbitrary sinks (tests, other sink kinds).
+pub async fn start_with_sinks(
+    db: SqlitePool,
+    sinks: Vec<Arc<dyn Sink>>,
+    generated_admin_token: Option<String>,
+) -> Result<Started, StartError> {
+    let names = sinks.iter().map(|s| s.name().to_string()).collect();
+    let signal = Arc::new(Signal::new(sinks.len()));
+    let pushers = outbox::spawn_pushers(&db, sinks, &signal).await?;
+    Ok(Started {
+        state: AppState {
+            db,
+            writer: Writer::new(signal),
+            sinks: Arc::new(names),
+        },
+        generated_admin_token,
+        pushers,
+    })
+}
+
+/// The HTTP API.
+pub async fn app(state: AppState) -> Router {
+    routes::router()
+        .fallback(|| async { ApiError::not_found("endpoint") })
+        .method_not_allowed_fallback(|| async {
+            let mut e = ApiError::not_found("method");
+            e.status = axum::http::StatusCode::METHOD_NOT_ALLOWED;
+            e.code = "method_not_allowed";
+            e.message = "method not allowed on this endpoint".into();
+            e
+        })
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = app(state).await;
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

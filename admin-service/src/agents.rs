@@ -1,0 +1,321 @@
+//! AI agents: each belongs to exactly one org (unassigned agents live in the
+//! internal org) and may carry a custom billing rate.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use crate::AppState;
+use crate::auth::{Actor, Perm, Role, authorize_org, role_in};
+use crate::db::{new_id, now_ms, rfc3339};
+use crate::errors::{ApiError, ApiResult};
+use crate::extract::{ApiJson, nullable};
+use crate::money::Cents;
+use crate::orgs::INTERNAL_ORG_ID;
+
+/// An agent as returned by the API.
+#[derive(Debug, Serialize)]
+pub struct AgentView {
+    /// Id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Current organization.
+    pub org_id: String,
+    /// Custom monthly rate, or `null` to use the org's default.
+    pub billing_rate: Option<Cents>,
+    /// The rate that applies: custom if set, else the org's `billing_rate_per_agent`.
+    pub effective_billing_rate: Cents,
+    /// Suspended agents are denied at the edge.
+    pub active: bool,
+    /// Creation time.
+    pub created_at: String,
+    /// Last change.
+    pub updated_at: String,
+}
+
+const AGENT_SELECT: &str = "SELECT a.*, o.billing_rate_minor AS org_rate FROM agents a JOIN organizations o ON o.id = a.org_id";
+
+fn agent_view(row: &SqliteRow) -> Result<AgentView, ApiError> {
+    let rate: Option<i64> = row.try_get("billing_rate_minor")?;
+    let org_rate: i64 = row.try_get("org_rate")?;
+    Ok(AgentView {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        org_id: row.try_get("org_id")?,
+        billing_rate: rate.map(|r| Cents(r as u64)),
+        effective_billing_rate: Cents(rate.unwrap_or(org_rate) as u64),
+        active: row.try_get::<i64, _>("active")? != 0,
+        created_at: rfc3339(row.try_get("created_at_ms")?),
+        updated_at: rfc3339(row.try_get("updated_at_ms")?),
+    })
+}
+
+/// The agents of one org.
+pub async fn list_org_agents(st: &AppState, org_id: &str) -> ApiResult<Vec<AgentView>> {
+    let rows = sqlx::query(&format!(
+        "{AGENT_SELECT} WHERE a.org_id = ? ORDER BY a.created_at_ms, a.id"
+    ))
+    .bind(org_id)
+    .fetch_all(&st.db)
+    .await?;
+    rows.iter().map(agent_view).collect()
+}
+
+async fn fetch_agent(st: &AppState, id: &str) -> ApiResult<AgentView> {
+    let row = sqlx::query(&format!("{AGENT_SELECT} WHERE a.id = ?"))
+        .bind(id)
+        .fetch_optional(&st.db)
+        .await?
+        .ok_or_else(|| ApiError::not_found("agent"))?;
+    agent_view(&row)
+}
+
+/// Loads an agent and checks `perm` in its org; an agent in an org the caller cannot
+/// see is 404.
+async fn authorized_agent(
+    st: &AppState,
+    actor: &Actor,
+    id: &str,
+    perm: Perm,
+) -> ApiResult<(AgentView, Role)> {
+    let agent = fetch_agent(st, id).await?;
+    let access = authorize_org(&st.db, actor, &agent.org_id, perm)
+        .await
+        .map_err(|e| {
+            if e.status == StatusCode::NOT_FOUND {
+                ApiError::not_found("agent")
+            } else {
+                e
+            }
+        })?;
+    Ok((agent, access.role))
+}
+
+/// Query of `GET /api/agents`.
+#[derive(Deserialize)]
+pub struct AgentFilter {
+    org_id: Option<String>,
+}
+
+/// `GET /api/agents`: agents the caller can see, optionally of one org.
+pub async fn list_agents(
+    State(st): State<AppState>,
+    actor: Actor,
+    Query(filter): Query<AgentFilter>,
+) -> ApiResult<Json<Vec<AgentView>>> {
+    if let Some(org) = &filter.org_id {
+        authorize_org(&st.db, &actor, org, Perm::View).await?;
+        return list_org_agents(&st, org).await.map(Json);
+    }
+    let rows = if actor.platform_admin {
+        sqlx::query(&format!("{AGENT_SELECT} ORDER BY a.created_at_ms, a.id"))
+            .fetch_all(&st.db)
+            .await?
+    } else {
+        sqlx::query(&format!(
+            "{AGENT_SELECT} JOIN memberships m ON m.org_id = a.org_id WHERE m.user_id = ? ORDER BY a.created_at_ms, a.id"
+        ))
+        .bind(actor.user_id.as_deref().unwrap_or(""))
+        .fetch_all(&st.db)
+        .await?
+    };
+    rows.iter()
+        .map(agent_view)
+        .collect::<Result<_, _>>()
+        .map(Json)
+}
+
+/// Body of `POST /api/agents`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAgent {
+    name: String,
+    #[serde(default, alias = "orgId")]
+    org_id: Option<String>,
+    #[serde(default, alias = "billingRate")]
+    billing_rate: Option<Cents>,
+    #[serde(default)]
+    active: Option<bool>,
+}
+
+/// `POST /api/agents`: platform admins (any org, default internal) or admins of the target org.
+pub async fn create_agent(
+    State(st): State<AppState>,
+    actor: Actor,
+    ApiJson(body): ApiJson<CreateAgent>,
+) -> ApiResult<(StatusCode, Json<AgentView>)> {
+    if body.name.trim().is_empty() || body.name.len() > 200 {
+        return Err(ApiError::invalid("name", "must be 1-200 characters"));
+    }
+    let org_id = body
+        .org_id
+        .clone()
+        .unwrap_or_else(|| INTERNAL_ORG_ID.to_string());
+    let access = authorize_org(&st.db, &actor, &org_id, Perm::Manage).await?;
+    if body.billing_rate.is_some() && access.role > Role::Owner {
+        return Err(ApiError::forbidden("billing rates are set by owners only"));
+    }
+    let id = new_id("agt");
+    let now = now_ms();
+    let mut tx = st.writer.begin(&st.db).await?;
+    sqlx::query(
+        "INSERT INTO agents (id, name, org_id, billing_rate_minor, active, created_at_ms, updated_at_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&id)
+    .bind(body.name.trim())
+    .bind(&org_id)
+    .bind(body.billing_rate.map(|c| c.0 as i64))
+    .bind(body.active.unwrap_or(true))
+    .bind(now)
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    tx.enqueue("agent", &id).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(fetch_agent(&st, &id).await?)))
+}
+
+/// `GET /api/agents/{id}`.
+pub async fn get_agent(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> ApiResult<Json<AgentView>> {
+    Ok(Json(
+        authorized_agent(&st, &actor, &id, Perm::View).await?.0,
+    ))
+}
+
+/// Body of `PATCH /api/agents/{id}`: `billingRate` (as in the AgenticMail API; `null`
+/// reverts to the org's default rate), `name`, `active`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateAgent {
+    #[serde(
+        default,
+        alias = "billing_rate",
+        rename = "billingRate",
+        deserialize_with = "nullable"
+    )]
+    billing_rate: Option<Option<Cents>>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    active: Option<bool>,
+}
+
+/// `PATCH /api/agents/{id}`: owners set the rate; admins rename and (de)activate.
+pub async fn update_agent(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateAgent>,
+) -> ApiResult<Json<AgentView>> {
+    let (_, role) = authorized_agent(&st, &actor, &id, Perm::Manage).await?;
+    if body.billing_rate.is_some() && role > Role::Owner {
+        return Err(ApiError::forbidden("billing rates are set by owners only"));
+    }
+    if let Some(n) = &body.name
+        && (n.trim().is_empty() || n.len() > 200)
+    {
+        return Err(ApiError::invalid("name", "must be 1-200 characters"));
+    }
+    let mut tx = st.writer.begin(&st.db).await?;
+    sqlx::query(
+        "UPDATE agents SET
+            billing_rate_minor = CASE WHEN ? THEN ? ELSE billing_rate_minor END,
+            name = COALESCE(?, name),
+            active = COALESCE(?, active),
+            updated_at_ms = ?
+         WHERE id = ?",
+    )
+    .bind(body.billing_rate.is_some())
+    .bind(body.billing_rate.flatten().map(|c| c.0 as i64))
+    .bind(body.name.as_deref().map(str::trim))
+    .bind(body.active)
+    .bind(now_ms())
+    .bind(&id)
+    .execute(tx.conn())
+    .await?;
+    tx.enqueue("agent", &id).await?;
+    tx.commit().await?;
+    fetch_agent(&st, &id).await.map(Json)
+}
+
+/// Body of `POST /api/agents/{id}/assign-org`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssignOrg {
+    #[serde(alias = "orgId")]
+    org_id: String,
+}
+
+async fn move_agent(st: &AppState, id: &str, to: &str) -> ApiResult<AgentView> {
+    let mut tx = st.writer.begin(&st.db).await?;
+    sqlx::query("UPDATE agents SET org_id = ?, updated_at_ms = ? WHERE id = ?")
+        .bind(to)
+        .bind(now_ms())
+        .bind(id)
+        .execute(tx.conn())
+        .await?;
+    // The agent record carries its org: keys bound to it in the old org stop working.
+    tx.enqueue("agent", id).await?;
+    tx.commit().await?;
+    fetch_agent(st, id).await
+}
+
+/// `POST /api/agents/{id}/assign-org`: moves the agent (from any org) to `org_id`.
+/// Needs admin in both the source and the target org (platform admins: anywhere).
+pub async fn assign_org(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<AssignOrg>,
+) -> ApiResult<Json<AgentView>> {
+    let (agent, _) = authorized_agent(&st, &actor, &id, Perm::Manage).await?;
+    if body.org_id == INTERNAL_ORG_ID && !actor.platform_admin {
+        return Err(ApiError::invalid(
+            "org_id",
+            "use unassign-org to return an agent to the internal org",
+        ));
+    }
+    match role_in(&st.db, &actor, &body.org_id).await? {
+        // Not a member: the target is as good as nonexistent to this caller.
+        None => return Err(ApiError::invalid("org_id", "no such organization")),
+        Some(r) if r > Role::Admin => {
+            return Err(ApiError::forbidden(
+                "assigning agents needs `admin` in the target org",
+            ));
+        }
+        Some(_) => {}
+    }
+    let exists: Option<String> = sqlx::query_scalar("SELECT id FROM organizations WHERE id = ?")
+        .bind(&body.org_id)
+        .fetch_optional(&st.db)
+        .await?;
+    if exists.is_none() {
+        return Err(ApiError::invalid("org_id", "no such organization"));
+    }
+    if agent.org_id == body.org_id {
+        return Ok(Json(agent));
+    }
+    move_agent(&st, &id, &body.org_id).await.map(Json)
+}
+
+/// `POST /api/agents/{id}/unassign-org`: returns the agent to the internal org.
+pub async fn unassign_org(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> ApiResult<Json<AgentView>> {
+    let (agent, _) = authorized_agent(&st, &actor, &id, Perm::Manage).await?;
+    if agent.org_id == INTERNAL_ORG_ID {
+        return Ok(Json(agent));
+    }
+    move_agent(&st, &id, INTERNAL_ORG_ID).await.map(Json)
+}

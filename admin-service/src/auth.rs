@@ -1,0 +1,282 @@
+//! Admin authentication and role-based access: bearer tokens (hashed at rest),
+//! platform admins, and per-organization roles.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::{Row, SqliteConnection, SqlitePool};
+
+use crate::AppState;
+use crate::db::{new_id, now_ms, random_hex};
+use crate::errors::ApiError;
+
+/// Prefix of platform-admin tokens.
+pub const ADMIN_TOKEN_PREFIX: &str = "tg-admin-";
+/// Prefix of user tokens.
+pub const USER_TOKEN_PREFIX: &str = "tg-user-";
+
+/// SHA-256 hex of a secret: the only form in which tokens are stored.
+pub fn hash_secret(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Ensures a platform-admin token exists. Returns the token when one was generated
+/// (the caller prints it once); a token from the environment is registered silently.
+pub async fn bootstrap(
+    pool: &SqlitePool,
+    from_env: Option<&str>,
+) -> Result<Option<String>, sqlx::Error> {
+    if let Some(token) = from_env {
+        sqlx::query(
+            "INSERT OR IGNORE INTO api_tokens (id, name, token_hash, platform_admin, created_at_ms)
+             VALUES (?, 'bootstrap (env)', ?, 1, ?)",
+        )
+        .bind(new_id("tok"))
+        .bind(hash_secret(token))
+        .bind(now_ms())
+        .execute(pool)
+        .await?;
+        return Ok(None);
+    }
+    let admins: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM api_tokens WHERE platform_admin = 1 AND revoked_at_ms IS NULL",
+    )
+    .fetch_one(pool)
+    .await?;
+    if admins > 0 {
+        return Ok(None);
+    }
+    let token = format!("{ADMIN_TOKEN_PREFIX}{}", random_hex(24));
+    sqlx::query(
+        "INSERT INTO api_tokens (id, name, token_hash, platform_admin, created_at_ms)
+         VALUES (?, 'bootstrap', ?, 1, ?)",
+    )
+    .bind(new_id("tok"))
+    .bind(hash_secret(&token))
+    .bind(now_ms())
+    .execute(pool)
+    .await?;
+    Ok(Some(token))
+}
+
+/// Issues a new token for a user inside a transaction; returns (token id, token).
+pub async fn issue_user_token(
+    conn: &mut SqliteConnection,
+    user_id: &str,
+    name: &str,
+) -> Result<(String, String), sqlx::Error> {
+    let id = new_id("tok");
+    let token = format!("{USER_TOKEN_PREFIX}{}", random_hex(24));
+    sqlx::query(
+        "INSERT INTO api_tokens (id, name, token_hash, user_id, platform_admin, created_at_ms)
+         VALUES (?, ?, ?, ?, 0, ?)",
+    )
+    .bind(&id)
+    .bind(name)
+    .bind(hash_secret(&token))
+    .bind(user_id)
+    .bind(now_ms())
+    .execute(conn)
+    .await?;
+    Ok((id, token))
+}
+
+/// Who is calling: resolved from the bearer token.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// The user behind the token; `None` for platform-admin tokens.
+    pub user_id: Option<String>,
+    /// Platform admins see and manage every organization.
+    pub platform_admin: bool,
+}
+
+impl Actor {
+    /// 403 unless the caller is a platform admin.
+    pub fn require_platform_admin(&self) -> Result<(), ApiError> {
+        if self.platform_admin {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("only platform admins may do this"))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Actor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer token"))?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| ApiError::unauthorized("Authorization must be `Bearer <token>`"))?;
+        let row = sqlx::query(
+            "SELECT user_id, platform_admin FROM api_tokens WHERE token_hash = ? AND revoked_at_ms IS NULL",
+        )
+        .bind(hash_secret(token))
+        .fetch_optional(&state.db)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("unknown or revoked token"))?;
+        Ok(Actor {
+            user_id: row.try_get("user_id")?,
+            platform_admin: row.try_get::<i64, _>("platform_admin")? != 0,
+        })
+    }
+}
+
+/// A member's role in one organization, most powerful first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Full access, including deleting the org and billing.
+    Owner,
+    /// Providers, keys, routing, budgets, teams and members (except owners).
+    Admin,
+    /// Views config and creates keys.
+    Member,
+    /// Read-only.
+    Viewer,
+}
+
+impl Role {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Member => "member",
+            Role::Viewer => "viewer",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "owner" => Some(Role::Owner),
+            "admin" => Some(Role::Admin),
+            "member" => Some(Role::Member),
+            "viewer" => Some(Role::Viewer),
+            _ => None,
+        }
+    }
+}
+
+/// What an org-scoped request wants to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Perm {
+    /// See the org, its agents, teams, members and key inventory.
+    View,
+    /// Read the org config (credentials are never readable).
+    ViewConfig,
+    /// Create virtual keys (and revoke the ones one created).
+    CreateKey,
+    /// Change config (providers, routing, limits, budgets, access), teams, any key, agents.
+    Manage,
+    /// Invite, change and remove members (owners only by owners).
+    ManageMembers,
+    /// Billing rate and currency, activation toggle, deletion.
+    Own,
+}
+
+impl Perm {
+    /// The least powerful role that has this permission (the seed's role table).
+    pub fn min_role(self) -> Role {
+        match self {
+            Perm::View => Role::Viewer,
+            Perm::ViewConfig | Perm::CreateKey => Role::Member,
+            Perm::Manage | Perm::ManageMembers => Role::Admin,
+            Perm::Own => Role::Owner,
+        }
+    }
+}
+
+/// The caller's standing in one organization, after the check passed.
+#[derive(Debug, Clone)]
+pub struct OrgAccess {
+    /// The organization id.
+    pub org_id: String,
+    /// The caller's role; platform admins act as owners.
+    pub role: Role,
+    /// Whether the caller is a platform admin.
+    pub platform_admin: bool,
+}
+
+/// The caller's role in `org_id`: `None` when not a member (platform admins are owners).
+pub async fn role_in(
+    pool: &SqlitePool,
+    actor: &Actor,
+    org_id: &str,
+) -> Result<Option<Role>, ApiError> {
+    if actor.platform_admin {
+        return Ok(Some(Role::Owner));
+    }
+    let Some(user_id) = &actor.user_id else {
+        return Ok(None);
+    };
+    let role: Option<String> =
+        sqlx::query_scalar("SELECT role FROM memberships WHERE user_id = ? AND org_id = ?")
+            .bind(user_id)
+            .bind(org_id)
+            .fetch_optional(pool)
+            .await?;
+    Ok(role.as_deref().and_then(Role::parse))
+}
+
+/// Checks that the caller may do `perm` in `org_id`: 404 when the org does not exist
+/// or the caller is not a member (other tenants' objects are invisible), 403 when the
+/// role is too weak.
+pub async fn authorize_org(
+    pool: &SqlitePool,
+    actor: &Actor,
+    org_id: &str,
+    perm: Perm,
+) -> Result<OrgAccess, ApiError> {
+    let internal: Option<i64> =
+        sqlx::query_scalar("SELECT is_internal FROM organizations WHERE id = ?")
+            .bind(org_id)
+            .fetch_optional(pool)
+            .await?;
+    let Some(internal) = internal else {
+        return Err(ApiError::not_found("organization"));
+    };
+    if internal != 0 && !actor.platform_admin {
+        return Err(ApiError::not_found("organization"));
+    }
+    let role = role_in(pool, actor, org_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("organization"))?;
+    if role > perm.min_role() {
+        return Err(ApiError::forbidden(format!(
+            "role `{}` may not do this; it needs `{}` or above",
+            role.as_str(),
+            perm.min_role().as_str()
+        )));
+    }
+    Ok(OrgAccess {
+        org_id: org_id.to_string(),
+        role,
+        platform_admin: actor.platform_admin,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_order_by_power() {
+        assert!(
+            Role::Owner < Role::Admin && Role::Admin < Role::Member && Role::Member < Role::Viewer
+        );
+        assert!(Role::Viewer > Perm::ViewConfig.min_role());
+        assert!(Role::Member <= Perm::CreateKey.min_role());
+        assert_eq!(hash_secret("abc"), policy::kv::key_hash_hex("abc"));
+    }
+}

@@ -1,0 +1,345 @@
+//! The compiler: turns current admin state into the self-contained records the edge
+//! reads (policy's schema), with grants intersected, groups resolved and CIDRs parsed.
+
+use std::collections::{BTreeMap, HashMap};
+
+use sqlx::{Row, SqlitePool};
+
+use crate::catalog::Catalog;
+use crate::config::OrgConfig;
+use crate::errors::ApiError;
+use crate::keys::KeyRow;
+use crate::teams::TeamRow;
+use policy::kv::{KEY_PREFIX, agent_key, org_key, team_key};
+use policy::records::encode;
+use policy::{
+    AgentRecord, IpAcl, KeyRecord, KeyStatus, Limits, ModelSet, OrgRecord, ProviderRoute,
+    SCHEMA_VERSION, TeamRecord,
+};
+
+/// One change to an edge key-value store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KvWrite {
+    /// Set `key` to `value`.
+    Put {
+        /// KV key (`org:<id>`, `key:<sha256>`, …).
+        key: String,
+        /// Encoded record.
+        value: Vec<u8>,
+    },
+    /// Remove `key`.
+    Delete {
+        /// KV key.
+        key: String,
+    },
+}
+
+impl KvWrite {
+    /// The KV key written.
+    pub fn key(&self) -> &str {
+        match self {
+            KvWrite::Put { key, .. } | KvWrite::Delete { key } => key,
+        }
+    }
+}
+
+/// One outbox row.
+#[derive(Debug, Clone)]
+pub struct OutboxEntry {
+    /// Position in the outbox.
+    pub id: i64,
+    /// `org`, `team`, `key`, `agent`, `all` or `kvdel`.
+    pub kind: String,
+    /// The entity (or KV key for `kvdel`).
+    pub entity_id: String,
+}
+
+/// Why a batch could not be compiled.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    /// The admin database failed.
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// Stored state could not be read.
+    #[error("stored state unreadable: {0}")]
+    Data(String),
+}
+
+impl From<ApiError> for CompileError {
+    fn from(e: ApiError) -> Self {
+        CompileError::Data(e.message)
+    }
+}
+
+impl From<serde_json::Error> for CompileError {
+    fn from(e: serde_json::Error) -> Self {
+        CompileError::Data(e.to_string())
+    }
+}
+
+struct OrgState {
+    active: bool,
+    models: ModelSet,
+}
+
+/// Compiles a batch of outbox entries against the current state. Later entries
+/// win for the same KV key; since every entry compiles current state, applying the
+/// result brings a sink up to date whatever it missed.
+pub async fn compile(
+    pool: &SqlitePool,
+    entries: &[OutboxEntry],
+) -> Result<Vec<KvWrite>, CompileError> {
+    let mut c = Compiler {
+        pool,
+        catalog: Catalog::load(pool).await?,
+        orgs: HashMap::new(),
+        teams: HashMap::new(),
+        out: BTreeMap::new(),
+    };
+    for e in entries {
+        match e.kind.as_str() {
+            "org" => c.org(&e.entity_id).await?,
+            "team" => c.team(&e.entity_id).await?,
+            "key" => c.key_by_id(&e.entity_id).await?,
+            "agent" => c.agent(&e.entity_id).await?,
+            "all" => c.all().await?,
+            "kvdel" => {
+                c.out.insert(e.entity_id.clone(), None);
+            }
+            other => return Err(CompileError::Data(format!("unknown outbox kind {other:?}"))),
+        }
+    }
+    Ok(c.out
+        .into_iter()
+        .map(|(key, v)| match v {
+            Some(value) => KvWrite::Put { key, value },
+            None => KvWrite::Delete { key },
+        })
+        .collect())
+}
+
+struct Compiler<'a> {
+    pool: &'a SqlitePool,
+    catalog: Catalog,
+    orgs: HashMap<String, Option<OrgState>>,
+    teams: HashMap<String, Option<TeamRow>>,
+    out: BTreeMap<String, Option<Vec<u8>>>,
+}
+
+impl Compiler<'_> {
+    async fn all(&mut self) -> Result<(), CompileError> {
+        let orgs: Vec<String> = sqlx::query_scalar("SELECT id FROM organizations ORDER BY id")
+            .fetch_all(self.pool)
+            .await?;
+        for id in orgs {
+            self.org(&id).await?;
+        }
+        let teams: Vec<String> = sqlx::query_scalar("SELECT id FROM teams ORDER BY id")
+            .fetch_all(self.pool)
+            .await?;
+        for id in teams {
+            self.team(&id).await?;
+        }
+        Ok(())
+    }
+
+    /// The org's record, and everything that embeds org state: its agents and keys.
+    async fn org(&mut self, id: &str) -> Result<(), CompileError> {
+        let Some(row) = sqlx::query("SELECT * FROM organizations WHERE id = ?")
+            .bind(id)
+            .fetch_optional(self.pool)
+            .await?
+        else {
+            self.out.insert(org_key(id), None);
+            return Ok(());
+        };
+        let cfg = OrgConfig::from_stored(row.try_get("config")?)?;
+        let active = row.try_get::<i64, _>("active")? != 0;
+        let rl = &cfg.rate_limiting;
+        let limits = if rl.enabled {
+            Limits {
+                rpm: rl.rpm,
+                rph: rl.rph,
+                rpd: rl.rpd,
+                tpm: rl.tpm,
+                tpd: rl.tpd,
+            }
+        } else {
+            Limits::default()
+        };
+        let record = OrgRecord {
+            schema_version: SCHEMA_VERSION,
+            org_id: id.to_string(),
+            slug: row.try_get("slug")?,
+            active,
+            providers: cfg
+                .ordered_providers()
+                .into_iter()
+                .map(|p| ProviderRoute {
+                    name: p.name.clone(),
+                    base_url: p.base_url.clone(),
+                    api_key: p.api_key.as_ref().map(|s| s.0.clone()),
+                    models: p.models.clone(),
+                })
+                .collect(),
+            limits,
+            budget: cfg.budgets.as_ref().map(|b| b.compile()),
+            client_ip_header: cfg.client_ip_header.clone(),
+        };
+        self.out.insert(org_key(id), Some(encode(&record)));
+        self.orgs.insert(
+            id.to_string(),
+            Some(OrgState {
+                active,
+                models: self.catalog.org_models(&cfg),
+            }),
+        );
+        let agents: Vec<String> = sqlx::query_scalar("SELECT id FROM agents WHERE org_id = ?")
+            .bind(id)
+            .fetch_all(self.pool)
+            .await?;
+        for a in agents {
+            self.agent(&a).await?;
+        }
+        let keys = sqlx::query("SELECT * FROM virtual_keys WHERE org_id = ?")
+            .bind(id)
+            .fetch_all(self.pool)
+            .await?;
+        for k in keys {
+            self.key(&KeyRow::from_row(&k)?).await?;
+        }
+        Ok(())
+    }
+
+    async fn org_state(&mut self, id: &str) -> Result<Option<&OrgState>, CompileError> {
+        if !self.orgs.contains_key(id) {
+            let row = sqlx::query("SELECT active, config FROM organizations WHERE id = ?")
+                .bind(id)
+                .fetch_optional(self.pool)
+                .await?;
+            let state = match row {
+                None => None,
+                Some(r) => Some(OrgState {
+                    active: r.try_get::<i64, _>("active")? != 0,
+                    models: self
+                        .catalog
+                        .org_models(&OrgConfig::from_stored(r.try_get("config")?)?),
+                }),
+            };
+            self.orgs.insert(id.to_string(), state);
+        }
+        Ok(self.orgs.get(id).and_then(Option::as_ref))
+    }
+
+    async fn team_row(&mut self, id: &str) -> Result<Option<TeamRow>, CompileError> {
+        if !self.teams.contains_key(id) {
+            let row = sqlx::query("SELECT * FROM teams WHERE id = ?")
+                .bind(id)
+                .fetch_optional(self.pool)
+                .await?;
+            let team = row.map(|r| TeamRow::from_row(&r)).transpose()?;
+            self.teams.insert(id.to_string(), team);
+        }
+        Ok(self.teams.get(id).cloned().flatten())
+    }
+
+    /// The team's record and its keys (their model sets embed the team's grants).
+    async fn team(&mut self, id: &str) -> Result<(), CompileError> {
+        let Some(team) = self.team_row(id).await? else {
+            self.out.insert(team_key(id), None);
+            return Ok(());
+        };
+        let record = TeamRecord {
+            schema_version: SCHEMA_VERSION,
+            team_id: team.id.clone(),
+            org_id: team.org_id.clone(),
+            limits: team.limits,
+            budget: team.budget.as_ref().map(|b| b.compile()),
+        };
+        self.out.insert(team_key(id), Some(encode(&record)));
+        let keys = sqlx::query("SELECT * FROM virtual_keys WHERE team_id = ?")
+            .bind(id)
+            .fetch_all(self.pool)
+            .await?;
+        for k in keys {
+            self.key(&KeyRow::from_row(&k)?).await?;
+        }
+        Ok(())
+    }
+
+    async fn key_by_id(&mut self, id: &str) -> Result<(), CompileError> {
+        if let Some(row) = sqlx::query("SELECT * FROM virtual_keys WHERE id = ?")
+            .bind(id)
+            .fetch_optional(self.pool)
+            .await?
+        {
+            self.key(&KeyRow::from_row(&row)?).await?;
+        }
+        Ok(())
+    }
+
+    async fn key(&mut self, k: &KeyRow) -> Result<(), CompileError> {
+        let kv_key = format!("{KEY_PREFIX}{}", k.key_hash);
+        let Some(org_models) = self.org_state(&k.org_id).await?.map(|o| o.models.clone()) else {
+            self.out.insert(kv_key, None);
+            return Ok(());
+        };
+        let team = match &k.team_id {
+            Some(t) => self.team_row(t).await?,
+            None => None,
+        };
+        let team_set = self
+            .catalog
+            .grant_set(team.as_ref().and_then(|t| t.allowed_models.as_deref()));
+        let key_set = self.catalog.grant_set(k.allowed_models.as_deref());
+        let ip_acl = IpAcl {
+            allow: policy::acl::parse_cidrs(&k.ip_allow).map_err(|(i, s)| {
+                CompileError::Data(format!("key {} ip_allow[{i}] {s:?}", k.id))
+            })?,
+            deny: policy::acl::parse_cidrs(&k.ip_deny)
+                .map_err(|(i, s)| CompileError::Data(format!("key {} ip_deny[{i}] {s:?}", k.id)))?,
+        };
+        let record = KeyRecord {
+            schema_version: SCHEMA_VERSION,
+            key_id: k.id.clone(),
+            org_id: k.org_id.clone(),
+            // A deleted team's keys keep working only if they never had one.
+            team_id: k.team_id.clone().filter(|_| team.is_some()),
+            agent_id: k.agent_id.clone(),
+            status: if k.status == "active" {
+                KeyStatus::Active
+            } else {
+                KeyStatus::Revoked
+            },
+            expires_at_ms: k.expires_at_ms.map(|ms| ms.max(0) as u64),
+            models: org_models.intersect(&team_set).intersect(&key_set),
+            ip_acl,
+            limits: k.limits,
+            budget: k.budget.as_ref().map(|b| b.compile()),
+        };
+        self.out.insert(kv_key, Some(encode(&record)));
+        Ok(())
+    }
+
+    /// Agents are suspended at the edge when they or their org are inactive.
+    async fn agent(&mut self, id: &str) -> Result<(), CompileError> {
+        let Some(row) = sqlx::query("SELECT org_id, active FROM agents WHERE id = ?")
+            .bind(id)
+            .fetch_optional(self.pool)
+            .await?
+        else {
+            self.out.insert(agent_key(id), None);
+            return Ok(());
+        };
+        let org_id: String = row.try_get("org_id")?;
+        let org_active = self.org_state(&org_id).await?.is_some_and(|o| o.active);
+        let record = AgentRecord {
+            schema_version: SCHEMA_VERSION,
+            agent_id: id.to_string(),
+            org_id,
+            active: org_active && row.try_get::<i64, _>("active")? != 0,
+        };
+        self.out.insert(agent_key(id), Some(encode(&record)));
+        Ok(())
+    }
+}

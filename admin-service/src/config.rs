@@ -1,0 +1,508 @@
+//! Org config: providers (write-only credentials), routing, caching, rate limits,
+//! budgets, asset access, the trusted client-IP header and audit storage.
+//! `PATCH` merges (RFC 7386 merge patch), `PUT` replaces.
+
+use std::fmt;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sqlx::SqliteConnection;
+
+use crate::AppState;
+use crate::auth::{Actor, Perm, authorize_org};
+use crate::catalog::Catalog;
+use crate::db::{now_ms, rfc3339};
+use crate::errors::{ApiError, ApiResult};
+use crate::extract::{ApiJson, from_value};
+use crate::money::Micros;
+use policy::{BudgetPeriod, ModelPattern};
+
+/// A provider credential: serialized only into the database and compiled records,
+/// never into an API response; `Debug` redacts it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// One upstream provider of an organization.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// Operator-chosen name, unique in the org.
+    pub name: String,
+    /// OpenAI-compatible base URL.
+    pub base_url: String,
+    /// Upstream credential (write-only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<Secret>,
+    /// Models served: exact names or `*` patterns.
+    #[serde(default)]
+    pub models: Vec<ModelPattern>,
+}
+
+/// How requests pick a provider.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoutingStrategy {
+    /// The first provider (in `provider_order`, else list order) serving the model.
+    #[default]
+    Priority,
+}
+
+/// Routing settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingConfig {
+    /// Strategy.
+    #[serde(default)]
+    pub strategy: RoutingStrategy,
+    /// Provider names in routing order; providers not named follow in list order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_order: Option<Vec<String>>,
+}
+
+/// Response caching settings (stored for the edge's cache, not enforced yet).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CachingConfig {
+    /// Whether caching is on.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Time to live of a cached response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<u64>,
+}
+
+/// Org-wide rate limits, shared by all its teams and keys.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimiting {
+    /// When false no org limit is enforced, whatever the numbers say.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Requests per minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpm: Option<u64>,
+    /// Tokens per minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpm: Option<u64>,
+    /// Requests per hour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rph: Option<u64>,
+    /// Requests per day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpd: Option<u64>,
+    /// Tokens per day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpd: Option<u64>,
+}
+
+/// A spend cap, in the org's currency (`limit` is a decimal: `500.00`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetInput {
+    /// The cap.
+    pub limit: Micros,
+    /// `daily`, `weekly` or `monthly`.
+    pub period: BudgetPeriod,
+    /// Calendar boundaries are at midnight in this UTC offset.
+    #[serde(default)]
+    pub utc_offset_minutes: i32,
+}
+
+impl BudgetInput {
+    /// The compiled budget.
+    pub fn compile(&self) -> policy::Budget {
+        policy::Budget {
+            limit_micros: self.limit.0,
+            period: self.period,
+            utc_offset_minutes: self.utc_offset_minutes,
+        }
+    }
+
+    /// Checks the offset is a real one (±18 h).
+    pub fn validate(&self, field: &str) -> Result<(), ApiError> {
+        if self.utc_offset_minutes.abs() > 18 * 60 {
+            return Err(ApiError::invalid(
+                format!("{field}.utc_offset_minutes"),
+                "must be between -1080 and 1080",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The organization's asset universe; teams and keys only narrow it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessConfig {
+    /// Direct model grants: names or `*` patterns.
+    #[serde(default)]
+    pub models: Vec<ModelPattern>,
+    /// Route groups (resolved to their models at compile time).
+    #[serde(default)]
+    pub route_groups: Vec<String>,
+    /// Access groups: every catalog model labelled with one of them.
+    #[serde(default)]
+    pub access_groups: Vec<String>,
+}
+
+/// Audit settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Whether request and response bodies are stored with usage events.
+    #[serde(default)]
+    pub store_content: bool,
+}
+
+/// The whole org config as stored (credentials included).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrgConfig {
+    /// Upstream providers.
+    #[serde(default)]
+    pub providers: Vec<ProviderConfig>,
+    /// Routing.
+    #[serde(default)]
+    pub routing: RoutingConfig,
+    /// Caching.
+    #[serde(default)]
+    pub caching: CachingConfig,
+    /// Org-scope rate limits.
+    #[serde(default)]
+    pub rate_limiting: RateLimiting,
+    /// Org-scope budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budgets: Option<BudgetInput>,
+    /// Asset access; absent means every model (the providers still bound what routes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<AccessConfig>,
+    /// Trusted forwarding header carrying the client IP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ip_header: Option<String>,
+    /// Audit storage.
+    #[serde(default)]
+    pub audit: AuditConfig,
+}
+
+impl OrgConfig {
+    /// Parses a stored config document.
+    pub fn from_stored(text: &str) -> Result<OrgConfig, ApiError> {
+        Ok(serde_json::from_str(text)?)
+    }
+
+    /// The config as clients may read it: credentials replaced by `api_key_set`.
+    pub fn redacted(&self) -> Value {
+        let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
+        if let Some(providers) = v.get_mut("providers").and_then(Value::as_array_mut) {
+            for p in providers.iter_mut().filter_map(Value::as_object_mut) {
+                let set = p.remove("api_key").is_some();
+                p.insert("api_key_set".into(), Value::Bool(set));
+            }
+        }
+        v
+    }
+
+    /// Providers in routing order.
+    pub fn ordered_providers(&self) -> Vec<&ProviderConfig> {
+        let mut out: Vec<&ProviderConfig> = Vec::new();
+        if let Some(order) = &self.routing.provider_order {
+            for name in order {
+                if let Some(p) = self.providers.iter().find(|p| &p.name == name) {
+                    out.push(p);
+                }
+            }
+        }
+        for p in &self.providers {
+            if !out.iter().any(|o| o.name == p.name) {
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    /// Semantic checks beyond the types; `prefix` is the path of the document.
+    pub fn validate(&self, prefix: &str, catalog: &Catalog) -> Result<(), ApiError> {
+        for (i, p) in self.providers.iter().enumerate() {
+            let at = format!("{prefix}.providers[{i}]");
+            if p.name.trim().is_empty() {
+                return Err(ApiError::invalid(format!("{at}.name"), "must not be empty"));
+            }
+            if self.providers[..i].iter().any(|q| q.name == p.name) {
+                return Err(ApiError::invalid(
+                    format!("{at}.name"),
+                    format!("duplicate provider name {:?}", p.name),
+                ));
+            }
+            let url_ok = (p.base_url.starts_with("http://") || p.base_url.starts_with("https://"))
+                && p.base_url.len() > "https://".len()
+                && !p.base_url.chars().any(char::is_whitespace);
+            if !url_ok {
+                return Err(ApiError::invalid(
+                    format!("{at}.base_url"),
+                    "must be an http:// or https:// URL",
+                ));
+            }
+            if p.api_key
+                .as_ref()
+                .is_some_and(|k| k.0.is_empty() || k.0.chars().any(char::is_control))
+            {
+                return Err(ApiError::invalid(
+                    format!("{at}.api_key"),
+                    "must be a non-empty printable string",
+                ));
+            }
+        }
+        if let Some(order) = &self.routing.provider_order {
+            for (i, name) in order.iter().enumerate() {
+                if !self.providers.iter().any(|p| &p.name == name) {
+                    return Err(ApiError::invalid(
+                        format!("{prefix}.routing.provider_order[{i}]"),
+                        format!("no provider named {name:?}"),
+                    ));
+                }
+            }
+        }
+        if let Some(b) = &self.budgets {
+            b.validate(&format!("{prefix}.budgets"))?;
+        }
+        if let Some(access) = &self.access {
+            for (i, g) in access.route_groups.iter().enumerate() {
+                if !catalog.route_groups.contains_key(g) {
+                    return Err(ApiError::invalid(
+                        format!("{prefix}.access.route_groups[{i}]"),
+                        format!("no route group named {g:?}"),
+                    ));
+                }
+            }
+            for (i, g) in access.access_groups.iter().enumerate() {
+                // Groups may have no members yet; only the label's shape is checked.
+                if !valid_label(g) {
+                    return Err(ApiError::invalid(
+                        format!("{prefix}.access.access_groups[{i}]"),
+                        "must be 1-64 characters of a-z, 0-9, '-', '_' or '.'",
+                    ));
+                }
+            }
+        }
+        if let Some(h) = &self.client_ip_header {
+            let ok = !h.is_empty()
+                && h.len() <= 64
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !ok {
+                return Err(ApiError::invalid(
+                    format!("{prefix}.client_ip_header"),
+                    "must be an HTTP header name",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether `s` is an acceptable access-group label.
+pub fn valid_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
+}
+
+/// RFC 7386 JSON merge patch: objects merge key by key, `null` deletes, anything
+/// else (arrays included) replaces.
+pub fn merge_patch(target: &mut Value, patch: Value) {
+    match patch {
+        Value::Object(p) => {
+            if !target.is_object() {
+                *target = Value::Object(Map::new());
+            }
+            let t = target.as_object_mut().expect("just made an object");
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(&k);
+                } else {
+                    merge_patch(t.entry(k).or_insert(Value::Null), v);
+                }
+            }
+        }
+        other => *target = other,
+    }
+}
+
+/// Keeps write-only credentials across edits: a provider sent without `api_key`
+/// keeps the stored one of the same name (`"api_key": null` clears it), and the
+/// read-only `api_key_set` flag from a GET is accepted and dropped, so a client can
+/// round-trip what it read.
+fn carry_credentials(incoming: &mut Value, stored: &OrgConfig) {
+    let Some(providers) = incoming.get_mut("providers").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for p in providers.iter_mut().filter_map(Value::as_object_mut) {
+        p.remove("api_key_set");
+        if p.contains_key("api_key") {
+            continue;
+        }
+        let name = p.get("name").and_then(Value::as_str);
+        if let Some(old) = stored
+            .providers
+            .iter()
+            .find(|o| Some(o.name.as_str()) == name)
+            && let Some(key) = &old.api_key
+        {
+            p.insert("api_key".into(), Value::String(key.0.clone()));
+        }
+    }
+}
+
+/// Body of `PATCH`/`PUT /api/organizations/{id}/config`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigBody {
+    /// The config (a merge patch for PATCH, the whole document for PUT).
+    pub config: Value,
+}
+
+/// Config as returned to clients.
+#[derive(Serialize)]
+pub struct ConfigView {
+    /// Organization id.
+    pub org_id: String,
+    /// The config, credentials redacted.
+    pub config: Value,
+    /// Last change.
+    pub updated_at: String,
+}
+
+async fn load(conn: &mut SqliteConnection, org_id: &str) -> ApiResult<(OrgConfig, i64)> {
+    let (text, updated): (String, i64) =
+        sqlx::query_as("SELECT config, updated_at_ms FROM organizations WHERE id = ?")
+            .bind(org_id)
+            .fetch_optional(conn)
+            .await?
+            .ok_or_else(|| ApiError::not_found("organization"))?;
+    Ok((OrgConfig::from_stored(&text)?, updated))
+}
+
+/// `GET /api/organizations/{id}/config`.
+pub async fn get_config(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ConfigView>> {
+    authorize_org(&st.db, &actor, &id, Perm::ViewConfig).await?;
+    let mut conn = st.db.acquire().await?;
+    let (cfg, updated) = load(&mut conn, &id).await?;
+    Ok(Json(ConfigView {
+        org_id: id,
+        config: cfg.redacted(),
+        updated_at: rfc3339(updated),
+    }))
+}
+
+async fn write_config(
+    st: &AppState,
+    actor: &Actor,
+    id: &str,
+    body: Value,
+    merge: bool,
+) -> ApiResult<Json<ConfigView>> {
+    authorize_org(&st.db, actor, id, Perm::Manage).await?;
+    if !body.is_object() {
+        return Err(ApiError::unprocessable(
+            "invalid_type",
+            "config",
+            "config: must be an object".into(),
+        ));
+    }
+    let catalog = Catalog::load(&st.db).await?;
+    let mut tx = st.writer.begin(&st.db).await?;
+    let (stored, _) = load(tx.conn(), id).await?;
+    let mut incoming = body;
+    carry_credentials(&mut incoming, &stored);
+    let doc = if merge {
+        let mut doc = serde_json::to_value(&stored)?;
+        merge_patch(&mut doc, incoming);
+        doc
+    } else {
+        incoming
+    };
+    let cfg: OrgConfig = from_value(doc, "config")?;
+    cfg.validate("config", &catalog)?;
+    let now = now_ms();
+    sqlx::query("UPDATE organizations SET config = ?, updated_at_ms = ? WHERE id = ?")
+        .bind(serde_json::to_string(&cfg)?)
+        .bind(now)
+        .bind(id)
+        .execute(tx.conn())
+        .await?;
+    tx.enqueue("org", id).await?;
+    tx.commit().await?;
+    tracing::info!(org_id = id, "org config updated");
+    Ok(Json(ConfigView {
+        org_id: id.to_string(),
+        config: cfg.redacted(),
+        updated_at: rfc3339(now),
+    }))
+}
+
+/// `PATCH /api/organizations/{id}/config`: merges the given sections.
+pub async fn patch_config(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ConfigBody>,
+) -> ApiResult<Json<ConfigView>> {
+    write_config(&st, &actor, &id, body.config, true).await
+}
+
+/// `PUT /api/organizations/{id}/config`: replaces the whole config.
+pub async fn put_config(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ConfigBody>,
+) -> ApiResult<Json<ConfigView>> {
+    write_config(&st, &actor, &id, body.config, false).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn merge_patch_follows_rfc7386() {
+        let mut doc = json!({"a": {"b": 1, "c": 2}, "l": [1, 2]});
+        merge_patch(&mut doc, json!({"a": {"b": null, "d": 3}, "l": [9]}));
+        assert_eq!(doc, json!({"a": {"c": 2, "d": 3}, "l": [9]}));
+    }
+
+    #[test]
+    fn credentials_are_redacted_everywhere_but_storage() {
+        let cfg = OrgConfig {
+            providers: vec![ProviderConfig {
+                name: "openai".into(),
+                base_url: "https://api.openai.com/v1".into(),
+                api_key: Some(Secret("sk-upstream-secret".into())),
+                models: vec!["gpt-*".parse().unwrap()],
+            }],
+            ..OrgConfig::default()
+        };
+        assert!(!format!("{cfg:?}").contains("sk-upstream-secret"));
+        let shown = cfg.redacted().to_string();
+        assert!(!shown.contains("sk-upstream-secret") && shown.contains("\"api_key_set\":true"));
+        let mut incoming = json!({"providers": [{"name": "openai", "base_url": "https://x", "api_key_set": true}]});
+        carry_credentials(&mut incoming, &cfg);
+        assert_eq!(incoming["providers"][0]["api_key"], "sk-upstream-secret");
+        assert!(incoming["providers"][0].get("api_key_set").is_none());
+    }
+}

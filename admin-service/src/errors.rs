@@ -1,0 +1,166 @@
+//! API errors: one JSON shape, `{"error":{"message","type","code","field"}}`, with
+//! the status that tells the client what to fix.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// An error returned by a handler, rendered as the API's JSON error body.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Broad class (`invalid_request_error`, `not_found_error`, ...).
+    pub kind: &'static str,
+    /// Machine-readable reason.
+    pub code: &'static str,
+    /// Human-readable message; names the field when one is at fault.
+    pub message: String,
+    /// Path of the offending field (`ip_allow[2]`, `config.budgets.period`).
+    pub field: Option<String>,
+}
+
+/// Result of a handler.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    fn new(status: StatusCode, kind: &'static str, code: &'static str, message: String) -> Self {
+        ApiError {
+            status,
+            kind,
+            code,
+            message,
+            field: None,
+        }
+    }
+
+    /// Attaches the field at fault.
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    /// 400: the body is not JSON at all.
+    pub fn malformed(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "malformed_json",
+            message.into(),
+        )
+    }
+
+    /// 422: a field has an invalid value.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let field = field.into();
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request_error",
+            "invalid_value",
+            format!("{field}: {}", message.into()),
+        )
+        .with_field(field)
+    }
+
+    /// 422 with a specific code (`unknown_field`, `invalid_type`, `immutable`, ...).
+    pub fn unprocessable(code: &'static str, field: impl Into<String>, message: String) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request_error",
+            code,
+            message,
+        )
+        .with_field(field)
+    }
+
+    /// 401: no or unknown bearer token.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "invalid_token",
+            message.into(),
+        )
+    }
+
+    /// 403: the caller can see the object but its role may not do this.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            "forbidden",
+            message.into(),
+        )
+    }
+
+    /// 404: no such object, or one the caller may not know exists.
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found_error",
+            "not_found",
+            format!("{what} not found"),
+        )
+    }
+
+    /// 409: the request conflicts with current state.
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict_error", code, message.into())
+    }
+
+    /// 410: the object existed but can no longer be used.
+    pub fn gone(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::GONE,
+            "invalid_request_error",
+            "expired",
+            message.into(),
+        )
+    }
+
+    /// 500: something on our side; details go to the log, not the client.
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "api_error",
+            "internal_error",
+            "internal error".into(),
+        )
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        tracing::error!(error = %e, "database error");
+        ApiError::internal()
+    }
+}
+
+impl From<serde_json::Error> for ApiError {
+    fn from(e: serde_json::Error) -> Self {
+        // Only reached for documents we wrote ourselves: a stored value is corrupt.
+        tracing::error!(error = %e, "stored JSON is unreadable");
+        ApiError::internal()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({
+            "error": {
+                "message": self.message,
+                "type": self.kind,
+                "code": self.code,
+                "field": self.field,
+            }
+        });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+/// Whether a database error is a UNIQUE constraint violation.
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}

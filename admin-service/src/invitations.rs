@@ -1,0 +1,246 @@
+//! Invitations by email: the token is shown once, stored hashed, expires, and is
+//! single use; accepting creates the membership and returns a user API token.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use crate::AppState;
+use crate::auth::{Actor, Perm, Role, authorize_org, hash_secret, issue_user_token};
+use crate::db::{new_id, now_ms, random_hex, rfc3339};
+use crate::errors::{ApiError, ApiResult};
+use crate::extract::ApiJson;
+use crate::members::{check_email, check_grant, upsert_user};
+
+/// Prefix of invitation tokens.
+pub const INVITE_PREFIX: &str = "tg-inv-";
+const DEFAULT_TTL_HOURS: u32 = 7 * 24;
+
+/// An invitation as listed (never with its token).
+#[derive(Debug, Serialize)]
+pub struct InvitationView {
+    /// Id.
+    pub id: String,
+    /// Organization.
+    pub org_id: String,
+    /// Invitee.
+    pub email: String,
+    /// Role granted on acceptance.
+    pub role: Role,
+    /// `pending`, `accepted`, `expired` or `revoked`.
+    pub status: &'static str,
+    /// Expiry.
+    pub expires_at: String,
+    /// Creation time.
+    pub created_at: String,
+    /// The invitation secret: present only in the creation response.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+fn invitation_view(r: &SqliteRow, now: i64) -> Result<InvitationView, ApiError> {
+    let expires: i64 = r.try_get("expires_at_ms")?;
+    let status = if r.try_get::<Option<i64>, _>("accepted_at_ms")?.is_some() {
+        "accepted"
+    } else if r.try_get::<Option<i64>, _>("revoked_at_ms")?.is_some() {
+        "revoked"
+    } else if expires <= now {
+        "expired"
+    } else {
+        "pending"
+    };
+    Ok(InvitationView {
+        id: r.try_get("id")?,
+        org_id: r.try_get("org_id")?,
+        email: r.try_get("email")?,
+        role: Role::parse(r.try_get("role")?).unwrap_or(Role::Viewer),
+        status,
+        expires_at: rfc3339(expires),
+        created_at: rfc3339(r.try_get("created_at_ms")?),
+        token: None,
+    })
+}
+
+/// Body of `POST /api/organizations/{id}/invitations`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateInvitation {
+    email: String,
+    role: Role,
+    #[serde(default)]
+    expires_in_hours: Option<u32>,
+}
+
+/// `POST /api/organizations/{id}/invitations`: admins invite (owners may invite owners).
+pub async fn create_invitation(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(org_id): Path<String>,
+    ApiJson(body): ApiJson<CreateInvitation>,
+) -> ApiResult<(StatusCode, Json<InvitationView>)> {
+    let access = authorize_org(&st.db, &actor, &org_id, Perm::ManageMembers).await?;
+    check_grant(&access, body.role)?;
+    let email = check_email("email", &body.email)?;
+    let hours = body.expires_in_hours.unwrap_or(DEFAULT_TTL_HOURS);
+    if hours == 0 || hours > 90 * 24 {
+        return Err(ApiError::invalid(
+            "expires_in_hours",
+            "must be between 1 and 2160",
+        ));
+    }
+    let id = new_id("inv");
+    let token = format!("{INVITE_PREFIX}{}", random_hex(24));
+    let now = now_ms();
+    let expires = now + i64::from(hours) * 3_600_000;
+    let mut tx = st.writer.begin(&st.db).await?;
+    sqlx::query(
+        "INSERT INTO invitations (id, org_id, email, role, token_hash, expires_at_ms, created_at_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&id)
+    .bind(&org_id)
+    .bind(&email)
+    .bind(body.role.as_str())
+    .bind(hash_secret(&token))
+    .bind(expires)
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    tx.commit().await?;
+    tracing::info!(org_id = %org_id, invitation = %id, "invitation created");
+    Ok((
+        StatusCode::CREATED,
+        Json(InvitationView {
+            id,
+            org_id,
+            email,
+            role: body.role,
+            status: "pending",
+            expires_at: rfc3339(expires),
+            created_at: rfc3339(now),
+            token: Some(token),
+        }),
+    ))
+}
+
+/// `GET /api/organizations/{id}/invitations`: admins.
+pub async fn list_invitations(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(org_id): Path<String>,
+) -> ApiResult<Json<Vec<InvitationView>>> {
+    authorize_org(&st.db, &actor, &org_id, Perm::ManageMembers).await?;
+    let rows = sqlx::query("SELECT * FROM invitations WHERE org_id = ? ORDER BY created_at_ms, id")
+        .bind(&org_id)
+        .fetch_all(&st.db)
+        .await?;
+    let now = now_ms();
+    rows.iter()
+        .map(|r| invitation_view(r, now))
+        .collect::<Result<_, _>>()
+        .map(Json)
+}
+
+/// `DELETE /api/invitations/{id}`: admins of the invitation's org revoke it.
+pub async fn revoke_invitation(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let org_id: Option<String> = sqlx::query_scalar("SELECT org_id FROM invitations WHERE id = ?")
+        .bind(&id)
+        .fetch_optional(&st.db)
+        .await?;
+    let org_id = org_id.ok_or_else(|| ApiError::not_found("invitation"))?;
+    authorize_org(&st.db, &actor, &org_id, Perm::ManageMembers)
+        .await
+        .map_err(|e| {
+            if e.status == StatusCode::NOT_FOUND {
+                ApiError::not_found("invitation")
+            } else {
+                e
+            }
+        })?;
+    let mut tx = st.writer.begin(&st.db).await?;
+    sqlx::query("UPDATE invitations SET revoked_at_ms = ? WHERE id = ? AND accepted_at_ms IS NULL AND revoked_at_ms IS NULL")
+        .bind(now_ms())
+        .bind(&id)
+        .execute(tx.conn())
+        .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Body of `POST /api/invitations/accept`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptInvitation {
+    token: String,
+}
+
+/// Result of accepting: the membership and a user API token, shown once.
+#[derive(Debug, Serialize)]
+pub struct Accepted {
+    /// The (possibly new) user.
+    pub user_id: String,
+    /// Their email.
+    pub email: String,
+    /// The organization joined.
+    pub org_id: String,
+    /// The role granted.
+    pub role: Role,
+    /// A new bearer token for the user (`tg-user-…`), shown only now.
+    pub token: String,
+}
+
+/// `POST /api/invitations/accept`: the invitation token is the credential.
+pub async fn accept_invitation(
+    State(st): State<AppState>,
+    ApiJson(body): ApiJson<AcceptInvitation>,
+) -> ApiResult<Json<Accepted>> {
+    let mut tx = st.writer.begin(&st.db).await?;
+    let row = sqlx::query("SELECT * FROM invitations WHERE token_hash = ?")
+        .bind(hash_secret(body.token.trim()))
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or_else(|| ApiError::not_found("invitation"))?;
+    let now = now_ms();
+    let inv = invitation_view(&row, now)?;
+    match inv.status {
+        "pending" => {}
+        "expired" => return Err(ApiError::gone("invitation has expired")),
+        // Used or revoked tokens are as good as unknown.
+        _ => return Err(ApiError::not_found("invitation")),
+    }
+    let user_id = upsert_user(tx.conn(), &inv.email).await?;
+    sqlx::query(
+        "INSERT INTO memberships (user_id, org_id, role, created_at_ms) VALUES (?, ?, ?, ?)
+         ON CONFLICT (user_id, org_id) DO UPDATE SET role = excluded.role",
+    )
+    .bind(&user_id)
+    .bind(&inv.org_id)
+    .bind(inv.role.as_str())
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    // Single use: the conditional update makes a concurrent second accept a no-op.
+    sqlx::query(
+        "UPDATE invitations SET accepted_at_ms = ? WHERE id = ? AND accepted_at_ms IS NULL",
+    )
+    .bind(now)
+    .bind(&inv.id)
+    .execute(tx.conn())
+    .await?;
+    let (_, token) = issue_user_token(tx.conn(), &user_id, "invitation").await?;
+    tx.commit().await?;
+    Ok(Json(Accepted {
+        user_id,
+        email: inv.email,
+        org_id: inv.org_id,
+        role: inv.role,
+        token,
+    }))
+}

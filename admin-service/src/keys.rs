@@ -1,0 +1,387 @@
+//! Virtual keys: `sk-tg-…` secrets shown once, stored as SHA-256 only, with model
+//! grants (narrowing org and team), IP ACLs, limits, budget and expiry.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use crate::AppState;
+use crate::auth::{Actor, Perm, Role, authorize_org};
+use crate::catalog::Catalog;
+use crate::config::BudgetInput;
+use crate::db::{new_id, now_ms, parse_rfc3339, random_hex, rfc3339};
+use crate::errors::{ApiError, ApiResult};
+use crate::extract::ApiJson;
+use crate::teams::{fetch_team_row, org_model_set};
+use policy::Limits;
+
+/// Prefix of every virtual key.
+pub const KEY_SECRET_PREFIX: &str = "sk-tg-";
+/// Characters of the key shown in listings (`sk-tg-` plus 6 hex digits).
+pub const KEY_PREFIX_LEN: usize = 12;
+
+/// A key as returned by the API (never the secret, except `key` at creation).
+#[derive(Debug, Serialize)]
+pub struct KeyView {
+    /// Id (used to revoke).
+    pub id: String,
+    /// Owning org.
+    pub org_id: String,
+    /// Display name.
+    pub name: String,
+    /// First characters of the key, to recognise it.
+    pub key_prefix: String,
+    /// The full key: only in the creation response.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Team.
+    pub team_id: Option<String>,
+    /// Bound agent.
+    pub agent_id: Option<String>,
+    /// Model grants; `null` inherits team and org.
+    pub allowed_models: Option<Vec<String>>,
+    /// CIDRs allowed (empty: any).
+    pub ip_allow: Vec<String>,
+    /// CIDRs denied.
+    pub ip_deny: Vec<String>,
+    /// Requests per minute.
+    pub rate_limit_rpm: Option<u64>,
+    /// Tokens per minute.
+    pub rate_limit_tpm: Option<u64>,
+    /// Requests per hour.
+    pub rate_limit_rph: Option<u64>,
+    /// Requests per day.
+    pub rate_limit_rpd: Option<u64>,
+    /// Tokens per day.
+    pub rate_limit_tpd: Option<u64>,
+    /// Key budget.
+    pub budget: Option<BudgetInput>,
+    /// Expiry.
+    pub expires_at: Option<String>,
+    /// `active` or `revoked`.
+    pub status: String,
+    /// Creation time.
+    pub created_at: String,
+    /// Revocation time.
+    pub revoked_at: Option<String>,
+}
+
+/// Stored key row, decoded.
+#[derive(Debug, Clone)]
+pub struct KeyRow {
+    /// Id.
+    pub id: String,
+    /// Org.
+    pub org_id: String,
+    /// Team.
+    pub team_id: Option<String>,
+    /// Agent.
+    pub agent_id: Option<String>,
+    /// SHA-256 hex of the secret.
+    pub key_hash: String,
+    /// Grants.
+    pub allowed_models: Option<Vec<String>>,
+    /// Allowed CIDRs (validated on write).
+    pub ip_allow: Vec<String>,
+    /// Denied CIDRs.
+    pub ip_deny: Vec<String>,
+    /// Limits.
+    pub limits: Limits,
+    /// Budget.
+    pub budget: Option<BudgetInput>,
+    /// Expiry (Unix ms).
+    pub expires_at_ms: Option<i64>,
+    /// Status.
+    pub status: String,
+    /// Creator (user id).
+    pub created_by: Option<String>,
+}
+
+impl KeyRow {
+    /// Decodes a `virtual_keys` row.
+    pub fn from_row(r: &SqliteRow) -> Result<KeyRow, ApiError> {
+        Ok(KeyRow {
+            id: r.try_get("id")?,
+            org_id: r.try_get("org_id")?,
+            team_id: r.try_get("team_id")?,
+            agent_id: r.try_get("agent_id")?,
+            key_hash: r.try_get("key_hash")?,
+            allowed_models: r
+                .try_get::<Option<String>, _>("allowed_models")?
+                .map(|s| serde_json::from_str(&s))
+                .transpose()?,
+            ip_allow: serde_json::from_str(r.try_get("ip_allow")?)?,
+            ip_deny: serde_json::from_str(r.try_get("ip_deny")?)?,
+            limits: serde_json::from_str(r.try_get("limits")?)?,
+            budget: r
+                .try_get::<Option<String>, _>("budget")?
+                .map(|s| serde_json::from_str(&s))
+                .transpose()?,
+            expires_at_ms: r.try_get("expires_at_ms")?,
+            status: r.try_get("status")?,
+            created_by: r.try_get("created_by")?,
+        })
+    }
+}
+
+fn key_view(r: &SqliteRow) -> Result<KeyView, ApiError> {
+    let k = KeyRow::from_row(r)?;
+    Ok(KeyView {
+        id: k.id,
+        org_id: k.org_id,
+        name: r.try_get("name")?,
+        key_prefix: r.try_get("key_prefix")?,
+        key: None,
+        team_id: k.team_id,
+        agent_id: k.agent_id,
+        allowed_models: k.allowed_models,
+        ip_allow: k.ip_allow,
+        ip_deny: k.ip_deny,
+        rate_limit_rpm: k.limits.rpm,
+        rate_limit_tpm: k.limits.tpm,
+        rate_limit_rph: k.limits.rph,
+        rate_limit_rpd: k.limits.rpd,
+        rate_limit_tpd: k.limits.tpd,
+        budget: k.budget,
+        expires_at: k.expires_at_ms.map(rfc3339),
+        status: k.status,
+        created_at: rfc3339(r.try_get("created_at_ms")?),
+        revoked_at: r.try_get::<Option<i64>, _>("revoked_at_ms")?.map(rfc3339),
+    })
+}
+
+async fn fetch_key(st: &AppState, id: &str) -> ApiResult<Option<SqliteRow>> {
+    Ok(sqlx::query("SELECT * FROM virtual_keys WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&st.db)
+        .await?)
+}
+
+/// Body of `POST /api/organizations/{id}/keys`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    name: String,
+    #[serde(default)]
+    team_id: Option<String>,
+    #[serde(default)]
+    agent_id: Option<String>,
+    #[serde(default)]
+    allowed_models: Option<Vec<String>>,
+    #[serde(default)]
+    ip_allow: Vec<String>,
+    #[serde(default)]
+    ip_deny: Vec<String>,
+    #[serde(default)]
+    rate_limit_rpm: Option<u64>,
+    #[serde(default)]
+    rate_limit_tpm: Option<u64>,
+    #[serde(default)]
+    rate_limit_rph: Option<u64>,
+    #[serde(default)]
+    rate_limit_rpd: Option<u64>,
+    #[serde(default)]
+    rate_limit_tpd: Option<u64>,
+    #[serde(default)]
+    budget: Option<BudgetInput>,
+    #[serde(default)]
+    expires_at: Option<String>,
+}
+
+fn check_cidrs(field: &str, items: &[String]) -> Result<Vec<String>, ApiError> {
+    policy::acl::parse_cidrs(items)
+        .map(|nets| nets.iter().map(ToString::to_string).collect())
+        .map_err(|(i, text)| {
+            ApiError::invalid(
+                format!("{field}[{i}]"),
+                format!("{text:?} is not a CIDR or IP address"),
+            )
+        })
+}
+
+/// `POST /api/organizations/{id}/keys`: members and above; returns the key once.
+pub async fn create_key(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(org_id): Path<String>,
+    ApiJson(body): ApiJson<CreateKey>,
+) -> ApiResult<(StatusCode, Json<KeyView>)> {
+    authorize_org(&st.db, &actor, &org_id, Perm::CreateKey).await?;
+    if body.name.trim().is_empty() || body.name.len() > 200 {
+        return Err(ApiError::invalid("name", "must be 1-200 characters"));
+    }
+    let ip_allow = check_cidrs("ip_allow", &body.ip_allow)?;
+    let ip_deny = check_cidrs("ip_deny", &body.ip_deny)?;
+    if let Some(b) = &body.budget {
+        b.validate("budget")?;
+    }
+    let now = now_ms();
+    let expires_at_ms = match &body.expires_at {
+        None => None,
+        Some(text) => {
+            let ms = parse_rfc3339(text)
+                .ok_or_else(|| ApiError::invalid("expires_at", "must be an RFC 3339 timestamp"))?;
+            if ms <= now {
+                return Err(ApiError::invalid("expires_at", "must be in the future"));
+            }
+            Some(ms)
+        }
+    };
+    let catalog = Catalog::load(&st.db).await?;
+    let mut parent = org_model_set(&st, &catalog, &org_id).await?;
+    if let Some(team_id) = &body.team_id {
+        let team = fetch_team_row(&st, team_id)
+            .await?
+            .filter(|(t, _)| t.org_id == org_id);
+        let Some((team, _)) = team else {
+            return Err(ApiError::invalid(
+                "team_id",
+                "no such team in this organization",
+            ));
+        };
+        parent = parent.intersect(&catalog.grant_set(team.allowed_models.as_deref()));
+    }
+    if let Some(agent_id) = &body.agent_id {
+        let agent_org: Option<String> =
+            sqlx::query_scalar("SELECT org_id FROM agents WHERE id = ?")
+                .bind(agent_id)
+                .fetch_optional(&st.db)
+                .await?;
+        if agent_org.as_deref() != Some(org_id.as_str()) {
+            return Err(ApiError::invalid(
+                "agent_id",
+                "no such agent in this organization",
+            ));
+        }
+    }
+    if let Some(grants) = &body.allowed_models {
+        let whose = if body.team_id.is_some() {
+            "team"
+        } else {
+            "organization"
+        };
+        catalog.check_narrows("allowed_models", grants, &parent, whose)?;
+    }
+    let limits = Limits {
+        rpm: body.rate_limit_rpm,
+        rph: body.rate_limit_rph,
+        rpd: body.rate_limit_rpd,
+        tpm: body.rate_limit_tpm,
+        tpd: body.rate_limit_tpd,
+    };
+    let secret = format!("{KEY_SECRET_PREFIX}{}", random_hex(24));
+    let prefix = secret[..KEY_PREFIX_LEN].to_string();
+    let id = new_id("key");
+    let mut tx = st.writer.begin(&st.db).await?;
+    sqlx::query(
+        "INSERT INTO virtual_keys (id, org_id, team_id, agent_id, name, key_prefix, key_hash, allowed_models,
+            ip_allow, ip_deny, limits, budget, expires_at_ms, status, created_by, created_at_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)",
+    )
+    .bind(&id)
+    .bind(&org_id)
+    .bind(&body.team_id)
+    .bind(&body.agent_id)
+    .bind(body.name.trim())
+    .bind(&prefix)
+    .bind(policy::kv::key_hash_hex(&secret))
+    .bind(body.allowed_models.as_ref().map(serde_json::to_string).transpose()?)
+    .bind(serde_json::to_string(&ip_allow)?)
+    .bind(serde_json::to_string(&ip_deny)?)
+    .bind(serde_json::to_string(&limits)?)
+    .bind(body.budget.as_ref().map(serde_json::to_string).transpose()?)
+    .bind(expires_at_ms)
+    .bind(&actor.user_id)
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    tx.enqueue("key", &id).await?;
+    tx.commit().await?;
+    tracing::info!(org_id = %org_id, key_id = %id, key_prefix = %prefix, "virtual key created");
+    let row = fetch_key(&st, &id).await?.ok_or_else(ApiError::internal)?;
+    let mut view = key_view(&row)?;
+    view.key = Some(secret);
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// `GET /api/organizations/{id}/keys`: the key inventory (prefixes, never secrets).
+pub async fn list_keys(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(org_id): Path<String>,
+) -> ApiResult<Json<Vec<KeyView>>> {
+    authorize_org(&st.db, &actor, &org_id, Perm::View).await?;
+    let rows =
+        sqlx::query("SELECT * FROM virtual_keys WHERE org_id = ? ORDER BY created_at_ms, id")
+            .bind(&org_id)
+            .fetch_all(&st.db)
+            .await?;
+    rows.iter()
+        .map(key_view)
+        .collect::<Result<_, _>>()
+        .map(Json)
+}
+
+async fn authorized_key(
+    st: &AppState,
+    actor: &Actor,
+    id: &str,
+    perm: Perm,
+) -> ApiResult<(SqliteRow, Role)> {
+    let row = fetch_key(st, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("key"))?;
+    let org_id: String = row.try_get("org_id")?;
+    let access = authorize_org(&st.db, actor, &org_id, perm)
+        .await
+        .map_err(|e| {
+            if e.status == StatusCode::NOT_FOUND {
+                ApiError::not_found("key")
+            } else {
+                e
+            }
+        })?;
+    Ok((row, access.role))
+}
+
+/// `GET /api/keys/{id}`.
+pub async fn get_key(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> ApiResult<Json<KeyView>> {
+    let (row, _) = authorized_key(&st, &actor, &id, Perm::View).await?;
+    key_view(&row).map(Json)
+}
+
+/// `DELETE /api/keys/{id}`: revokes (soft). Admins revoke any key of the org,
+/// members the keys they created. Idempotent.
+pub async fn revoke_key(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> ApiResult<Json<KeyView>> {
+    let (row, role) = authorized_key(&st, &actor, &id, Perm::CreateKey).await?;
+    let key = KeyRow::from_row(&row)?;
+    if role > Role::Admin && (key.created_by.is_none() || key.created_by != actor.user_id) {
+        return Err(ApiError::forbidden(
+            "members may revoke only keys they created",
+        ));
+    }
+    if key.status != "revoked" {
+        let mut tx = st.writer.begin(&st.db).await?;
+        sqlx::query("UPDATE virtual_keys SET status = 'revoked', revoked_at_ms = ? WHERE id = ? AND status <> 'revoked'")
+            .bind(now_ms())
+            .bind(&id)
+            .execute(tx.conn())
+            .await?;
+        tx.enqueue("key", &id).await?;
+        tx.commit().await?;
+        tracing::info!(key_id = %id, "virtual key revoked");
+    }
+    let row = fetch_key(&st, &id).await?.ok_or_else(ApiError::internal)?;
+    key_view(&row).map(Json)
+}

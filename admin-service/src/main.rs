@@ -1,0 +1,62 @@
+//! `tollgate-admin`: the Tollgate control plane binary.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+/// Tollgate admin service: REST API and pusher of compiled records to the edge KV.
+#[derive(Parser, Debug)]
+#[command(name = "tollgate-admin", version)]
+struct Cli {
+    /// Address to listen on.
+    #[arg(long, env = "TOLLGATE_LISTEN", default_value = "127.0.0.1:8081")]
+    listen: SocketAddr,
+    /// SQLite URL of the admin database.
+    #[arg(long, env = "DATABASE_URL", default_value = admin_service::db::DEFAULT_DATABASE_URL)]
+    database_url: String,
+    /// Spin key-value SQLite file to push records to (repeatable; one pusher each).
+    #[arg(long = "edge-kv", env = "TOLLGATE_EDGE_KV", value_delimiter = ',')]
+    edge_kv: Vec<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    for path in &cli.edge_kv {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+    }
+    let config = admin_service::Config {
+        database_url: cli.database_url.clone(),
+        edge_kv: cli.edge_kv.clone(),
+        admin_token: std::env::var("TOLLGATE_ADMIN_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty()),
+    };
+    let started = admin_service::start(&config)
+        .await
+        .context("starting the admin service")?;
+    if let Some(token) = &started.generated_admin_token {
+        // Shown once: only its hash is stored.
+        println!("Platform admin token (shown once, store it now): {token}");
+    }
+    let listener = tokio::net::TcpListener::bind(cli.listen)
+        .await
+        .with_context(|| format!("binding {}", cli.listen))?;
+    tracing::info!(listen = %cli.listen, database = %cli.database_url, sinks = cli.edge_kv.len(), "tollgate-admin listening");
+    admin_service::serve(listener, started.state, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+    .context("serving")?;
+    Ok(())
+}

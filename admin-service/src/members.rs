@@ -1,0 +1,442 @@
+//! Users, their API tokens, and memberships: a user has one role per organization
+//! and may belong to several.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use sqlx::{Row, SqliteConnection};
+
+use crate::AppState;
+use crate::auth::{Actor, OrgAccess, Perm, Role, authorize_org, issue_user_token};
+use crate::db::{new_id, now_ms, rfc3339};
+use crate::errors::{ApiError, ApiResult, is_unique_violation};
+use crate::extract::ApiJson;
+use crate::orgs::valid_email;
+
+/// A user as returned by the API.
+#[derive(Debug, Serialize)]
+pub struct UserView {
+    /// Id.
+    pub id: String,
+    /// Email (lower-cased).
+    pub email: String,
+    /// Creation time.
+    pub created_at: String,
+}
+
+/// Body of `POST /api/users`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    email: String,
+}
+
+/// Finds or creates the user with `email` inside a transaction; returns its id.
+pub async fn upsert_user(conn: &mut SqliteConnection, email: &str) -> Result<String, sqlx::Error> {
+    let existing: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE email = ?")
+        .bind(email)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if let Some(id) = existing {
+        return Ok(id);
+    }
+    let id = new_id("usr");
+    sqlx::query("INSERT INTO users (id, email, created_at_ms) VALUES (?, ?, ?)")
+        .bind(&id)
+        .bind(email)
+        .bind(now_ms())
+        .execute(conn)
+        .await?;
+    Ok(id)
+}
+
+/// Validates and normalizes an email field.
+pub fn check_email(field: &str, email: &str) -> Result<String, ApiError> {
+    let e = email.trim().to_lowercase();
+    if valid_email(&e) {
+        Ok(e)
+    } else {
+        Err(ApiError::invalid(field, "is not a valid email address"))
+    }
+}
+
+/// `POST /api/users`: platform admins.
+pub async fn create_user(
+    State(st): State<AppState>,
+    actor: Actor,
+    ApiJson(body): ApiJson<CreateUser>,
+) -> ApiResult<(StatusCode, Json<UserView>)> {
+    actor.require_platform_admin()?;
+    let email = check_email("email", &body.email)?;
+    let id = new_id("usr");
+    let now = now_ms();
+    let mut tx = st.writer.begin(&st.db).await?;
+    let res = sqlx::query("INSERT INTO users (id, email, created_at_ms) VALUES (?, ?, ?)")
+        .bind(&id)
+        .bind(&email)
+        .bind(now)
+        .execute(tx.conn())
+        .await;
+    match res {
+        Err(e) if is_unique_violation(&e) => {
+            return Err(
+                ApiError::conflict("duplicate", "a user with this email exists")
+                    .with_field("email"),
+            );
+        }
+        r => r?,
+    };
+    tx.commit().await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(UserView {
+            id,
+            email,
+            created_at: rfc3339(now),
+        }),
+    ))
+}
+
+/// `GET /api/users`: platform admins.
+pub async fn list_users(
+    State(st): State<AppState>,
+    actor: Actor,
+) -> ApiResult<Json<Vec<UserView>>> {
+    actor.require_platform_admin()?;
+    let rows = sqlx::query("SELECT * FROM users ORDER BY created_at_ms, id")
+        .fetch_all(&st.db)
+        .await?;
+    let mut out = Vec::new();
+    for r in rows {
+        out.push(UserView {
+            id: r.try_get("id")?,
+            email: r.try_get("email")?,
+            created_at: rfc3339(r.try_get("created_at_ms")?),
+        });
+    }
+    Ok(Json(out))
+}
+
+/// Body of `POST /api/users/{id}/tokens`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// A newly issued token: the secret is shown once, only its hash is stored.
+#[derive(Debug, Serialize)]
+pub struct IssuedToken {
+    /// Token id.
+    pub id: String,
+    /// The user it authenticates.
+    pub user_id: String,
+    /// The bearer secret (`tg-user-…`), shown only now.
+    pub token: String,
+}
+
+/// `POST /api/users/{id}/tokens`: platform admins issue a user an API token.
+pub async fn create_user_token(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(user_id): Path<String>,
+    ApiJson(body): ApiJson<CreateToken>,
+) -> ApiResult<(StatusCode, Json<IssuedToken>)> {
+    actor.require_platform_admin()?;
+    let mut tx = st.writer.begin(&st.db).await?;
+    let exists: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE id = ?")
+        .bind(&user_id)
+        .fetch_optional(tx.conn())
+        .await?;
+    if exists.is_none() {
+        return Err(ApiError::not_found("user"));
+    }
+    let (id, token) =
+        issue_user_token(tx.conn(), &user_id, body.name.as_deref().unwrap_or("api")).await?;
+    tx.commit().await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(IssuedToken { id, user_id, token }),
+    ))
+}
+
+/// One membership of the caller.
+#[derive(Debug, Serialize)]
+pub struct MyMembership {
+    /// Organization id.
+    pub org_id: String,
+    /// Organization slug.
+    pub slug: String,
+    /// Role there.
+    pub role: Role,
+}
+
+/// `GET /api/me`.
+#[derive(Debug, Serialize)]
+pub struct Me {
+    /// Whether the token is a platform admin's.
+    pub platform_admin: bool,
+    /// The user, for user tokens.
+    pub user: Option<UserView>,
+    /// The user's memberships.
+    pub memberships: Vec<MyMembership>,
+}
+
+/// `GET /api/me`: who the token belongs to.
+pub async fn me(State(st): State<AppState>, actor: Actor) -> ApiResult<Json<Me>> {
+    let mut out = Me {
+        platform_admin: actor.platform_admin,
+        user: None,
+        memberships: Vec::new(),
+    };
+    if let Some(uid) = &actor.user_id {
+        if let Some(r) = sqlx::query("SELECT * FROM users WHERE id = ?")
+            .bind(uid)
+            .fetch_optional(&st.db)
+            .await?
+        {
+            out.user = Some(UserView {
+                id: r.try_get("id")?,
+                email: r.try_get("email")?,
+                created_at: rfc3339(r.try_get("created_at_ms")?),
+            });
+        }
+        let rows = sqlx::query(
+            "SELECT m.org_id, o.slug, m.role FROM memberships m JOIN organizations o ON o.id = m.org_id
+             WHERE m.user_id = ? ORDER BY o.slug",
+        )
+        .bind(uid)
+        .fetch_all(&st.db)
+        .await?;
+        for r in rows {
+            out.memberships.push(MyMembership {
+                org_id: r.try_get("org_id")?,
+                slug: r.try_get("slug")?,
+                role: Role::parse(r.try_get("role")?).unwrap_or(Role::Viewer),
+            });
+        }
+    }
+    Ok(Json(out))
+}
+
+/// A member of an organization.
+#[derive(Debug, Serialize)]
+pub struct MemberView {
+    /// User id.
+    pub user_id: String,
+    /// User email.
+    pub email: String,
+    /// Role in this org.
+    pub role: Role,
+    /// When the membership started.
+    pub created_at: String,
+}
+
+async fn fetch_member(st: &AppState, org_id: &str, user_id: &str) -> ApiResult<MemberView> {
+    let r = sqlx::query(
+        "SELECT m.user_id, u.email, m.role, m.created_at_ms FROM memberships m JOIN users u ON u.id = m.user_id
+         WHERE m.org_id = ? AND m.user_id = ?",
+    )
+    .bind(org_id)
+    .bind(user_id)
+    .fetch_optional(&st.db)
+    .await?
+    .ok_or_else(|| ApiError::not_found("member"))?;
+    Ok(MemberView {
+        user_id: r.try_get("user_id")?,
+        email: r.try_get("email")?,
+        role: Role::parse(r.try_get("role")?).unwrap_or(Role::Viewer),
+        created_at: rfc3339(r.try_get("created_at_ms")?),
+    })
+}
+
+/// `GET /api/organizations/{id}/members`.
+pub async fn list_members(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<MemberView>>> {
+    authorize_org(&st.db, &actor, &id, Perm::View).await?;
+    let rows = sqlx::query(
+        "SELECT m.user_id, u.email, m.role, m.created_at_ms FROM memberships m JOIN users u ON u.id = m.user_id
+         WHERE m.org_id = ? ORDER BY m.created_at_ms, u.email",
+    )
+    .bind(&id)
+    .fetch_all(&st.db)
+    .await?;
+    let mut out = Vec::new();
+    for r in rows {
+        out.push(MemberView {
+            user_id: r.try_get("user_id")?,
+            email: r.try_get("email")?,
+            role: Role::parse(r.try_get("role")?).unwrap_or(Role::Viewer),
+            created_at: rfc3339(r.try_get("created_at_ms")?),
+        });
+    }
+    Ok(Json(out))
+}
+
+/// Admins manage members except owners: they may neither grant `owner` nor touch one.
+pub fn check_grant(access: &OrgAccess, granted: Role) -> Result<(), ApiError> {
+    if granted == Role::Owner && access.role != Role::Owner {
+        return Err(ApiError::forbidden("only owners may grant the owner role"));
+    }
+    Ok(())
+}
+
+fn check_target(access: &OrgAccess, target: Role) -> Result<(), ApiError> {
+    if target == Role::Owner && access.role != Role::Owner {
+        return Err(ApiError::forbidden(
+            "only owners may change or remove an owner",
+        ));
+    }
+    Ok(())
+}
+
+async fn owner_count(conn: &mut SqliteConnection, org_id: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE org_id = ? AND role = 'owner'")
+        .bind(org_id)
+        .fetch_one(conn)
+        .await
+}
+
+/// Body of `POST /api/organizations/{id}/members`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddMember {
+    #[serde(default)]
+    user_id: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    role: Role,
+}
+
+/// `POST /api/organizations/{id}/members`: adds an existing user (by id or email) directly.
+pub async fn add_member(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<AddMember>,
+) -> ApiResult<(StatusCode, Json<MemberView>)> {
+    let access = authorize_org(&st.db, &actor, &id, Perm::ManageMembers).await?;
+    check_grant(&access, body.role)?;
+    let mut tx = st.writer.begin(&st.db).await?;
+    let user_id = match (&body.user_id, &body.email) {
+        (Some(uid), _) => {
+            let found: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE id = ?")
+                .bind(uid)
+                .fetch_optional(tx.conn())
+                .await?;
+            found.ok_or_else(|| ApiError::invalid("user_id", "no such user"))?
+        }
+        (None, Some(email)) => {
+            let email = check_email("email", email)?;
+            let found: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE email = ?")
+                .bind(&email)
+                .fetch_optional(tx.conn())
+                .await?;
+            found.ok_or_else(|| {
+                ApiError::invalid(
+                    "email",
+                    "no user with this email; send an invitation instead",
+                )
+            })?
+        }
+        (None, None) => {
+            return Err(ApiError::unprocessable(
+                "missing_field",
+                "user_id",
+                "user_id: or email is required".into(),
+            ));
+        }
+    };
+    let res = sqlx::query(
+        "INSERT INTO memberships (user_id, org_id, role, created_at_ms) VALUES (?, ?, ?, ?)",
+    )
+    .bind(&user_id)
+    .bind(&id)
+    .bind(body.role.as_str())
+    .bind(now_ms())
+    .execute(tx.conn())
+    .await;
+    match res {
+        Err(e) if is_unique_violation(&e) => {
+            return Err(ApiError::conflict(
+                "duplicate",
+                "already a member; PATCH the membership to change the role",
+            )
+            .with_field("user_id"));
+        }
+        r => r?,
+    };
+    tx.commit().await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(fetch_member(&st, &id, &user_id).await?),
+    ))
+}
+
+/// Body of `PATCH /api/organizations/{id}/members/{user_id}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMember {
+    role: Role,
+}
+
+/// `PATCH /api/organizations/{id}/members/{user_id}`: changes a role.
+pub async fn update_member(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path((id, user_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<UpdateMember>,
+) -> ApiResult<Json<MemberView>> {
+    let access = authorize_org(&st.db, &actor, &id, Perm::ManageMembers).await?;
+    let current = fetch_member(&st, &id, &user_id).await?;
+    check_target(&access, current.role)?;
+    check_grant(&access, body.role)?;
+    let mut tx = st.writer.begin(&st.db).await?;
+    if current.role == Role::Owner
+        && body.role != Role::Owner
+        && owner_count(tx.conn(), &id).await? <= 1
+    {
+        return Err(
+            ApiError::conflict("last_owner", "an organization keeps at least one owner")
+                .with_field("role"),
+        );
+    }
+    sqlx::query("UPDATE memberships SET role = ? WHERE org_id = ? AND user_id = ?")
+        .bind(body.role.as_str())
+        .bind(&id)
+        .bind(&user_id)
+        .execute(tx.conn())
+        .await?;
+    tx.commit().await?;
+    fetch_member(&st, &id, &user_id).await.map(Json)
+}
+
+/// `DELETE /api/organizations/{id}/members/{user_id}`: removes a member.
+pub async fn remove_member(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path((id, user_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let access = authorize_org(&st.db, &actor, &id, Perm::ManageMembers).await?;
+    let current = fetch_member(&st, &id, &user_id).await?;
+    check_target(&access, current.role)?;
+    let mut tx = st.writer.begin(&st.db).await?;
+    if current.role == Role::Owner && owner_count(tx.conn(), &id).await? <= 1 {
+        return Err(ApiError::conflict(
+            "last_owner",
+            "an organization keeps at least one owner",
+        ));
+    }
+    sqlx::query("DELETE FROM memberships WHERE org_id = ? AND user_id = ?")
+        .bind(&id)
+        .bind(&user_id)
+        .execute(tx.conn())
+        .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

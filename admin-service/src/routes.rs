@@ -1,0 +1,96 @@
+//! The route table: one list drives both the router and the OpenAPI document, so
+//! the document lists every endpoint by construction.
+
+use axum::Router;
+use axum::routing::{delete, get, patch, post, put};
+
+use crate::{
+    AppState, agents, catalog, config, invitations, keys, members, openapi, orgs, outbox, teams,
+};
+
+/// One endpoint, as documented.
+#[derive(Debug, Clone, Copy)]
+pub struct Endpoint {
+    /// HTTP method, lower case.
+    pub method: &'static str,
+    /// Path with `{param}` segments.
+    pub path: &'static str,
+    /// OpenAPI tag.
+    pub tag: &'static str,
+    /// One-line summary, incl. who may call it.
+    pub summary: &'static str,
+    /// Whether the endpoint takes a JSON body.
+    pub body: bool,
+    /// Whether a bearer token is required.
+    pub auth: bool,
+}
+
+macro_rules! endpoints {
+    ($( $method:ident $path:literal => $handler:path, $tag:literal, $body:literal, $auth:literal, $summary:literal; )*) => {
+        /// Every endpoint of the API.
+        pub const ENDPOINTS: &[Endpoint] = &[ $( Endpoint {
+            method: stringify!($method),
+            path: $path,
+            tag: $tag,
+            summary: $summary,
+            body: $body,
+            auth: $auth,
+        } ),* ];
+
+        /// The router of every endpoint (state still to be provided).
+        pub fn router() -> Router<AppState> {
+            Router::new() $( .route($path, $method($handler)) )*
+        }
+    };
+}
+
+endpoints! {
+    get "/api/openapi.json" => openapi::serve_openapi, "meta", false, false, "This OpenAPI document.";
+    get "/api/me" => members::me, "users", false, true, "The caller: platform admin or user, with memberships.";
+    get "/api/organizations" => orgs::list_orgs, "organizations", false, true, "List organizations (platform admin: all; users: their own).";
+    post "/api/organizations" => orgs::create_org, "organizations", true, true, "Create an organization (platform admin). Slug is derived from the name unless given.";
+    get "/api/organizations/{id}" => orgs::get_org, "organizations", false, true, "Organization detail with linked agents (viewer+).";
+    patch "/api/organizations/{id}" => orgs::update_org, "organizations", true, true, "Update organization fields (admin+; billing_rate_per_agent, currency, active: owner). Slug is immutable.";
+    delete "/api/organizations/{id}" => orgs::delete_org, "organizations", false, true, "Delete an organization with 0 agents (owner).";
+    post "/api/organizations/{id}/toggle" => orgs::toggle_org, "organizations", false, true, "Toggle active/inactive; inactive suspends its keys and agents at the edge (owner).";
+    get "/api/organizations/{id}/config" => config::get_config, "config", false, true, "Org config; provider credentials are never returned, only api_key_set (member+).";
+    patch "/api/organizations/{id}/config" => config::patch_config, "config", true, true, "Merge-patch the org config: {\"config\": {...}} (admin+).";
+    put "/api/organizations/{id}/config" => config::put_config, "config", true, true, "Replace the org config: {\"config\": {...}} (admin+).";
+    get "/api/organizations/{id}/members" => members::list_members, "members", false, true, "List members and roles (viewer+).";
+    post "/api/organizations/{id}/members" => members::add_member, "members", true, true, "Add an existing user by user_id or email with a role (admin+; owner role: owner).";
+    patch "/api/organizations/{id}/members/{user_id}" => members::update_member, "members", true, true, "Change a member's role (admin+; owners only by owners).";
+    delete "/api/organizations/{id}/members/{user_id}" => members::remove_member, "members", false, true, "Remove a member (admin+; owners only by owners; never the last owner).";
+    post "/api/organizations/{id}/invitations" => invitations::create_invitation, "members", true, true, "Invite by email; the token is returned once (admin+).";
+    get "/api/organizations/{id}/invitations" => invitations::list_invitations, "members", false, true, "List invitations without tokens (admin+).";
+    delete "/api/invitations/{id}" => invitations::revoke_invitation, "members", false, true, "Revoke a pending invitation (admin+).";
+    post "/api/invitations/accept" => invitations::accept_invitation, "members", true, false, "Accept an invitation with its token: creates the membership and returns a user API token once.";
+    post "/api/organizations/{id}/teams" => teams::create_team, "teams", true, true, "Create a team; grants must narrow the org's (admin+).";
+    get "/api/organizations/{id}/teams" => teams::list_teams, "teams", false, true, "List teams (viewer+).";
+    get "/api/teams/{id}" => teams::get_team, "teams", false, true, "Team detail (viewer+).";
+    patch "/api/teams/{id}" => teams::update_team, "teams", true, true, "Update a team (admin+).";
+    delete "/api/teams/{id}" => teams::delete_team, "teams", false, true, "Delete a team without active keys (admin+).";
+    post "/api/organizations/{id}/keys" => keys::create_key, "keys", true, true, "Create a virtual key; the full key is returned once (member+).";
+    get "/api/organizations/{id}/keys" => keys::list_keys, "keys", false, true, "Key inventory: names and key_prefix, never keys (viewer+).";
+    get "/api/keys/{id}" => keys::get_key, "keys", false, true, "Key detail without the secret (viewer+).";
+    delete "/api/keys/{id}" => keys::revoke_key, "keys", false, true, "Revoke a key (admin+, or the member who created it).";
+    get "/api/agents" => agents::list_agents, "agents", false, true, "List visible agents; ?org_id= filters.";
+    post "/api/agents" => agents::create_agent, "agents", true, true, "Create an agent (platform admin, or admin+ of org_id).";
+    get "/api/agents/{id}" => agents::get_agent, "agents", false, true, "Agent detail (viewer+ of its org).";
+    patch "/api/agents/{id}" => agents::update_agent, "agents", true, true, "Update an agent: billingRate (owner), name, active (admin+).";
+    post "/api/agents/{id}/assign-org" => agents::assign_org, "agents", true, true, "Assign the agent to org_id, moving it from its current org (admin+ of both).";
+    post "/api/agents/{id}/unassign-org" => agents::unassign_org, "agents", false, true, "Return the agent to the internal org (admin+).";
+    get "/api/users" => members::list_users, "users", false, true, "List users (platform admin).";
+    post "/api/users" => members::create_user, "users", true, true, "Create a user by email (platform admin).";
+    post "/api/users/{id}/tokens" => members::create_user_token, "users", true, true, "Issue a user API token, returned once (platform admin).";
+    get "/api/models" => catalog::list_models, "catalog", false, true, "Model catalog with access groups and prices per 1M tokens.";
+    post "/api/models" => catalog::create_model, "catalog", true, true, "Add a catalog model (platform admin).";
+    get "/api/models/{name}" => catalog::get_model, "catalog", false, true, "One catalog model.";
+    patch "/api/models/{name}" => catalog::update_model, "catalog", true, true, "Update labels or prices (platform admin).";
+    delete "/api/models/{name}" => catalog::delete_model, "catalog", false, true, "Remove a catalog model (platform admin).";
+    get "/api/access-groups" => catalog::list_access_groups, "catalog", false, true, "Access groups and their member models.";
+    get "/api/route-groups" => catalog::list_route_groups, "catalog", false, true, "Route groups.";
+    post "/api/route-groups" => catalog::create_route_group, "catalog", true, true, "Create a route group (platform admin).";
+    patch "/api/route-groups/{name}" => catalog::update_route_group, "catalog", true, true, "Replace a route group's models (platform admin).";
+    delete "/api/route-groups/{name}" => catalog::delete_route_group, "catalog", false, true, "Delete an unused route group (platform admin).";
+    get "/api/sync/status" => outbox::sync_status, "sync", false, true, "Per-sink push lag: outbox head, position, pending, last error (platform admin).";
+}

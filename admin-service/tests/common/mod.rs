@@ -1,0 +1,206 @@
+//! Shared test harness: the real router on a loopback port, a real SQLite database
+//! and a real Spin-schema sink file in a temp dir, and a small HTTP client.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use admin_service::sinks::{Sink, SpinSqliteSink};
+use reqwest::Method;
+use serde_json::{Value, json};
+use sqlx::sqlite::SqliteConnectOptions;
+use tempfile::TempDir;
+use tokio::task::JoinHandle;
+
+/// The platform-admin token every test server is started with.
+pub const ADMIN: &str = "tg-admin-test-0123456789abcdef";
+
+/// A running admin service.
+pub struct TestServer {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub dir: TempDir,
+    pub db_path: PathBuf,
+    pub sink_paths: Vec<PathBuf>,
+    server: JoinHandle<()>,
+    pushers: Vec<JoinHandle<()>>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.server.abort();
+        for p in &self.pushers {
+            p.abort();
+        }
+    }
+}
+
+/// A response: status and JSON body (`Null` when empty).
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: u16,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Resp {
+    /// Asserts a 2xx status and returns the body.
+    #[track_caller]
+    pub fn ok(self) -> Value {
+        assert!((200..300).contains(&self.status), "expected 2xx, got {}: {}", self.status, self.text);
+        self.body
+    }
+
+    /// Asserts an error with `status` whose `field` is `field` and whose message names it.
+    #[track_caller]
+    pub fn err(&self, status: u16, field: &str) {
+        assert_eq!(self.status, status, "{}", self.text);
+        let e = &self.body["error"];
+        assert_eq!(e["field"], json!(field), "{}", self.text);
+        assert!(e["message"].as_str().unwrap_or("").contains(field), "message must name {field}: {}", self.text);
+        assert!(e["type"].is_string() && e["code"].is_string(), "{}", self.text);
+    }
+}
+
+impl TestServer {
+    /// A server with one sink file `kv.db` in the temp dir.
+    pub async fn start() -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = dir.path().join("kv.db");
+        Self::start_in(dir, vec![sink]).await
+    }
+
+    /// A server on the database in `dir` (created if missing) pushing to `sinks`.
+    pub async fn start_in(dir: TempDir, sinks: Vec<PathBuf>) -> TestServer {
+        let db_path = dir.path().join("admin.db");
+        let config = admin_service::Config {
+            database_url: format!("sqlite://{}", db_path.display()),
+            edge_kv: Vec::new(),
+            admin_token: Some(ADMIN.to_string()),
+        };
+        let db = admin_service::db::connect(&config.database_url).await.unwrap();
+        admin_service::auth::bootstrap(&db, Some(ADMIN)).await.unwrap();
+        let sink_objs: Vec<Arc<dyn Sink>> = sinks.iter().map(|p| Arc::new(SpinSqliteSink::new(p)) as Arc<dyn Sink>).collect();
+        let started = admin_service::start_with_sinks(db, sink_objs, None).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = started.state.clone();
+        let server = tokio::spawn(async move {
+            admin_service::serve(listener, state, std::future::pending()).await.unwrap();
+        });
+        TestServer {
+            base: format!("http://{addr}"),
+            client: reqwest::Client::new(),
+            dir,
+            db_path,
+            sink_paths: sinks,
+            server,
+            pushers: started.pushers,
+        }
+    }
+
+    /// Sends `body` (raw text) with `token`.
+    pub async fn raw(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> Resp {
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b.to_string());
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::Null) };
+        Resp { status, body, text }
+    }
+
+    /// Sends a JSON request with `token`.
+    pub async fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> Resp {
+        let text = body.map(|b| b.to_string());
+        self.raw(method, path, Some(token), text.as_deref()).await
+    }
+
+    /// GET as platform admin.
+    pub async fn get(&self, path: &str) -> Resp {
+        self.call("GET", path, ADMIN, None).await
+    }
+
+    /// POST as platform admin.
+    pub async fn post(&self, path: &str, body: Value) -> Resp {
+        self.call("POST", path, ADMIN, Some(body)).await
+    }
+
+    /// PATCH as platform admin.
+    pub async fn patch(&self, path: &str, body: Value) -> Resp {
+        self.call("PATCH", path, ADMIN, Some(body)).await
+    }
+
+    /// PUT as platform admin.
+    pub async fn put(&self, path: &str, body: Value) -> Resp {
+        self.call("PUT", path, ADMIN, Some(body)).await
+    }
+
+    /// DELETE as platform admin.
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.call("DELETE", path, ADMIN, None).await
+    }
+
+    /// Creates an org named `name`; returns its id.
+    pub async fn org(&self, name: &str) -> String {
+        let body = self.post("/api/organizations", json!({"name": name})).await.ok();
+        body["id"].as_str().unwrap().to_string()
+    }
+
+    /// Creates a user, gives it `role` in `org_id`, and returns (user id, token).
+    pub async fn user(&self, org_id: &str, role: &str) -> (String, String) {
+        let email = format!("{}-{}@example.com", role, rand_suffix());
+        let user = self.post("/api/users", json!({"email": email})).await.ok();
+        let uid = user["id"].as_str().unwrap().to_string();
+        self.post(&format!("/api/organizations/{org_id}/members"), json!({"user_id": uid, "role": role}))
+            .await
+            .ok();
+        let tok = self.post(&format!("/api/users/{uid}/tokens"), json!({})).await.ok();
+        (uid, tok["token"].as_str().unwrap().to_string())
+    }
+
+    /// Waits until every sink has acknowledged the whole outbox; returns the wait.
+    pub async fn synced(&self) -> Duration {
+        let start = Instant::now();
+        loop {
+            let s = self.get("/api/sync/status").await.ok();
+            let done = s["sinks"].as_array().unwrap().iter().all(|k| k["pending"] == 0);
+            if done {
+                return start.elapsed();
+            }
+            assert!(start.elapsed() < Duration::from_secs(10), "sinks did not catch up: {s}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Reads one record from sink `i`.
+    pub async fn kv(&self, i: usize, key: &str) -> Option<Vec<u8>> {
+        kv_get(&self.sink_paths[i], key).await
+    }
+}
+
+/// Reads `key` from the `default` store of a Spin-schema SQLite file.
+pub async fn kv_get(path: &Path, key: &str) -> Option<Vec<u8>> {
+    let opts = SqliteConnectOptions::new().filename(path).read_only(true);
+    let pool = sqlx::SqlitePool::connect_with(opts).await.ok()?;
+    let v: Option<Vec<u8>> = sqlx::query_scalar("SELECT value FROM spin_key_value WHERE store = 'default' AND key = ?")
+        .bind(key)
+        .fetch_optional(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    v
+}
+
+/// A short random suffix for unique names.
+pub fn rand_suffix() -> String {
+    admin_service::db::random_hex(4)
+}
