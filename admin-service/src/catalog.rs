@@ -16,7 +16,7 @@ use crate::db::{now_ms, rfc3339};
 use crate::errors::{ApiError, ApiResult, is_unique_violation};
 use crate::extract::{ApiJson, nullable};
 use crate::money::Micros;
-use policy::{ModelPattern, ModelSet};
+use policy::{ModelPattern, ModelPrice, ModelSet};
 
 /// Catalog state needed to resolve grants.
 #[derive(Debug, Clone, Default)]
@@ -25,18 +25,36 @@ pub struct Catalog {
     pub models: BTreeMap<String, Vec<String>>,
     /// Route group name → member models (names or patterns).
     pub route_groups: BTreeMap<String, Vec<ModelPattern>>,
+    /// Prices of the priced catalog models, compiled into every org record.
+    pub prices: Vec<ModelPrice>,
 }
 
 impl Catalog {
     /// Loads the catalog.
     pub async fn load(pool: &SqlitePool) -> Result<Catalog, ApiError> {
         let mut cat = Catalog::default();
-        for row in sqlx::query("SELECT name, access_groups FROM catalog_models")
-            .fetch_all(pool)
-            .await?
+        for row in sqlx::query(
+            "SELECT name, access_groups, input_price_micros_per_1m, output_price_micros_per_1m FROM catalog_models",
+        )
+        .fetch_all(pool)
+        .await?
         {
+            let name: String = row.try_get("name")?;
             let groups: Vec<String> = serde_json::from_str(row.try_get("access_groups")?)?;
-            cat.models.insert(row.try_get("name")?, groups);
+            let input: i64 = row.try_get("input_price_micros_per_1m")?;
+            let output: i64 = row.try_get("output_price_micros_per_1m")?;
+            if input > 0 || output > 0 {
+                let model = name.parse().map_err(|e| {
+                    tracing::error!(model = %name, error = %e, "unparseable catalog model name");
+                    ApiError::internal()
+                })?;
+                cat.prices.push(ModelPrice {
+                    model,
+                    input_per_mtok_micros: u64::try_from(input).unwrap_or(0),
+                    output_per_mtok_micros: u64::try_from(output).unwrap_or(0),
+                });
+            }
+            cat.models.insert(name, groups);
         }
         for row in sqlx::query("SELECT name, models FROM route_groups")
             .fetch_all(pool)

@@ -185,6 +185,7 @@ impl Compiler<'_> {
             limits,
             budget: cfg.budgets.as_ref().map(|b| b.compile()),
             client_ip_header: cfg.client_ip_header.clone(),
+            prices: self.catalog.prices.clone(),
         };
         self.out.insert(org_key(id), Some(encode(&record)));
         self.orgs.insert(

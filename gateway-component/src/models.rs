@@ -74,6 +74,7 @@ mod tests {
             limits: Limits::default(),
             budget: None,
             client_ip_header: None,
+            prices: Vec::new(),
         };
         let key = KeyRecord {
             schema_version: SCHEMA_VERSION,

@@ -60,6 +60,7 @@ fn records() -> (KeyRecord, OrgRecord) {
         },
         budget: None,
         client_ip_header: None,
+        prices: Vec::new(),
     };
     (key, org)
 }

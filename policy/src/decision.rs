@@ -313,6 +313,7 @@ mod tests {
             limits: Limits::default(),
             budget: None,
             client_ip_header: None,
+            prices: Vec::new(),
         }
     }
 

@@ -12,6 +12,7 @@ pub mod limits;
 pub mod models;
 pub mod pricing;
 pub mod records;
+pub mod usage;
 
 pub use acl::IpAcl;
 pub use decision::{Denial, Facts, Subject, authorize};
@@ -21,3 +22,4 @@ pub use pricing::ModelPrice;
 pub use records::{
     AgentRecord, KeyRecord, KeyStatus, OrgRecord, ProviderRoute, SCHEMA_VERSION, TeamRecord,
 };
+pub use usage::UsageEvent;

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::acl::IpAcl;
 use crate::limits::{Budget, Limits};
 use crate::models::{ModelPattern, ModelSet};
+use crate::pricing::ModelPrice;
 
 /// Version of the record schema; the edge denies records of any other version.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -152,6 +153,9 @@ pub struct OrgRecord {
     /// Trusted forwarding header carrying the client IP (e.g. `x-forwarded-for`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_ip_header: Option<String>,
+    /// Model prices (per 1M tokens, in the org's currency) that price spend.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prices: Vec<ModelPrice>,
 }
 
 impl OrgRecord {
@@ -222,6 +226,7 @@ mod tests {
             limits: Limits::default(),
             budget: None,
             client_ip_header: None,
+            prices: Vec::new(),
         }
     }
 

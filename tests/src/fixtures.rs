@@ -35,6 +35,7 @@ pub fn org(org_id: &str, base_url: &str) -> OrgRecord {
         limits: Limits::default(),
         budget: None,
         client_ip_header: None,
+        prices: Vec::new(),
     }
 }
 

@@ -1,0 +1,87 @@
+//! Usage events: one per forwarded request, spooled in the edge KV under
+//! `usage:<event_id>` and drained by the admin service, which stores each event id
+//! once (so a drain repeated after a crash counts nothing twice).
+
+use serde::{Deserialize, Serialize};
+
+use crate::records::RecordError;
+
+/// Prefix of spooled usage events in the edge KV.
+pub const USAGE_PREFIX: &str = "usage:";
+
+/// One forwarded request, as the edge saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageEvent {
+    /// Unique id (random, 128-bit hex): the idempotency key of the drain.
+    pub event_id: String,
+    /// Organization charged.
+    pub org_id: String,
+    /// Team of the key, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team_id: Option<String>,
+    /// Virtual key id.
+    pub key_id: String,
+    /// Agent the key belongs to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    /// Model requested.
+    pub model: String,
+    /// Prompt tokens reported by the upstream.
+    pub input_tokens: u64,
+    /// Completion tokens reported by the upstream.
+    pub output_tokens: u64,
+    /// Cost in micro-units of the org's currency (0 when the model has no price).
+    pub cost_micros: u64,
+    /// HTTP status returned to the client.
+    pub status: u16,
+    /// Time from request to the last byte relayed, in milliseconds.
+    pub latency_ms: u64,
+    /// When the request arrived, Unix milliseconds.
+    pub at_ms: u64,
+}
+
+impl UsageEvent {
+    /// The KV key this event is spooled under.
+    pub fn kv_key(&self) -> String {
+        format!("{USAGE_PREFIX}{}", self.event_id)
+    }
+
+    /// Encodes the event for the KV spool.
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("usage events serialize infallibly")
+    }
+
+    /// Decodes a spooled event.
+    pub fn decode(bytes: &[u8]) -> Result<UsageEvent, RecordError> {
+        Ok(serde_json::from_slice(bytes)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_rejects_unknown_fields() {
+        let e = UsageEvent {
+            event_id: "0123456789abcdef0123456789abcdef".into(),
+            org_id: "org_1".into(),
+            team_id: None,
+            key_id: "key_1".into(),
+            agent_id: Some("agent_1".into()),
+            model: "gpt-4o".into(),
+            input_tokens: 10,
+            output_tokens: 5,
+            cost_micros: 75,
+            status: 200,
+            latency_ms: 12,
+            at_ms: 1_700_000_000_000,
+        };
+        assert_eq!(e.kv_key(), "usage:0123456789abcdef0123456789abcdef");
+        assert_eq!(UsageEvent::decode(&e.encode()).unwrap(), e);
+        let mut v: serde_json::Value = serde_json::from_slice(&e.encode()).unwrap();
+        v["surprise"] = 1.into();
+        assert!(UsageEvent::decode(v.to_string().as_bytes()).is_err());
+    }
+}
