@@ -88,11 +88,12 @@ impl Writer {
         }
     }
 
-    /// Starts a write transaction. Writers take turns: SQLite has one writer anyway,
-    /// and taking turns here avoids deferred transactions failing to upgrade.
+    /// Starts a write transaction. Writers take turns: SQLite has one writer anyway.
+    /// `BEGIN IMMEDIATE` takes the write lock up front: a deferred transaction that
+    /// reads first fails with SQLITE_BUSY when a pusher commits in between.
     pub async fn begin(&self, pool: &SqlitePool) -> Result<WriteTx, sqlx::Error> {
         let guard = self.lock.clone().lock_owned().await;
-        let tx = pool.begin().await?;
+        let tx = pool.begin_with("BEGIN IMMEDIATE").await?;
         Ok(WriteTx {
             tx,
             _guard: guard,
