@@ -1,0 +1,197 @@
+//! The whole product on loopback: the admin service (real SQLite, real HTTP) pushing
+//! compiled records into the SQLite key-value file that the real edge runtime serves
+//! the real component from, in front of the mock provider.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use edge_host::{EdgeConfig, EdgeServer, KvConfig};
+use reqwest::Method;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::task::JoinHandle;
+
+use crate::fixtures::PROVIDER_KEY;
+use crate::harness;
+use crate::upstream::MockUpstream;
+
+/// The platform-admin token the admin service is started with.
+pub const ADMIN_TOKEN: &str = "tg-admin-e2e-0123456789abcdef0123";
+
+/// Admin service, edge and provider, wired as `tollgate up` wires them.
+pub struct ControlPlane {
+    /// Base URL of the admin API (`http://addr`).
+    pub admin_url: String,
+    /// The edge runtime reading the admin service's sink.
+    pub edge: EdgeServer,
+    /// The provider the org's config points at.
+    pub upstream: MockUpstream,
+    /// A client with no default headers.
+    pub http: reqwest::Client,
+    /// The edge's KV file (the admin service's sink).
+    pub kv_path: PathBuf,
+    server: JoinHandle<()>,
+    pushers: Vec<JoinHandle<()>>,
+    _dir: TempDir,
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        self.server.abort();
+        self.pushers.iter().for_each(JoinHandle::abort);
+    }
+}
+
+impl ControlPlane {
+    /// Starts the provider, the admin service (sink: a fresh KV file) and the edge on that file.
+    pub async fn start() -> ControlPlane {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kv_path = dir.path().join("edge-kv.db");
+        let config = admin_service::Config {
+            database_url: format!("sqlite://{}", dir.path().join("admin.db").display()),
+            edge_kv: vec![kv_path.clone()],
+            admin_token: Some(ADMIN_TOKEN.to_string()),
+        };
+        let started = admin_service::start(&config)
+            .await
+            .expect("admin service starts");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind admin");
+        let admin_url = format!("http://{}", listener.local_addr().expect("admin addr"));
+        let server = tokio::spawn(async move {
+            admin_service::serve(listener, started.state, std::future::pending())
+                .await
+                .expect("admin serves");
+        });
+        let upstream = MockUpstream::start().await;
+        let edge = EdgeServer::start(EdgeConfig {
+            kv: KvConfig::Sqlite(kv_path.clone()),
+            ..harness::config(&upstream)
+        })
+        .await
+        .expect("edge starts");
+        ControlPlane {
+            admin_url,
+            edge,
+            upstream,
+            http: reqwest::Client::new(),
+            kv_path,
+            server,
+            pushers: started.pushers,
+            _dir: dir,
+        }
+    }
+
+    /// Calls the admin API as platform admin; panics on a non-2xx answer.
+    pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Value {
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.admin_url))
+            .bearer_auth(ADMIN_TOKEN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("admin API reachable");
+        let status = resp.status();
+        let text = resp.text().await.expect("admin body");
+        assert!(status.is_success(), "{method} {path}: {status}: {text}");
+        if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).expect("admin answers JSON")
+        }
+    }
+
+    /// Creates an org whose only provider is the mock upstream serving every
+    /// model in `models`; returns its id.
+    pub async fn org_with_provider(&self, name: &str, models: &[&str]) -> String {
+        let org = self
+            .admin(
+                Method::POST,
+                "/api/organizations",
+                Some(json!({"name": name, "currency": "USD"})),
+            )
+            .await;
+        let id = org["id"].as_str().expect("org id").to_string();
+        let config = json!({"config": {"providers": [{
+            "name": "mock",
+            "base_url": self.upstream.base_url(),
+            "api_key": PROVIDER_KEY,
+            "models": models,
+        }]}});
+        self.admin(
+            Method::PATCH,
+            &format!("/api/organizations/{id}/config"),
+            Some(config),
+        )
+        .await;
+        id
+    }
+
+    /// Creates a virtual key in `org` with the given extra fields; returns (id, secret).
+    pub async fn key(&self, org: &str, fields: Value) -> (String, String) {
+        let mut body = json!({"name": "e2e"});
+        body.as_object_mut()
+            .expect("object")
+            .extend(fields.as_object().cloned().unwrap_or_default());
+        let key = self
+            .admin(
+                Method::POST,
+                &format!("/api/organizations/{org}/keys"),
+                Some(body),
+            )
+            .await;
+        (
+            key["id"].as_str().expect("key id").to_string(),
+            key["key"]
+                .as_str()
+                .expect("full key, shown once")
+                .to_string(),
+        )
+    }
+
+    /// Waits until every sink has acknowledged the whole outbox; returns the wait.
+    pub async fn synced(&self) -> Duration {
+        let start = Instant::now();
+        loop {
+            let s = self.admin(Method::GET, "/api/sync/status", None).await;
+            let sinks = s["sinks"].as_array().expect("sinks");
+            if sinks.iter().all(|k| k["pending"] == 0) {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "sinks did not catch up: {s}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// A minimal chat completion for `model` through the edge with `key`.
+    pub async fn chat(&self, key: &str, model: &str) -> reqwest::Response {
+        self.http
+            .post(format!("{}/v1/chat/completions", self.edge.url()))
+            .bearer_auth(key)
+            .json(&json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .await
+            .expect("edge reachable")
+    }
+
+    /// Polls the edge with `key` until it answers `status`; returns how long that took.
+    pub async fn until_status(&self, key: &str, model: &str, status: u16) -> Duration {
+        let start = Instant::now();
+        loop {
+            let got = self.chat(key, model).await.status().as_u16();
+            if got == status {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "edge still answers {got}, expected {status}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
