@@ -1,0 +1,121 @@
+//! `tollgate up`: runs the admin API and the local edge runtime in one process on the
+//! embedded defaults (SQLite files under `.tollgate/`): the admin service pushes
+//! compiled records into the key-value file the edge serves from.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use edge_host::{EdgeConfig, EdgeServer, KvConfig};
+use tracing_subscriber::EnvFilter;
+
+/// Providers the edge may call out of the box; `--allow-outbound` adds more.
+const DEFAULT_PROVIDERS: &[&str] = &[
+    "api.openai.com:443",
+    "api.anthropic.com:443",
+    "generativelanguage.googleapis.com:443",
+    "api.mistral.ai:443",
+    "api.groq.com:443",
+    "api.together.xyz:443",
+    "openrouter.ai:443",
+];
+
+/// Tollgate: multi-tenant LLM-inference gateway.
+#[derive(Parser, Debug)]
+#[command(name = "tollgate", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Start the admin API and the local edge runtime together.
+    Up(UpArgs),
+}
+
+#[derive(Args, Debug)]
+struct UpArgs {
+    /// Directory of the admin database and the edge key-value file.
+    #[arg(long, env = "TOLLGATE_DATA_DIR", default_value = ".tollgate")]
+    data_dir: PathBuf,
+    /// Address of the admin API.
+    #[arg(long, env = "TOLLGATE_ADMIN_LISTEN", default_value = "127.0.0.1:8081")]
+    admin_listen: SocketAddr,
+    /// Address of the OpenAI-compatible edge.
+    #[arg(long, env = "TOLLGATE_EDGE_LISTEN", default_value = "127.0.0.1:8787")]
+    edge_listen: SocketAddr,
+    /// Another upstream the edge may call, `host` or `host:port`; repeatable
+    /// (added to the well-known providers).
+    #[arg(long = "allow-outbound", value_name = "HOST[:PORT]")]
+    allow_outbound: Vec<String>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,wasmtime=warn,cranelift=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let Command::Up(args) = Cli::parse().command;
+    up(args).await
+}
+
+async fn up(args: UpArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating {}", args.data_dir.display()))?;
+    let kv_path = args.data_dir.join("edge-kv.db");
+    let config = admin_service::Config {
+        database_url: format!("sqlite://{}", args.data_dir.join("admin.db").display()),
+        edge_kv: vec![kv_path.clone()],
+        admin_token: std::env::var("TOLLGATE_ADMIN_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty()),
+    };
+    let started = admin_service::start(&config)
+        .await
+        .context("starting the admin service")?;
+    let listener = tokio::net::TcpListener::bind(args.admin_listen)
+        .await
+        .with_context(|| format!("binding the admin API to {}", args.admin_listen))?;
+    let admin_addr = listener.local_addr()?;
+
+    let mut allowed: Vec<String> = DEFAULT_PROVIDERS.iter().map(|h| h.to_string()).collect();
+    allowed.extend(args.allow_outbound);
+    let edge = EdgeServer::start(EdgeConfig {
+        listen: args.edge_listen,
+        kv: KvConfig::Sqlite(kv_path),
+        allowed_outbound: allowed,
+        ..EdgeConfig::default()
+    })
+    .await
+    .context("starting the edge")?;
+
+    println!("Tollgate is up.");
+    println!("  admin API:  http://{admin_addr}/api  (OpenAPI: /api/openapi.json)");
+    println!("  edge:       {}/v1  (OpenAI-compatible)", edge.url());
+    match &started.generated_admin_token {
+        // Shown once: only its hash is stored.
+        Some(token) => println!("  admin token (shown once, store it now): {token}"),
+        None => println!(
+            "  admin token: created on the first start (or TOLLGATE_ADMIN_TOKEN); not shown again"
+        ),
+    }
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let admin = tokio::spawn(admin_service::serve(listener, started.state, async {
+        let _ = stop_rx.await;
+    }));
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for ctrl-c")?;
+    eprintln!("shutting down");
+    let _ = stop_tx.send(());
+    edge.shutdown().await;
+    admin.await?.context("admin API")?;
+    Ok(())
+}
