@@ -13,6 +13,7 @@ use crate::auth::{Actor, Perm, Role, authorize_org, role_in};
 use crate::db::{new_id, now_ms, rfc3339};
 use crate::errors::{ApiError, ApiResult};
 use crate::extract::{ApiJson, nullable};
+use crate::billing;
 use crate::money::Cents;
 use crate::orgs::INTERNAL_ORG_ID;
 
@@ -175,6 +176,7 @@ pub async fn create_agent(
     .bind(now)
     .execute(tx.conn())
     .await?;
+    billing::record_assignment(tx.conn(), &id, &org_id, now).await?;
     tx.enqueue("agent", &id).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(fetch_agent(&st, &id).await?)))
@@ -257,12 +259,15 @@ pub struct AssignOrg {
 
 async fn move_agent(st: &AppState, id: &str, to: &str) -> ApiResult<AgentView> {
     let mut tx = st.writer.begin(&st.db).await?;
+    let now = now_ms();
     sqlx::query("UPDATE agents SET org_id = ?, updated_at_ms = ? WHERE id = ?")
         .bind(to)
-        .bind(now_ms())
+        .bind(now)
         .bind(id)
         .execute(tx.conn())
         .await?;
+    // Each org bills the agent for its days there.
+    billing::record_assignment(tx.conn(), id, to, now).await?;
     // The agent record carries its org: keys bound to it in the old org stop working.
     tx.enqueue("agent", id).await?;
     tx.commit().await?;

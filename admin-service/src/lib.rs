@@ -4,6 +4,7 @@
 
 pub mod agents;
 pub mod auth;
+pub mod billing;
 pub mod catalog;
 pub mod compile;
 pub mod config;
@@ -20,6 +21,7 @@ pub mod outbox;
 pub mod routes;
 pub mod sinks;
 pub mod teams;
+pub mod usage;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -74,7 +76,7 @@ pub struct Started {
     pub state: AppState,
     /// A platform-admin token generated on this start (print it once), if any.
     pub generated_admin_token: Option<String>,
-    /// The pusher tasks, one per sink.
+    /// The background tasks: per sink, a pusher and a usage drainer.
     pub pushers: Vec<JoinHandle<()>>,
 }
 
@@ -98,11 +100,13 @@ pub async fn start_with_sinks(
 ) -> Result<Started, StartError> {
     let names = sinks.iter().map(|s| s.name().to_string()).collect();
     let signal = Arc::new(Signal::new(sinks.len()));
-    let pushers = outbox::spawn_pushers(&db, sinks, &signal).await?;
+    let writer = Writer::new(signal.clone());
+    let mut pushers = usage::spawn_drainers(&db, &writer, &sinks);
+    pushers.extend(outbox::spawn_pushers(&db, sinks, &signal).await?);
     Ok(Started {
         state: AppState {
             db,
-            writer: Writer::new(signal),
+            writer,
             sinks: Arc::new(names),
         },
         generated_admin_token,

@@ -135,6 +135,23 @@ amount!(
     "An amount in micros (scale 6), e.g. a budget or a price; JSON `\"500.00\"`."
 );
 
+/// A signed amount in micros (a margin can be negative); JSON `"-1.50"`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SignedMicros(pub i64);
+
+impl fmt::Display for SignedMicros {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        write!(f, "{sign}{}", format_units(self.0.unsigned_abs(), 6, 2))
+    }
+}
+
+impl Serialize for SignedMicros {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 /// ISO 4217 currencies organizations may bill in.
 pub const CURRENCIES: [&str; 6] = ["USD", "EUR", "GBP", "NGN", "CAD", "AUD"];
 
@@ -167,5 +184,8 @@ mod tests {
         let m: Micros = serde_json::from_str("0.0025").unwrap();
         assert_eq!(m.to_string(), "0.0025");
         assert!(serde_json::from_str::<Cents>("true").is_err());
+        assert_eq!(SignedMicros(-1_500_000).to_string(), "-1.50");
+        assert_eq!(SignedMicros(96_000_000).to_string(), "96.00");
+        assert_eq!(SignedMicros(-125).to_string(), "-0.000125");
     }
 }

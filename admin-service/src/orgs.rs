@@ -1,7 +1,7 @@
 //! Organizations: the tenants. Endpoints as in the AgenticMail organizations doc.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -10,6 +10,7 @@ use sqlx::sqlite::SqliteRow;
 use crate::AppState;
 use crate::agents::{AgentView, list_org_agents};
 use crate::auth::{Actor, Perm, Role, authorize_org};
+use crate::billing;
 use crate::db::{new_id, now_ms, rfc3339};
 use crate::errors::{ApiError, ApiResult, is_unique_violation};
 use crate::extract::{ApiJson, nullable};
@@ -394,6 +395,7 @@ pub async fn delete_org(
     State(st): State<AppState>,
     actor: Actor,
     Path(id): Path<String>,
+    Query(q): Query<DeleteQuery>,
 ) -> ApiResult<StatusCode> {
     authorize_org(&st.db, &actor, &id, Perm::Own).await?;
     if id == INTERNAL_ORG_ID {
@@ -412,6 +414,28 @@ pub async fn delete_org(
             "has_agents",
             format!("organization has {agents} assigned agent(s); unassign them first"),
         ));
+    }
+    let confirmed = match q.confirm.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "confirm",
+                format!("{other:?} is not true or false"),
+            ));
+        }
+    };
+    if billing::has_history(tx.conn(), &id).await? {
+        if !confirmed {
+            return Err(ApiError::conflict(
+                "billing_history",
+                format!(
+                    "organization has billing history that deletion loses; export it from \
+                     GET /api/organizations/{id}/billing.csv, then repeat with ?confirm=true"
+                ),
+            ));
+        }
+        billing::delete_history(tx.conn(), &id).await?;
     }
     // Keys and teams disappear with the org: remove their records from the edge too.
     let hashes: Vec<String> =
@@ -438,6 +462,14 @@ pub async fn delete_org(
     tx.commit().await?;
     tracing::info!(org_id = %id, "organization deleted");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Query of `DELETE /api/organizations/{id}`.
+#[derive(Debug, Default, Deserialize)]
+pub struct DeleteQuery {
+    /// `true` confirms that billing history is deleted with the org.
+    #[serde(default)]
+    confirm: Option<String>,
 }
 
 /// `POST /api/organizations/{id}/toggle`: owners flip active/inactive; the edge

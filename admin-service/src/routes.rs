@@ -5,7 +5,8 @@ use axum::Router;
 use axum::routing::{delete, get, patch, post, put};
 
 use crate::{
-    AppState, agents, catalog, config, invitations, keys, members, openapi, orgs, outbox, teams,
+    AppState, agents, billing, catalog, config, invitations, keys, members, openapi, orgs, outbox,
+    teams, usage,
 };
 
 /// One endpoint, as documented.
@@ -92,5 +93,9 @@ endpoints! {
     post "/api/route-groups" => catalog::create_route_group, "catalog", true, true, "Create a route group (platform admin).";
     patch "/api/route-groups/{name}" => catalog::update_route_group, "catalog", true, true, "Replace a route group's models (platform admin).";
     delete "/api/route-groups/{name}" => catalog::delete_route_group, "catalog", false, true, "Delete an unused route group (platform admin).";
+    get "/api/organizations/{id}/billing-summary" => billing::billing_summary, "billing", false, true, "Monthly revenue (agent rates pro-rated by days assigned), token cost, margin and margin %, per-agent breakdown; ?from=&to= (YYYY-MM) (owner).";
+    get "/api/organizations/{id}/billing" => billing::billing_records, "billing", false, true, "Per-agent billing records: month, agent, rate, days, tokens in/out, cost, revenue, margin (owner).";
+    get "/api/organizations/{id}/billing.csv" => billing::billing_csv, "billing", false, true, "The billing records as CSV, for export before deletion (owner).";
+    get "/api/organizations/{id}/usage" => usage::org_usage, "usage", false, true, "Usage per day, model, key, agent or team; ?from=&to= (YYYY-MM-DD, UTC), ?group_by=, ?key_id=&agent_id=&team_id=&model= (viewer+).";
     get "/api/sync/status" => outbox::sync_status, "sync", false, true, "Per-sink push lag: outbox head, position, pending, last error (platform admin).";
 }

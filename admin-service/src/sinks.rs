@@ -23,12 +23,21 @@ pub struct SinkError(pub String);
 /// A boxed future returned by [`Sink::apply`].
 pub type SinkFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send + 'a>>;
 
+/// Spooled usage entries: (KV key, raw value).
+pub type Spooled = Vec<(String, Vec<u8>)>;
+
+/// A boxed future returned by [`Sink::spooled_usage`].
+pub type SpoolFuture<'a> = Pin<Box<dyn Future<Output = Result<Spooled, SinkError>> + Send + 'a>>;
+
 /// An edge key-value store that accepts batches of writes atomically.
 pub trait Sink: Send + Sync + 'static {
     /// Stable name; the pusher keeps this sink's outbox position under it.
     fn name(&self) -> &str;
     /// Applies all writes or none; `Ok` means durably acknowledged.
     fn apply<'a>(&'a self, writes: &'a [KvWrite]) -> SinkFuture<'a>;
+    /// Up to `limit` usage events the edge spooled in this store (`usage:*`), left
+    /// in place: the drainer deletes them (via [`Sink::apply`]) once stored.
+    fn spooled_usage(&self, limit: usize) -> SpoolFuture<'_>;
 }
 
 /// A SQLite file with Spin's `spin_key_value` table, store `default`.
@@ -99,6 +108,43 @@ impl SpinSqliteSink {
         }
         tx.commit().await
     }
+
+    async fn spooled(&self, pool: &SqlitePool, limit: usize) -> Result<Spooled, sqlx::Error> {
+        // `usage;` is the first key after every `usage:…` one: a range scan on the primary key.
+        sqlx::query_as(
+            "SELECT key, value FROM spin_key_value
+             WHERE store = ? AND key >= 'usage:' AND key < 'usage;' ORDER BY key LIMIT ?",
+        )
+        .bind(SPIN_STORE)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(pool)
+        .await
+    }
+
+    /// Runs `op` on the (lazily opened) pool; a failure drops the pool so the next
+    /// call reconnects (the file may have been replaced or remounted).
+    async fn with_pool<T>(
+        &self,
+        what: &str,
+        op: impl AsyncFnOnce(&SqlitePool) -> Result<T, sqlx::Error>,
+    ) -> Result<T, SinkError> {
+        let mut guard = self.pool.lock().await;
+        if guard.is_none() {
+            *guard = Some(
+                self.connect()
+                    .await
+                    .map_err(|e| SinkError(format!("connect {}: {e}", self.path.display())))?,
+            );
+        }
+        let pool = guard.as_ref().expect("connected above");
+        match op(pool).await {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                *guard = None;
+                Err(SinkError(format!("{what} {}: {e}", self.path.display())))
+            }
+        }
+    }
 }
 
 impl Sink for SpinSqliteSink {
@@ -107,24 +153,12 @@ impl Sink for SpinSqliteSink {
     }
 
     fn apply<'a>(&'a self, writes: &'a [KvWrite]) -> SinkFuture<'a> {
-        Box::pin(async move {
-            let mut guard = self.pool.lock().await;
-            if guard.is_none() {
-                *guard = Some(
-                    self.connect()
-                        .await
-                        .map_err(|e| SinkError(format!("connect {}: {e}", self.path.display())))?,
-                );
-            }
-            let pool = guard.as_ref().expect("connected above");
-            match self.write(pool, writes).await {
-                Ok(()) => Ok(()),
-                Err(e) => {
-                    // Reconnect next time: the file may have been replaced or remounted.
-                    *guard = None;
-                    Err(SinkError(format!("write {}: {e}", self.path.display())))
-                }
-            }
-        })
+        Box::pin(self.with_pool("write", async |pool| self.write(pool, writes).await))
+    }
+
+    fn spooled_usage(&self, limit: usize) -> SpoolFuture<'_> {
+        Box::pin(self.with_pool("read usage spool", async move |pool| {
+            self.spooled(pool, limit).await
+        }))
     }
 }

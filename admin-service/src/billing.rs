@@ -1,0 +1,641 @@
+//! Billing: per-agent monthly revenue (the agent's effective rate, pro-rated by the
+//! days the agent was assigned to the org that month) against the token cost of its
+//! usage, with margins; the same records as JSON and CSV. All amounts are integers
+//! (rates in minor units, costs in micros); months are UTC calendar months.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use sqlx::{Row, SqliteConnection, SqlitePool};
+
+use crate::AppState;
+use crate::auth::{Actor, Perm, authorize_org};
+use crate::db::now_ms;
+use crate::errors::{ApiError, ApiResult};
+use crate::money::{Cents, Micros, SignedMicros};
+
+const DAY_MS: i64 = 86_400_000;
+/// Longest range one request may ask for.
+const MAX_MONTHS: i64 = 120;
+/// Micros per minor unit (every supported currency has two decimals).
+const MICROS_PER_MINOR: i64 = 10_000;
+
+/// Records that `agent_id` belongs to `org_id` from `at_ms` on, closing its previous
+/// assignment; runs inside the transaction that moves the agent.
+pub async fn record_assignment(
+    conn: &mut SqliteConnection,
+    agent_id: &str,
+    org_id: &str,
+    at_ms: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE agent_assignments SET to_ms = ? WHERE agent_id = ? AND to_ms IS NULL")
+        .bind(at_ms)
+        .bind(agent_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "INSERT INTO agent_assignments (agent_id, org_id, from_ms, to_ms) VALUES (?, ?, ?, NULL)",
+    )
+    .bind(agent_id)
+    .bind(org_id)
+    .bind(at_ms)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Whether the org has usage or agent-assignment history that deleting it would lose.
+pub async fn has_history(conn: &mut SqliteConnection, org_id: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM usage_events WHERE org_id = ?1)
+             OR EXISTS (SELECT 1 FROM agent_assignments WHERE org_id = ?1)",
+    )
+    .bind(org_id)
+    .fetch_one(conn)
+    .await
+}
+
+/// Deletes the org's billing history (with the org, after confirmation).
+pub async fn delete_history(conn: &mut SqliteConnection, org_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM usage_events WHERE org_id = ?")
+        .bind(org_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM agent_assignments WHERE org_id = ?")
+        .bind(org_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A UTC calendar month.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Month {
+    year: i32,
+    month: u8,
+}
+
+impl Month {
+    /// Parses `YYYY-MM`.
+    pub fn parse(text: &str) -> Option<Month> {
+        let (y, m) = text.split_once('-')?;
+        if y.len() != 4 || m.len() != 2 {
+            return None;
+        }
+        let month = Month {
+            year: y.parse().ok()?,
+            month: m.parse().ok()?,
+        };
+        (1..=12).contains(&month.month).then_some(month)
+    }
+
+    /// The month containing a Unix-ms instant.
+    pub fn of(ms: i64) -> Month {
+        let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        Month {
+            year: t.year(),
+            month: u8::from(t.month()),
+        }
+    }
+
+    fn first_day(self) -> time::Date {
+        let m = time::Month::try_from(self.month).expect("validated month");
+        time::Date::from_calendar_date(self.year, m, 1).expect("valid first day")
+    }
+
+    /// The following month.
+    pub fn next(self) -> Month {
+        if self.month == 12 {
+            Month {
+                year: self.year + 1,
+                month: 1,
+            }
+        } else {
+            Month {
+                year: self.year,
+                month: self.month + 1,
+            }
+        }
+    }
+
+    /// Unix ms of 00:00 UTC on the first day.
+    pub fn start_ms(self) -> i64 {
+        self.first_day().midnight().assume_utc().unix_timestamp() * 1000
+    }
+
+    /// Days in the month.
+    pub fn days(self) -> i64 {
+        (self.next().start_ms() - self.start_ms()) / DAY_MS
+    }
+
+    fn index(self) -> i64 {
+        i64::from(self.year) * 12 + i64::from(self.month)
+    }
+}
+
+impl std::fmt::Display for Month {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:04}-{:02}", self.year, self.month)
+    }
+}
+
+impl Serialize for Month {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// One agent's billing in one month.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentBilling {
+    /// The month.
+    pub month: Month,
+    /// The agent.
+    pub agent_id: String,
+    /// Its name.
+    pub agent_name: String,
+    /// Effective monthly rate: the agent's `billingRate`, else the org's default.
+    pub rate: Cents,
+    /// Days of the month the agent belonged to this org (a move day counts for the new org).
+    pub days_assigned: i64,
+    /// Days in the month.
+    pub days_in_month: i64,
+    /// Prompt tokens of its usage in this org.
+    pub input_tokens: u64,
+    /// Completion tokens of its usage in this org.
+    pub output_tokens: u64,
+    /// Token cost of that usage.
+    pub token_cost: Micros,
+    /// `rate × days_assigned / days_in_month`, rounded half up to the minor unit.
+    pub revenue: Cents,
+    /// `revenue − token_cost`.
+    pub margin: SignedMicros,
+}
+
+/// One month of an org's billing.
+#[derive(Debug, Serialize)]
+pub struct MonthSummary {
+    /// The month.
+    pub month: Month,
+    /// Sum of the agents' revenue.
+    pub revenue: Cents,
+    /// Token cost of all the org's usage that month (agents' and agent-less keys').
+    pub token_cost: Micros,
+    /// Part of `token_cost` from keys bound to no agent.
+    pub unattributed_token_cost: Micros,
+    /// `revenue − token_cost`.
+    pub margin: SignedMicros,
+    /// Margin as a percentage of revenue, one decimal (`null` without revenue).
+    pub margin_percent: Option<String>,
+    /// Prompt tokens.
+    pub input_tokens: u64,
+    /// Completion tokens.
+    pub output_tokens: u64,
+    /// Per-agent breakdown.
+    pub agents: Vec<AgentBilling>,
+}
+
+/// Range of months asked for.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonthRange {
+    /// First month, `YYYY-MM` (default: the org's first month with history).
+    #[serde(default)]
+    from: Option<String>,
+    /// Last month, `YYYY-MM` (default: the current month).
+    #[serde(default)]
+    to: Option<String>,
+}
+
+/// The org's billing: currency and months, computed from history.
+pub struct Billing {
+    /// Org currency.
+    pub currency: String,
+    /// Months, oldest first.
+    pub months: Vec<MonthSummary>,
+}
+
+fn parse_month(field: &str, v: Option<&str>) -> Result<Option<Month>, ApiError> {
+    v.map(|t| {
+        Month::parse(t)
+            .ok_or_else(|| ApiError::invalid(field, format!("{t:?} is not a month (YYYY-MM)")))
+    })
+    .transpose()
+}
+
+/// Rounds `num / den` half up (both non-negative, `den > 0`).
+fn div_round(num: i128, den: i128) -> i128 {
+    (2 * num + den) / (2 * den)
+}
+
+fn percent(margin: i64, revenue: i64) -> Option<String> {
+    if revenue <= 0 {
+        return None;
+    }
+    // Tenths of a percent, rounded half away from zero.
+    let tenths = i128::from(margin) * 1000;
+    let den = i128::from(revenue);
+    let t = if tenths < 0 {
+        -div_round(-tenths, den)
+    } else {
+        div_round(tenths, den)
+    };
+    let sign = if t < 0 { "-" } else { "" };
+    Some(format!("{sign}{}.{}", t.abs() / 10, t.abs() % 10))
+}
+
+struct Interval {
+    from_ms: i64,
+    to_ms: Option<i64>,
+}
+
+struct AgentInfo {
+    name: String,
+    rate_minor: i64,
+    intervals: Vec<Interval>,
+}
+
+impl AgentInfo {
+    /// Days of `m` whose last instant falls in one of the intervals.
+    fn days_in(&self, m: Month) -> i64 {
+        let start = m.start_ms();
+        (1..=m.days())
+            .filter(|d| {
+                let t = start + d * DAY_MS - 1;
+                self.intervals
+                    .iter()
+                    .any(|i| i.from_ms <= t && i.to_ms.is_none_or(|to| t < to))
+            })
+            .count() as i64
+    }
+}
+
+#[derive(Default, Clone, Copy)]
+struct Used {
+    input: u64,
+    output: u64,
+    cost: u64,
+}
+
+/// Computes the org's billing for the months in `range`.
+pub async fn compute(pool: &SqlitePool, org_id: &str, range: &MonthRange) -> ApiResult<Billing> {
+    let org = sqlx::query("SELECT currency, billing_rate_minor FROM organizations WHERE id = ?")
+        .bind(org_id)
+        .fetch_optional(pool)
+        .await?
+        .ok_or_else(|| ApiError::not_found("organization"))?;
+    let currency: String = org.try_get("currency")?;
+    let org_rate: i64 = org.try_get("billing_rate_minor")?;
+
+    let to = parse_month("to", range.to.as_deref())?.unwrap_or_else(|| Month::of(now_ms()));
+    let from = match parse_month("from", range.from.as_deref())? {
+        Some(m) => m,
+        None => {
+            let first: Option<i64> = sqlx::query_scalar(
+                "SELECT MIN(t) FROM (
+                    SELECT MIN(from_ms) AS t FROM agent_assignments WHERE org_id = ?1
+                    UNION ALL SELECT MIN(at_ms) FROM usage_events WHERE org_id = ?1)",
+            )
+            .bind(org_id)
+            .fetch_one(pool)
+            .await?;
+            first.map_or(to, Month::of).min(to)
+        }
+    };
+    if from > to {
+        return Err(ApiError::invalid("from", "must not be after `to`"));
+    }
+    let from = if to.index() - from.index() >= MAX_MONTHS {
+        if range.from.is_some() {
+            return Err(ApiError::invalid(
+                "from",
+                format!("at most {MAX_MONTHS} months per request"),
+            ));
+        }
+        // Default range: the most recent MAX_MONTHS months.
+        let mut m = from;
+        while to.index() - m.index() >= MAX_MONTHS {
+            m = m.next();
+        }
+        m
+    } else {
+        from
+    };
+    let (start, end) = (from.start_ms(), to.next().start_ms());
+
+    let mut agents: BTreeMap<String, AgentInfo> = BTreeMap::new();
+    for r in sqlx::query(
+        "SELECT a.agent_id, a.from_ms, a.to_ms, g.name, g.billing_rate_minor
+         FROM agent_assignments a JOIN agents g ON g.id = a.agent_id
+         WHERE a.org_id = ? AND a.from_ms < ? AND (a.to_ms IS NULL OR a.to_ms > ?)",
+    )
+    .bind(org_id)
+    .bind(end)
+    .bind(start)
+    .fetch_all(pool)
+    .await?
+    {
+        let info = agents.entry(r.try_get("agent_id")?).or_insert(AgentInfo {
+            name: r.try_get("name")?,
+            rate_minor: r
+                .try_get::<Option<i64>, _>("billing_rate_minor")?
+                .unwrap_or(org_rate),
+            intervals: Vec::new(),
+        });
+        info.intervals.push(Interval {
+            from_ms: r.try_get("from_ms")?,
+            to_ms: r.try_get("to_ms")?,
+        });
+    }
+
+    // Usage per (month, agent); agents seen only in usage still get a row.
+    let mut used: BTreeMap<(String, Option<String>), Used> = BTreeMap::new();
+    for r in sqlx::query(
+        "SELECT substr(u.day, 1, 7) AS month, u.agent_id, g.name, g.billing_rate_minor,
+                SUM(u.input_tokens) AS input, SUM(u.output_tokens) AS output, SUM(u.cost_micros) AS cost
+         FROM usage_events u LEFT JOIN agents g ON g.id = u.agent_id
+         WHERE u.org_id = ? AND u.at_ms >= ? AND u.at_ms < ?
+         GROUP BY month, u.agent_id",
+    )
+    .bind(org_id)
+    .bind(start)
+    .bind(end)
+    .fetch_all(pool)
+    .await?
+    {
+        let agent: Option<String> = r.try_get("agent_id")?;
+        if let Some(a) = &agent
+            && !agents.contains_key(a)
+        {
+            let name: Option<String> = r.try_get("name")?;
+            let rate: Option<i64> = r.try_get("billing_rate_minor")?;
+            agents.insert(
+                a.clone(),
+                AgentInfo {
+                    name: name.unwrap_or_default(),
+                    rate_minor: rate.unwrap_or(org_rate),
+                    intervals: Vec::new(),
+                },
+            );
+        }
+        let n = |c: &str| -> Result<u64, sqlx::Error> {
+            Ok(u64::try_from(r.try_get::<i64, _>(c)?).unwrap_or(0))
+        };
+        used.insert(
+            (r.try_get("month")?, agent),
+            Used {
+                input: n("input")?,
+                output: n("output")?,
+                cost: n("cost")?,
+            },
+        );
+    }
+
+    let mut months = Vec::new();
+    let mut m = from;
+    while m <= to {
+        months.push(month_summary(m, &agents, &used));
+        m = m.next();
+    }
+    Ok(Billing { currency, months })
+}
+
+fn month_summary(
+    m: Month,
+    agents: &BTreeMap<String, AgentInfo>,
+    used: &BTreeMap<(String, Option<String>), Used>,
+) -> MonthSummary {
+    let key = m.to_string();
+    let dim = m.days();
+    let mut rows = Vec::new();
+    for (id, info) in agents {
+        let days = info.days_in(m);
+        let u = used
+            .get(&(key.clone(), Some(id.clone())))
+            .copied()
+            .unwrap_or_default();
+        if days == 0 && u.cost == 0 && u.input == 0 && u.output == 0 {
+            continue;
+        }
+        let rate = u64::try_from(info.rate_minor).unwrap_or(0);
+        let revenue = div_round(i128::from(rate) * i128::from(days), i128::from(dim)) as u64;
+        let cost = i64::try_from(u.cost).unwrap_or(i64::MAX);
+        rows.push(AgentBilling {
+            month: m,
+            agent_id: id.clone(),
+            agent_name: info.name.clone(),
+            rate: Cents(rate),
+            days_assigned: days,
+            days_in_month: dim,
+            input_tokens: u.input,
+            output_tokens: u.output,
+            token_cost: Micros(u.cost),
+            revenue: Cents(revenue),
+            margin: SignedMicros(revenue as i64 * MICROS_PER_MINOR - cost),
+        });
+    }
+    let none = used.get(&(key, None)).copied().unwrap_or_default();
+    let revenue: u64 = rows.iter().map(|r| r.revenue.0).sum();
+    let cost: u64 = rows.iter().map(|r| r.token_cost.0).sum::<u64>() + none.cost;
+    let margin = revenue as i64 * MICROS_PER_MINOR - cost as i64;
+    MonthSummary {
+        month: m,
+        revenue: Cents(revenue),
+        token_cost: Micros(cost),
+        unattributed_token_cost: Micros(none.cost),
+        margin: SignedMicros(margin),
+        margin_percent: percent(margin, revenue as i64 * MICROS_PER_MINOR),
+        input_tokens: rows.iter().map(|r| r.input_tokens).sum::<u64>() + none.input,
+        output_tokens: rows.iter().map(|r| r.output_tokens).sum::<u64>() + none.output,
+        agents: rows,
+    }
+}
+
+/// Body of `GET /api/organizations/{id}/billing-summary`.
+#[derive(Debug, Serialize)]
+pub struct BillingSummary {
+    /// The organization.
+    pub org_id: String,
+    /// Currency of every amount.
+    pub currency: String,
+    /// Months, oldest first.
+    pub months: Vec<MonthSummary>,
+}
+
+/// Body of `GET /api/organizations/{id}/billing`.
+#[derive(Debug, Serialize)]
+pub struct BillingRecords {
+    /// The organization.
+    pub org_id: String,
+    /// Currency of every amount.
+    pub currency: String,
+    /// One record per agent and month, oldest month first.
+    pub records: Vec<AgentBilling>,
+}
+
+type RangeQuery = Result<Query<MonthRange>, axum::extract::rejection::QueryRejection>;
+
+async fn billing_of(
+    st: &AppState,
+    actor: &Actor,
+    org_id: &str,
+    q: RangeQuery,
+) -> ApiResult<Billing> {
+    authorize_org(&st.db, actor, org_id, Perm::Own).await?;
+    let Query(range) = q.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+    compute(&st.db, org_id, &range).await
+}
+
+/// `GET /api/organizations/{id}/billing-summary`: monthly revenue, token cost and
+/// margin with a per-agent breakdown (owners).
+pub async fn billing_summary(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(org_id): Path<String>,
+    q: RangeQuery,
+) -> ApiResult<Json<BillingSummary>> {
+    let b = billing_of(&st, &actor, &org_id, q).await?;
+    Ok(Json(BillingSummary {
+        org_id,
+        currency: b.currency,
+        months: b.months,
+    }))
+}
+
+/// `GET /api/organizations/{id}/billing`: per-agent billing records (owners).
+pub async fn billing_records(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(org_id): Path<String>,
+    q: RangeQuery,
+) -> ApiResult<Json<BillingRecords>> {
+    let b = billing_of(&st, &actor, &org_id, q).await?;
+    Ok(Json(BillingRecords {
+        org_id,
+        currency: b.currency,
+        records: b.months.into_iter().flat_map(|m| m.agents).collect(),
+    }))
+}
+
+/// Columns of the CSV export, in order.
+pub const CSV_HEADER: [&str; 13] = [
+    "month",
+    "agent_id",
+    "agent_name",
+    "currency",
+    "rate",
+    "days_assigned",
+    "days_in_month",
+    "input_tokens",
+    "output_tokens",
+    "token_cost",
+    "revenue",
+    "margin",
+    "org_id",
+];
+
+/// `GET /api/organizations/{id}/billing.csv`: the billing records as CSV (owners),
+/// for export before deleting an organization.
+pub async fn billing_csv(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(org_id): Path<String>,
+    q: RangeQuery,
+) -> ApiResult<Response> {
+    let b = billing_of(&st, &actor, &org_id, q).await?;
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let write = |w: &mut csv::Writer<Vec<u8>>, row: &[String]| {
+        w.write_record(row).map_err(|e| {
+            tracing::error!(error = %e, "writing billing CSV");
+            ApiError::internal()
+        })
+    };
+    write(&mut w, &CSV_HEADER.map(String::from))?;
+    for r in b.months.iter().flat_map(|m| &m.agents) {
+        write(
+            &mut w,
+            &[
+                r.month.to_string(),
+                r.agent_id.clone(),
+                r.agent_name.clone(),
+                b.currency.clone(),
+                r.rate.to_string(),
+                r.days_assigned.to_string(),
+                r.days_in_month.to_string(),
+                r.input_tokens.to_string(),
+                r.output_tokens.to_string(),
+                r.token_cost.to_string(),
+                r.revenue.to_string(),
+                r.margin.to_string(),
+                org_id.clone(),
+            ],
+        )?;
+    }
+    let body = w.into_inner().map_err(|_| ApiError::internal())?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"billing-{org_id}.csv\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn months_and_days() {
+        let feb = Month::parse("2028-02").unwrap();
+        assert_eq!(feb.days(), 29);
+        assert_eq!(
+            Month::parse("2026-12").unwrap().next().to_string(),
+            "2027-01"
+        );
+        assert_eq!(Month::of(feb.start_ms()), feb);
+        assert_eq!(Month::of(feb.start_ms() - 1).to_string(), "2028-01");
+        assert!(Month::parse("2026-13").is_none() && Month::parse("26-01").is_none());
+    }
+
+    #[test]
+    fn a_move_day_counts_for_the_new_org() {
+        let nov = Month::parse("2026-11").unwrap();
+        let moved = nov.start_ms() + 10 * DAY_MS + 12 * 3_600_000; // Nov 11, noon
+        let old = AgentInfo {
+            name: "a".into(),
+            rate_minor: 9900,
+            intervals: vec![Interval {
+                from_ms: 0,
+                to_ms: Some(moved),
+            }],
+        };
+        let new = AgentInfo {
+            name: "a".into(),
+            rate_minor: 9900,
+            intervals: vec![Interval {
+                from_ms: moved,
+                to_ms: None,
+            }],
+        };
+        assert_eq!((old.days_in(nov), new.days_in(nov)), (10, 20));
+    }
+
+    #[test]
+    fn percent_rounds_half_away_from_zero() {
+        // The seed: $99 revenue, $3 token cost.
+        assert_eq!(percent(96_000_000, 99_000_000).as_deref(), Some("97.0"));
+        assert_eq!(percent(-1_000_000, 3_000_000).as_deref(), Some("-33.3"));
+        assert_eq!(percent(5, 0), None);
+        assert_eq!(div_round(5, 2), 3);
+    }
+}

@@ -1,0 +1,288 @@
+//! Usage accounting: drains the usage events the edge spools in each sink's KV into
+//! `usage_events` exactly once (the event id is the primary key, and spool entries
+//! are deleted only after the insert committed), and answers usage queries.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde::{Deserialize, Serialize};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use tokio::task::JoinHandle;
+
+use crate::AppState;
+use crate::auth::{Actor, Perm, authorize_org};
+use crate::compile::KvWrite;
+use crate::db::{Writer, now_ms};
+use crate::errors::{ApiError, ApiResult};
+use crate::money::Micros;
+use crate::sinks::Sink;
+use policy::UsageEvent;
+
+/// Spooled events taken per batch.
+const BATCH: usize = 500;
+/// How often an idle drainer looks at its spool.
+const POLL: Duration = Duration::from_millis(250);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Spawns one drainer per sink.
+pub fn spawn_drainers(
+    pool: &SqlitePool,
+    writer: &Writer,
+    sinks: &[Arc<dyn Sink>],
+) -> Vec<JoinHandle<()>> {
+    sinks
+        .iter()
+        .map(|sink| {
+            let (pool, writer, sink) = (pool.clone(), writer.clone(), sink.clone());
+            tokio::spawn(async move {
+                let mut backoff = POLL;
+                loop {
+                    match drain_once(&pool, &writer, sink.as_ref()).await {
+                        Ok(n) if n > 0 => backoff = POLL,
+                        Ok(_) => {
+                            backoff = POLL;
+                            tokio::time::sleep(POLL).await;
+                        }
+                        Err(e) => {
+                            tracing::warn!(sink = sink.name(), error = %e, "usage drain failed");
+                            tokio::time::sleep(backoff).await;
+                            backoff = (backoff * 2).min(MAX_BACKOFF);
+                        }
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+/// Moves one batch of spooled events from `sink` into the database; returns how
+/// many spool entries were consumed. Safe to repeat after a crash at any point.
+pub async fn drain_once(
+    pool: &SqlitePool,
+    writer: &Writer,
+    sink: &dyn Sink,
+) -> Result<usize, String> {
+    let spooled = sink.spooled_usage(BATCH).await.map_err(|e| e.0)?;
+    if spooled.is_empty() {
+        return Ok(0);
+    }
+    let mut tx = writer.begin(pool).await.map_err(|e| e.to_string())?;
+    for (key, raw) in &spooled {
+        match UsageEvent::decode(raw) {
+            Ok(e) => insert(tx.conn(), &e).await.map_err(|e| e.to_string())?,
+            Err(err) => {
+                tracing::error!(sink = sink.name(), key = %key, error = %err, "unreadable usage event kept in usage_rejects");
+                sqlx::query(
+                    "INSERT OR IGNORE INTO usage_rejects (sink, kv_key, raw, reason, at_ms) VALUES (?, ?, ?, ?, ?)",
+                )
+                .bind(sink.name())
+                .bind(key)
+                .bind(raw)
+                .bind(err.to_string())
+                .bind(now_ms())
+                .execute(tx.conn())
+                .await
+                .map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    tx.commit().await.map_err(|e| e.to_string())?;
+    // Only now forget them at the edge: a crash before this line re-drains, and the
+    // primary key turns the second insert into a no-op.
+    let deletes: Vec<KvWrite> = spooled
+        .into_iter()
+        .map(|(key, _)| KvWrite::Delete { key })
+        .collect();
+    sink.apply(&deletes).await.map_err(|e| e.0)?;
+    Ok(deletes.len())
+}
+
+async fn insert(conn: &mut sqlx::SqliteConnection, e: &UsageEvent) -> Result<(), sqlx::Error> {
+    let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    sqlx::query(
+        "INSERT OR IGNORE INTO usage_events (event_id, org_id, team_id, key_id, agent_id, model,
+            input_tokens, output_tokens, cost_micros, status, latency_ms, at_ms, day)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&e.event_id)
+    .bind(&e.org_id)
+    .bind(&e.team_id)
+    .bind(&e.key_id)
+    .bind(&e.agent_id)
+    .bind(&e.model)
+    .bind(as_i64(e.input_tokens))
+    .bind(as_i64(e.output_tokens))
+    .bind(as_i64(e.cost_micros))
+    .bind(i64::from(e.status))
+    .bind(as_i64(e.latency_ms))
+    .bind(as_i64(e.at_ms))
+    .bind(utc_day(as_i64(e.at_ms)))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// `YYYY-MM-DD` (UTC) of a Unix-ms instant.
+pub fn utc_day(ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
+}
+
+/// What usage rows are grouped by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupBy {
+    /// UTC calendar day.
+    #[default]
+    Day,
+    /// Model requested.
+    Model,
+    /// Virtual key.
+    Key,
+    /// Agent (`null` for keys without one).
+    Agent,
+    /// Team (`null` for keys without one).
+    Team,
+}
+
+impl GroupBy {
+    fn column(self) -> &'static str {
+        match self {
+            GroupBy::Day => "day",
+            GroupBy::Model => "model",
+            GroupBy::Key => "key_id",
+            GroupBy::Agent => "agent_id",
+            GroupBy::Team => "team_id",
+        }
+    }
+}
+
+/// Query of `GET /api/organizations/{id}/usage`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageQuery {
+    /// First day included, `YYYY-MM-DD` (UTC).
+    #[serde(default)]
+    from: Option<String>,
+    /// Last day included, `YYYY-MM-DD` (UTC).
+    #[serde(default)]
+    to: Option<String>,
+    #[serde(default)]
+    group_by: GroupBy,
+    #[serde(default)]
+    key_id: Option<String>,
+    #[serde(default)]
+    agent_id: Option<String>,
+    #[serde(default)]
+    team_id: Option<String>,
+    #[serde(default)]
+    model: Option<String>,
+}
+
+/// Totals of one group.
+#[derive(Debug, Default, Serialize)]
+pub struct UsageRow {
+    /// The group's value (day, model, key id, agent id, team id; `null` if none).
+    pub group: Option<String>,
+    /// Forwarded requests.
+    pub requests: u64,
+    /// Prompt tokens.
+    pub input_tokens: u64,
+    /// Completion tokens.
+    pub output_tokens: u64,
+    /// Cost in the org's currency.
+    pub cost: Micros,
+}
+
+/// Body of `GET /api/organizations/{id}/usage`.
+#[derive(Debug, Serialize)]
+pub struct UsageReport {
+    /// The organization.
+    pub org_id: String,
+    /// Currency of `cost`.
+    pub currency: String,
+    /// Grouping of `rows`.
+    pub group_by: GroupBy,
+    /// One row per group, ordered by group.
+    pub rows: Vec<UsageRow>,
+    /// Sum of all rows.
+    pub totals: UsageRow,
+}
+
+fn check_day(field: &str, v: &Option<String>) -> Result<(), ApiError> {
+    let Some(d) = v else { return Ok(()) };
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(d, &format)
+        .map(|_| ())
+        .map_err(|_| ApiError::invalid(field, format!("{d:?} is not a date (YYYY-MM-DD)")))
+}
+
+/// `GET /api/organizations/{id}/usage`: usage per day, model, key, agent or team,
+/// filtered by day range, key, agent, team and model (viewer+).
+pub async fn org_usage(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(org_id): Path<String>,
+    query: Result<Query<UsageQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<UsageReport>> {
+    authorize_org(&st.db, &actor, &org_id, Perm::View).await?;
+    let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+    check_day("from", &q.from)?;
+    check_day("to", &q.to)?;
+    let col = q.group_by.column();
+    let mut sql: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+        "SELECT {col} AS grp, COUNT(*) AS requests, SUM(input_tokens) AS input_tokens,
+                SUM(output_tokens) AS output_tokens, SUM(cost_micros) AS cost
+         FROM usage_events WHERE org_id = "
+    ));
+    sql.push_bind(&org_id);
+    let filters = [
+        ("day >= ", &q.from),
+        ("day <= ", &q.to),
+        ("key_id = ", &q.key_id),
+        ("agent_id = ", &q.agent_id),
+        ("team_id = ", &q.team_id),
+        ("model = ", &q.model),
+    ];
+    for (clause, value) in filters {
+        if let Some(v) = value {
+            sql.push(" AND ").push(clause).push_bind(v);
+        }
+    }
+    sql.push(format!(" GROUP BY {col} ORDER BY {col}"));
+    let rows = sql.build().fetch_all(&st.db).await?;
+    let mut totals = UsageRow::default();
+    let mut out = BTreeMap::new();
+    for r in rows {
+        let get = |c: &str| -> Result<u64, sqlx::Error> {
+            Ok(u64::try_from(r.try_get::<i64, _>(c)?).unwrap_or(0))
+        };
+        let row = UsageRow {
+            group: r.try_get("grp")?,
+            requests: get("requests")?,
+            input_tokens: get("input_tokens")?,
+            output_tokens: get("output_tokens")?,
+            cost: Micros(get("cost")?),
+        };
+        totals.requests += row.requests;
+        totals.input_tokens += row.input_tokens;
+        totals.output_tokens += row.output_tokens;
+        totals.cost.0 += row.cost.0;
+        out.insert(row.group.clone(), row);
+    }
+    let currency: String = sqlx::query_scalar("SELECT currency FROM organizations WHERE id = ?")
+        .bind(&org_id)
+        .fetch_one(&st.db)
+        .await?;
+    Ok(Json(UsageReport {
+        org_id,
+        currency,
+        group_by: q.group_by,
+        rows: out.into_values().collect(),
+        totals,
+    }))
+}
