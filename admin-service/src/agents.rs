@@ -10,10 +10,10 @@ use sqlx::sqlite::SqliteRow;
 
 use crate::AppState;
 use crate::auth::{Actor, Perm, Role, authorize_org, role_in};
+use crate::billing;
 use crate::db::{new_id, now_ms, rfc3339};
 use crate::errors::{ApiError, ApiResult};
-use crate::extract::{ApiJson, nullable};
-use crate::billing;
+use crate::extract::{ApiJson, nullable, present};
 use crate::money::Cents;
 use crate::orgs::INTERNAL_ORG_ID;
 
@@ -205,9 +205,9 @@ pub struct UpdateAgent {
         deserialize_with = "nullable"
     )]
     billing_rate: Option<Option<Cents>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     active: Option<bool>,
 }
 

@@ -14,7 +14,7 @@ use crate::auth::Actor;
 use crate::config::{OrgConfig, valid_label};
 use crate::db::{now_ms, rfc3339};
 use crate::errors::{ApiError, ApiResult, is_unique_violation};
-use crate::extract::{ApiJson, nullable};
+use crate::extract::{ApiJson, nullable, present};
 use crate::money::Micros;
 use policy::{ModelPattern, ModelPrice, ModelSet};
 
@@ -179,11 +179,11 @@ pub struct CreateModel {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateModel {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     access_groups: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     input_price_per_1m: Option<Micros>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     output_price_per_1m: Option<Micros>,
 }
 

@@ -36,9 +36,14 @@ impl ApiError {
         }
     }
 
-    /// Attaches the field at fault.
+    /// Attaches the field at fault; the message names it too, for clients that show
+    /// only the message.
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
-        self.field = Some(field.into());
+        let field = field.into();
+        if !self.message.contains(&field) {
+            self.message = format!("{field}: {}", self.message);
+        }
+        self.field = Some(field);
         self
     }
 

@@ -3,7 +3,8 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use serde::de::DeserializeOwned;
+use serde::de::value::{MapDeserializer, SeqDeserializer};
+use serde::de::{self, DeserializeOwned, IntoDeserializer, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use crate::errors::ApiError;
@@ -40,11 +41,106 @@ pub fn from_value<T: DeserializeOwned>(
     value: serde_json::Value,
     prefix: &str,
 ) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
+    serde_path_to_error::deserialize(Strict(value)).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
         classify(prefix, &path, &inner)
     })
+}
+
+/// A `serde_json::Value` deserializer that only builds structs from JSON objects:
+/// serde's derive also accepts an array of the fields in order, which would let
+/// `["x"]` pass for `{"name":"x"}` and `[5,"daily"]` for a budget.
+struct Strict(serde_json::Value);
+
+impl<'de> IntoDeserializer<'de, serde_json::Error> for Strict {
+    type Deserializer = Strict;
+
+    fn into_deserializer(self) -> Strict {
+        self
+    }
+}
+
+impl<'de> Deserializer<'de> for Strict {
+    type Error = serde_json::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        use serde_json::Value;
+        match self.0 {
+            Value::Array(items) => {
+                let mut seq = SeqDeserializer::new(items.into_iter().map(Strict));
+                let v = visitor.visit_seq(&mut seq)?;
+                seq.end()?;
+                Ok(v)
+            }
+            Value::Object(map) => {
+                let mut map = MapDeserializer::new(map.into_iter().map(|(k, v)| (k, Strict(v))));
+                let v = visitor.visit_map(&mut map)?;
+                map.end()?;
+                Ok(v)
+            }
+            other => other.deserialize_any(visitor),
+        }
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        if self.0.is_object() {
+            self.deserialize_any(visitor)
+        } else {
+            Err(de::Error::invalid_type(
+                unexpected(&self.0),
+                &"a JSON object",
+            ))
+        }
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        match self.0 {
+            serde_json::Value::Null => visitor.visit_none(),
+            other => visitor.visit_some(Strict(other)),
+        }
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        // Our enums are unit variants named by strings; serde_json's rules apply.
+        self.0.deserialize_enum(name, variants, visitor)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf unit unit_struct seq tuple tuple_struct map identifier ignored_any
+    }
+}
+
+/// How a JSON value is named in a type error.
+fn unexpected(v: &serde_json::Value) -> de::Unexpected<'_> {
+    use serde_json::Value;
+    match v {
+        Value::Null => de::Unexpected::Unit,
+        Value::Bool(b) => de::Unexpected::Bool(*b),
+        Value::Number(_) => de::Unexpected::Other("number"),
+        Value::String(s) => de::Unexpected::Str(s),
+        Value::Array(_) => de::Unexpected::Seq,
+        Value::Object(_) => de::Unexpected::Map,
+    }
 }
 
 fn join(prefix: &str, path: &str) -> String {
@@ -101,6 +197,16 @@ fn classify(prefix: &str, path: &str, inner: &str) -> ApiError {
     ApiError::unprocessable("invalid_value", &field, format!("{field}: {msg}"))
 }
 
+/// For PATCH bodies, on fields that cannot be cleared: absent is `None`, and `null`
+/// is a type error naming the field instead of being taken for "no change".
+pub fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
 /// For PATCH bodies: distinguishes an absent field (`None`) from `null` (`Some(None)`).
 pub fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
@@ -155,6 +261,14 @@ mod tests {
         );
         let e = err(r#"{"name":"a","tags":[],"inner":{"rpm":1,"x":2}}"#);
         assert_eq!(e.field.as_deref(), Some("inner.x"));
+        // Arrays never stand in for objects, at the top or nested.
+        let e = err(r#"["a",[]]"#);
+        assert_eq!((e.code, e.field.as_deref()), ("invalid_type", Some("body")));
+        let e = err(r#"{"name":"a","tags":[],"inner":[1]}"#);
+        assert_eq!(
+            (e.code, e.field.as_deref()),
+            ("invalid_type", Some("inner"))
+        );
         let e = err(r#"{"name":"a","tags":[],"inner":{"rpm":-1}}"#);
         assert_eq!(e.field.as_deref(), Some("inner.rpm"));
         assert!(e.message.contains("inner.rpm"), "{}", e.message);

@@ -216,13 +216,25 @@ pub async fn accept_invitation(
         _ => return Err(ApiError::not_found("invitation")),
     }
     let user_id = upsert_user(tx.conn(), &inv.email).await?;
+    let existing: Option<String> =
+        sqlx::query_scalar("SELECT role FROM memberships WHERE user_id = ? AND org_id = ?")
+            .bind(&user_id)
+            .bind(&inv.org_id)
+            .fetch_optional(tx.conn())
+            .await?;
+    // An invitation only ever raises a role: lowering one (an owner's above all) is
+    // PATCH on the membership, with its owner rules.
+    let role = existing
+        .as_deref()
+        .and_then(Role::parse)
+        .map_or(inv.role, |r| r.min(inv.role));
     sqlx::query(
         "INSERT INTO memberships (user_id, org_id, role, created_at_ms) VALUES (?, ?, ?, ?)
          ON CONFLICT (user_id, org_id) DO UPDATE SET role = excluded.role",
     )
     .bind(&user_id)
     .bind(&inv.org_id)
-    .bind(inv.role.as_str())
+    .bind(role.as_str())
     .bind(now)
     .execute(tx.conn())
     .await?;
@@ -240,7 +252,7 @@ pub async fn accept_invitation(
         user_id,
         email: inv.email,
         org_id: inv.org_id,
-        role: inv.role,
+        role,
         token,
     }))
 }

@@ -13,7 +13,7 @@ use crate::auth::{Actor, Perm, Role, authorize_org};
 use crate::billing;
 use crate::db::{new_id, now_ms, rfc3339};
 use crate::errors::{ApiError, ApiResult, is_unique_violation};
-use crate::extract::{ApiJson, nullable};
+use crate::extract::{ApiJson, nullable, present};
 use crate::money::{CURRENCIES, Cents};
 
 /// Id of the internal org that holds unassigned agents.
@@ -172,9 +172,9 @@ pub struct CreateOrg {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateOrg {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     slug: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     contact_name: Option<Option<String>>,
@@ -182,11 +182,11 @@ pub struct UpdateOrg {
     contact_email: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     description: Option<Option<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     billing_rate_per_agent: Option<Cents>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     currency: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     active: Option<bool>,
 }
 

@@ -14,7 +14,7 @@ use crate::catalog::Catalog;
 use crate::config::{BudgetInput, OrgConfig};
 use crate::db::{new_id, now_ms, rfc3339};
 use crate::errors::{ApiError, ApiResult, is_unique_violation};
-use crate::extract::{ApiJson, nullable};
+use crate::extract::{ApiJson, nullable, present};
 use policy::Limits;
 
 /// A team as returned by the API.
@@ -148,7 +148,7 @@ pub struct CreateTeam {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTeam {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     allowed_models: Option<Option<Vec<String>>>,
