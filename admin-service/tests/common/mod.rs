@@ -49,7 +49,12 @@ impl Resp {
     /// Asserts a 2xx status and returns the body.
     #[track_caller]
     pub fn ok(self) -> Value {
-        assert!((200..300).contains(&self.status), "expected 2xx, got {}: {}", self.status, self.text);
+        assert!(
+            (200..300).contains(&self.status),
+            "expected 2xx, got {}: {}",
+            self.status,
+            self.text
+        );
         self.body
     }
 
@@ -59,8 +64,16 @@ impl Resp {
         assert_eq!(self.status, status, "{}", self.text);
         let e = &self.body["error"];
         assert_eq!(e["field"], json!(field), "{}", self.text);
-        assert!(e["message"].as_str().unwrap_or("").contains(field), "message must name {field}: {}", self.text);
-        assert!(e["type"].is_string() && e["code"].is_string(), "{}", self.text);
+        assert!(
+            e["message"].as_str().unwrap_or("").contains(field),
+            "message must name {field}: {}",
+            self.text
+        );
+        assert!(
+            e["type"].is_string() && e["code"].is_string(),
+            "{}",
+            self.text
+        );
     }
 }
 
@@ -80,15 +93,26 @@ impl TestServer {
             edge_kv: Vec::new(),
             admin_token: Some(ADMIN.to_string()),
         };
-        let db = admin_service::db::connect(&config.database_url).await.unwrap();
-        admin_service::auth::bootstrap(&db, Some(ADMIN)).await.unwrap();
-        let sink_objs: Vec<Arc<dyn Sink>> = sinks.iter().map(|p| Arc::new(SpinSqliteSink::new(p)) as Arc<dyn Sink>).collect();
-        let started = admin_service::start_with_sinks(db, sink_objs, None).await.unwrap();
+        let db = admin_service::db::connect(&config.database_url)
+            .await
+            .unwrap();
+        admin_service::auth::bootstrap(&db, Some(ADMIN))
+            .await
+            .unwrap();
+        let sink_objs: Vec<Arc<dyn Sink>> = sinks
+            .iter()
+            .map(|p| Arc::new(SpinSqliteSink::new(p)) as Arc<dyn Sink>)
+            .collect();
+        let started = admin_service::start_with_sinks(db, sink_objs, None)
+            .await
+            .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let state = started.state.clone();
         let server = tokio::spawn(async move {
-            admin_service::serve(listener, state, std::future::pending()).await.unwrap();
+            admin_service::serve(listener, state, std::future::pending())
+                .await
+                .unwrap();
         });
         TestServer {
             base: format!("http://{addr}"),
@@ -102,19 +126,31 @@ impl TestServer {
     }
 
     /// Sends `body` (raw text) with `token`.
-    pub async fn raw(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> Resp {
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> Resp {
         let method = Method::from_bytes(method.as_bytes()).unwrap();
         let mut req = self.client.request(method, format!("{}{path}", self.base));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
         if let Some(b) = body {
-            req = req.header("content-type", "application/json").body(b.to_string());
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_string());
         }
         let res = req.send().await.unwrap();
         let status = res.status().as_u16();
         let text = res.text().await.unwrap();
-        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::Null) };
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::Null)
+        };
         Resp { status, body, text }
     }
 
@@ -151,7 +187,10 @@ impl TestServer {
 
     /// Creates an org named `name`; returns its id.
     pub async fn org(&self, name: &str) -> String {
-        let body = self.post("/api/organizations", json!({"name": name})).await.ok();
+        let body = self
+            .post("/api/organizations", json!({"name": name}))
+            .await
+            .ok();
         body["id"].as_str().unwrap().to_string()
     }
 
@@ -160,10 +199,16 @@ impl TestServer {
         let email = format!("{}-{}@example.com", role, rand_suffix());
         let user = self.post("/api/users", json!({"email": email})).await.ok();
         let uid = user["id"].as_str().unwrap().to_string();
-        self.post(&format!("/api/organizations/{org_id}/members"), json!({"user_id": uid, "role": role}))
+        self.post(
+            &format!("/api/organizations/{org_id}/members"),
+            json!({"user_id": uid, "role": role}),
+        )
+        .await
+        .ok();
+        let tok = self
+            .post(&format!("/api/users/{uid}/tokens"), json!({}))
             .await
             .ok();
-        let tok = self.post(&format!("/api/users/{uid}/tokens"), json!({})).await.ok();
         (uid, tok["token"].as_str().unwrap().to_string())
     }
 
@@ -172,11 +217,18 @@ impl TestServer {
         let start = Instant::now();
         loop {
             let s = self.get("/api/sync/status").await.ok();
-            let done = s["sinks"].as_array().unwrap().iter().all(|k| k["pending"] == 0);
+            let done = s["sinks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|k| k["pending"] == 0);
             if done {
                 return start.elapsed();
             }
-            assert!(start.elapsed() < Duration::from_secs(10), "sinks did not catch up: {s}");
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "sinks did not catch up: {s}"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
@@ -185,17 +237,178 @@ impl TestServer {
     pub async fn kv(&self, i: usize, key: &str) -> Option<Vec<u8>> {
         kv_get(&self.sink_paths[i], key).await
     }
+
+    /// Reads and decodes one record from sink 0 with the edge's own decoder.
+    pub async fn record<T: for<'de> serde::Deserialize<'de> + policy::records::Versioned>(
+        &self,
+        key: &str,
+    ) -> Option<T> {
+        let bytes = self.kv(0, key).await?;
+        Some(policy::records::decode(&bytes).expect("the edge can decode what admin pushed"))
+    }
+
+    /// The newest outbox id: unchanged means no mutation reached the edge's queue.
+    pub async fn outbox_head(&self) -> i64 {
+        self.get("/api/sync/status").await.ok()["outbox_head"]
+            .as_i64()
+            .unwrap()
+    }
+
+    /// Stops the service (server and pushers) and starts it again on the same
+    /// database with `sinks`, as an operator restart would.
+    pub async fn restart(mut self, sinks: Vec<PathBuf>) -> TestServer {
+        self.server.abort();
+        for p in self.pushers.drain(..) {
+            p.abort();
+            let _ = p.await;
+        }
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        drop(self);
+        TestServer::start_in(dir, sinks).await
+    }
+
+    /// A read-write connection to the admin database, for assertions on what is stored.
+    pub async fn db(&self) -> sqlx::SqlitePool {
+        let opts = SqliteConnectOptions::new().filename(&self.db_path);
+        sqlx::SqlitePool::connect_with(opts).await.unwrap()
+    }
+
+    /// Every row of every admin table except the pushers' bookkeeping, as text:
+    /// equal snapshots before and after a rejected request prove nothing was written.
+    pub async fn snapshot(&self) -> String {
+        let pool = self.db().await;
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'
+             AND name NOT IN ('sink_positions', '_sqlx_migrations') ORDER BY name",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let mut out = String::new();
+        for t in tables {
+            let cols: Vec<String> =
+                sqlx::query_scalar(&format!("SELECT name FROM pragma_table_info('{t}')"))
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap();
+            let expr = cols
+                .iter()
+                .map(|c| format!("quote(\"{c}\")"))
+                .collect::<Vec<_>>()
+                .join(" || '|' || ");
+            let rows: Vec<String> =
+                sqlx::query_scalar(&format!("SELECT {expr} FROM \"{t}\" ORDER BY rowid"))
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap();
+            out.push_str(&format!("== {t}\n{}\n", rows.join("\n")));
+        }
+        pool.close().await;
+        out
+    }
+
+    /// The raw bytes of the admin database files (main file and write-ahead log):
+    /// a secret found here would be stored in clear.
+    pub fn db_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for suffix in ["", "-wal", "-shm"] {
+            let p = PathBuf::from(format!("{}{suffix}", self.db_path.display()));
+            if let Ok(b) = std::fs::read(&p) {
+                out.extend(b);
+            }
+        }
+        out
+    }
+
+    /// Asserts `secret` appears in no stored admin state (rows or raw files).
+    #[track_caller]
+    pub fn assert_not_stored(&self, secret: &str, snapshot: &str) {
+        assert!(!snapshot.contains(secret), "secret stored in a table");
+        let bytes = self.db_bytes();
+        assert!(!bytes.is_empty(), "admin database files not found");
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "secret found in the database files"
+        );
+    }
+
+    /// Creates an agent in `org_id`; returns its id.
+    pub async fn agent(&self, org_id: &str, name: &str) -> String {
+        let a = self
+            .post("/api/agents", json!({"name": name, "org_id": org_id}))
+            .await
+            .ok();
+        a["id"].as_str().unwrap().to_string()
+    }
+
+    /// Creates a key in `org_id` with `body` (as platform admin); returns the response.
+    pub async fn key(&self, org_id: &str, body: Value) -> Value {
+        self.post(&format!("/api/organizations/{org_id}/keys"), body)
+            .await
+            .ok()
+    }
+}
+
+impl TestServer {
+    /// What the edge would decide for `secret` calling `model` from `ip`, from the
+    /// records in sink 0, with policy's own decision engine (no limits or counters).
+    pub async fn edge(
+        &self,
+        secret: &str,
+        model: Option<&str>,
+        ip: Option<&str>,
+    ) -> Result<(), policy::Denial> {
+        use policy::{AgentRecord, KeyRecord, OrgRecord, TeamRecord};
+        let key: KeyRecord = self
+            .record(&format!(
+                "{}{}",
+                policy::kv::KEY_PREFIX,
+                policy::kv::key_hash_hex(secret)
+            ))
+            .await
+            .ok_or(policy::Denial::UnknownKey)?;
+        let org: OrgRecord = self
+            .record(&policy::kv::org_key(&key.org_id))
+            .await
+            .ok_or(policy::Denial::RecordUnavailable("org"))?;
+        let team: Option<TeamRecord> = match &key.team_id {
+            Some(t) => self.record(&policy::kv::team_key(t)).await,
+            None => None,
+        };
+        let agent: Option<AgentRecord> = match &key.agent_id {
+            Some(a) => self.record(&policy::kv::agent_key(a)).await,
+            None => None,
+        };
+        let subject = policy::Subject {
+            key: &key,
+            org: &org,
+            team: team.as_ref(),
+            agent: agent.as_ref(),
+        };
+        let facts = policy::Facts {
+            now_ms: u64::try_from(admin_service::db::now_ms()).unwrap(),
+            client_ip: ip.map(|i| i.parse().unwrap()),
+            model,
+        };
+        policy::authorize(&subject, &facts)
+    }
+}
+
+/// Whether a byte string contains `needle`.
+pub fn contains(hay: &[u8], needle: &str) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 
 /// Reads `key` from the `default` store of a Spin-schema SQLite file.
 pub async fn kv_get(path: &Path, key: &str) -> Option<Vec<u8>> {
     let opts = SqliteConnectOptions::new().filename(path).read_only(true);
     let pool = sqlx::SqlitePool::connect_with(opts).await.ok()?;
-    let v: Option<Vec<u8>> = sqlx::query_scalar("SELECT value FROM spin_key_value WHERE store = 'default' AND key = ?")
-        .bind(key)
-        .fetch_optional(&pool)
-        .await
-        .unwrap();
+    let v: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT value FROM spin_key_value WHERE store = 'default' AND key = ?")
+            .bind(key)
+            .fetch_optional(&pool)
+            .await
+            .unwrap();
     pool.close().await;
     v
 }

@@ -1,0 +1,530 @@
+//! Users, memberships with the seed's roles, and invitations by email.
+
+use serde_json::json;
+
+use crate::common::{ADMIN, TestServer};
+
+#[tokio::test]
+async fn members_are_added_listed_changed_and_removed_and_users_span_orgs() {
+    let s = TestServer::start().await;
+    let a = s.org("A").await;
+    let b = s.org("B").await;
+    let u = s
+        .post("/api/users", json!({"email": "Dana@Example.com"}))
+        .await;
+    assert_eq!(u.status, 201, "{}", u.text);
+    assert_eq!(u.body["email"], "dana@example.com", "emails are normalized");
+    let uid = u.body["id"].as_str().unwrap().to_string();
+    let m = s
+        .post(
+            &format!("/api/organizations/{a}/members"),
+            json!({"user_id": uid, "role": "admin"}),
+        )
+        .await;
+    assert_eq!(
+        (m.status, m.body["role"].as_str()),
+        (201, Some("admin")),
+        "{}",
+        m.text
+    );
+    let m = s
+        .post(
+            &format!("/api/organizations/{b}/members"),
+            json!({"email": "dana@example.com", "role": "viewer"}),
+        )
+        .await;
+    assert_eq!(
+        (m.status, m.body["user_id"].as_str()),
+        (201, Some(uid.as_str())),
+        "{}",
+        m.text
+    );
+
+    let tok = s
+        .post(&format!("/api/users/{uid}/tokens"), json!({"name": "cli"}))
+        .await
+        .ok();
+    let token = tok["token"].as_str().unwrap();
+    assert!(token.starts_with("tg-user-"));
+    let me = s.call("GET", "/api/me", token, None).await.ok();
+    assert_eq!(me["platform_admin"], false);
+    assert_eq!(me["user"]["email"], "dana@example.com");
+    let mut roles: Vec<(String, String)> = me["memberships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["org_id"].as_str().unwrap().to_string(),
+                m["role"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    roles.sort();
+    let mut want = vec![
+        (a.clone(), "admin".to_string()),
+        (b.clone(), "viewer".to_string()),
+    ];
+    want.sort();
+    assert_eq!(roles, want);
+    let orgs = s.call("GET", "/api/organizations", token, None).await.ok();
+    assert_eq!(
+        orgs.as_array().unwrap().len(),
+        2,
+        "a user sees exactly their orgs"
+    );
+
+    let list = s.get(&format!("/api/organizations/{a}/members")).await.ok();
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["user_id"] == uid.as_str() && m["role"] == "admin")
+    );
+    let r = s
+        .patch(
+            &format!("/api/organizations/{a}/members/{uid}"),
+            json!({"role": "member"}),
+        )
+        .await
+        .ok();
+    assert_eq!(r["role"], "member");
+    let before = s.snapshot().await;
+    s.post(
+        &format!("/api/organizations/{a}/members"),
+        json!({"user_id": uid, "role": "viewer"}),
+    )
+    .await
+    .err(409, "user_id");
+    s.post(
+        &format!("/api/organizations/{a}/members"),
+        json!({"user_id": "usr_nope", "role": "viewer"}),
+    )
+    .await
+    .err(422, "user_id");
+    s.post(
+        &format!("/api/organizations/{a}/members"),
+        json!({"email": "ghost@example.com", "role": "viewer"}),
+    )
+    .await
+    .err(422, "email");
+    s.post(
+        &format!("/api/organizations/{a}/members"),
+        json!({"email": "not an email", "role": "viewer"}),
+    )
+    .await
+    .err(422, "email");
+    s.post(
+        &format!("/api/organizations/{a}/members"),
+        json!({"role": "viewer"}),
+    )
+    .await
+    .err(422, "user_id");
+    s.post(
+        &format!("/api/organizations/{a}/members"),
+        json!({"user_id": uid, "role": "superuser"}),
+    )
+    .await
+    .err(422, "role");
+    s.post(
+        &format!("/api/organizations/{a}/members"),
+        json!({"user_id": uid}),
+    )
+    .await
+    .err(422, "role");
+    s.patch(
+        &format!("/api/organizations/{a}/members/{uid}"),
+        json!({"role": 3}),
+    )
+    .await
+    .err(422, "role");
+    s.post("/api/users", json!({"email": "DANA@example.com"}))
+        .await
+        .err(409, "email");
+    s.post("/api/users", json!({"email": "@example.com"}))
+        .await
+        .err(422, "email");
+    s.post("/api/users", json!({"mail": "x@example.com"}))
+        .await
+        .err(422, "mail");
+    assert_eq!(
+        s.patch(
+            &format!("/api/organizations/{a}/members/usr_nope"),
+            json!({"role": "viewer"})
+        )
+        .await
+        .status,
+        404
+    );
+    assert_eq!(
+        s.post("/api/users/usr_nope/tokens", json!({})).await.status,
+        404
+    );
+    assert_eq!(s.snapshot().await, before);
+
+    assert_eq!(
+        s.delete(&format!("/api/organizations/{a}/members/{uid}"))
+            .await
+            .status,
+        204
+    );
+    let me = s.call("GET", "/api/me", token, None).await.ok();
+    assert_eq!(me["memberships"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        s.call("GET", &format!("/api/organizations/{a}"), token, None)
+            .await
+            .status,
+        404
+    );
+    let users = s.get("/api/users").await.ok();
+    assert!(
+        users
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["id"] == uid.as_str())
+    );
+}
+
+#[tokio::test]
+async fn admins_manage_members_except_owners_and_an_org_keeps_an_owner() {
+    let s = TestServer::start().await;
+    let org = s.org("Roles").await;
+    let (owner_id, owner) = s.user(&org, "owner").await;
+    let (admin_id, admin) = s.user(&org, "admin").await;
+    let (viewer_id, _) = s.user(&org, "viewer").await;
+    let members = format!("/api/organizations/{org}/members");
+    let fresh = s
+        .post("/api/users", json!({"email": "fresh@example.com"}))
+        .await
+        .ok()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Admins: not the owner role, not owners.
+    let r = s
+        .call(
+            "POST",
+            &members,
+            &admin,
+            Some(json!({"user_id": fresh, "role": "owner"})),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    let r = s
+        .call(
+            "PATCH",
+            &format!("{members}/{viewer_id}"),
+            &admin,
+            Some(json!({"role": "owner"})),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    let r = s
+        .call(
+            "PATCH",
+            &format!("{members}/{owner_id}"),
+            &admin,
+            Some(json!({"role": "viewer"})),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    let r = s
+        .call("DELETE", &format!("{members}/{owner_id}"), &admin, None)
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    let r = s
+        .call(
+            "POST",
+            &format!("/api/organizations/{org}/invitations"),
+            &admin,
+            Some(json!({"email": "o@example.com", "role": "owner"})),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    // ...but everything below owner.
+    let r = s
+        .call(
+            "POST",
+            &members,
+            &admin,
+            Some(json!({"user_id": fresh, "role": "admin"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = s
+        .call(
+            "PATCH",
+            &format!("{members}/{viewer_id}"),
+            &admin,
+            Some(json!({"role": "member"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // The last owner can be neither demoted nor removed, even by themselves.
+    let r = s
+        .call(
+            "PATCH",
+            &format!("{members}/{owner_id}"),
+            &owner,
+            Some(json!({"role": "admin"})),
+        )
+        .await;
+    r.err(409, "role");
+    let r = s
+        .call("DELETE", &format!("{members}/{owner_id}"), &owner, None)
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    // With a second owner, the first may step down.
+    let r = s
+        .call(
+            "PATCH",
+            &format!("{members}/{admin_id}"),
+            &owner,
+            Some(json!({"role": "owner"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = s
+        .call(
+            "PATCH",
+            &format!("{members}/{owner_id}"),
+            &owner,
+            Some(json!({"role": "viewer"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // A demoted owner lost owner rights at once.
+    let r = s
+        .call(
+            "POST",
+            &format!("/api/organizations/{org}/toggle"),
+            &owner,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+}
+
+#[tokio::test]
+async fn invitations_are_single_use_expire_and_store_only_a_hash() {
+    let s = TestServer::start().await;
+    let org = s.org("Invites").await;
+    let inv_path = format!("/api/organizations/{org}/invitations");
+    let inv = s
+        .post(
+            &inv_path,
+            json!({"email": "New.Person@example.com", "role": "member"}),
+        )
+        .await;
+    assert_eq!(inv.status, 201, "{}", inv.text);
+    let token = inv.body["token"].as_str().unwrap().to_string();
+    assert!(token.starts_with("tg-inv-"));
+    assert_eq!(
+        (inv.body["email"].as_str(), inv.body["status"].as_str()),
+        (Some("new.person@example.com"), Some("pending"))
+    );
+    let listed = s.get(&inv_path).await;
+    assert!(!listed.text.contains(&token), "the list shows the token");
+    assert_eq!(listed.body[0]["status"], "pending");
+    s.assert_not_stored(&token, &s.snapshot().await);
+
+    // Accepting needs no bearer token: the invitation token is the credential.
+    let acc = s
+        .raw(
+            "POST",
+            "/api/invitations/accept",
+            None,
+            Some(&json!({"token": token}).to_string()),
+        )
+        .await;
+    assert_eq!(acc.status, 200, "{}", acc.text);
+    assert_eq!(
+        (acc.body["org_id"].as_str(), acc.body["role"].as_str()),
+        (Some(org.as_str()), Some("member"))
+    );
+    let user_token = acc.body["token"].as_str().unwrap().to_string();
+    let me = s.call("GET", "/api/me", &user_token, None).await.ok();
+    assert_eq!(me["memberships"][0]["role"], "member");
+    assert_eq!(me["user"]["email"], "new.person@example.com");
+    assert_eq!(s.get(&inv_path).await.ok()[0]["status"], "accepted");
+    s.assert_not_stored(&user_token, &s.snapshot().await);
+
+    // Single use.
+    let before = s.snapshot().await;
+    let again = s
+        .raw(
+            "POST",
+            "/api/invitations/accept",
+            None,
+            Some(&json!({"token": token}).to_string()),
+        )
+        .await;
+    assert_eq!(again.status, 404, "{}", again.text);
+    assert_eq!(s.snapshot().await, before);
+
+    // Revoked: unusable.
+    let inv2 = s
+        .post(
+            &inv_path,
+            json!({"email": "late@example.com", "role": "viewer"}),
+        )
+        .await
+        .ok();
+    assert_eq!(
+        s.delete(&format!(
+            "/api/invitations/{}",
+            inv2["id"].as_str().unwrap()
+        ))
+        .await
+        .status,
+        204
+    );
+    let r = s
+        .raw(
+            "POST",
+            "/api/invitations/accept",
+            None,
+            Some(&json!({"token": inv2["token"]}).to_string()),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text);
+
+    // Expired: 410. Time is moved by rewriting the stored expiry.
+    let inv3 = s
+        .post(
+            &inv_path,
+            json!({"email": "slow@example.com", "role": "viewer", "expires_in_hours": 1}),
+        )
+        .await
+        .ok();
+    let db = s.db().await;
+    sqlx::query("UPDATE invitations SET expires_at_ms = 1 WHERE id = ?")
+        .bind(inv3["id"].as_str())
+        .execute(&db)
+        .await
+        .unwrap();
+    db.close().await;
+    let r = s
+        .raw(
+            "POST",
+            "/api/invitations/accept",
+            None,
+            Some(&json!({"token": inv3["token"]}).to_string()),
+        )
+        .await;
+    assert_eq!(r.status, 410, "{}", r.text);
+    let members = s
+        .get(&format!("/api/organizations/{org}/members"))
+        .await
+        .ok();
+    assert!(
+        !members.to_string().contains("slow@example.com"),
+        "an expired invitation made a member"
+    );
+
+    let before = s.snapshot().await;
+    s.post(&inv_path, json!({"email": "nope", "role": "viewer"}))
+        .await
+        .err(422, "email");
+    s.post(&inv_path, json!({"email": "a@example.com", "role": "god"}))
+        .await
+        .err(422, "role");
+    s.post(
+        &inv_path,
+        json!({"email": "a@example.com", "role": "viewer", "expires_in_hours": 0}),
+    )
+    .await
+    .err(422, "expires_in_hours");
+    s.post(
+        &inv_path,
+        json!({"email": "a@example.com", "role": "viewer", "expires_in_hours": -1}),
+    )
+    .await
+    .err(422, "expires_in_hours");
+    s.post(
+        &inv_path,
+        json!({"email": "a@example.com", "role": "viewer", "cc": "b"}),
+    )
+    .await
+    .err(422, "cc");
+    let r = s
+        .raw("POST", "/api/invitations/accept", None, Some("{\"token\":"))
+        .await;
+    assert_eq!(r.status, 400);
+    let r = s
+        .raw("POST", "/api/invitations/accept", None, Some("{}"))
+        .await;
+    r.err(422, "token");
+    let r = s
+        .raw(
+            "POST",
+            "/api/invitations/accept",
+            None,
+            Some("{\"token\": \"tg-inv-made-up\"}"),
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    assert_eq!(s.snapshot().await, before);
+}
+
+#[tokio::test]
+async fn accepting_an_invitation_never_demotes_an_existing_member() {
+    let s = TestServer::start().await;
+    let org = s.org("Keep").await;
+    let (_, owner) = s.user(&org, "owner").await;
+    let me = s.call("GET", "/api/me", &owner, None).await.ok();
+    let email = me["user"]["email"].as_str().unwrap().to_string();
+    // An admin may not demote an owner directly; an invitation must not do it either.
+    let inv = s
+        .post(
+            &format!("/api/organizations/{org}/invitations"),
+            json!({"email": email, "role": "viewer"}),
+        )
+        .await
+        .ok();
+    let r = s
+        .raw(
+            "POST",
+            "/api/invitations/accept",
+            None,
+            Some(&json!({"token": inv["token"]}).to_string()),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["role"], "owner", "{}", r.text);
+    let r = s
+        .call(
+            "POST",
+            &format!("/api/organizations/{org}/toggle"),
+            &owner,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "the owner is still an owner: {}", r.text);
+    // An invitation to a stronger role does raise it.
+    let (_, viewer) = s.user(&org, "viewer").await;
+    let email = s.call("GET", "/api/me", &viewer, None).await.ok()["user"]["email"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let inv = s
+        .post(
+            &format!("/api/organizations/{org}/invitations"),
+            json!({"email": email, "role": "admin"}),
+        )
+        .await
+        .ok();
+    let r = s
+        .raw(
+            "POST",
+            "/api/invitations/accept",
+            None,
+            Some(&json!({"token": inv["token"]}).to_string()),
+        )
+        .await;
+    assert_eq!(r.body["role"], "admin", "{}", r.text);
+    let _ = ADMIN;
+}
