@@ -41,6 +41,11 @@ impl<'a> Subject<'a> {
             })
     }
 
+    /// Whether any limit or budget applies: an unmetered request touches no counter.
+    pub fn is_metered(&self) -> bool {
+        self.meters().next().is_some() || self.budgets().next().is_some()
+    }
+
     /// Every configured budget: key, then team, then org.
     pub fn budgets(&self) -> impl Iterator<Item = (Scope, &'a str, &'a Budget)> + 'a {
         let scopes = [
@@ -186,9 +191,16 @@ impl Denial {
                 e.retry_after_secs
             )
             .into(),
-            Denial::BudgetExceeded { scope, .. } => {
-                format!("The {} budget for this period is spent.", scope.as_str()).into()
-            }
+            Denial::BudgetExceeded {
+                scope,
+                retry_after_secs,
+            } => format!(
+                "The {} budget for this period is spent, or too little of it is left for this \
+                 request's estimated cost (lower `max_tokens` to reserve less); it resets in {}s.",
+                scope.as_str(),
+                retry_after_secs
+            )
+            .into(),
         }
     }
 
@@ -486,6 +498,15 @@ mod tests {
         );
         let budgets: Vec<_> = s.budgets().map(|(scope, id, _)| (scope, id)).collect();
         assert_eq!(budgets, vec![(Scope::Org, "o1")]);
+        assert!(s.is_metered());
+        let (bare_key, bare_org) = (key(), org());
+        let bare = Subject {
+            key: &bare_key,
+            org: &bare_org,
+            team: None,
+            agent: None,
+        };
+        assert!(!bare.is_metered());
     }
 
     #[test]

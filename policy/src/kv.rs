@@ -16,6 +16,10 @@ pub const TEAM_PREFIX: &str = "team:";
 /// Prefix of agent records: `agent:<agent_id>`.
 pub const AGENT_PREFIX: &str = "agent:";
 
+/// Prefix of every counter (rate-limit windows and budget spend); a store may
+/// expire these once no window or period that reads them can still be current.
+pub const COUNTER_PREFIX: &str = "ctr:";
+
 const KEY_NAME_LEN: usize = KEY_PREFIX.len() + 64;
 
 /// SHA-256 of a presented virtual key: the only form in which keys are stored.
@@ -71,9 +75,18 @@ pub fn agent_key(agent_id: &str) -> String {
 /// `ctr:<scope>:<id>:<metric>:<window>`: the counter of one scope in one window.
 pub fn counter_key(scope: Scope, id: &str, metric: Metric, window_index: u64) -> String {
     format!(
-        "ctr:{}:{id}:{}:{window_index}",
+        "{COUNTER_PREFIX}{}:{id}:{}:{window_index}",
         scope.as_str(),
         metric.as_str()
+    )
+}
+
+/// `ctr:<scope>:<id>:spend:<period_start_ms>`: spend (and reservations in flight)
+/// of one scope's budget period, in micro-units.
+pub fn spend_key(scope: Scope, id: &str, period_start_ms: u64) -> String {
+    format!(
+        "{COUNTER_PREFIX}{}:{id}:spend:{period_start_ms}",
+        scope.as_str()
     )
 }
 
@@ -99,6 +112,10 @@ mod tests {
         assert_eq!(
             counter_key(Scope::Org, "o1", Metric::Rpm, 7),
             "ctr:org:o1:rpm:7"
+        );
+        assert_eq!(
+            spend_key(Scope::Team, "t1", 86_400_000),
+            "ctr:team:t1:spend:86400000"
         );
     }
 }

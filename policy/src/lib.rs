@@ -16,7 +16,9 @@ pub mod usage;
 
 pub use acl::IpAcl;
 pub use decision::{Denial, Facts, Subject, authorize};
-pub use limits::{Budget, BudgetPeriod, Headroom, Limits, Meter, Metric, Scope};
+pub use limits::{
+    Budget, BudgetPeriod, Estimate, Headroom, Limits, Meter, Metric, RateHeaders, Scope,
+};
 pub use models::{ModelPattern, ModelSet};
 pub use pricing::ModelPrice;
 pub use records::{

@@ -251,6 +251,95 @@ impl Headroom {
     }
 }
 
+/// The `x-ratelimit-*` headers of one response: the tightest configured limit of
+/// each kind, `None` when no limit of that kind applies (the headers are omitted:
+/// there is no limit to report).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RateHeaders {
+    /// Request limits (RPM, RPH, RPD).
+    pub requests: Option<Headroom>,
+    /// Token limits (TPM, TPD).
+    pub tokens: Option<Headroom>,
+}
+
+impl RateHeaders {
+    /// Takes a meter's headroom into account.
+    pub fn observe(&mut self, meter: &Meter<'_>, counted: u64, now_ms: u64) {
+        let h = meter.headroom(counted, now_ms);
+        let slot = if meter.metric.counts_tokens() {
+            &mut self.tokens
+        } else {
+            &mut self.requests
+        };
+        *slot = Some(slot.map_or(h, |old| old.tighter(h)));
+    }
+
+    /// `(name, value)` pairs in OpenAI's header names, requests first.
+    pub fn pairs(&self) -> impl Iterator<Item = (&'static str, String)> {
+        let kind = |h: Option<Headroom>, names: [&'static str; 3]| {
+            h.into_iter().flat_map(move |h| {
+                [
+                    (names[0], h.limit.to_string()),
+                    (names[1], h.remaining.to_string()),
+                    (names[2], h.reset_header()),
+                ]
+            })
+        };
+        kind(
+            self.requests,
+            [
+                "x-ratelimit-limit-requests",
+                "x-ratelimit-remaining-requests",
+                "x-ratelimit-reset-requests",
+            ],
+        )
+        .chain(kind(
+            self.tokens,
+            [
+                "x-ratelimit-limit-tokens",
+                "x-ratelimit-remaining-tokens",
+                "x-ratelimit-reset-tokens",
+            ],
+        ))
+    }
+}
+
+/// Output tokens assumed for a generating request that sets no `max_tokens`, to
+/// reserve budget before the real usage is known (settled afterwards).
+pub const DEFAULT_OUTPUT_TOKENS: u64 = 1024;
+/// Request-body bytes per estimated prompt token: about four characters per token
+/// in English text, and JSON framing only adds bytes, so this rarely under-estimates.
+pub const BYTES_PER_TOKEN: u64 = 4;
+
+/// Tokens a request is expected to use, before the provider reports the real usage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Estimate {
+    /// Prompt tokens.
+    pub input_tokens: u64,
+    /// Completion tokens.
+    pub output_tokens: u64,
+}
+
+impl Estimate {
+    /// From the body size and `max_tokens`/`max_completion_tokens`; `generates` is
+    /// false for endpoints that produce no tokens (embeddings).
+    pub fn of_request(body_len: usize, max_output_tokens: Option<u64>, generates: bool) -> Self {
+        Estimate {
+            input_tokens: (body_len as u64).div_ceil(BYTES_PER_TOKEN),
+            output_tokens: if generates {
+                max_output_tokens.unwrap_or(DEFAULT_OUTPUT_TOKENS)
+            } else {
+                0
+            },
+        }
+    }
+
+    /// Prompt plus completion.
+    pub fn total(&self) -> u64 {
+        self.input_tokens.saturating_add(self.output_tokens)
+    }
+}
+
 /// How often a budget resets, on calendar boundaries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -302,6 +391,21 @@ impl Budget {
     /// Whether spending `spent_micros` leaves no room for another request.
     pub fn exhausted(&self, spent_micros: u64) -> bool {
         spent_micros >= self.limit_micros
+    }
+
+    /// Whether a request reserving `estimate_micros` may go ahead when
+    /// `spent_micros` (settled spend plus other requests' reservations) is already
+    /// taken: only if the budget is not spent and the reservation fits, so
+    /// concurrent requests cannot overrun it together.
+    pub fn admits(&self, spent_micros: u64, estimate_micros: u64) -> bool {
+        !self.exhausted(spent_micros)
+            && spent_micros.saturating_add(estimate_micros) <= self.limit_micros
+    }
+
+    /// Whole seconds until the next period starts (at least 1), for `Retry-After`.
+    pub fn retry_after_secs(&self, now_ms: u64) -> u64 {
+        let (_, end) = self.period_bounds(now_ms);
+        end.saturating_sub(now_ms).div_ceil(1000).max(1)
     }
 }
 
@@ -456,6 +560,57 @@ mod tests {
             budget(BudgetPeriod::Monthly, 0).period_bounds(dec15).1,
             jan1
         );
+    }
+
+    #[test]
+    fn rate_headers_keep_the_tightest_of_each_kind() {
+        let meter = |scope, metric, limit| Meter {
+            scope,
+            id: "x",
+            metric,
+            limit,
+        };
+        let mut h = RateHeaders::default();
+        assert_eq!(h.pairs().count(), 0);
+        h.observe(&meter(Scope::Key, Metric::Rpm, 10), 3, NOW);
+        h.observe(&meter(Scope::Org, Metric::Rpd, 100), 99, NOW);
+        h.observe(&meter(Scope::Org, Metric::Tpm, 1000), 400, NOW);
+        let pairs: Vec<_> = h.pairs().collect();
+        assert_eq!(
+            pairs,
+            vec![
+                ("x-ratelimit-limit-requests", "100".to_string()),
+                ("x-ratelimit-remaining-requests", "1".to_string()),
+                ("x-ratelimit-reset-requests", "13h44m30s".to_string()),
+                ("x-ratelimit-limit-tokens", "1000".to_string()),
+                ("x-ratelimit-remaining-tokens", "600".to_string()),
+                ("x-ratelimit-reset-tokens", "30s".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn estimates_from_body_size_and_max_tokens() {
+        let e = Estimate::of_request(81, Some(5), true);
+        assert_eq!((e.input_tokens, e.output_tokens, e.total()), (21, 5, 26));
+        assert_eq!(
+            Estimate::of_request(8, None, true).output_tokens,
+            DEFAULT_OUTPUT_TOKENS
+        );
+        assert_eq!(Estimate::of_request(8, Some(9), false).output_tokens, 0);
+    }
+
+    #[test]
+    fn budgets_admit_only_reservations_that_fit() {
+        let b = budget(BudgetPeriod::Daily, 0);
+        assert!(b.admits(0, 1_000_000));
+        assert!(b.admits(950_000, 50_000));
+        assert!(!b.admits(950_001, 50_000));
+        // A model without a price reserves nothing: denied once the budget is spent.
+        assert!(b.admits(999_999, 0));
+        assert!(!b.admits(1_000_000, 0));
+        // 10:15:30 → 13h44m30s to the next UTC midnight.
+        assert_eq!(b.retry_after_secs(NOW), 13 * 3600 + 44 * 60 + 30);
     }
 
     proptest! {
