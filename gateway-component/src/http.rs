@@ -2,15 +2,18 @@
 //! writes their answers. Kept thin so a move to WASI 0.3 touches only this file
 //! and `upstream`.
 
-use policy::{Facts, OrgRecord};
+use policy::{Estimate, Facts, OrgRecord, RateHeaders};
 use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam};
 
 use crate::auth::{self, AUTHORIZATION, X_API_KEY};
+use crate::bindings::wasi::keyvalue::store::Bucket;
 use crate::client_ip::{self, CLIENT_ADDR_HEADER};
 use crate::errors::GatewayError;
+use crate::quota::{self, Charge};
 use crate::records::{self, Records};
-use crate::request_body;
+use crate::request_body::{self, UsageRequest};
 use crate::routes::{self, Endpoint, Route};
+use crate::spool;
 use crate::upstream::{self, ClientHeaders};
 
 const JSON: &[u8] = b"application/json";
@@ -19,17 +22,17 @@ const JSON: &[u8] = b"application/json";
 async fn handle(request: IncomingRequest, out: ResponseOutparam) {
     let path = request.path_with_query().unwrap_or_default();
     match routes::route(&request.method(), &path) {
-        Ok(Route::Health) => respond(out, 200, &[], br#"{"status":"ok"}"#.to_vec()).await,
+        Ok(Route::Health) => respond(out, 200, Vec::new(), br#"{"status":"ok"}"#.to_vec()).await,
         Ok(Route::Models) => match list_models(&request) {
-            Ok(body) => respond(out, 200, &[], body).await,
-            Err(e) => respond_error(out, &e).await,
+            Ok(body) => respond(out, 200, Vec::new(), body).await,
+            Err(e) => respond_error(out, &e, &RateHeaders::default()).await,
         },
         Ok(Route::Inference(endpoint)) => {
-            if let Err((error, out)) = infer(endpoint, request, out).await {
-                respond_error(out, &error).await;
+            if let Err(failed) = infer(endpoint, request, out).await {
+                respond_error(failed.out, &failed.error, &failed.headers).await;
             }
         }
-        Err(e) => respond_error(out, &e).await,
+        Err(e) => respond_error(out, &e, &RateHeaders::default()).await,
     }
 }
 
@@ -38,13 +41,15 @@ fn header(headers: &Fields, name: &str) -> Option<Vec<u8>> {
     headers.get(name).into_iter().next()
 }
 
-/// Loads the records of the presented key.
-fn authenticate(headers: &Fields) -> Result<Records, GatewayError> {
+/// Opens the store and loads the records of the presented key.
+fn authenticate(headers: &Fields) -> Result<(Bucket, Records), GatewayError> {
     let authorization = header(headers, AUTHORIZATION);
     let x_api_key = header(headers, X_API_KEY);
     let secret = auth::presented_key(authorization.as_deref(), x_api_key.as_deref())
         .ok_or(policy::Denial::MissingKey)?;
-    records::load(secret)
+    let bucket = records::open()?;
+    let records = records::load(&bucket, secret)?;
+    Ok((bucket, records))
 }
 
 /// The client address: the org's trusted forwarding header when it names one (and
@@ -60,7 +65,7 @@ fn client_ip(headers: &Fields, org: &OrgRecord) -> Option<std::net::IpAddr> {
 
 fn list_models(request: &IncomingRequest) -> Result<Vec<u8>, GatewayError> {
     let headers = request.headers();
-    let records = authenticate(&headers)?;
+    let (_, records) = authenticate(&headers)?;
     records.authorize(&Facts {
         now_ms: crate::now_ms(),
         client_ip: client_ip(&headers, &records.org),
@@ -69,72 +74,157 @@ fn list_models(request: &IncomingRequest) -> Result<Vec<u8>, GatewayError> {
     Ok(crate::models::list_body(&records.key, &records.org))
 }
 
-/// An inference call; on failure before the answer started, hands the outparam back
-/// with the error so the caller can answer.
+/// An inference call that failed before the answer started: the outparam comes
+/// back with the error (and any rate-limit headers) so the caller can answer.
+struct Failed {
+    error: GatewayError,
+    headers: RateHeaders,
+    out: ResponseOutparam,
+}
+
+impl Failed {
+    fn new(error: impl Into<GatewayError>, out: ResponseOutparam) -> Failed {
+        Failed {
+            error: error.into(),
+            headers: RateHeaders::default(),
+            out,
+        }
+    }
+}
+
+/// What the policy stage decided to forward.
+struct Forward {
+    model: String,
+    estimate: Estimate,
+    usage_request: Option<UsageRequest>,
+}
+
+/// An inference call: authenticate, authorise, count against limits and budgets,
+/// forward, relay, settle the counters and spool the usage event.
 async fn infer(
     endpoint: Endpoint,
     request: IncomingRequest,
     out: ResponseOutparam,
-) -> Result<(), (GatewayError, ResponseOutparam)> {
+) -> Result<(), Failed> {
+    let started = std::time::Instant::now();
+    let at_ms = crate::now_ms();
     let prepared = {
         // The header fields are a child of the request: dropped before the body is taken.
         let headers = request.headers();
         prepare(&headers)
     };
     let Head {
+        bucket,
         records,
         client_ip,
         declared_length,
         client,
     } = match prepared {
         Ok(head) => head,
-        Err(e) => return Err((e, out)),
+        Err(e) => return Err(Failed::new(e, out)),
     };
     let body = match request_body::read_limited(request.into_body_stream(), declared_length).await {
         Ok(body) => body,
-        Err(e) => return Err((e, out)),
+        Err(e) => return Err(Failed::new(e, out)),
     };
-    let (provider, usage_request) = {
-        let inspected = match request_body::inspect(&body) {
-            Ok(i) => i,
-            Err(e) => return Err((e, out)),
-        };
-        let facts = Facts {
-            now_ms: crate::now_ms(),
-            client_ip,
-            model: Some(&inspected.model),
-        };
-        if let Err(denial) = records.authorize(&facts) {
-            return Err((denial.into(), out));
-        }
-        let Some(provider) = records.org.route(&inspected.model) else {
-            return Err((
-                policy::Denial::NoRoute(inspected.model.into_owned()).into(),
+    let forward = match decide(endpoint, &records, client_ip, &body) {
+        Ok(f) => f,
+        Err(e) => return Err(Failed::new(e, out)),
+    };
+    let Some(provider) = records.org.route(&forward.model) else {
+        return Err(Failed::new(policy::Denial::NoRoute(forward.model), out));
+    };
+    let price = policy::pricing::price_of(&records.org.prices, &forward.model);
+    let estimate_micros = price.map_or(0, |p| {
+        p.cost_micros(
+            forward.estimate.input_tokens,
+            forward.estimate.output_tokens,
+        )
+    });
+    let admitted = match quota::admit(
+        &bucket,
+        &records.subject(),
+        estimate_micros,
+        crate::now_ms(),
+    ) {
+        Ok(a) => a,
+        Err(refused) => {
+            return Err(Failed {
+                error: refused.error,
+                headers: refused.headers,
                 out,
-            ));
-        };
-        let usage_request = if endpoint.streams_usage_on_request() {
-            inspected.usage_request()
-        } else {
-            None
-        };
-        (provider, usage_request)
+            });
+        }
     };
-    let body = match usage_request {
+    let body = match forward.usage_request {
         Some(amend) => amend.apply(body),
         None => body,
     };
-    let response = match upstream::send(provider, endpoint, body, client).await {
-        Ok(r) => r,
-        Err(e) => return Err((e, out)),
+    let finish = |status: u16, charge: Charge| {
+        admitted.settle(&bucket, &charge);
+        let outcome = spool::Outcome {
+            model: &forward.model,
+            status,
+            at_ms,
+            latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        };
+        spool::write(&bucket, &spool::event(&records, outcome, &charge));
     };
-    // Token counters and usage events (the next step) consume this.
-    let _usage = upstream::relay(response, out).await;
-    Ok(())
+    match upstream::send(provider, endpoint, body, client).await {
+        Ok(response) => {
+            let head = header_list(&admitted.headers);
+            let strip = forward.usage_request.is_some();
+            upstream::relay(response, out, head, strip, |status, usage| {
+                let success = (200..300).contains(&status);
+                finish(status, Charge::of(usage, success, forward.estimate, price));
+            })
+            .await;
+            Ok(())
+        }
+        Err(error) => {
+            // Nothing was used: the reservation is released.
+            finish(error.status(), Charge::NONE);
+            Err(Failed {
+                error,
+                headers: admitted.headers,
+                out,
+            })
+        }
+    }
+}
+
+/// Checks the body and the policy; what to forward, or why not.
+fn decide(
+    endpoint: Endpoint,
+    records: &Records,
+    client_ip: Option<std::net::IpAddr>,
+    body: &[u8],
+) -> Result<Forward, GatewayError> {
+    let inspected = request_body::inspect(body)?;
+    records.authorize(&Facts {
+        now_ms: crate::now_ms(),
+        client_ip,
+        model: Some(&inspected.model),
+    })?;
+    let usage_request = if endpoint.streams_usage_on_request() {
+        inspected.usage_request()
+    } else {
+        None
+    };
+    Ok(Forward {
+        estimate: Estimate::of_request(
+            body.len(),
+            inspected.max_output_tokens,
+            endpoint.generates(),
+        ),
+        model: inspected.model.into_owned(),
+        usage_request,
+    })
 }
 
 /// Everything the inference path reads from the request head.
 struct Head {
+    bucket: Bucket,
     records: Records,
     client_ip: Option<std::net::IpAddr>,
     declared_length: Option<usize>,
@@ -144,7 +234,7 @@ struct Head {
 /// Authenticates, then checks the declared length (so an oversized body from an
 /// unknown key still answers 401) and collects the headers to forward.
 fn prepare(headers: &Fields) -> Result<Head, GatewayError> {
-    let records = authenticate(headers)?;
+    let (bucket, records) = authenticate(headers)?;
     let declared_length =
         request_body::check_declared_length(header(headers, "content-length").as_deref())?;
     let client_ip = client_ip(headers, &records.org);
@@ -153,6 +243,7 @@ fn prepare(headers: &Fields) -> Result<Head, GatewayError> {
         accept: header(headers, "accept"),
     };
     Ok(Head {
+        bucket,
         records,
         client_ip,
         declared_length,
@@ -160,28 +251,31 @@ fn prepare(headers: &Fields) -> Result<Head, GatewayError> {
     })
 }
 
-async fn respond_error(out: ResponseOutparam, error: &GatewayError) {
-    let retry_after = error.retry_after_secs().map(|s| s.to_string());
-    let allow = match error {
-        GatewayError::MethodNotAllowed(allow) => Some(*allow),
-        _ => None,
-    };
-    let mut extra: Vec<(&str, &[u8])> = Vec::with_capacity(1);
-    if let Some(secs) = &retry_after {
-        extra.push(("retry-after", secs.as_bytes()));
+/// `x-ratelimit-*` as response header fields.
+fn header_list(headers: &RateHeaders) -> Vec<(String, Vec<u8>)> {
+    headers
+        .pairs()
+        .map(|(name, value)| (name.to_string(), value.into_bytes()))
+        .collect()
+}
+
+async fn respond_error(out: ResponseOutparam, error: &GatewayError, rate: &RateHeaders) {
+    let mut extra = header_list(rate);
+    if let Some(secs) = error.retry_after_secs() {
+        extra.push(("retry-after".into(), secs.to_string().into_bytes()));
     }
-    if let Some(allow) = allow {
-        extra.push(("allow", allow.as_bytes()));
+    if let GatewayError::MethodNotAllowed(allow) = error {
+        extra.push(("allow".into(), allow.as_bytes().to_vec()));
     }
-    respond(out, error.status(), &extra, error.body()).await;
+    respond(out, error.status(), extra, error.body()).await;
 }
 
 /// Answers with a JSON body.
-async fn respond(out: ResponseOutparam, status: u16, extra: &[(&str, &[u8])], body: Vec<u8>) {
+async fn respond(out: ResponseOutparam, status: u16, extra: Vec<(String, Vec<u8>)>, body: Vec<u8>) {
     let mut headers: Vec<(String, Vec<u8>)> = Vec::with_capacity(2 + extra.len());
     headers.push(("content-type".into(), JSON.to_vec()));
     headers.push(("content-length".into(), body.len().to_string().into_bytes()));
-    headers.extend(extra.iter().map(|(k, v)| ((*k).to_string(), v.to_vec())));
+    headers.extend(extra);
     let fields = Fields::from_list(&headers).unwrap_or_else(|_| Fields::new());
     let response = OutgoingResponse::new(fields);
     let _ = response.set_status_code(status);

@@ -18,9 +18,11 @@ mod errors;
 mod http;
 mod models;
 mod policy_export;
+mod quota;
 mod records;
 mod request_body;
 mod routes;
+mod spool;
 mod upstream;
 mod usage;
 

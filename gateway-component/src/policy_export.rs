@@ -15,7 +15,7 @@ impl Guest for PolicyExport {
         if secret.is_empty() {
             return denied(&Denial::MissingKey.into(), None, None);
         }
-        let records = match records::load(secret) {
+        let records = match records::open().and_then(|bucket| records::load(&bucket, secret)) {
             Ok(r) => r,
             Err(e) => return denied(&e, None, None),
         };

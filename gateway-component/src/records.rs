@@ -23,24 +23,30 @@ pub struct Records {
 }
 
 impl Records {
+    /// The records as the policy engine sees them.
+    pub fn subject(&self) -> Subject<'_> {
+        Subject {
+            key: &self.key,
+            org: &self.org,
+            team: self.team.as_ref(),
+            agent: self.agent.as_ref(),
+        }
+    }
+
     /// Runs the policy engine on these records.
     pub fn authorize(&self, facts: &Facts<'_>) -> Result<(), Denial> {
-        policy::authorize(
-            &Subject {
-                key: &self.key,
-                org: &self.org,
-                team: self.team.as_ref(),
-                agent: self.agent.as_ref(),
-            },
-            facts,
-        )
+        policy::authorize(&self.subject(), facts)
     }
+}
+
+/// Opens the edge store (records, counters and the usage spool live in one).
+pub fn open() -> Result<store::Bucket, GatewayError> {
+    store::open(STORE).map_err(|_| GatewayError::StoreUnavailable)
 }
 
 /// Reads and decodes the records of `secret`. An absent key record is an unknown
 /// key; anything else missing or unreadable denies (fail closed).
-pub fn load(secret: &str) -> Result<Records, GatewayError> {
-    let bucket = store::open(STORE).map_err(|_| GatewayError::StoreUnavailable)?;
+pub fn load(bucket: &store::Bucket, secret: &str) -> Result<Records, GatewayError> {
     let name = kv::KeyName::of(secret);
     let key_bytes = bucket
         .get(name.as_str())
@@ -48,7 +54,7 @@ pub fn load(secret: &str) -> Result<Records, GatewayError> {
         .ok_or(Denial::UnknownKey)?;
     let key: KeyRecord = decode_or_deny(&key_bytes, "key record unreadable")?;
     let names = related_keys(&key);
-    let entries = batch::get_many(&bucket, &names).map_err(|_| GatewayError::StoreUnavailable)?;
+    let entries = batch::get_many(bucket, &names).map_err(|_| GatewayError::StoreUnavailable)?;
     Ok(assemble(key, &names, entries)?)
 }
 

@@ -57,6 +57,9 @@ pub struct Inspected<'a> {
     pub model: Cow<'a, str>,
     /// `"stream": true`.
     pub stream: bool,
+    /// `max_completion_tokens`, else `max_tokens`, when a non-negative integer: the
+    /// most the answer may cost, for the budget reservation.
+    pub max_output_tokens: Option<u64>,
     /// The `stream_options` member, when present.
     stream_options: Option<Value>,
 }
@@ -139,6 +142,12 @@ pub fn inspect(body: &[u8]) -> Result<Inspected<'_>, GatewayError> {
         Some(ModelValue::Text(model)) => Ok(Inspected {
             model,
             stream: head.stream == Some(Value::Bool(true)),
+            // The newer name wins, as at OpenAI, which deprecates `max_tokens`.
+            max_output_tokens: head
+                .max_completion_tokens
+                .as_ref()
+                .and_then(Value::as_u64)
+                .or_else(|| head.max_tokens.as_ref().and_then(Value::as_u64)),
             stream_options: head.stream_options,
         }),
         _ => Err(GatewayError::MissingModel),
@@ -152,6 +161,8 @@ struct Head<'a> {
     model: Option<ModelValue<'a>>,
     stream: Option<Value>,
     stream_options: Option<Value>,
+    max_tokens: Option<Value>,
+    max_completion_tokens: Option<Value>,
 }
 
 enum ModelValue<'a> {
@@ -172,12 +183,18 @@ impl<'de> Deserialize<'de> for Head<'de> {
                     model: None,
                     stream: None,
                     stream_options: None,
+                    max_tokens: None,
+                    max_completion_tokens: None,
                 };
                 while let Some(field) = map.next_key::<Field>()? {
                     match field {
                         Field::Model => head.model = Some(map.next_value()?),
                         Field::Stream => head.stream = Some(map.next_value()?),
                         Field::StreamOptions => head.stream_options = Some(map.next_value()?),
+                        Field::MaxTokens => head.max_tokens = Some(map.next_value()?),
+                        Field::MaxCompletionTokens => {
+                            head.max_completion_tokens = Some(map.next_value()?)
+                        }
                         Field::Other => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -194,6 +211,8 @@ enum Field {
     Model,
     Stream,
     StreamOptions,
+    MaxTokens,
+    MaxCompletionTokens,
     Other,
 }
 
@@ -210,6 +229,8 @@ impl<'de> Deserialize<'de> for Field {
                     "model" => Field::Model,
                     "stream" => Field::Stream,
                     "stream_options" => Field::StreamOptions,
+                    "max_tokens" => Field::MaxTokens,
+                    "max_completion_tokens" => Field::MaxCompletionTokens,
                     _ => Field::Other,
                 })
             }
@@ -275,6 +296,20 @@ mod tests {
         assert!(!got.stream && got.usage_request().is_none());
         let escaped = inspect(br#"{"model":"gpt\u002d4o"}"#).unwrap();
         assert_eq!(escaped.model, "gpt-4o");
+    }
+
+    #[test]
+    fn reads_the_output_cap() {
+        let cap = |b: &[u8]| inspect(b).unwrap().max_output_tokens;
+        assert_eq!(cap(br#"{"model":"m"}"#), None);
+        assert_eq!(cap(br#"{"model":"m","max_tokens":7}"#), Some(7));
+        assert_eq!(
+            cap(br#"{"max_tokens":7,"model":"m","max_completion_tokens":9}"#),
+            Some(9)
+        );
+        // Not a count: no cap (the provider will reject it, not the gateway).
+        assert_eq!(cap(br#"{"model":"m","max_tokens":-1}"#), None);
+        assert_eq!(cap(br#"{"model":"m","max_tokens":"7"}"#), None);
     }
 
     #[test]

@@ -25,6 +25,12 @@ impl Endpoint {
         }
     }
 
+    /// Whether the endpoint generates tokens (embeddings only read them), which the
+    /// budget reservation estimates.
+    pub fn generates(self) -> bool {
+        !matches!(self, Endpoint::Embeddings)
+    }
+
     /// Whether the endpoint streams and accepts `stream_options.include_usage`, so a
     /// streamed answer reports usage only when asked.
     pub fn streams_usage_on_request(self) -> bool {
@@ -108,5 +114,6 @@ mod tests {
             "chat/completions"
         );
         assert!(!Endpoint::Embeddings.streams_usage_on_request());
+        assert!(!Endpoint::Embeddings.generates() && Endpoint::Completions.generates());
     }
 }

@@ -134,35 +134,48 @@ pub async fn send(
     }
 }
 
-/// Sends the provider's status, content type and body to the client, each chunk as
-/// soon as it arrives (SSE is never buffered), and returns the usage it reported.
-/// Once the head is sent an error can only end the stream.
-pub async fn relay(response: IncomingResponse, out: ResponseOutparam) -> Option<Usage> {
+/// Sends the provider's status, content type and body to the client with the
+/// gateway's own `head` headers, each chunk as soon as it arrives (SSE is never
+/// buffered); with `strip_usage_only`, the usage-only chunk the gateway asked for
+/// on the client's behalf is removed. `before_end` gets the status and reported
+/// usage after the last byte is relayed but before the body ends, so whatever it
+/// settles is in place by the time the client sees the answer complete. Once the
+/// head is sent an error can only end the stream.
+pub async fn relay(
+    response: IncomingResponse,
+    out: ResponseOutparam,
+    mut head: Vec<(String, Vec<u8>)>,
+    strip_usage_only: bool,
+    before_end: impl FnOnce(u16, Option<Usage>),
+) {
     let content_type = response.headers().get("content-type").into_iter().next();
-    let mut scanner = UsageScanner::for_content_type(content_type.as_deref());
-    let head: Vec<(String, Vec<u8>)> = content_type
-        .map(|ct| ("content-type".to_string(), ct))
-        .into_iter()
-        .collect();
+    let mut scanner = UsageScanner::for_content_type(content_type.as_deref(), strip_usage_only);
+    head.extend(content_type.map(|ct| ("content-type".to_string(), ct)));
     let headers = Fields::from_list(&head).unwrap_or_else(|_| Fields::new());
     let outgoing = OutgoingResponse::new(headers);
     // Statuses are 100..=599 by construction of `IncomingResponse`.
-    let _ = outgoing.set_status_code(response.status());
+    let status = response.status();
+    let _ = outgoing.set_status_code(status);
     let mut sink = outgoing.take_body();
     out.set(outgoing);
     let mut chunks = response.take_body_stream();
+    let mut client_gone = false;
     while let Some(Ok(chunk)) = chunks.next().await {
-        scanner.feed(&chunk);
-        if sink.send(chunk).await.is_err() {
-            // The client went away.
+        let forward = scanner.pass(chunk);
+        if !forward.is_empty() && sink.send(forward).await.is_err() {
+            client_gone = true;
             break;
         }
     }
+    let (usage, tail) = scanner.finish();
+    if !client_gone && !tail.is_empty() {
+        let _ = sink.send(tail).await;
+    }
+    before_end(status, usage);
     drop(sink);
     // Dropped last: dropping the response first could cancel the body (wasmtime#7413).
     drop(chunks);
     drop(response);
-    scanner.finish()
 }
 
 #[cfg(test)]

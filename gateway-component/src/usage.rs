@@ -2,6 +2,7 @@
 //! lines of a server-sent-events stream as they pass through.
 
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 
 /// Token counts of one completed call (the OpenAI `usage` object).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -30,46 +31,66 @@ const SSE_MAX_LINE: usize = 64 * 1024;
 pub enum UsageScanner {
     /// `text/event-stream`: the last `usage` of any `data:` line.
     Sse(SseScanner),
+    /// `text/event-stream` where the gateway asked for usage on the client's
+    /// behalf: also removes the usage-only chunk the client did not ask for.
+    SseStrip(SseScanner, SseStripper),
     /// Any other body is read as one JSON document.
     Json(JsonScanner),
 }
 
 impl UsageScanner {
-    /// Picks the scanner for a response `Content-Type`.
-    pub fn for_content_type(content_type: Option<&[u8]>) -> Self {
+    /// Picks the scanner for a response `Content-Type`; `strip_usage_only` when
+    /// the client did not ask for `stream_options.include_usage` itself.
+    pub fn for_content_type(content_type: Option<&[u8]>, strip_usage_only: bool) -> Self {
         let is_sse = content_type.is_some_and(|ct| {
             ct.len() >= 17 && ct[..17].eq_ignore_ascii_case(b"text/event-stream")
         });
-        if is_sse {
-            UsageScanner::Sse(SseScanner::default())
-        } else {
-            UsageScanner::Json(JsonScanner::default())
+        match (is_sse, strip_usage_only) {
+            (true, false) => UsageScanner::Sse(SseScanner::default()),
+            (true, true) => UsageScanner::SseStrip(SseScanner::default(), SseStripper::default()),
+            (false, _) => UsageScanner::Json(JsonScanner::default()),
         }
     }
 
-    /// Observes the next chunk of the body.
-    pub fn feed(&mut self, chunk: &[u8]) {
+    /// Observes the next chunk of the body; returns what to forward to the client
+    /// (the chunk itself, untouched, unless something is stripped from it).
+    pub fn pass(&mut self, chunk: Vec<u8>) -> Vec<u8> {
         match self {
-            UsageScanner::Sse(s) => s.feed(chunk),
-            UsageScanner::Json(j) => j.feed(chunk),
+            UsageScanner::Sse(s) => {
+                s.feed(&chunk);
+                chunk
+            }
+            UsageScanner::SseStrip(s, strip) => strip.pass(s, chunk),
+            UsageScanner::Json(j) => {
+                j.feed(&chunk);
+                chunk
+            }
         }
     }
 
-    /// The usage the body reported, if any.
-    pub fn finish(self) -> Option<Usage> {
+    /// The usage the body reported, if any, and the bytes still held back (a final
+    /// line without a newline) to forward before the body ends.
+    pub fn finish(self) -> (Option<Usage>, Vec<u8>) {
         match self {
-            UsageScanner::Sse(s) => s.finish(),
-            UsageScanner::Json(j) => j.finish(),
+            UsageScanner::Sse(s) => (s.finish(), Vec::new()),
+            UsageScanner::SseStrip(mut s, strip) => {
+                let tail = strip.finish(&mut s);
+                (s.last, tail)
+            }
+            UsageScanner::Json(j) => (j.finish(), Vec::new()),
         }
     }
 }
 
-/// Any JSON object with an optional `usage` member; other members are skipped
-/// without being materialised.
+/// A streamed chunk with an optional `usage` and the `choices` it carries; other
+/// members are skipped without being materialised.
 #[derive(Deserialize)]
 struct WithUsage {
     #[serde(default)]
     usage: Option<Usage>,
+    /// `IgnoredAny` is zero-sized, so counting choices allocates nothing.
+    #[serde(default)]
+    choices: Option<Vec<IgnoredAny>>,
 }
 
 /// Scans SSE `data:` lines; only a line split across chunks is buffered.
@@ -110,17 +131,26 @@ impl SseScanner {
         }
     }
 
-    fn line(&mut self, line: &[u8]) {
+    /// Reads one line (without its newline); true when it is a usage-only chunk:
+    /// a `data:` line reporting usage with no choices.
+    fn line(&mut self, line: &[u8]) -> bool {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let Some(data) = line.strip_prefix(b"data:") else {
-            return;
+            return false;
         };
         // Cheap filter: most chunks of a stream carry no usage at all.
         if !contains(data, b"\"usage\"") {
-            return;
+            return false;
         }
-        if let Ok(WithUsage { usage: Some(u) }) = serde_json::from_slice(data) {
-            self.last = Some(u);
+        match serde_json::from_slice::<WithUsage>(data) {
+            Ok(WithUsage {
+                usage: Some(u),
+                choices,
+            }) => {
+                self.last = Some(u);
+                choices.is_none_or(|c| c.is_empty())
+            }
+            _ => false,
         }
     }
 
@@ -131,6 +161,87 @@ impl SseScanner {
             self.line(&line);
         }
         self.last
+    }
+}
+
+/// Removes usage-only `data:` lines (and the blank line ending their event) from a
+/// stream. Only an incomplete line is held back, since whether to drop it is known
+/// once it is whole; chunks that cannot hold such a line pass untouched.
+#[derive(Debug, Default)]
+pub struct SseStripper {
+    /// The current line so far, not yet forwarded.
+    held: Vec<u8>,
+    /// The current line outgrew [`SSE_MAX_LINE`]: no usage chunk is that long,
+    /// so it is forwarded as it comes up to its newline.
+    passthrough: bool,
+    /// The last line was dropped: drop the blank line that ends its event too.
+    dropped: bool,
+}
+
+impl SseStripper {
+    fn pass(&mut self, scanner: &mut SseScanner, chunk: Vec<u8>) -> Vec<u8> {
+        let quiet = self.held.is_empty() && !self.passthrough && !self.dropped;
+        if quiet && chunk.ends_with(b"\n") && !contains(&chunk, b"\"usage\"") {
+            return chunk;
+        }
+        let mut out = Vec::with_capacity(chunk.len() + self.held.len());
+        let mut rest = &chunk[..];
+        while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
+            let (part, after) = rest.split_at(nl + 1);
+            rest = after;
+            if self.passthrough {
+                self.passthrough = false;
+                out.extend_from_slice(part);
+            } else if self.held.is_empty() {
+                if self.keep(scanner, part) {
+                    out.extend_from_slice(part);
+                }
+            } else {
+                let mut line = std::mem::take(&mut self.held);
+                line.extend_from_slice(part);
+                if self.keep(scanner, &line) {
+                    out.extend_from_slice(&line);
+                }
+                // Keep the allocation for the next split line.
+                line.clear();
+                self.held = line;
+            }
+        }
+        if self.passthrough {
+            out.extend_from_slice(rest);
+        } else if self.held.len() + rest.len() > SSE_MAX_LINE {
+            out.append(&mut self.held);
+            out.extend_from_slice(rest);
+            self.passthrough = true;
+        } else {
+            self.held.extend_from_slice(rest);
+        }
+        out
+    }
+
+    /// Whether to forward one whole line (newline included).
+    fn keep(&mut self, scanner: &mut SseScanner, line: &[u8]) -> bool {
+        let bare = line.strip_suffix(b"\n").unwrap_or(line);
+        let bare = bare.strip_suffix(b"\r").unwrap_or(bare);
+        let after_dropped = std::mem::take(&mut self.dropped);
+        if bare.is_empty() {
+            return !after_dropped;
+        }
+        if scanner.line(bare) {
+            self.dropped = true;
+            return false;
+        }
+        true
+    }
+
+    /// The final line, if it had no newline and is not itself stripped.
+    fn finish(mut self, scanner: &mut SseScanner) -> Vec<u8> {
+        let line = std::mem::take(&mut self.held);
+        if line.is_empty() || self.passthrough || self.keep(scanner, &line) {
+            line
+        } else {
+            Vec::new()
+        }
     }
 }
 
@@ -192,11 +303,23 @@ mod tests {
     };
 
     fn scan(content_type: &str, chunks: &[&[u8]]) -> Option<Usage> {
-        let mut s = UsageScanner::for_content_type(Some(content_type.as_bytes()));
+        let mut s = UsageScanner::for_content_type(Some(content_type.as_bytes()), false);
         for c in chunks {
-            s.feed(c);
+            assert_eq!(s.pass(c.to_vec()), *c, "forwarded untouched");
         }
-        s.finish()
+        s.finish().0
+    }
+
+    /// What the client receives through a stripping scanner, and the usage read.
+    fn strip(chunks: &[&[u8]]) -> (String, Option<Usage>) {
+        let mut s = UsageScanner::for_content_type(Some(b"text/event-stream"), true);
+        let mut out = Vec::new();
+        for c in chunks {
+            out.extend(s.pass(c.to_vec()));
+        }
+        let (usage, tail) = s.finish();
+        out.extend(tail);
+        (String::from_utf8(out).unwrap(), usage)
     }
 
     const SSE: &str = concat!(
@@ -270,7 +393,7 @@ mod tests {
         // Embeddings report no completion tokens.
         let emb = br#"{"data":[],"usage":{"prompt_tokens":5,"total_tokens":5}}"#;
         assert_eq!(
-            UsageScanner::for_content_type(None).finish_after(emb),
+            UsageScanner::for_content_type(None, true).finish_after(emb),
             Some(Usage {
                 prompt_tokens: 5,
                 completion_tokens: 0,
@@ -281,7 +404,7 @@ mod tests {
 
     #[test]
     fn large_json_keeps_only_the_tail() {
-        let mut s = UsageScanner::for_content_type(Some(b"application/json"));
+        let mut s = UsageScanner::for_content_type(Some(b"application/json"), false);
         s.feed(br#"{"object":"list","data":[{"embedding":["#);
         let floats = b"0.0123456789,".repeat(1000);
         for _ in 0..200 {
@@ -290,13 +413,80 @@ mod tests {
         s.feed(br#"1.0]}],"usage":{"prompt_tokens":9,"completion_tokens":12,"total_tokens":21}}"#);
         let UsageScanner::Json(j) = &s else { panic!() };
         assert!(j.truncated && j.kept.len() <= JSON_TAIL);
-        assert_eq!(s.finish(), Some(USAGE));
+        assert_eq!(s.finish().0, Some(USAGE));
     }
 
     impl UsageScanner {
+        fn feed(&mut self, chunk: &[u8]) {
+            self.pass(chunk.to_vec());
+        }
+
         fn finish_after(mut self, body: &[u8]) -> Option<Usage> {
             self.feed(body);
-            self.finish()
+            self.finish().0
         }
+    }
+
+    /// The stream of [`SSE`] without its usage-only event.
+    const SSE_STRIPPED: &str = concat!(
+        "data: {\"id\":\"c1\",\"choices\":[{\"delta\":{\"content\":\"say \\\"usage\\\"\"}}],\"usage\":null}\n\n",
+        "data: [DONE]\n\n",
+    );
+
+    #[test]
+    fn strips_the_usage_only_chunk_but_still_reads_it() {
+        assert_eq!(
+            strip(&[SSE.as_bytes()]),
+            (SSE_STRIPPED.to_string(), Some(USAGE))
+        );
+        let bytes = SSE.as_bytes();
+        for cut in 0..bytes.len() {
+            let got = strip(&[&bytes[..cut], &bytes[cut..]]);
+            assert_eq!(got, (SSE_STRIPPED.to_string(), Some(USAGE)), "cut at {cut}");
+        }
+        let crlf = SSE.replace('\n', "\r\n");
+        let chunks: Vec<&[u8]> = crlf.as_bytes().chunks(5).collect();
+        assert_eq!(
+            strip(&chunks),
+            (SSE_STRIPPED.replace('\n', "\r\n"), Some(USAGE))
+        );
+    }
+
+    #[test]
+    fn stripping_keeps_chunks_with_choices_and_whole_lines_flow_at_once() {
+        // Usage on a chunk that also carries choices is the provider's own format.
+        let mixed = "data: {\"choices\":[{\"delta\":{}}],\"usage\":{\"prompt_tokens\":1}}\n\n";
+        assert_eq!(strip(&[mixed.as_bytes()]).0, mixed);
+        // A complete line is forwarded in the same call; only a partial one waits.
+        let mut s = UsageScanner::for_content_type(Some(b"text/event-stream"), true);
+        assert_eq!(
+            s.pass(b"data: {\"a\":1}\n\ndata: {\"b\"".to_vec()),
+            b"data: {\"a\":1}\n\n"
+        );
+        assert_eq!(s.pass(b":2}\n\n".to_vec()), b"data: {\"b\":2}\n\n");
+        // A last line without a newline is forwarded at the end, unless stripped.
+        let (out, usage) =
+            strip(&[b"data: {\"x\":1}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":2}}"]);
+        assert_eq!(out, "data: {\"x\":1}\n\n");
+        assert_eq!(usage.unwrap().prompt_tokens, 2);
+    }
+
+    #[test]
+    fn stripping_forwards_overlong_lines_without_holding_them() {
+        let mut s = UsageScanner::for_content_type(Some(b"text/event-stream"), true);
+        let mut out = s.pass(b"data: {\"x\":\"".to_vec());
+        for _ in 0..40 {
+            out.extend(s.pass(vec![b'a'; 4096]));
+        }
+        let UsageScanner::SseStrip(_, st) = &s else {
+            panic!()
+        };
+        assert!(st.held.len() <= SSE_MAX_LINE);
+        out.extend(s.pass(b"\"}\n\n".to_vec()));
+        out.extend(s.pass(SSE.as_bytes().to_vec()));
+        let (usage, tail) = s.finish();
+        assert!(tail.is_empty());
+        assert_eq!(out.len(), 12 + 40 * 4096 + 4 + SSE_STRIPPED.len());
+        assert_eq!(usage, Some(USAGE));
     }
 }

@@ -1,0 +1,56 @@
+//! Usage events: one per forwarded request, spooled in the edge store under
+//! `usage:<event_id>` for the admin service to drain.
+
+use policy::UsageEvent;
+
+use crate::bindings::wasi::keyvalue::store::Bucket;
+use crate::quota::Charge;
+use crate::records::Records;
+
+/// What the event records about one request besides its records and charge.
+#[derive(Debug, Clone, Copy)]
+pub struct Outcome<'a> {
+    /// Model requested.
+    pub model: &'a str,
+    /// Status the client got.
+    pub status: u16,
+    /// When the request arrived, Unix milliseconds.
+    pub at_ms: u64,
+    /// From arrival to the last byte relayed.
+    pub latency_ms: u64,
+}
+
+/// Builds the event of a finished request under a fresh random id.
+pub fn event(records: &Records, outcome: Outcome<'_>, charge: &Charge) -> UsageEvent {
+    UsageEvent {
+        event_id: event_id(),
+        org_id: records.key.org_id.clone(),
+        team_id: records.key.team_id.clone(),
+        key_id: records.key.key_id.clone(),
+        agent_id: records.key.agent_id.clone(),
+        model: outcome.model.to_string(),
+        input_tokens: charge.input_tokens,
+        output_tokens: charge.output_tokens,
+        cost_micros: charge.cost_micros,
+        status: outcome.status,
+        latency_ms: outcome.latency_ms,
+        at_ms: outcome.at_ms,
+    }
+}
+
+/// Writes the event; the answer is already out, so a failure can only be logged
+/// (the counters were settled regardless).
+pub fn write(bucket: &Bucket, event: &UsageEvent) {
+    if let Err(e) = bucket.set(&event.kv_key(), &event.encode()) {
+        eprintln!(
+            "tollgate: usage event {} not spooled: {e:?}",
+            event.event_id
+        );
+    }
+}
+
+/// 128 random bits from `wasi:random` as 32 lower-case hex digits: unique without
+/// coordination between edge nodes, and the drain's idempotency key.
+fn event_id() -> String {
+    hex::encode(wasi::random::random::get_random_bytes(16))
+}
