@@ -1,6 +1,6 @@
 //! Tollgate's local edge runtime: wasmtime + wasi-http serving the gateway
-//! component, with the `wasi:keyvalue` store it imports (in memory or a SQLite
-//! file in Spin's layout) and an outbound allow-list.
+//! component, with the `wasi:keyvalue` store it imports (in memory, a SQLite
+//! file or Redis, in Spin's layouts) and an outbound allow-list.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), edge_host::EdgeError> {
@@ -10,14 +10,17 @@
 //! # Ok(()) }
 //! ```
 
+pub mod cli;
+pub mod clock;
 pub mod keyvalue;
 pub mod kv;
 pub mod outbound;
 pub mod records;
 mod server;
 
+pub use clock::GuestClock;
 pub use keyvalue::{Decision, RequestFacts};
-pub use kv::{Kv, KvBackend, KvConfig, KvError, MemoryKv, SqliteKv};
+pub use kv::{Kv, KvBackend, KvConfig, KvError, MemoryKv, RedisKv, SqliteKv};
 pub use outbound::OutboundPolicy;
 pub use records::RecordsError;
 pub use server::{CLIENT_ADDR_HEADER, EdgeConfig, EdgeError, EdgeServer};

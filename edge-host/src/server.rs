@@ -28,6 +28,7 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::clock::GuestClock;
 use crate::keyvalue::{self, Decision, GatewayCorePre, KvHost, KvView, RequestFacts};
 use crate::kv::{DEFAULT_STORE, Kv, KvConfig, KvError};
 use crate::outbound::{InvalidOutbound, OutboundHooks, OutboundPolicy};
@@ -65,6 +66,8 @@ pub struct EdgeConfig {
     pub first_byte_timeout: Duration,
     /// Outbound time between body chunks (caps the guest's own).
     pub between_bytes_timeout: Duration,
+    /// The guest's wall clock (the system clock unless a test moves it).
+    pub clock: GuestClock,
 }
 
 impl Default for EdgeConfig {
@@ -80,6 +83,7 @@ impl Default for EdgeConfig {
             // done, which can take minutes.
             first_byte_timeout: Duration::from_secs(300),
             between_bytes_timeout: Duration::from_secs(120),
+            clock: GuestClock::system(),
         }
     }
 }
@@ -151,6 +155,7 @@ struct Shared {
     core: Option<GatewayCorePre<HostState>>,
     kv: KvHost,
     outbound: OutboundPolicy,
+    clock: GuestClock,
 }
 
 impl Shared {
@@ -160,6 +165,7 @@ impl Shared {
         let wasi = WasiCtxBuilder::new()
             .inherit_stdout()
             .inherit_stderr()
+            .wall_clock(self.clock.clone())
             .build();
         Store::new(
             &self.engine,
@@ -254,16 +260,7 @@ impl EdgeServer {
             cfg.first_byte_timeout,
             cfg.between_bytes_timeout,
         )?;
-        let kv = match &cfg.kv {
-            KvConfig::Memory => Kv::open(&cfg.kv)?,
-            // Opening creates the file and may wait on another process's lock.
-            KvConfig::Sqlite(_) => {
-                let c = cfg.kv.clone();
-                tokio::task::spawn_blocking(move || Kv::open(&c))
-                    .await
-                    .map_err(|e| KvError::Backend(e.to_string()))??
-            }
-        };
+        let kv = Kv::connect(&cfg.kv).await?;
         if let Some(path) = &cfg.records {
             let entries = records::load_file(path)?;
             kv.set_many(&entries).await?;
@@ -296,6 +293,7 @@ impl EdgeServer {
             core,
             kv: KvHost::new(kv.clone(), &[DEFAULT_STORE]),
             outbound,
+            clock: cfg.clock.clone(),
         });
 
         let listener = TcpListener::bind(cfg.listen)

@@ -186,6 +186,31 @@ fn kv_config_parses() {
         KvConfig::Sqlite(".tollgate/x.db".into())
     );
     assert!("sqlite:".parse::<KvConfig>().is_err());
-    assert!("redis://x".parse::<KvConfig>().is_err());
+    assert_eq!(
+        "redis://10.0.0.7:6380/2".parse::<KvConfig>().unwrap(),
+        KvConfig::Redis("redis://10.0.0.7:6380/2".into())
+    );
+    assert!("redis://h:notaport".parse::<KvConfig>().is_err());
+    // The rejected value is not echoed: it may carry a password.
+    let err = "postgres://u:hunter2@h/db".parse::<KvConfig>().unwrap_err();
+    assert!(!err.contains("hunter2"), "{err}");
     let _ = Arc::new(MemoryKv::new());
+}
+
+#[tokio::test]
+async fn reading_a_counter_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    for kv in [
+        Kv::open(&KvConfig::Memory).unwrap(),
+        Kv::connect(&KvConfig::Sqlite(dir.path().join("kv.db")))
+            .await
+            .unwrap(),
+    ] {
+        assert_eq!(kv.counter("ctr:org:o:rpm:1").await.unwrap(), 0);
+        assert_eq!(kv.increment("ctr:org:o:rpm:1", 0).await.unwrap(), 0);
+        assert!(kv.list_keys().await.unwrap().is_empty());
+        kv.increment("ctr:org:o:rpm:1", 3).await.unwrap();
+        assert_eq!(kv.counter("ctr:org:o:rpm:1").await.unwrap(), 3);
+    }
+    assert!(Kv::open(&KvConfig::Redis("redis://127.0.0.1:1".into())).is_err());
 }

@@ -74,6 +74,9 @@ impl KvBackend for MemoryKv {
                 Some(v) => decode_counter(key, v)?,
                 None => 0,
             };
+            if delta == 0 {
+                return Ok(current);
+            }
             let new = add_counter(key, current, delta)?;
             m.insert(key.to_string(), new.to_le_bytes().to_vec());
             Ok(new)

@@ -5,6 +5,7 @@
 //! `i64` little-endian (8 bytes), the layout the component and Spin agree on.
 
 mod memory;
+mod redis_kv;
 mod sqlite;
 
 use std::future::Future;
@@ -13,6 +14,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 pub use memory::MemoryKv;
+pub use redis_kv::RedisKv;
 pub use sqlite::SqliteKv;
 
 /// The store the component opens; the only one a default host configures.
@@ -62,9 +64,10 @@ pub trait KvBackend: Send + Sync + 'static {
     }
     /// All keys of the store, sorted.
     fn list_keys<'a>(&'a self, store: &'a str) -> KvFuture<'a, Vec<String>>;
-    /// Atomically adds `delta` to the i64 LE counter at `key` (missing = 0) and
-    /// returns the new value; atomic across tasks and, where the backend is
-    /// shared, across processes.
+    /// Atomically adds `delta` to the counter at `key` (missing = 0) and returns
+    /// the new value; atomic across tasks and, where the backend is shared, across
+    /// processes. A zero `delta` only reads (and creates nothing), which is how
+    /// counters are read whatever encoding the backend stores them in.
     fn increment<'a>(&'a self, store: &'a str, key: &'a str, delta: i64) -> KvFuture<'a, i64>;
     /// Sets `key` to `new` only if its value still equals `expected`
     /// (`None` = absent); returns whether it swapped.
@@ -110,19 +113,27 @@ pub enum KvConfig {
     Memory,
     /// A SQLite file in Spin's own `spin_key_value` layout.
     Sqlite(PathBuf),
+    /// A Redis server (`redis://host:port[/db]`) in Spin's Redis layout:
+    /// plain keys, counters as Redis integers; the store for many edge nodes.
+    Redis(String),
 }
 
 impl std::str::FromStr for KvConfig {
     type Err = String;
 
-    /// `memory` or `sqlite:<path>`.
+    /// `memory`, `sqlite:<path>` or `redis://host:port[/db]`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "memory" => Ok(KvConfig::Memory),
-            _ => match s.strip_prefix("sqlite:") {
-                Some(path) if !path.is_empty() => Ok(KvConfig::Sqlite(PathBuf::from(path))),
-                _ => Err(format!("expected `memory` or `sqlite:<path>`, got {s:?}")),
-            },
+        if s == "memory" {
+            return Ok(KvConfig::Memory);
+        }
+        if s.starts_with("redis://") || s.starts_with("rediss://") {
+            // Checked here so a typo fails at the command line, not at first use.
+            return redis_kv::check_url(s).map(|()| KvConfig::Redis(s.to_string()));
+        }
+        match s.strip_prefix("sqlite:") {
+            Some(path) if !path.is_empty() => Ok(KvConfig::Sqlite(PathBuf::from(path))),
+            // The value is not echoed: a Redis URL may carry a password.
+            _ => Err("expected `memory`, `sqlite:<path>` or `redis://host:port`".to_string()),
         }
     }
 }
@@ -140,12 +151,34 @@ impl std::fmt::Debug for Kv {
 }
 
 impl Kv {
-    /// Opens the configured backend (creating the SQLite file and its directory).
+    /// Opens an embedded backend (creating the SQLite file and its directory);
+    /// Redis needs [`Kv::connect`].
     pub fn open(config: &KvConfig) -> Result<Kv, KvError> {
         Ok(match config {
             KvConfig::Memory => Kv::new(MemoryKv::new()),
             KvConfig::Sqlite(path) => Kv::new(SqliteKv::open(path)?),
+            KvConfig::Redis(_) => {
+                return Err(KvError::Backend(
+                    "a Redis store is opened with Kv::connect".into(),
+                ));
+            }
         })
+    }
+
+    /// Opens any backend: connects to Redis (failing if it cannot be reached), or
+    /// opens an embedded one off the async workers (a SQLite file may wait on
+    /// another process's lock).
+    pub async fn connect(config: &KvConfig) -> Result<Kv, KvError> {
+        match config {
+            KvConfig::Memory => Kv::open(config),
+            KvConfig::Sqlite(_) => {
+                let c = config.clone();
+                tokio::task::spawn_blocking(move || Kv::open(&c))
+                    .await
+                    .map_err(|e| KvError::Backend(e.to_string()))?
+            }
+            KvConfig::Redis(url) => Ok(Kv::new(RedisKv::connect(url).await?)),
+        }
     }
 
     /// Wraps a backend.
@@ -185,12 +218,10 @@ impl Kv {
         self.backend.increment(DEFAULT_STORE, key, delta).await
     }
 
-    /// Reads the counter `key` of the default store (missing = 0).
+    /// Reads the counter `key` of the default store (missing = 0), in whatever
+    /// encoding the backend keeps counters.
     pub async fn counter(&self, key: &str) -> Result<i64, KvError> {
-        match self.get(key).await? {
-            None => Ok(0),
-            Some(bytes) => decode_counter(key, &bytes),
-        }
+        self.increment(key, 0).await
     }
 
     /// Sets many keys of the default store at once.

@@ -173,6 +173,13 @@ impl KvBackend for SqliteKv {
 
     fn increment<'a>(&'a self, store: &'a str, key: &'a str, delta: i64) -> KvFuture<'a, i64> {
         self.run(|c| {
+            if delta == 0 {
+                // A read: no write lock, so reading counters never queues behind writers.
+                return match get(c, store, key)? {
+                    Some(bytes) => decode_counter(key, &bytes),
+                    None => Ok(0),
+                };
+            }
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let current = match get(&tx, store, key)? {
                 Some(bytes) => decode_counter(key, &bytes)?,

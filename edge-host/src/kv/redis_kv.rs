@@ -1,0 +1,247 @@
+//! Redis backend in Spin's Redis layout: one Redis database per store, plain keys
+//! and values, counters as Redis integers moved with `INCRBY`. Any number of edge
+//! nodes (and a Spin deployment, and the admin service's Redis sink) share it, so
+//! rate limits and budgets are exact across nodes.
+//!
+//! One multiplexed connection per process, reconnected in the background
+//! ([`ConnectionManager`]); a command that cannot get an answer in time fails,
+//! and the component then denies the request (fail closed).
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, RedisError, Value};
+
+use super::{KvBackend, KvError, KvFuture};
+
+/// Longest a command waits for Redis: a request denied fast beats one hanging.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest a (re)connection attempt takes.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Counters expire this long after their first increment: longer than any window
+/// or budget period that reads them (a month plus the widest UTC offset), so
+/// finished windows do not pile up in Redis forever.
+const COUNTER_TTL_SECS: i64 = 35 * 24 * 3600;
+/// Keys asked for per `SCAN` round trip.
+const SCAN_COUNT: usize = 1000;
+
+/// Sets `KEYS[1]` to `ARGV[3]` only if it holds `ARGV[2]` (`ARGV[1]` = "1") or
+/// is absent (`ARGV[1]` = "0"); atomic because Redis runs scripts alone, and
+/// unlike `WATCH` it is safe on a shared multiplexed connection.
+const CAS_SCRIPT: &str = r#"
+local current = redis.call('GET', KEYS[1])
+if ARGV[1] == '1' then
+  if current ~= ARGV[2] then return 0 end
+elseif current then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[3])
+return 1
+"#;
+
+/// A Redis-backed key-value store.
+#[derive(Clone)]
+pub struct RedisKv {
+    conn: ConnectionManager,
+}
+
+/// Checks a `redis://` URL without connecting.
+pub(super) fn check_url(url: &str) -> Result<(), String> {
+    Client::open(url)
+        .map(drop)
+        .map_err(|e| format!("invalid Redis URL: {e}"))
+}
+
+impl From<RedisError> for KvError {
+    fn from(e: RedisError) -> Self {
+        KvError::Backend(format!("redis: {e}"))
+    }
+}
+
+impl RedisKv {
+    /// Connects to `url` (`redis://host:port[/db]`); fails if Redis cannot be reached.
+    pub async fn connect(url: &str) -> Result<RedisKv, KvError> {
+        let client = Client::open(url).map_err(|e| KvError::Backend(format!("redis: {e}")))?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            // Reconnects happen in the background; a command meanwhile fails fast.
+            .set_number_of_retries(2);
+        let conn = ConnectionManager::new_with_config(client, config).await?;
+        Ok(RedisKv { conn })
+    }
+
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, KvError> {
+        // The manager is a cheap handle onto one multiplexed connection.
+        let mut conn = self.conn.clone();
+        Ok(cmd.query_async(&mut conn).await?)
+    }
+}
+
+/// Maps Redis's answer to a non-integer or overflowing `INCRBY`.
+fn counter_error(key: &str, e: RedisError) -> KvError {
+    let text = e.to_string();
+    if text.contains("overflow") {
+        KvError::Overflow {
+            key: key.to_string(),
+        }
+    } else if text.contains("not an integer") || text.contains("WRONGTYPE") {
+        KvError::NotACounter {
+            key: key.to_string(),
+        }
+    } else {
+        e.into()
+    }
+}
+
+/// Parses a counter as Redis stores it (decimal text).
+fn parse_counter(key: &str, value: &[u8]) -> Result<i64, KvError> {
+    std::str::from_utf8(value)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| KvError::NotACounter {
+            key: key.to_string(),
+        })
+}
+
+impl KvBackend for RedisKv {
+    fn get<'a>(&'a self, _store: &'a str, key: &'a str) -> KvFuture<'a, Option<Vec<u8>>> {
+        Box::pin(async move { self.query(redis::cmd("GET").arg(key)).await })
+    }
+
+    fn set<'a>(&'a self, _store: &'a str, key: &'a str, value: &'a [u8]) -> KvFuture<'a, ()> {
+        Box::pin(async move { self.query(redis::cmd("SET").arg(key).arg(value)).await })
+    }
+
+    fn delete<'a>(&'a self, _store: &'a str, key: &'a str) -> KvFuture<'a, ()> {
+        Box::pin(async move { self.query(redis::cmd("DEL").arg(key)).await })
+    }
+
+    fn exists<'a>(&'a self, _store: &'a str, key: &'a str) -> KvFuture<'a, bool> {
+        Box::pin(async move { self.query(redis::cmd("EXISTS").arg(key)).await })
+    }
+
+    fn list_keys<'a>(&'a self, _store: &'a str) -> KvFuture<'a, Vec<String>> {
+        Box::pin(async move {
+            let mut keys = Vec::new();
+            let mut cursor: u64 = 0;
+            loop {
+                let (next, page): (u64, Vec<String>) = self
+                    .query(redis::cmd("SCAN").arg(cursor).arg("COUNT").arg(SCAN_COUNT))
+                    .await?;
+                keys.extend(page);
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+            // SCAN may return a key twice while the keyspace is rehashed.
+            keys.sort_unstable();
+            keys.dedup();
+            Ok(keys)
+        })
+    }
+
+    fn increment<'a>(&'a self, _store: &'a str, key: &'a str, delta: i64) -> KvFuture<'a, i64> {
+        Box::pin(async move {
+            if delta == 0 {
+                // A read that creates nothing (INCRBY 0 would create the key).
+                let value: Option<Vec<u8>> = self.query(redis::cmd("GET").arg(key)).await?;
+                return value.map_or(Ok(0), |v| parse_counter(key, &v));
+            }
+            let mut conn = self.conn.clone();
+            let new: i64 = redis::cmd("INCRBY")
+                .arg(key)
+                .arg(delta)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| counter_error(key, e))?;
+            // The first increment of a window created the key: give it an expiry.
+            if new == delta && delta > 0 && key.starts_with(policy::kv::COUNTER_PREFIX) {
+                let _: Value = redis::cmd("EXPIRE")
+                    .arg(key)
+                    .arg(COUNTER_TTL_SECS)
+                    .query_async(&mut conn)
+                    .await?;
+            }
+            Ok(new)
+        })
+    }
+
+    fn compare_and_swap<'a>(
+        &'a self,
+        _store: &'a str,
+        key: &'a str,
+        expected: Option<&'a [u8]>,
+        new: &'a [u8],
+    ) -> KvFuture<'a, bool> {
+        Box::pin(async move {
+            let mut cmd = redis::cmd("EVAL");
+            cmd.arg(CAS_SCRIPT).arg(1).arg(key);
+            match expected {
+                Some(v) => cmd.arg("1").arg(v),
+                None => cmd.arg("0").arg(""),
+            };
+            cmd.arg(new);
+            let swapped: i64 = self.query(&cmd).await?;
+            Ok(swapped == 1)
+        })
+    }
+
+    fn get_many<'a>(
+        &'a self,
+        _store: &'a str,
+        keys: &'a [String],
+    ) -> KvFuture<'a, Vec<Option<Vec<u8>>>> {
+        Box::pin(async move {
+            if keys.is_empty() {
+                return Ok(Vec::new());
+            }
+            // One round trip, one consistent read (MGET is atomic).
+            self.query(redis::cmd("MGET").arg(keys)).await
+        })
+    }
+
+    fn set_many<'a>(
+        &'a self,
+        _store: &'a str,
+        entries: &'a [(String, Vec<u8>)],
+    ) -> KvFuture<'a, ()> {
+        Box::pin(async move {
+            if entries.is_empty() {
+                return Ok(());
+            }
+            // MSET is atomic: a records file never lands half-loaded.
+            let mut cmd = redis::cmd("MSET");
+            for (k, v) in entries {
+                cmd.arg(k).arg(v);
+            }
+            self.query(&cmd).await
+        })
+    }
+
+    fn delete_many<'a>(&'a self, _store: &'a str, keys: &'a [String]) -> KvFuture<'a, ()> {
+        Box::pin(async move {
+            if keys.is_empty() {
+                return Ok(());
+            }
+            self.query(redis::cmd("DEL").arg(keys)).await
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_and_counter_text() {
+        assert!(check_url("redis://127.0.0.1:6379/0").is_ok());
+        assert!(check_url("redis://127.0.0.1:notaport").is_err());
+        assert_eq!(parse_counter("k", b"-42").unwrap(), -42);
+        assert!(matches!(
+            parse_counter("k", b"{}"),
+            Err(KvError::NotACounter { .. })
+        ));
+    }
+}
