@@ -83,3 +83,32 @@ pub fn key_entry(secret: &str, key: &KeyRecord) -> (String, Vec<u8>) {
 pub fn agent_entry(agent: &AgentRecord) -> (String, Vec<u8>) {
     (kv::agent_key(&agent.agent_id), records::encode(agent))
 }
+
+/// A team record of `org_id` with no limits or budget.
+pub fn team(team_id: &str, org_id: &str) -> policy::TeamRecord {
+    policy::TeamRecord {
+        schema_version: SCHEMA_VERSION,
+        team_id: team_id.into(),
+        org_id: org_id.into(),
+        limits: Limits::default(),
+        budget: None,
+    }
+}
+
+/// The KV entry of a team record.
+pub fn team_entry(team: &policy::TeamRecord) -> (String, Vec<u8>) {
+    (kv::team_key(&team.team_id), records::encode(team))
+}
+
+/// A price for `model` in micro-units per million input and output tokens.
+pub fn price(
+    model: &str,
+    input_per_mtok_micros: u64,
+    output_per_mtok_micros: u64,
+) -> policy::ModelPrice {
+    policy::ModelPrice {
+        model: model.parse().expect("model pattern"),
+        input_per_mtok_micros,
+        output_per_mtok_micros,
+    }
+}
