@@ -24,7 +24,6 @@ pub mod teams;
 pub mod usage;
 
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
@@ -35,7 +34,7 @@ use tokio::task::JoinHandle;
 use crate::db::Writer;
 use crate::errors::ApiError;
 use crate::outbox::Signal;
-use crate::sinks::{Sink, SpinSqliteSink};
+use crate::sinks::{Sink, SinkTarget};
 
 /// Shared state of the handlers.
 #[derive(Clone)]
@@ -53,8 +52,8 @@ pub struct AppState {
 pub struct Config {
     /// sqlx SQLite URL of the admin database.
     pub database_url: String,
-    /// Spin-schema SQLite files to push compiled records to.
-    pub edge_kv: Vec<PathBuf>,
+    /// Edge key-value stores to push compiled records to and drain usage from.
+    pub edge_kv: Vec<SinkTarget>,
     /// Platform-admin token to register instead of generating one.
     pub admin_token: Option<String>,
 }
@@ -84,11 +83,7 @@ pub struct Started {
 pub async fn start(config: &Config) -> Result<Started, StartError> {
     let db = db::connect(&config.database_url).await?;
     let generated_admin_token = auth::bootstrap(&db, config.admin_token.as_deref()).await?;
-    let sinks: Vec<Arc<dyn Sink>> = config
-        .edge_kv
-        .iter()
-        .map(|p| Arc::new(SpinSqliteSink::new(p)) as Arc<dyn Sink>)
-        .collect();
+    let sinks: Vec<Arc<dyn Sink>> = config.edge_kv.iter().map(SinkTarget::open).collect();
     start_with_sinks(db, sinks, generated_admin_token).await
 }
 

@@ -1,8 +1,8 @@
 //! `tollgate-admin`: the Tollgate control plane binary.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
+use admin_service::sinks::SinkTarget;
 use anyhow::Context;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
@@ -17,9 +17,10 @@ struct Cli {
     /// SQLite URL of the admin database.
     #[arg(long, env = "DATABASE_URL", default_value = admin_service::db::DEFAULT_DATABASE_URL)]
     database_url: String,
-    /// Spin key-value SQLite file to push records to (repeatable; one pusher each).
+    /// Edge key-value store to push records to and drain usage from:
+    /// `sqlite:<path>` (or a path) or `redis://host:port[/db]`; repeatable.
     #[arg(long = "edge-kv", env = "TOLLGATE_EDGE_KV", value_delimiter = ',')]
-    edge_kv: Vec<PathBuf>,
+    edge_kv: Vec<SinkTarget>,
 }
 
 #[tokio::main]
@@ -30,7 +31,10 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let cli = Cli::parse();
-    for path in &cli.edge_kv {
+    for target in &cli.edge_kv {
+        let SinkTarget::Sqlite(path) = target else {
+            continue;
+        };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }

@@ -1,11 +1,14 @@
-//! Edge KV sinks: where compiled records are pushed. Today a SQLite file in Spin's
-//! key-value schema (what Spin and the local edge host read); Redis comes later.
+//! Edge KV sinks: where compiled records are pushed and usage spools are drained. A
+//! SQLite file in Spin's key-value schema (what Spin and the local edge host read), or
+//! a Redis server in Spin's Redis layout (plain keys), shared by many edge nodes.
 
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use tokio::sync::Mutex;
@@ -38,6 +41,41 @@ pub trait Sink: Send + Sync + 'static {
     /// Up to `limit` usage events the edge spooled in this store (`usage:*`), left
     /// in place: the drainer deletes them (via [`Sink::apply`]) once stored.
     fn spooled_usage(&self, limit: usize) -> SpoolFuture<'_>;
+}
+
+/// Where a sink lives: `sqlite:<path>` (or a bare path) or `redis://host:port[/db]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SinkTarget {
+    /// A Spin-schema SQLite file.
+    Sqlite(PathBuf),
+    /// A Redis server.
+    Redis(String),
+}
+
+impl std::str::FromStr for SinkTarget {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.starts_with("redis://") || s.starts_with("rediss://") {
+            redis::Client::open(s).map_err(|e| format!("invalid Redis URL {s:?}: {e}"))?;
+            return Ok(SinkTarget::Redis(s.to_string()));
+        }
+        let path = s.strip_prefix("sqlite:").unwrap_or(s);
+        if path.is_empty() {
+            return Err("expected `sqlite:<path>`, a path, or `redis://host:port`".into());
+        }
+        Ok(SinkTarget::Sqlite(PathBuf::from(path)))
+    }
+}
+
+impl SinkTarget {
+    /// The sink writing to this target.
+    pub fn open(&self) -> Arc<dyn Sink> {
+        match self {
+            SinkTarget::Sqlite(p) => Arc::new(SpinSqliteSink::new(p)),
+            SinkTarget::Redis(url) => Arc::new(RedisSink::new(url)),
+        }
+    }
 }
 
 /// A SQLite file with Spin's `spin_key_value` table, store `default`.
@@ -160,5 +198,150 @@ impl Sink for SpinSqliteSink {
         Box::pin(self.with_pool("read usage spool", async move |pool| {
             self.spooled(pool, limit).await
         }))
+    }
+}
+
+/// Keys scanned per `SCAN` round trip when collecting the usage spool.
+const SCAN_COUNT: usize = 1000;
+/// Redis answers slower than this count as a failed push (retried).
+const REDIS_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A Redis server in Spin's Redis key-value layout: records under their plain keys.
+pub struct RedisSink {
+    name: String,
+    url: String,
+    conn: Mutex<Option<ConnectionManager>>,
+}
+
+impl RedisSink {
+    /// A sink writing to the Redis server at `url`; connects on first use, so a
+    /// server that is down at start only delays the push.
+    pub fn new(url: &str) -> Self {
+        RedisSink {
+            name: format!("redis:{}", redact_url(url)),
+            url: url.to_string(),
+            conn: Mutex::new(None),
+        }
+    }
+
+    async fn connection(&self) -> Result<ConnectionManager, SinkError> {
+        let mut guard = self.conn.lock().await;
+        if let Some(c) = guard.as_ref() {
+            return Ok(c.clone());
+        }
+        let client = redis::Client::open(self.url.as_str()).map_err(|e| self.error("open", e))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(REDIS_TIMEOUT))
+            .set_response_timeout(Some(REDIS_TIMEOUT));
+        let conn = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(|e| self.error("connect", e))?;
+        *guard = Some(conn.clone());
+        Ok(conn)
+    }
+
+    fn error(&self, what: &str, e: redis::RedisError) -> SinkError {
+        SinkError(format!("{what} {}: {e}", self.name))
+    }
+
+    async fn write(&self, writes: &[KvWrite]) -> Result<(), SinkError> {
+        let mut conn = self.connection().await?;
+        // MULTI/EXEC: the edge never sees half a batch.
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for w in writes {
+            match w {
+                KvWrite::Put { key, value } => pipe.cmd("SET").arg(key).arg(value).ignore(),
+                KvWrite::Delete { key } => pipe.cmd("DEL").arg(key).ignore(),
+            };
+        }
+        pipe.query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| self.error("write", e))
+    }
+
+    async fn spooled(&self, limit: usize) -> Result<Spooled, SinkError> {
+        let mut conn = self.connection().await?;
+        let mut keys: Vec<String> = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, page): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{}*", policy::usage::USAGE_PREFIX))
+                .arg("COUNT")
+                .arg(SCAN_COUNT)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| self.error("scan", e))?;
+            keys.extend(page);
+            if next == 0 || keys.len() >= limit {
+                break;
+            }
+            cursor = next;
+        }
+        // SCAN may repeat a key while Redis rehashes.
+        keys.sort_unstable();
+        keys.dedup();
+        keys.truncate(limit);
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let values: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
+            .arg(&keys)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.error("read", e))?;
+        Ok(keys
+            .into_iter()
+            .zip(values)
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect())
+    }
+}
+
+/// `redis://user:secret@host` → `redis://host`: sink names are shown and logged.
+fn redact_url(url: &str) -> String {
+    match (url.split_once("://"), url.rsplit_once('@')) {
+        (Some((scheme, _)), Some((_, host))) => format!("{scheme}://{host}"),
+        _ => url.to_string(),
+    }
+}
+
+impl Sink for RedisSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn apply<'a>(&'a self, writes: &'a [KvWrite]) -> SinkFuture<'a> {
+        Box::pin(self.write(writes))
+    }
+
+    fn spooled_usage(&self, limit: usize) -> SpoolFuture<'_> {
+        Box::pin(self.spooled(limit))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse_and_credentials_stay_out_of_names() {
+        assert_eq!(
+            "sqlite:.tollgate/edge-kv.db".parse(),
+            Ok(SinkTarget::Sqlite(".tollgate/edge-kv.db".into()))
+        );
+        assert_eq!("kv.db".parse(), Ok(SinkTarget::Sqlite("kv.db".into())));
+        assert_eq!(
+            "redis://127.0.0.1:6379/0".parse(),
+            Ok(SinkTarget::Redis("redis://127.0.0.1:6379/0".into()))
+        );
+        assert!("redis://127.0.0.1:notaport".parse::<SinkTarget>().is_err());
+        assert!("sqlite:".parse::<SinkTarget>().is_err());
+        assert_eq!(
+            RedisSink::new("redis://:hunter2@cache:6379").name(),
+            "redis:redis://cache:6379"
+        );
     }
 }

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use admin_service::sinks::SinkTarget;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use edge_host::{EdgeConfig, EdgeServer, KvConfig};
@@ -71,7 +72,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     let kv_path = args.data_dir.join("edge-kv.db");
     let config = admin_service::Config {
         database_url: format!("sqlite://{}", args.data_dir.join("admin.db").display()),
-        edge_kv: vec![kv_path.clone()],
+        edge_kv: vec![SinkTarget::Sqlite(kv_path.clone())],
         admin_token: std::env::var("TOLLGATE_ADMIN_TOKEN")
             .ok()
             .filter(|t| !t.is_empty()),

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use admin_service::sinks::SinkTarget;
 use edge_host::{EdgeConfig, EdgeServer, KvConfig};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -49,7 +50,7 @@ impl ControlPlane {
         let kv_path = dir.path().join("edge-kv.db");
         let config = admin_service::Config {
             database_url: format!("sqlite://{}", dir.path().join("admin.db").display()),
-            edge_kv: vec![kv_path.clone()],
+            edge_kv: vec![SinkTarget::Sqlite(kv_path.clone())],
             admin_token: Some(ADMIN_TOKEN.to_string()),
         };
         let started = admin_service::start(&config)
