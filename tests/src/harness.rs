@@ -105,22 +105,32 @@ impl RedisServer {
             .and_then(|l| l.local_addr())
             .expect("a free loopback port")
             .port();
-        let child = std::process::Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(std::env::temp_dir())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot run redis-server ({e}); install it (`apt-get install redis-server`, \
-                     as .ci/run does)"
-                )
-            });
-        let mut server = RedisServer { child, port };
+        let mut server = RedisServer {
+            child: spawn_redis(port),
+            port,
+        };
         server.wait_ready();
         server
+    }
+
+    /// Starts a fresh, empty server on the same port after [`Self::kill`].
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = spawn_redis(self.port);
+        self.wait_ready();
+    }
+
+    /// Sends one inline command (`TTL some-key`) and returns the raw RESP reply line.
+    pub fn command(&self, line: &str) -> String {
+        use std::io::{BufRead, Write};
+        let mut s =
+            std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("redis reachable");
+        s.write_all(format!("{line}\r\n").as_bytes()).expect("send");
+        let mut reply = String::new();
+        std::io::BufReader::new(s)
+            .read_line(&mut reply)
+            .expect("reply");
+        reply.trim_end().to_string()
     }
 
     fn wait_ready(&mut self) {
@@ -171,4 +181,20 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+fn spawn_redis(port: u16) -> std::process::Child {
+    std::process::Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .arg("--dir")
+        .arg(std::env::temp_dir())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run redis-server ({e}); install it (`apt-get install redis-server`, \
+                 as .ci/run does)"
+            )
+        })
 }
