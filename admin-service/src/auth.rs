@@ -1,7 +1,7 @@
 //! Admin authentication and role-based access: bearer tokens (hashed at rest),
 //! platform admins, and per-organization roles.
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -128,6 +128,27 @@ impl FromRequestParts<AppState> for Actor {
             user_id: row.try_get("user_id")?,
             platform_admin: row.try_get::<i64, _>("platform_admin")? != 0,
         })
+    }
+}
+
+/// For endpoints whose credential may be something else (an invitation token): no
+/// `Authorization` header is `None`, a bad one is still 401.
+impl OptionalFromRequestParts<AppState> for Actor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, ApiError> {
+        if !parts
+            .headers
+            .contains_key(axum::http::header::AUTHORIZATION)
+        {
+            return Ok(None);
+        }
+        <Actor as FromRequestParts<AppState>>::from_request_parts(parts, state)
+            .await
+            .map(Some)
     }
 }
 

@@ -192,13 +192,17 @@ pub struct Accepted {
     pub org_id: String,
     /// The role granted.
     pub role: Role,
-    /// A new bearer token for the user (`tg-user-…`), shown only now.
-    pub token: String,
+    /// For a user created by this acceptance: a bearer token (`tg-user-…`), shown
+    /// only now. Existing users accept with their own token and get none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
-/// `POST /api/invitations/accept`: the invitation token is the credential.
+/// `POST /api/invitations/accept`: the invitation token is the credential for a new
+/// user; an existing user must also present their own bearer token.
 pub async fn accept_invitation(
     State(st): State<AppState>,
+    actor: Option<Actor>,
     ApiJson(body): ApiJson<AcceptInvitation>,
 ) -> ApiResult<Json<Accepted>> {
     let mut tx = st.writer.begin(&st.db).await?;
@@ -214,6 +218,28 @@ pub async fn accept_invitation(
         "expired" => return Err(ApiError::gone("invitation has expired")),
         // Used or revoked tokens are as good as unknown.
         _ => return Err(ApiError::not_found("invitation")),
+    }
+    let known: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE email = ?")
+        .bind(&inv.email)
+        .fetch_optional(tx.conn())
+        .await?;
+    // The inviter also holds the invitation token: for an existing account it must not
+    // mint that account a token (a way into the user's other organizations).
+    let new_user = known.is_none();
+    if let Some(uid) = &known {
+        match &actor {
+            None => {
+                return Err(ApiError::unauthorized(
+                    "this email already has an account: accept with that user's bearer token",
+                ));
+            }
+            Some(a) if a.user_id.as_deref() != Some(uid.as_str()) => {
+                return Err(ApiError::forbidden(
+                    "the invitation is for another user's email",
+                ));
+            }
+            Some(_) => {}
+        }
     }
     let user_id = upsert_user(tx.conn(), &inv.email).await?;
     let existing: Option<String> =
@@ -246,7 +272,11 @@ pub async fn accept_invitation(
     .bind(&inv.id)
     .execute(tx.conn())
     .await?;
-    let (_, token) = issue_user_token(tx.conn(), &user_id, "invitation").await?;
+    let token = if new_user {
+        Some(issue_user_token(tx.conn(), &user_id, "invitation").await?.1)
+    } else {
+        None
+    };
     tx.commit().await?;
     Ok(Json(Accepted {
         user_id,

@@ -321,6 +321,9 @@ pub async fn add_member(
     ApiJson(body): ApiJson<AddMember>,
 ) -> ApiResult<(StatusCode, Json<MemberView>)> {
     let access = authorize_org(&st.db, &actor, &id, Perm::ManageMembers).await?;
+    // Users are global: adding one by id or email without their consent would tell an
+    // org admin who has accounts in other tenants. Org admins invite instead.
+    actor.require_platform_admin()?;
     check_grant(&access, body.role)?;
     let mut tx = st.writer.begin(&st.db).await?;
     let user_id = match (&body.user_id, &body.email) {

@@ -1,7 +1,5 @@
 //! Admin authentication: the bootstrap platform-admin token, hashed tokens, 401s.
 
-use serde_json::json;
-
 use crate::common::{ADMIN, TestServer};
 
 #[tokio::test]
@@ -118,7 +116,6 @@ async fn missing_malformed_and_unknown_tokens_are_401() {
     s.assert_not_stored(ADMIN, &before);
     let (_, tok) = s.user(&org, "viewer").await;
     s.assert_not_stored(&tok, &s.snapshot().await);
-    let _ = json!({});
 }
 
 #[tokio::test]

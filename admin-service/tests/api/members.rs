@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::common::{ADMIN, TestServer};
+use crate::common::TestServer;
 
 #[tokio::test]
 async fn members_are_added_listed_changed_and_removed_and_users_span_orgs() {
@@ -202,16 +202,14 @@ async fn admins_manage_members_except_owners_and_an_org_keeps_an_owner() {
         .unwrap()
         .to_string();
 
+    // Org roles do not add existing users directly (that would reveal accounts of
+    // other tenants, without their consent): they invite.
+    for (tok, who) in [(&admin, "admin"), (&owner, "owner")] {
+        let body = json!({"user_id": fresh, "role": "viewer"});
+        let r = s.call("POST", &members, tok, Some(body)).await;
+        assert_eq!(r.status, 403, "{who}: {}", r.text);
+    }
     // Admins: not the owner role, not owners.
-    let r = s
-        .call(
-            "POST",
-            &members,
-            &admin,
-            Some(json!({"user_id": fresh, "role": "owner"})),
-        )
-        .await;
-    assert_eq!(r.status, 403, "{}", r.text);
     let r = s
         .call(
             "PATCH",
@@ -247,9 +245,9 @@ async fn admins_manage_members_except_owners_and_an_org_keeps_an_owner() {
     let r = s
         .call(
             "POST",
-            &members,
+            &format!("/api/organizations/{org}/invitations"),
             &admin,
-            Some(json!({"user_id": fresh, "role": "admin"})),
+            Some(json!({"email": "a2@example.com", "role": "admin"})),
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
@@ -475,8 +473,10 @@ async fn accepting_an_invitation_never_demotes_an_existing_member() {
     let s = TestServer::start().await;
     let org = s.org("Keep").await;
     let (_, owner) = s.user(&org, "owner").await;
-    let me = s.call("GET", "/api/me", &owner, None).await.ok();
-    let email = me["user"]["email"].as_str().unwrap().to_string();
+    let email = s.call("GET", "/api/me", &owner, None).await.ok()["user"]["email"]
+        .as_str()
+        .unwrap()
+        .to_string();
     // An admin may not demote an owner directly; an invitation must not do it either.
     let inv = s
         .post(
@@ -485,16 +485,17 @@ async fn accepting_an_invitation_never_demotes_an_existing_member() {
         )
         .await
         .ok();
+    let accept = json!({"token": inv["token"]});
     let r = s
-        .raw(
-            "POST",
-            "/api/invitations/accept",
-            None,
-            Some(&json!({"token": inv["token"]}).to_string()),
-        )
+        .call("POST", "/api/invitations/accept", &owner, Some(accept))
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["role"], "owner", "{}", r.text);
+    assert!(
+        r.body.get("token").is_none(),
+        "an existing user gets no new token: {}",
+        r.text
+    );
     let r = s
         .call(
             "POST",
@@ -518,13 +519,80 @@ async fn accepting_an_invitation_never_demotes_an_existing_member() {
         .await
         .ok();
     let r = s
-        .raw(
+        .call(
             "POST",
             "/api/invitations/accept",
-            None,
-            Some(&json!({"token": inv["token"]}).to_string()),
+            &viewer,
+            Some(json!({"token": inv["token"]})),
         )
         .await;
     assert_eq!(r.body["role"], "admin", "{}", r.text);
-    let _ = ADMIN;
+}
+
+#[tokio::test]
+async fn an_inviter_cannot_take_over_an_existing_account() {
+    let s = TestServer::start().await;
+    let a = s.org("Attacker").await;
+    let b = s.org("Victim").await;
+    let (_, admin_a) = s.user(&a, "admin").await;
+    let (_, owner_b) = s.user(&b, "owner").await;
+    let victim = s.call("GET", "/api/me", &owner_b, None).await.ok()["user"]["email"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The admin of A invites B's owner and holds the invitation token themselves.
+    let inv = s
+        .call(
+            "POST",
+            &format!("/api/organizations/{a}/invitations"),
+            &admin_a,
+            Some(json!({"email": victim, "role": "viewer"})),
+        )
+        .await
+        .ok();
+    let accept = json!({"token": inv["token"]}).to_string();
+    let before = s.snapshot().await;
+    let r = s
+        .raw("POST", "/api/invitations/accept", None, Some(&accept))
+        .await;
+    assert_eq!(
+        r.status, 401,
+        "accepting for an existing account without its token: {}",
+        r.text
+    );
+    assert!(!r.text.contains("tg-user-"), "{}", r.text);
+    let r = s
+        .raw(
+            "POST",
+            "/api/invitations/accept",
+            Some(&admin_a),
+            Some(&accept),
+        )
+        .await;
+    assert_eq!(
+        r.status, 403,
+        "accepting with someone else's token: {}",
+        r.text
+    );
+    assert_eq!(
+        s.snapshot().await,
+        before,
+        "a refused accept wrote something"
+    );
+    // The invitation stays usable by its rightful user, who gets no new token.
+    let r = s
+        .raw(
+            "POST",
+            "/api/invitations/accept",
+            Some(&owner_b),
+            Some(&accept),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["org_id"].as_str()),
+        (200, Some(a.as_str())),
+        "{}",
+        r.text
+    );
+    assert!(r.body.get("token").is_none(), "{}", r.text);
 }
