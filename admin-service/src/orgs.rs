@@ -44,6 +44,8 @@ pub struct OrgView {
     pub is_internal: bool,
     /// Number of agents assigned.
     pub agent_count: i64,
+    /// Number of teams (the admin UI's team count).
+    pub team_count: i64,
     /// The caller's role here (`owner` for platform admins).
     pub role: Option<Role>,
     /// Creation time.
@@ -55,7 +57,7 @@ pub struct OrgView {
     pub agents: Option<Vec<AgentView>>,
 }
 
-const ORG_SELECT: &str = "SELECT o.*, (SELECT COUNT(*) FROM agents a WHERE a.org_id = o.id) AS agent_count FROM organizations o";
+const ORG_SELECT: &str = "SELECT o.*, (SELECT COUNT(*) FROM agents a WHERE a.org_id = o.id) AS agent_count, (SELECT COUNT(*) FROM teams t WHERE t.org_id = o.id) AS team_count FROM organizations o";
 
 fn org_view(row: &SqliteRow, role: Option<Role>) -> Result<OrgView, ApiError> {
     Ok(OrgView {
@@ -70,6 +72,7 @@ fn org_view(row: &SqliteRow, role: Option<Role>) -> Result<OrgView, ApiError> {
         active: row.try_get::<i64, _>("active")? != 0,
         is_internal: row.try_get::<i64, _>("is_internal")? != 0,
         agent_count: row.try_get("agent_count")?,
+        team_count: row.try_get("team_count")?,
         role,
         created_at: rfc3339(row.try_get("created_at_ms")?),
         updated_at: rfc3339(row.try_get("updated_at_ms")?),
@@ -205,7 +208,8 @@ pub async fn list_orgs(State(st): State<AppState>, actor: Actor) -> ApiResult<Js
             .map(Json);
     }
     let rows = sqlx::query(
-        "SELECT o.*, m.role AS role, (SELECT COUNT(*) FROM agents a WHERE a.org_id = o.id) AS agent_count
+        "SELECT o.*, m.role AS role, (SELECT COUNT(*) FROM agents a WHERE a.org_id = o.id) AS agent_count,
+            (SELECT COUNT(*) FROM teams t WHERE t.org_id = o.id) AS team_count
          FROM organizations o JOIN memberships m ON m.org_id = o.id
          WHERE m.user_id = ? AND o.is_internal = 0 ORDER BY o.created_at_ms, o.id",
     )

@@ -51,6 +51,23 @@ async fn create_as_in_the_seed_then_list_and_get_with_agents() {
     let agent = s.agent(id, "support-bot").await;
     let detail = s.get(&format!("/api/organizations/{id}")).await.ok();
     assert_eq!(detail["agent_count"], 1);
+    s.post(
+        &format!("/api/organizations/{id}/teams"),
+        json!({"name": "ops"}),
+    )
+    .await
+    .ok();
+    let listed = s.get("/api/organizations").await.ok();
+    let mine = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["id"] == id)
+        .unwrap();
+    assert_eq!(
+        (mine["agent_count"].as_i64(), mine["team_count"].as_i64()),
+        (Some(1), Some(1))
+    );
     let agents = detail["agents"].as_array().unwrap();
     assert_eq!(agents.len(), 1);
     assert_eq!(agents[0]["id"], agent.as_str());
