@@ -513,7 +513,14 @@ pub async fn update_route_group(
     let models = match body.models {
         Some(Some(m)) => m,
         Some(None) => return Err(ApiError::invalid("models", "must be a list")),
-        None => Vec::new(),
+        // An empty body must not silently empty the group for every org granting it.
+        None => {
+            return Err(ApiError::unprocessable(
+                "missing_field",
+                "models",
+                "models: is required".into(),
+            ));
+        }
     };
     let mut tx = st.writer.begin(&st.db).await?;
     let created: Option<i64> =

@@ -158,6 +158,9 @@ async fn catalog_models_route_groups_and_access_groups() {
     )
     .await
     .err(422, "models[0]");
+    s.patch("/api/route-groups/fast", json!({}))
+        .await
+        .err(422, "models");
     s.patch("/api/route-groups/fast", json!({"models": null}))
         .await
         .err(422, "models");
