@@ -214,15 +214,14 @@ async fn members_create_keys_and_revoke_only_their_own() {
         )
         .await
         .ok();
-    let r = s
-        .call(
-            "DELETE",
-            &format!("/api/keys/{}", theirs["id"].as_str().unwrap()),
-            &member,
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 403, "{}", r.text);
+    s.call(
+        "DELETE",
+        &format!("/api/keys/{}", theirs["id"].as_str().unwrap()),
+        &member,
+        None,
+    )
+    .await
+    .expect(403);
     let r = s
         .call(
             "DELETE",

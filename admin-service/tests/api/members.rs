@@ -219,47 +219,42 @@ async fn admins_manage_members_except_owners_and_an_org_keeps_an_owner() {
         )
         .await;
     assert_eq!(r.status, 403, "{}", r.text);
-    let r = s
-        .call(
-            "PATCH",
-            &format!("{members}/{owner_id}"),
-            &admin,
-            Some(json!({"role": "viewer"})),
-        )
-        .await;
-    assert_eq!(r.status, 403, "{}", r.text);
-    let r = s
-        .call("DELETE", &format!("{members}/{owner_id}"), &admin, None)
-        .await;
-    assert_eq!(r.status, 403, "{}", r.text);
-    let r = s
-        .call(
-            "POST",
-            &format!("/api/organizations/{org}/invitations"),
-            &admin,
-            Some(json!({"email": "o@example.com", "role": "owner"})),
-        )
-        .await;
-    assert_eq!(r.status, 403, "{}", r.text);
+    s.call(
+        "PATCH",
+        &format!("{members}/{owner_id}"),
+        &admin,
+        Some(json!({"role": "viewer"})),
+    )
+    .await
+    .expect(403);
+    s.call("DELETE", &format!("{members}/{owner_id}"), &admin, None)
+        .await
+        .expect(403);
+    s.call(
+        "POST",
+        &format!("/api/organizations/{org}/invitations"),
+        &admin,
+        Some(json!({"email": "o@example.com", "role": "owner"})),
+    )
+    .await
+    .expect(403);
     // ...but everything below owner.
-    let r = s
-        .call(
-            "POST",
-            &format!("/api/organizations/{org}/invitations"),
-            &admin,
-            Some(json!({"email": "a2@example.com", "role": "admin"})),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    let r = s
-        .call(
-            "PATCH",
-            &format!("{members}/{viewer_id}"),
-            &admin,
-            Some(json!({"role": "member"})),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
+    s.call(
+        "POST",
+        &format!("/api/organizations/{org}/invitations"),
+        &admin,
+        Some(json!({"email": "a2@example.com", "role": "admin"})),
+    )
+    .await
+    .expect(201);
+    s.call(
+        "PATCH",
+        &format!("{members}/{viewer_id}"),
+        &admin,
+        Some(json!({"role": "member"})),
+    )
+    .await
+    .expect(200);
 
     // The last owner can be neither demoted nor removed, even by themselves.
     let r = s
@@ -276,34 +271,31 @@ async fn admins_manage_members_except_owners_and_an_org_keeps_an_owner() {
         .await;
     assert_eq!(r.status, 409, "{}", r.text);
     // With a second owner, the first may step down.
-    let r = s
-        .call(
-            "PATCH",
-            &format!("{members}/{admin_id}"),
-            &owner,
-            Some(json!({"role": "owner"})),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    let r = s
-        .call(
-            "PATCH",
-            &format!("{members}/{owner_id}"),
-            &owner,
-            Some(json!({"role": "viewer"})),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
+    s.call(
+        "PATCH",
+        &format!("{members}/{admin_id}"),
+        &owner,
+        Some(json!({"role": "owner"})),
+    )
+    .await
+    .expect(200);
+    s.call(
+        "PATCH",
+        &format!("{members}/{owner_id}"),
+        &owner,
+        Some(json!({"role": "viewer"})),
+    )
+    .await
+    .expect(200);
     // A demoted owner lost owner rights at once.
-    let r = s
-        .call(
-            "POST",
-            &format!("/api/organizations/{org}/toggle"),
-            &owner,
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 403, "{}", r.text);
+    s.call(
+        "POST",
+        &format!("/api/organizations/{org}/toggle"),
+        &owner,
+        None,
+    )
+    .await
+    .expect(403);
 }
 
 #[tokio::test]
@@ -380,15 +372,14 @@ async fn invitations_are_single_use_expire_and_store_only_a_hash() {
         .status,
         204
     );
-    let r = s
-        .raw(
-            "POST",
-            "/api/invitations/accept",
-            None,
-            Some(&json!({"token": inv2["token"]}).to_string()),
-        )
-        .await;
-    assert_eq!(r.status, 404, "{}", r.text);
+    s.raw(
+        "POST",
+        "/api/invitations/accept",
+        None,
+        Some(&json!({"token": inv2["token"]}).to_string()),
+    )
+    .await
+    .expect(404);
 
     // Expired: 410. Time is moved by rewriting the stored expiry.
     let inv3 = s
@@ -405,15 +396,14 @@ async fn invitations_are_single_use_expire_and_store_only_a_hash() {
         .await
         .unwrap();
     db.close().await;
-    let r = s
-        .raw(
-            "POST",
-            "/api/invitations/accept",
-            None,
-            Some(&json!({"token": inv3["token"]}).to_string()),
-        )
-        .await;
-    assert_eq!(r.status, 410, "{}", r.text);
+    s.raw(
+        "POST",
+        "/api/invitations/accept",
+        None,
+        Some(&json!({"token": inv3["token"]}).to_string()),
+    )
+    .await
+    .expect(410);
     let members = s
         .get(&format!("/api/organizations/{org}/members"))
         .await

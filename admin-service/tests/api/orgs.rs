@@ -217,15 +217,14 @@ async fn bad_create_bodies_are_4xx_naming_the_field_and_write_nothing() {
         .await;
     assert_eq!(r.status, 400, "{}", r.text);
     assert_eq!(r.body["error"]["code"], "malformed_json");
-    let r = s
-        .raw(
-            "POST",
-            "/api/organizations",
-            Some(crate::common::ADMIN),
-            Some(""),
-        )
-        .await;
-    assert_eq!(r.status, 400, "{}", r.text);
+    s.raw(
+        "POST",
+        "/api/organizations",
+        Some(crate::common::ADMIN),
+        Some(""),
+    )
+    .await
+    .expect(400);
     let cases = [
         (json!({"name": "x", "bogus": 1}), "bogus"),
         (json!({"name": 5}), "name"),

@@ -58,6 +58,13 @@ impl Resp {
         self.body
     }
 
+    /// Asserts exactly `status` and returns the body.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Value {
+        assert_eq!(self.status, status, "{}", self.text);
+        self.body
+    }
+
     /// Asserts an error with `status` whose `field` is `field` and whose message names it.
     #[track_caller]
     pub fn err(&self, status: u16, field: &str) {
