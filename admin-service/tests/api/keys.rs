@@ -74,26 +74,8 @@ async fn ip_acls_expiry_budget_team_and_agent() {
     let s = TestServer::start().await;
     let org = s.org("Acl").await;
     let other = s.org("Other").await;
-    let team = s
-        .post(
-            &format!("/api/organizations/{org}/teams"),
-            json!({"name": "t"}),
-        )
-        .await
-        .ok()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let foreign_team = s
-        .post(
-            &format!("/api/organizations/{other}/teams"),
-            json!({"name": "t"}),
-        )
-        .await
-        .ok()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let team = s.team(&org, json!({"name": "t"})).await;
+    let foreign_team = s.team(&other, json!({"name": "t"})).await;
     let agent = s.agent(&org, "a").await;
     let foreign_agent = s.agent(&other, "b").await;
     let keys = format!("/api/organizations/{org}/keys");

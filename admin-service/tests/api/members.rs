@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::common::TestServer;
+use crate::common::{Resp, TestServer};
 
 #[tokio::test]
 async fn members_are_added_listed_changed_and_removed_and_users_span_orgs() {
@@ -193,109 +193,109 @@ async fn admins_manage_members_except_owners_and_an_org_keeps_an_owner() {
     let (owner_id, owner) = s.user(&org, "owner").await;
     let (admin_id, admin) = s.user(&org, "admin").await;
     let (viewer_id, _) = s.user(&org, "viewer").await;
-    let members = format!("/api/organizations/{org}/members");
     let fresh = s
         .post("/api/users", json!({"email": "fresh@example.com"}))
         .await
-        .ok()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-
-    // Org roles do not add existing users directly (that would reveal accounts of
-    // other tenants, without their consent): they invite.
-    for (tok, who) in [(&admin, "admin"), (&owner, "owner")] {
-        let body = json!({"user_id": fresh, "role": "viewer"});
-        let r = s.call("POST", &members, tok, Some(body)).await;
-        assert_eq!(r.status, 403, "{who}: {}", r.text);
-    }
-    // Admins: not the owner role, not owners.
-    let r = s
-        .call(
-            "PATCH",
-            &format!("{members}/{viewer_id}"),
+        .ok();
+    let members = format!("/api/organizations/{org}/members");
+    let invitations = format!("/api/organizations/{org}/invitations");
+    let role = |r: &str| Some(json!({ "role": r }));
+    // In order: (who, method, path, body, expected status).
+    let steps = [
+        // Org roles do not add existing users directly (that would reveal accounts of
+        // other tenants, without their consent): they invite.
+        (
             &admin,
-            Some(json!({"role": "owner"})),
-        )
-        .await;
-    assert_eq!(r.status, 403, "{}", r.text);
-    s.call(
-        "PATCH",
-        &format!("{members}/{owner_id}"),
-        &admin,
-        Some(json!({"role": "viewer"})),
-    )
-    .await
-    .expect(403);
-    s.call("DELETE", &format!("{members}/{owner_id}"), &admin, None)
-        .await
-        .expect(403);
-    s.call(
-        "POST",
-        &format!("/api/organizations/{org}/invitations"),
-        &admin,
-        Some(json!({"email": "o@example.com", "role": "owner"})),
-    )
-    .await
-    .expect(403);
-    // ...but everything below owner.
-    s.call(
-        "POST",
-        &format!("/api/organizations/{org}/invitations"),
-        &admin,
-        Some(json!({"email": "a2@example.com", "role": "admin"})),
-    )
-    .await
-    .expect(201);
-    s.call(
-        "PATCH",
-        &format!("{members}/{viewer_id}"),
-        &admin,
-        Some(json!({"role": "member"})),
-    )
-    .await
-    .expect(200);
-
-    // The last owner can be neither demoted nor removed, even by themselves.
-    let r = s
-        .call(
-            "PATCH",
-            &format!("{members}/{owner_id}"),
+            "POST",
+            members.clone(),
+            Some(json!({"user_id": fresh["id"], "role": "viewer"})),
+            403,
+        ),
+        (
             &owner,
-            Some(json!({"role": "admin"})),
-        )
-        .await;
-    r.err(409, "role");
-    let r = s
-        .call("DELETE", &format!("{members}/{owner_id}"), &owner, None)
-        .await;
-    assert_eq!(r.status, 409, "{}", r.text);
-    // With a second owner, the first may step down.
-    s.call(
-        "PATCH",
-        &format!("{members}/{admin_id}"),
-        &owner,
-        Some(json!({"role": "owner"})),
-    )
-    .await
-    .expect(200);
-    s.call(
-        "PATCH",
-        &format!("{members}/{owner_id}"),
-        &owner,
-        Some(json!({"role": "viewer"})),
-    )
-    .await
-    .expect(200);
-    // A demoted owner lost owner rights at once.
-    s.call(
-        "POST",
-        &format!("/api/organizations/{org}/toggle"),
-        &owner,
-        None,
-    )
-    .await
-    .expect(403);
+            "POST",
+            members.clone(),
+            Some(json!({"user_id": fresh["id"], "role": "viewer"})),
+            403,
+        ),
+        // Admins: not the owner role, not owners...
+        (
+            &admin,
+            "PATCH",
+            format!("{members}/{viewer_id}"),
+            role("owner"),
+            403,
+        ),
+        (
+            &admin,
+            "PATCH",
+            format!("{members}/{owner_id}"),
+            role("viewer"),
+            403,
+        ),
+        (&admin, "DELETE", format!("{members}/{owner_id}"), None, 403),
+        (
+            &admin,
+            "POST",
+            invitations.clone(),
+            Some(json!({"email": "o@example.com", "role": "owner"})),
+            403,
+        ),
+        // ...but everything below owner.
+        (
+            &admin,
+            "POST",
+            invitations.clone(),
+            Some(json!({"email": "a2@example.com", "role": "admin"})),
+            201,
+        ),
+        (
+            &admin,
+            "PATCH",
+            format!("{members}/{viewer_id}"),
+            role("member"),
+            200,
+        ),
+        // The last owner can be neither demoted nor removed, even by themselves.
+        (
+            &owner,
+            "PATCH",
+            format!("{members}/{owner_id}"),
+            role("admin"),
+            409,
+        ),
+        (&owner, "DELETE", format!("{members}/{owner_id}"), None, 409),
+        // With a second owner, the first may step down...
+        (
+            &owner,
+            "PATCH",
+            format!("{members}/{admin_id}"),
+            role("owner"),
+            200,
+        ),
+        (
+            &owner,
+            "PATCH",
+            format!("{members}/{owner_id}"),
+            role("viewer"),
+            200,
+        ),
+        // ...and has lost owner rights at once.
+        (
+            &owner,
+            "POST",
+            format!("/api/organizations/{org}/toggle"),
+            None,
+            403,
+        ),
+    ];
+    for (tok, method, path, body, want) in steps {
+        let r = s.call(method, &path, tok, body).await;
+        assert_eq!(r.status, want, "{method} {path}: {}", r.text);
+        if want == 409 && method == "PATCH" {
+            r.err(409, "role");
+        }
+    }
 }
 
 #[tokio::test]
@@ -322,14 +322,7 @@ async fn invitations_are_single_use_expire_and_store_only_a_hash() {
     s.assert_not_stored(&token, &s.snapshot().await);
 
     // Accepting needs no bearer token: the invitation token is the credential.
-    let acc = s
-        .raw(
-            "POST",
-            "/api/invitations/accept",
-            None,
-            Some(&json!({"token": token}).to_string()),
-        )
-        .await;
+    let acc = accept(&s, &json!(token), None).await;
     assert_eq!(acc.status, 200, "{}", acc.text);
     assert_eq!(
         (acc.body["org_id"].as_str(), acc.body["role"].as_str()),
@@ -344,14 +337,7 @@ async fn invitations_are_single_use_expire_and_store_only_a_hash() {
 
     // Single use.
     let before = s.snapshot().await;
-    let again = s
-        .raw(
-            "POST",
-            "/api/invitations/accept",
-            None,
-            Some(&json!({"token": token}).to_string()),
-        )
-        .await;
+    let again = accept(&s, &json!(token), None).await;
     assert_eq!(again.status, 404, "{}", again.text);
     assert_eq!(s.snapshot().await, before);
 
@@ -372,14 +358,7 @@ async fn invitations_are_single_use_expire_and_store_only_a_hash() {
         .status,
         204
     );
-    s.raw(
-        "POST",
-        "/api/invitations/accept",
-        None,
-        Some(&json!({"token": inv2["token"]}).to_string()),
-    )
-    .await
-    .expect(404);
+    accept(&s, &inv2["token"], None).await.expect(404);
 
     // Expired: 410. Time is moved by rewriting the stored expiry.
     let inv3 = s
@@ -396,14 +375,7 @@ async fn invitations_are_single_use_expire_and_store_only_a_hash() {
         .await
         .unwrap();
     db.close().await;
-    s.raw(
-        "POST",
-        "/api/invitations/accept",
-        None,
-        Some(&json!({"token": inv3["token"]}).to_string()),
-    )
-    .await
-    .expect(410);
+    accept(&s, &inv3["token"], None).await.expect(410);
     let members = s
         .get(&format!("/api/organizations/{org}/members"))
         .await
@@ -458,65 +430,55 @@ async fn invitations_are_single_use_expire_and_store_only_a_hash() {
     assert_eq!(s.snapshot().await, before);
 }
 
+/// Accepts the invitation with `token`, presenting `bearer` if any.
+async fn accept(s: &TestServer, token: &serde_json::Value, bearer: Option<&str>) -> Resp {
+    let body = json!({ "token": token }).to_string();
+    s.raw("POST", "/api/invitations/accept", bearer, Some(&body))
+        .await
+}
+
+/// Invites the user behind `token` to `org` as `role` and accepts with that token.
+async fn invite_and_accept(s: &TestServer, org: &str, token: &str, role: &str) -> Resp {
+    let me = s.call("GET", "/api/me", token, None).await.ok();
+    let body = json!({"email": me["user"]["email"], "role": role});
+    let inv = s
+        .post(&format!("/api/organizations/{org}/invitations"), body)
+        .await
+        .ok();
+    let accept = json!({"token": inv["token"]});
+    s.call("POST", "/api/invitations/accept", token, Some(accept))
+        .await
+}
+
 #[tokio::test]
 async fn accepting_an_invitation_never_demotes_an_existing_member() {
     let s = TestServer::start().await;
     let org = s.org("Keep").await;
     let (_, owner) = s.user(&org, "owner").await;
-    let email = s.call("GET", "/api/me", &owner, None).await.ok()["user"]["email"]
-        .as_str()
-        .unwrap()
-        .to_string();
     // An admin may not demote an owner directly; an invitation must not do it either.
-    let inv = s
-        .post(
-            &format!("/api/organizations/{org}/invitations"),
-            json!({"email": email, "role": "viewer"}),
-        )
-        .await
-        .ok();
-    let accept = json!({"token": inv["token"]});
-    let r = s
-        .call("POST", "/api/invitations/accept", &owner, Some(accept))
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.body["role"], "owner", "{}", r.text);
+    let r = invite_and_accept(&s, &org, &owner, "viewer").await;
+    assert_eq!(
+        (r.status, r.body["role"].as_str()),
+        (200, Some("owner")),
+        "{}",
+        r.text
+    );
     assert!(
         r.body.get("token").is_none(),
         "an existing user gets no new token: {}",
         r.text
     );
-    let r = s
-        .call(
-            "POST",
-            &format!("/api/organizations/{org}/toggle"),
-            &owner,
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 200, "the owner is still an owner: {}", r.text);
+    let toggle = format!("/api/organizations/{org}/toggle");
+    s.call("POST", &toggle, &owner, None).await.expect(200);
     // An invitation to a stronger role does raise it.
     let (_, viewer) = s.user(&org, "viewer").await;
-    let email = s.call("GET", "/api/me", &viewer, None).await.ok()["user"]["email"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let inv = s
-        .post(
-            &format!("/api/organizations/{org}/invitations"),
-            json!({"email": email, "role": "admin"}),
-        )
-        .await
-        .ok();
-    let r = s
-        .call(
-            "POST",
-            "/api/invitations/accept",
-            &viewer,
-            Some(json!({"token": inv["token"]})),
-        )
-        .await;
-    assert_eq!(r.body["role"], "admin", "{}", r.text);
+    let r = invite_and_accept(&s, &org, &viewer, "admin").await;
+    assert_eq!(
+        (r.status, r.body["role"].as_str()),
+        (200, Some("admin")),
+        "{}",
+        r.text
+    );
 }
 
 #[tokio::test]

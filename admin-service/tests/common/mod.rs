@@ -348,6 +348,15 @@ impl TestServer {
         a["id"].as_str().unwrap().to_string()
     }
 
+    /// Creates a team in `org_id` with `body` (as platform admin); returns its id.
+    pub async fn team(&self, org_id: &str, body: Value) -> String {
+        let t = self
+            .post(&format!("/api/organizations/{org_id}/teams"), body)
+            .await
+            .ok();
+        t["id"].as_str().unwrap().to_string()
+    }
+
     /// Creates a key in `org_id` with `body` (as platform admin); returns the response.
     pub async fn key(&self, org_id: &str, body: Value) -> Value {
         self.post(&format!("/api/organizations/{org_id}/keys"), body)
