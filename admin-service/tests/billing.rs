@@ -397,6 +397,8 @@ async fn usage_is_counted_once_across_repeated_drains_and_restarts() {
             )
         })
         .collect();
+    // The sink file gets its table from the first push: spooling before it would race it.
+    s.synced().await;
     spool(&s.sink_paths[0], &events).await;
     drained(&s).await;
     // The edge re-spools the same events (a drain that crashed before deleting them).
