@@ -26,6 +26,8 @@ pub struct TestServer {
     pub sink_paths: Vec<PathBuf>,
     server: JoinHandle<()>,
     pushers: Vec<JoinHandle<()>>,
+    /// A connection kept for snapshots, which the RBAC matrix takes hundreds of.
+    snap: tokio::sync::OnceCell<sqlx::SqlitePool>,
 }
 
 impl Drop for TestServer {
@@ -129,6 +131,7 @@ impl TestServer {
             sink_paths: sinks,
             server,
             pushers: started.pushers,
+            snap: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -283,19 +286,19 @@ impl TestServer {
     /// Every row of every admin table except the pushers' bookkeeping, as text:
     /// equal snapshots before and after a rejected request prove nothing was written.
     pub async fn snapshot(&self) -> String {
-        let pool = self.db().await;
+        let pool = self.snap.get_or_init(|| self.db()).await;
         let tables: Vec<String> = sqlx::query_scalar(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'
              AND name NOT IN ('sink_positions', '_sqlx_migrations') ORDER BY name",
         )
-        .fetch_all(&pool)
+        .fetch_all(pool)
         .await
         .unwrap();
         let mut out = String::new();
         for t in tables {
             let cols: Vec<String> =
                 sqlx::query_scalar(&format!("SELECT name FROM pragma_table_info('{t}')"))
-                    .fetch_all(&pool)
+                    .fetch_all(pool)
                     .await
                     .unwrap();
             let expr = cols
@@ -305,12 +308,11 @@ impl TestServer {
                 .join(" || '|' || ");
             let rows: Vec<String> =
                 sqlx::query_scalar(&format!("SELECT {expr} FROM \"{t}\" ORDER BY rowid"))
-                    .fetch_all(&pool)
+                    .fetch_all(pool)
                     .await
                     .unwrap();
             out.push_str(&format!("== {t}\n{}\n", rows.join("\n")));
         }
-        pool.close().await;
         out
     }
 
