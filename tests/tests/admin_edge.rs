@@ -127,3 +127,90 @@ async fn narrowing_models_on_team_and_org_is_enforced() {
     cp.until_status(&key, "gpt-4o-mini", 403).await;
     assert_eq!(cp.chat(&key, "gpt-4o").await.status(), 403);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_at_the_edge_reaches_usage_queries_and_billing_priced_from_the_catalog() {
+    let cp = ControlPlane::start().await;
+    // gpt-4o at $2.50 / $10.00 per 1M tokens: the mock's 10 + 5 tokens cost $0.000075.
+    cp.admin(
+        Method::POST,
+        "/api/models",
+        Some(
+            json!({"name": "gpt-4o", "input_price_per_1m": "2.50", "output_price_per_1m": "10.00"}),
+        ),
+    )
+    .await;
+    let org = cp.org_with_provider("Metered", MODELS).await;
+    cp.admin(
+        Method::PATCH,
+        &format!("/api/organizations/{org}"),
+        Some(json!({"billing_rate_per_agent": "99.00"})),
+    )
+    .await;
+    let agent = cp
+        .admin(
+            Method::POST,
+            "/api/agents",
+            Some(json!({"name": "Mailer", "org_id": org})),
+        )
+        .await;
+    let agent_id = agent["id"].as_str().expect("agent id");
+    let (key_id, key) = cp.key(&org, json!({"agent_id": agent_id})).await;
+    cp.synced().await;
+
+    for _ in 0..3 {
+        assert_eq!(cp.chat(&key, "gpt-4o").await.status(), 200);
+    }
+    let stream = cp
+        .http
+        .post(format!("{}/v1/chat/completions", cp.edge.url()))
+        .bearer_auth(&key)
+        .json(&json!({"model": "gpt-4o", "stream": true, "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(stream.status(), 200);
+    stream.text().await.expect("stream body");
+
+    // The admin service drains the edge's spool in the background.
+    let path = format!("/api/organizations/{org}/usage?group_by=key");
+    let start = std::time::Instant::now();
+    let usage = loop {
+        let u = cp.admin(Method::GET, &path, None).await;
+        if u["totals"]["requests"] == 4 {
+            break u;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "usage not drained: {u}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(usage["rows"][0]["group"], json!(key_id));
+    assert_eq!(
+        (
+            &usage["totals"]["input_tokens"],
+            &usage["totals"]["output_tokens"]
+        ),
+        (&json!(40), &json!(20)),
+        "streamed and plain completions count alike: {usage}"
+    );
+    assert_eq!(usage["totals"]["cost"], "0.0003");
+
+    let summary = cp
+        .admin(
+            Method::GET,
+            &format!("/api/organizations/{org}/billing-summary"),
+            None,
+        )
+        .await;
+    let month = summary["months"]
+        .as_array()
+        .expect("months")
+        .last()
+        .cloned()
+        .expect("this month");
+    assert_eq!(month["token_cost"], "0.0003", "{month}");
+    assert_eq!(month["agents"][0]["agent_id"], json!(agent_id));
+    assert_eq!(month["agents"][0]["input_tokens"], 40);
+}
