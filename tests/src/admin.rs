@@ -2,7 +2,6 @@
 //! compiled records into the SQLite key-value file that the real edge runtime serves
 //! the real component from, in front of the mock provider.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use admin_service::sinks::SinkTarget;
@@ -29,8 +28,6 @@ pub struct ControlPlane {
     pub upstream: MockUpstream,
     /// A client with no default headers.
     pub http: reqwest::Client,
-    /// The edge's KV file (the admin service's sink).
-    pub kv_path: PathBuf,
     server: JoinHandle<()>,
     pushers: Vec<JoinHandle<()>>,
     _dir: TempDir,
@@ -46,11 +43,30 @@ impl Drop for ControlPlane {
 impl ControlPlane {
     /// Starts the provider, the admin service (sink: a fresh KV file) and the edge on that file.
     pub async fn start() -> ControlPlane {
+        ControlPlane::start_on(None).await
+    }
+
+    /// Like [`Self::start`] with a Redis server as the shared store of admin and edge.
+    pub async fn start_on_redis(redis_url: &str) -> ControlPlane {
+        ControlPlane::start_on(Some(redis_url)).await
+    }
+
+    async fn start_on(redis_url: Option<&str>) -> ControlPlane {
         let dir = tempfile::tempdir().expect("tempdir");
         let kv_path = dir.path().join("edge-kv.db");
+        let (sink, kv) = match redis_url {
+            Some(url) => (
+                SinkTarget::Redis(url.to_string()),
+                KvConfig::Redis(url.to_string()),
+            ),
+            None => (
+                SinkTarget::Sqlite(kv_path.clone()),
+                KvConfig::Sqlite(kv_path.clone()),
+            ),
+        };
         let config = admin_service::Config {
             database_url: format!("sqlite://{}", dir.path().join("admin.db").display()),
-            edge_kv: vec![SinkTarget::Sqlite(kv_path.clone())],
+            edge_kv: vec![sink],
             admin_token: Some(ADMIN_TOKEN.to_string()),
         };
         let started = admin_service::start(&config)
@@ -67,7 +83,7 @@ impl ControlPlane {
         });
         let upstream = MockUpstream::start().await;
         let edge = EdgeServer::start(EdgeConfig {
-            kv: KvConfig::Sqlite(kv_path.clone()),
+            kv,
             ..harness::config(&upstream)
         })
         .await
@@ -77,7 +93,6 @@ impl ControlPlane {
             edge,
             upstream,
             http: reqwest::Client::new(),
-            kv_path,
             server,
             pushers: started.pushers,
             _dir: dir,

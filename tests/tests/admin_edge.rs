@@ -6,6 +6,7 @@ use serde_json::json;
 use std::time::Duration;
 use tollgate_e2e::admin::ControlPlane;
 use tollgate_e2e::fixtures::PROVIDER_KEY;
+use tollgate_e2e::harness::RedisServer;
 use tollgate_e2e::openai::run_client_checks;
 
 const MODELS: &[&str] = &["gpt-4o", "gpt-4o-mini"];
@@ -130,7 +131,27 @@ async fn narrowing_models_on_team_and_org_is_enforced() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn usage_at_the_edge_reaches_usage_queries_and_billing_priced_from_the_catalog() {
-    let cp = ControlPlane::start().await;
+    usage_reaches_billing(ControlPlane::start().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_redis_records_are_pushed_and_usage_is_drained_the_same_way() {
+    let redis = RedisServer::start();
+    usage_reaches_billing(ControlPlane::start_on_redis(&redis.url()).await).await;
+    // The spool empties once the drained events are stored (deleted right after).
+    let start = std::time::Instant::now();
+    while redis.command("EVAL \"return #redis.call('KEYS','usage:*')\" 0") != ":0" {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "spool not emptied"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Records pushed by the admin service serve a key at the edge; the edge's usage
+/// events come back as usage and billing, priced from the catalog.
+async fn usage_reaches_billing(cp: ControlPlane) {
     // gpt-4o at $2.50 / $10.00 per 1M tokens: the mock's 10 + 5 tokens cost $0.000075.
     cp.admin(
         Method::POST,
