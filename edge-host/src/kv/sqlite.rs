@@ -59,7 +59,7 @@ impl SqliteKv {
                 .map_err(|e| KvError::Backend(format!("creating {}: {e}", dir.display())))?;
         }
         let conns = (0..POOL_SIZE)
-            .map(|i| open_connection(path, i == 0).map(Mutex::new))
+            .map(|i| open_retrying(path, i == 0).map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| KvError::Backend(format!("opening {}: {e}", path.display())))?;
         Ok(SqliteKv {
@@ -105,6 +105,26 @@ impl SqliteKv {
             call()
         };
         Box::pin(ready(result))
+    }
+}
+
+/// Opens a connection, retrying while another opener holds the file: switching
+/// a new file to WAL answers SQLITE_BUSY at once, without the busy handler, when
+/// several processes open it together (`tollgate up`: admin and edge at start).
+fn open_retrying(path: &Path, create: bool) -> rusqlite::Result<Connection> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match open_connection(path, create) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            other => return other,
+        }
     }
 }
 
