@@ -1,4 +1,5 @@
-//! Full edge path against the mock provider direct, in one run, concurrency 16:
+//! Full edge path against the mock provider direct, in one run, at concurrency 1
+//! (the gateway's own work per request) and 16 (under load, queueing included):
 //! requests/s and the latency the gateway adds at p50 and p99.
 //!
 //! `cargo bench -p tollgate-e2e --bench edge_path` (release host, release component).
@@ -8,7 +9,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tollgate_e2e::harness::{Gateway, KEY};
 
-const CONCURRENCY: usize = 16;
+/// Concurrency levels measured, each with its own interleaved rounds.
+const CONCURRENCY: [usize; 2] = [1, 16];
 const WARMUP_PER_WORKER: usize = 50;
 
 struct Run {
@@ -17,7 +19,13 @@ struct Run {
     p99: Duration,
 }
 
-async fn load(client: &reqwest::Client, url: &str, auth: Option<&str>, per_worker: usize) -> Run {
+async fn load(
+    client: &reqwest::Client,
+    url: &str,
+    auth: Option<&str>,
+    concurrency: usize,
+    per_worker: usize,
+) -> Run {
     let body = serde_json::to_vec(
         &json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}),
     )
@@ -52,10 +60,10 @@ async fn load(client: &reqwest::Client, url: &str, auth: Option<&str>, per_worke
         }
     };
     // Warm connections and the instance pool first.
-    futures::future::join_all((0..CONCURRENCY).map(|_| worker(WARMUP_PER_WORKER))).await;
+    futures::future::join_all((0..concurrency).map(|_| worker(WARMUP_PER_WORKER))).await;
     let start = Instant::now();
     let mut all: Vec<Duration> =
-        futures::future::join_all((0..CONCURRENCY).map(|_| worker(per_worker)))
+        futures::future::join_all((0..concurrency).map(|_| worker(per_worker)))
             .await
             .into_iter()
             .flatten()
@@ -82,22 +90,38 @@ async fn main() {
         .unwrap_or(250);
     let gw = Gateway::start().await;
     let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(CONCURRENCY)
+        .pool_max_idle_per_host(CONCURRENCY[1])
         .build()
         .unwrap();
     let direct_url = format!("{}/chat/completions", gw.upstream.base_url());
     let edge_url = gw.url("chat/completions");
 
+    for concurrency in CONCURRENCY {
+        // Same request count per run at every level.
+        let per_worker = per_worker * CONCURRENCY[1] / concurrency;
+        measure(&client, &direct_url, &edge_url, concurrency, per_worker).await;
+    }
+    gw.edge.shutdown().await;
+}
+
+/// Interleaved direct and gateway rounds at one concurrency; prints the table.
+async fn measure(
+    client: &reqwest::Client,
+    direct_url: &str,
+    edge_url: &str,
+    concurrency: usize,
+    per_worker: usize,
+) {
     // Interleave direct and gateway rounds so drift on a shared machine hits both.
     let mut rounds = Vec::new();
     for _ in 0..3 {
-        let direct = load(&client, &direct_url, None, per_worker).await;
-        let edge = load(&client, &edge_url, Some(KEY), per_worker).await;
+        let direct = load(client, direct_url, None, concurrency, per_worker).await;
+        let edge = load(client, edge_url, Some(KEY), concurrency, per_worker).await;
         rounds.push((direct, edge));
     }
     println!(
-        "edge path, concurrency {CONCURRENCY}, {} requests per run, chat completion (JSON, usage parsed)",
-        per_worker * CONCURRENCY
+        "edge path, concurrency {concurrency}, {} requests per run, chat completion (JSON, usage parsed)",
+        per_worker * concurrency
     );
     println!(
         "{:<8} {:>12} {:>10} {:>10} {:>12} {:>10} {:>10} {:>11} {:>11}",
@@ -135,5 +159,4 @@ async fn main() {
         ms(best.1.p50) - ms(best.0.p50),
         ms(best.1.p99) - ms(best.0.p99)
     );
-    gw.edge.shutdown().await;
 }
