@@ -1,11 +1,26 @@
-//! Outbound HTTP policy: which upstream hosts the guest may call, and the
-//! timeouts every outbound request gets.
+//! Outbound HTTP policy: which upstream hosts the guest may call, the timeouts
+//! every outbound request gets, and the pool of upstream connections they share.
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
+use bytes::Bytes;
 use http_body_util::BodyExt;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+
+/// HTTP and HTTPS upstream connections.
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+
+/// Longest timeout applied (keeps deadline arithmetic far from overflow).
+const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+/// Idle upstream connections are closed after this long.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// An allow-list entry: a host, optionally pinned to one port.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,10 +37,22 @@ pub struct InvalidOutbound {
 }
 
 /// The host's outbound rules, shared by every instance.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct OutboundPolicy {
     allowed: Arc<[Allowed]>,
     timeouts: RequestOptions,
+    /// Kept-alive connections shared by all instances: a provider's TCP and TLS
+    /// handshakes happen once per connection, not once per request.
+    client: Client<Connector, WasiBody>,
+}
+
+impl std::fmt::Debug for OutboundPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboundPolicy")
+            .field("allowed", &self.allowed)
+            .field("timeouts", &self.timeouts)
+            .finish_non_exhaustive()
+    }
 }
 
 impl OutboundPolicy {
@@ -40,6 +67,18 @@ impl OutboundPolicy {
             .iter()
             .map(|e| parse_entry(e).ok_or_else(|| InvalidOutbound { entry: e.clone() }))
             .collect::<Result<Vec<_>, _>>()?;
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(connect));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_webpki_roots()
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .build(https);
         Ok(OutboundPolicy {
             allowed: allowed.into(),
             timeouts: RequestOptions {
@@ -47,6 +86,7 @@ impl OutboundPolicy {
                 first_byte_timeout: Some(first_byte),
                 between_bytes_timeout: Some(between_bytes),
             },
+            client,
         })
     }
 
@@ -98,8 +138,8 @@ fn parse_entry(entry: &str) -> Option<Allowed> {
     Some(Allowed { host, port })
 }
 
-/// The `wasi:http` hooks of one instance: enforce the policy, then send with
-/// wasmtime-wasi-http's default client.
+/// The `wasi:http` hooks of one instance: enforce the policy, then send over the
+/// shared connection pool.
 pub(crate) struct OutboundHooks {
     pub(crate) policy: OutboundPolicy,
 }
@@ -141,14 +181,100 @@ impl WasiHttpHooks for OutboundHooks {
             return Box::new(std::future::ready(Err(HttpError::HttpRequestDenied)));
         }
         let options = self.policy.options(options);
+        let client = self.policy.client.clone();
         Box::new(async move {
-            let (response, io) =
-                wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            // The connector enforces the connect timeout; a fresh connection's
+            // handshake counts against the time to the response head as well.
+            let head = options.first_byte_timeout.unwrap_or(MAX_TIMEOUT);
+            let response = match tokio::time::timeout(head, client.request(request)).await {
+                Err(_) => return Err(HttpError::ConnectionReadTimeout),
+                Ok(Err(e)) => return Err(client_error(e)),
+                Ok(Ok(response)) => response,
+            };
+            let between = options
+                .between_bytes_timeout
+                .unwrap_or(MAX_TIMEOUT)
+                .clamp(Duration::from_nanos(1), MAX_TIMEOUT);
+            let response = response.map(|incoming| {
+                BetweenBytes {
+                    incoming,
+                    idle: Box::pin(tokio::time::sleep(between)),
+                    between,
+                }
+                .boxed_unsync()
+            });
+            // The pool drives connection I/O itself: nothing for the caller to await.
             Ok((
-                response.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn Future<Output = _> + Send>,
+                response,
+                Box::new(std::future::ready(Ok(()))) as Box<dyn Future<Output = _> + Send>,
             ))
         })
+    }
+}
+
+/// The `wasi:http` error of a failed upstream request.
+fn client_error(e: hyper_util::client::legacy::Error) -> HttpError {
+    use std::error::Error as _;
+    if e.is_connect() {
+        return HttpError::ConnectionRefused;
+    }
+    let mut source = e.source();
+    while let Some(s) = source {
+        if let Some(h) = s.downcast_ref::<hyper::Error>() {
+            return if h.is_timeout() {
+                HttpError::HttpResponseTimeout
+            } else if h.is_incomplete_message() || h.is_closed() {
+                HttpError::HttpResponseIncomplete
+            } else {
+                HttpError::HttpProtocolError
+            };
+        }
+        source = s.source();
+    }
+    HttpError::InternalError(Some(e.to_string()))
+}
+
+/// A response body that fails when the upstream stays silent for longer than
+/// the between-bytes timeout.
+struct BetweenBytes {
+    incoming: Incoming,
+    idle: Pin<Box<tokio::time::Sleep>>,
+    between: Duration,
+}
+
+impl Body for BetweenBytes {
+    type Data = Bytes;
+    type Error = HttpError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
+        match Pin::new(&mut self.incoming).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                let deadline = tokio::time::Instant::now() + self.between;
+                self.idle.as_mut().reset(deadline);
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(if e.is_timeout() {
+                HttpError::HttpResponseTimeout
+            } else {
+                HttpError::from(e)
+            }))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => {
+                ready!(self.idle.as_mut().poll(cx));
+                Poll::Ready(Some(Err(HttpError::ConnectionReadTimeout)))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.incoming.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.incoming.size_hint()
     }
 }
 
