@@ -27,9 +27,10 @@ pub struct UsageEvent {
     pub agent_id: Option<String>,
     /// Model requested.
     pub model: String,
-    /// Prompt tokens reported by the upstream.
+    /// Prompt tokens reported by the upstream (the edge's estimate when a
+    /// successful answer reported none).
     pub input_tokens: u64,
-    /// Completion tokens reported by the upstream.
+    /// Completion tokens reported by the upstream (or the estimate, as above).
     pub output_tokens: u64,
     /// Cost in micro-units of the org's currency (0 when the model has no price).
     pub cost_micros: u64,
