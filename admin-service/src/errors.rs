@@ -57,6 +57,16 @@ impl ApiError {
         )
     }
 
+    /// 413: the body is larger than the API accepts.
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request_error",
+            "request_too_large",
+            message.into(),
+        )
+    }
+
     /// 422: a field has an invalid value.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         let field = field.into();

@@ -9,6 +9,9 @@ use serde::{Deserialize, Deserializer};
 
 use crate::errors::ApiError;
 
+/// Largest request body accepted (axum's default limit, applied by `Bytes`).
+pub const BODY_LIMIT: usize = 2 << 20;
+
 /// A JSON request body, deserialized with field-naming errors.
 pub struct ApiJson<T>(pub T);
 
@@ -16,9 +19,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::malformed(format!("could not read the body: {e}")))?;
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::too_large(format!("request body is larger than {BODY_LIMIT} bytes"))
+            } else {
+                ApiError::malformed(format!("could not read the body: {e}"))
+            }
+        })?;
         parse_json(&bytes).map(ApiJson)
     }
 }

@@ -217,6 +217,20 @@ async fn bad_create_bodies_are_4xx_naming_the_field_and_write_nothing() {
         .await;
     assert_eq!(r.status, 400, "{}", r.text);
     assert_eq!(r.body["error"]["code"], "malformed_json");
+    let huge = format!(
+        "{{\"name\": \"x\", \"description\": \"{}\"}}",
+        "d".repeat(admin_service::extract::BODY_LIMIT)
+    );
+    let r = s
+        .raw(
+            "POST",
+            "/api/organizations",
+            Some(crate::common::ADMIN),
+            Some(&huge),
+        )
+        .await;
+    assert_eq!(r.status, 413, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], "request_too_large");
     s.raw(
         "POST",
         "/api/organizations",
