@@ -13,7 +13,7 @@ use crate::AppState;
 use crate::auth::Actor;
 use crate::config::{OrgConfig, valid_label};
 use crate::db::{now_ms, rfc3339};
-use crate::errors::{ApiError, ApiResult, is_unique_violation};
+use crate::errors::{ApiError, ApiResult, unique_or_conflict};
 use crate::extract::{ApiJson, nullable, present};
 use crate::money::Micros;
 use policy::{ModelPattern, ModelPrice, ModelSet};
@@ -285,16 +285,9 @@ pub async fn create_model(
     .bind(now)
     .execute(tx.conn())
     .await;
-    match res {
-        Err(e) if is_unique_violation(&e) => {
-            return Err(ApiError::conflict(
-                "duplicate",
-                format!("model {:?} already exists", body.name),
-            )
-            .with_field("name"));
-        }
-        r => r?,
-    };
+    unique_or_conflict(res, "name", || {
+        format!("model {:?} already exists", body.name)
+    })?;
     // Access groups are resolved into every key's record: recompile everything.
     tx.enqueue("all", "*").await?;
     tx.commit().await?;
@@ -480,16 +473,9 @@ pub async fn create_route_group(
             .bind(now)
             .execute(tx.conn())
             .await;
-    match res {
-        Err(e) if is_unique_violation(&e) => {
-            return Err(ApiError::conflict(
-                "duplicate",
-                format!("route group {:?} already exists", body.name),
-            )
-            .with_field("name"));
-        }
-        r => r?,
-    };
+    unique_or_conflict(res, "name", || {
+        format!("route group {:?} already exists", body.name)
+    })?;
     tx.enqueue("all", "*").await?;
     tx.commit().await?;
     Ok((

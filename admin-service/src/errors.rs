@@ -176,6 +176,21 @@ impl IntoResponse for ApiError {
 }
 
 /// Whether a database error is a UNIQUE constraint violation.
-pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+/// A statement's outcome, with a UNIQUE violation turned into 409 `duplicate`
+/// naming `field` (its message built only then).
+pub fn unique_or_conflict<T>(
+    res: Result<T, sqlx::Error>,
+    field: &str,
+    message: impl FnOnce() -> String,
+) -> Result<T, ApiError> {
+    match res {
+        Err(e) if is_unique_violation(&e) => {
+            Err(ApiError::conflict("duplicate", message()).with_field(field))
+        }
+        r => Ok(r?),
+    }
 }

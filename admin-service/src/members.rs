@@ -10,7 +10,7 @@ use sqlx::{Row, SqliteConnection};
 use crate::AppState;
 use crate::auth::{Actor, OrgAccess, Perm, Role, authorize_org, issue_user_token};
 use crate::db::{new_id, now_ms, rfc3339};
-use crate::errors::{ApiError, ApiResult, is_unique_violation};
+use crate::errors::{ApiError, ApiResult, unique_or_conflict};
 use crate::extract::ApiJson;
 use crate::orgs::valid_email;
 
@@ -78,15 +78,7 @@ pub async fn create_user(
         .bind(now)
         .execute(tx.conn())
         .await;
-    match res {
-        Err(e) if is_unique_violation(&e) => {
-            return Err(
-                ApiError::conflict("duplicate", "a user with this email exists")
-                    .with_field("email"),
-            );
-        }
-        r => r?,
-    };
+    unique_or_conflict(res, "email", || "a user with this email exists".into())?;
     tx.commit().await?;
     Ok((
         StatusCode::CREATED,
@@ -364,16 +356,9 @@ pub async fn add_member(
     .bind(now_ms())
     .execute(tx.conn())
     .await;
-    match res {
-        Err(e) if is_unique_violation(&e) => {
-            return Err(ApiError::conflict(
-                "duplicate",
-                "already a member; PATCH the membership to change the role",
-            )
-            .with_field("user_id"));
-        }
-        r => r?,
-    };
+    unique_or_conflict(res, "user_id", || {
+        "already a member; PATCH the membership to change the role".into()
+    })?;
     tx.commit().await?;
     Ok((
         StatusCode::CREATED,

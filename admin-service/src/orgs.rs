@@ -12,7 +12,7 @@ use crate::agents::{AgentView, list_org_agents};
 use crate::auth::{Actor, Perm, Role, authorize_org};
 use crate::billing;
 use crate::db::{new_id, now_ms, rfc3339};
-use crate::errors::{ApiError, ApiResult, is_unique_violation};
+use crate::errors::{ApiError, ApiResult, unique_or_conflict};
 use crate::extract::{ApiJson, nullable, present};
 use crate::money::{CURRENCIES, Cents};
 
@@ -286,15 +286,7 @@ pub async fn create_org(
     .bind(now)
     .execute(tx.conn())
     .await;
-    match res {
-        Err(e) if is_unique_violation(&e) => {
-            return Err(
-                ApiError::conflict("duplicate", format!("slug {slug:?} is already taken"))
-                    .with_field("slug"),
-            );
-        }
-        r => r?,
-    };
+    unique_or_conflict(res, "slug", || format!("slug {slug:?} is already taken"))?;
     tx.enqueue("org", &id).await?;
     tx.commit().await?;
     tracing::info!(org_id = %id, slug = %slug, "organization created");

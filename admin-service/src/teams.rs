@@ -13,7 +13,7 @@ use crate::auth::{Actor, Perm, authorize_org};
 use crate::catalog::Catalog;
 use crate::config::{BudgetInput, OrgConfig};
 use crate::db::{new_id, now_ms, rfc3339};
-use crate::errors::{ApiError, ApiResult, is_unique_violation};
+use crate::errors::{ApiError, ApiResult, unique_or_conflict};
 use crate::extract::{ApiJson, nullable, present};
 use policy::Limits;
 
@@ -214,16 +214,9 @@ pub async fn create_team(
     .bind(now)
     .execute(tx.conn())
     .await;
-    match res {
-        Err(e) if is_unique_violation(&e) => {
-            return Err(ApiError::conflict(
-                "duplicate",
-                "a team with this name exists in the organization",
-            )
-            .with_field("name"));
-        }
-        r => r?,
-    };
+    unique_or_conflict(res, "name", || {
+        "a team with this name exists in the organization".into()
+    })?;
     tx.enqueue("team", &id).await?;
     tx.commit().await?;
     let (_, row) = fetch_team_row(&st, &id)
@@ -321,16 +314,9 @@ pub async fn update_team(
     .bind(&id)
     .execute(tx.conn())
     .await;
-    match res {
-        Err(e) if is_unique_violation(&e) => {
-            return Err(ApiError::conflict(
-                "duplicate",
-                "a team with this name exists in the organization",
-            )
-            .with_field("name"));
-        }
-        r => r?,
-    };
+    unique_or_conflict(res, "name", || {
+        "a team with this name exists in the organization".into()
+    })?;
     // The team's keys carry the team's grants in their effective model sets.
     tx.enqueue("team", &id).await?;
     tx.commit().await?;
