@@ -133,8 +133,17 @@ impl Month {
         (self.next().start_ms() - self.start_ms()) / DAY_MS
     }
 
+    /// Months since year 0 (January 0000 is 0).
     fn index(self) -> i64 {
-        i64::from(self.year) * 12 + i64::from(self.month)
+        i64::from(self.year) * 12 + i64::from(self.month) - 1
+    }
+
+    /// The month `index` counts to.
+    fn from_index(index: i64) -> Month {
+        Month {
+            year: i32::try_from(index.div_euclid(12)).unwrap_or(i32::MAX),
+            month: index.rem_euclid(12) as u8 + 1,
+        }
     }
 }
 
@@ -318,11 +327,7 @@ pub async fn compute(pool: &SqlitePool, org_id: &str, range: &MonthRange) -> Api
             ));
         }
         // Default range: the most recent MAX_MONTHS months.
-        let mut m = from;
-        while to.index() - m.index() >= MAX_MONTHS {
-            m = m.next();
-        }
-        m
+        Month::from_index(to.index() - (MAX_MONTHS - 1))
     } else {
         from
     };
@@ -605,6 +610,11 @@ mod tests {
         assert_eq!(Month::of(feb.start_ms()), feb);
         assert_eq!(Month::of(feb.start_ms() - 1).to_string(), "2028-01");
         assert!(Month::parse("2026-13").is_none() && Month::parse("26-01").is_none());
+        for m in ["2026-01", "2026-12", "0001-06"] {
+            let m = Month::parse(m).unwrap();
+            assert_eq!(Month::from_index(m.index()), m);
+            assert_eq!(Month::from_index(m.index() + 1), m.next());
+        }
     }
 
     #[test]
