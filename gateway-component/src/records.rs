@@ -1,11 +1,14 @@
 //! Loading the compiled records a key resolves to from the edge key-value store:
-//! one `get` for the key, then one `get-many` for its org, team and agent.
+//! one `get` for the key, then one `get` each for its org, team and agent.
+//!
+//! Single `get`s only: Spin 4.1's Redis store answers `batch.get-many` with a
+//! `KEYS` command and panics, so batch reads are not portable across hosts.
 
 use policy::records::{Versioned, decode};
 use policy::{AgentRecord, Denial, Facts, KeyRecord, OrgRecord, Subject, TeamRecord, kv};
 use serde::Deserialize;
 
-use crate::bindings::wasi::keyvalue::{batch, store};
+use crate::bindings::wasi::keyvalue::store;
 use crate::errors::GatewayError;
 
 /// The key-value store the admin service pushes records into.
@@ -48,59 +51,40 @@ pub fn open() -> Result<store::Bucket, GatewayError> {
 /// key; anything else missing or unreadable denies (fail closed).
 pub fn load(bucket: &store::Bucket, secret: &str) -> Result<Records, GatewayError> {
     let name = kv::KeyName::of(secret);
-    let key_bytes = bucket
-        .get(name.as_str())
-        .map_err(|_| GatewayError::StoreUnavailable)?
-        .ok_or(Denial::UnknownKey)?;
+    let get = |name: &str| bucket.get(name).map_err(|_| GatewayError::StoreUnavailable);
+    let key_bytes = get(name.as_str())?.ok_or(Denial::UnknownKey)?;
     let key: KeyRecord = decode_or_deny(&key_bytes, "key record unreadable")?;
-    let names = related_keys(&key);
-    let entries = batch::get_many(bucket, &names).map_err(|_| GatewayError::StoreUnavailable)?;
-    Ok(assemble(key, &names, entries)?)
+    let org = get(&kv::org_key(&key.org_id))?;
+    let team = match key.team_id.as_deref() {
+        Some(id) => get(&kv::team_key(id))?,
+        None => None,
+    };
+    let agent = match key.agent_id.as_deref() {
+        Some(id) => get(&kv::agent_key(id))?,
+        None => None,
+    };
+    Ok(assemble(key, org, team, agent)?)
 }
 
-/// `org:`, then `team:` and `agent:` when the key names them, in that order.
-fn related_keys(key: &KeyRecord) -> Vec<String> {
-    let mut names = Vec::with_capacity(3);
-    names.push(kv::org_key(&key.org_id));
-    names.extend(key.team_id.as_deref().map(kv::team_key));
-    names.extend(key.agent_id.as_deref().map(kv::agent_key));
-    names
-}
-
-/// Decodes the `get-many` answer, matched by name rather than position so a store
-/// that reorders or omits entries still cannot mix records up.
+/// Decodes the org, team and agent records read for `key`. A named team or agent
+/// whose record is absent reaches `authorize` as `None`, which denies it as
+/// missing; an absent org denies here.
 fn assemble(
     key: KeyRecord,
-    names: &[String],
-    entries: Vec<(String, Option<Vec<u8>>)>,
+    org: Option<Vec<u8>>,
+    team: Option<Vec<u8>>,
+    agent: Option<Vec<u8>>,
 ) -> Result<Records, Denial> {
-    let find = |name: &str| {
-        entries
-            .iter()
-            .find(|(k, _)| k == name)
-            .and_then(|(_, v)| v.as_deref())
-    };
-    let org = find(&names[0]).ok_or(Denial::RecordUnavailable("organization record missing"))?;
-    let org = decode_or_deny(org, "organization record unreadable")?;
-    let mut rest = names[1..].iter();
-    // A named team or agent whose record is absent reaches `authorize` as `None`,
-    // which denies it as missing.
-    let team = match key.team_id {
-        Some(_) => rest
-            .next()
-            .and_then(|n| find(n))
-            .map(|b| decode_or_deny(b, "team record unreadable"))
-            .transpose()?,
-        None => None,
-    };
-    let agent = match key.agent_id {
-        Some(_) => rest
-            .next()
-            .and_then(|n| find(n))
-            .map(|b| decode_or_deny(b, "agent record unreadable"))
-            .transpose()?,
-        None => None,
-    };
+    let org = org.ok_or(Denial::RecordUnavailable("organization record missing"))?;
+    let org = decode_or_deny(&org, "organization record unreadable")?;
+    let team = team
+        .filter(|_| key.team_id.is_some())
+        .map(|b| decode_or_deny(&b, "team record unreadable"))
+        .transpose()?;
+    let agent = agent
+        .filter(|_| key.agent_id.is_some())
+        .map(|b| decode_or_deny(&b, "agent record unreadable"))
+        .transpose()?;
     Ok(Records {
         key,
         org,
@@ -180,89 +164,52 @@ mod tests {
     }
 
     #[test]
-    fn names_org_team_agent_in_one_batch() {
-        assert_eq!(related_keys(&key(None, None)), ["org:o1"]);
-        assert_eq!(
-            related_keys(&key(Some("t1"), Some("a1"))),
-            ["org:o1", "team:t1", "agent:a1"]
-        );
-        assert_eq!(related_keys(&key(None, Some("a1"))), ["org:o1", "agent:a1"]);
-    }
-
-    #[test]
-    fn assembles_in_any_order() {
-        let k = key(Some("t1"), Some("a1"));
-        let names = related_keys(&k);
-        let entries = vec![
-            ("agent:a1".into(), Some(agent())),
-            ("org:o1".into(), Some(org())),
-            ("team:t1".into(), Some(team())),
-        ];
-        let records = assemble(k, &names, entries).unwrap();
+    fn assembles_org_team_agent() {
+        let records = assemble(
+            key(Some("t1"), Some("a1")),
+            Some(org()),
+            Some(team()),
+            Some(agent()),
+        )
+        .unwrap();
         assert_eq!(records.authorize(&facts()), Ok(()));
     }
 
     #[test]
     fn missing_or_bad_records_deny() {
         let k = key(None, None);
-        let names = related_keys(&k);
-        let missing = assemble(k.clone(), &names, vec![("org:o1".into(), None)]).unwrap_err();
+        let missing = assemble(k.clone(), None, None, None).unwrap_err();
         assert_eq!(
             (missing.status(), missing.code()),
             (403, "policy_unavailable")
         );
-        assert!(assemble(k.clone(), &names, vec![]).is_err());
-        let bad = assemble(
-            k.clone(),
-            &names,
-            vec![("org:o1".into(), Some(b"{}".to_vec()))],
-        );
+        let bad = assemble(k.clone(), Some(b"{}".to_vec()), None, None);
         assert!(matches!(bad, Err(Denial::RecordUnavailable(_))));
         let mut old: serde_json::Value = serde_json::from_slice(&org()).unwrap();
         old["schema_version"] = 2.into();
         let old = serde_json::to_vec(&old).unwrap();
-        let stale = assemble(k, &names, vec![("org:o1".into(), Some(old))]);
+        let stale = assemble(k, Some(old), None, None);
         assert!(matches!(stale, Err(Denial::RecordUnavailable(_))));
     }
 
     #[test]
     fn absent_team_or_agent_denies_through_the_engine() {
         let k = key(Some("t1"), Some("a1"));
-        let names = related_keys(&k);
-        let no_team = assemble(
-            k.clone(),
-            &names,
-            vec![
-                ("org:o1".into(), Some(org())),
-                ("team:t1".into(), None),
-                ("agent:a1".into(), Some(agent())),
-            ],
-        )
-        .unwrap();
+        let no_team = assemble(k.clone(), Some(org()), None, Some(agent())).unwrap();
         assert!(matches!(
             no_team.authorize(&facts()),
             Err(Denial::RecordUnavailable(_))
         ));
-        let no_agent = assemble(
-            k,
-            &names,
-            vec![
-                ("org:o1".into(), Some(org())),
-                ("team:t1".into(), Some(team())),
-            ],
-        )
-        .unwrap();
+        let no_agent = assemble(k, Some(org()), Some(team()), None).unwrap();
         assert!(matches!(
             no_agent.authorize(&facts()),
             Err(Denial::RecordUnavailable(_))
         ));
         let garbled = assemble(
             key(Some("t1"), None),
-            &["org:o1".into(), "team:t1".into()],
-            vec![
-                ("org:o1".into(), Some(org())),
-                ("team:t1".into(), Some(b"x".to_vec())),
-            ],
+            Some(org()),
+            Some(b"x".to_vec()),
+            None,
         );
         assert!(matches!(garbled, Err(Denial::RecordUnavailable(_))));
     }
