@@ -20,6 +20,7 @@ pub mod orgs;
 pub mod outbox;
 pub mod routes;
 pub mod sinks;
+pub mod sweep;
 pub mod teams;
 pub mod usage;
 
@@ -75,7 +76,7 @@ pub struct Started {
     pub state: AppState,
     /// A platform-admin token generated on this start (print it once), if any.
     pub generated_admin_token: Option<String>,
-    /// The background tasks: per sink, a pusher and a usage drainer.
+    /// The background tasks: per sink, a pusher, a usage drainer and a counter sweeper.
     pub pushers: Vec<JoinHandle<()>>,
 }
 
@@ -97,6 +98,7 @@ pub async fn start_with_sinks(
     let signal = Arc::new(Signal::new(sinks.len()));
     let writer = Writer::new(signal.clone());
     let mut pushers = usage::spawn_drainers(&db, &writer, &sinks);
+    pushers.extend(sweep::spawn_sweepers(&sinks));
     pushers.extend(outbox::spawn_pushers(&db, sinks, &signal).await?);
     Ok(Started {
         state: AppState {

@@ -32,6 +32,9 @@ pub type Spooled = Vec<(String, Vec<u8>)>;
 /// A boxed future returned by [`Sink::spooled_usage`].
 pub type SpoolFuture<'a> = Pin<Box<dyn Future<Output = Result<Spooled, SinkError>> + Send + 'a>>;
 
+/// A boxed future returned by [`Sink::counter_keys`].
+pub type KeysFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<String>, SinkError>> + Send + 'a>>;
+
 /// An edge key-value store that accepts batches of writes atomically.
 pub trait Sink: Send + Sync + 'static {
     /// Stable name; the pusher keeps this sink's outbox position under it.
@@ -41,6 +44,8 @@ pub trait Sink: Send + Sync + 'static {
     /// Up to `limit` usage events the edge spooled in this store (`usage:*`), left
     /// in place: the drainer deletes them (via [`Sink::apply`]) once stored.
     fn spooled_usage(&self, limit: usize) -> SpoolFuture<'_>;
+    /// The names of every counter in this store (`ctr:*`), for the sweep of past windows.
+    fn counter_keys(&self) -> KeysFuture<'_>;
 }
 
 /// Where a sink lives: `sqlite:<path>` (or a bare path) or `redis://host:port[/db]`.
@@ -159,6 +164,16 @@ impl SpinSqliteSink {
         .await
     }
 
+    async fn counters(&self, pool: &SqlitePool) -> Result<Vec<String>, sqlx::Error> {
+        // `ctr;` is the first key after every `ctr:…` one.
+        sqlx::query_scalar(
+            "SELECT key FROM spin_key_value WHERE store = ? AND key >= 'ctr:' AND key < 'ctr;'",
+        )
+        .bind(SPIN_STORE)
+        .fetch_all(pool)
+        .await
+    }
+
     /// Runs `op` on the (lazily opened) pool; a failure drops the pool so the next
     /// call reconnects (the file may have been replaced or remounted).
     async fn with_pool<T>(
@@ -198,6 +213,10 @@ impl Sink for SpinSqliteSink {
         Box::pin(self.with_pool("read usage spool", async move |pool| {
             self.spooled(pool, limit).await
         }))
+    }
+
+    fn counter_keys(&self) -> KeysFuture<'_> {
+        Box::pin(self.with_pool("list counters", async |pool| self.counters(pool).await))
     }
 }
 
@@ -260,18 +279,24 @@ impl RedisSink {
             .map_err(|e| self.error("write", e))
     }
 
-    async fn spooled(&self, limit: usize) -> Result<Spooled, SinkError> {
-        let mut conn = self.connection().await?;
+    /// Up to `limit` keys starting with `prefix` (at least `limit` are scanned for
+    /// before stopping), sorted and without repeats.
+    async fn scan(
+        &self,
+        conn: &mut ConnectionManager,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, SinkError> {
         let mut keys: Vec<String> = Vec::new();
         let mut cursor: u64 = 0;
         loop {
             let (next, page): (u64, Vec<String>) = redis::cmd("SCAN")
                 .arg(cursor)
                 .arg("MATCH")
-                .arg(format!("{}*", policy::usage::USAGE_PREFIX))
+                .arg(format!("{prefix}*"))
                 .arg("COUNT")
                 .arg(SCAN_COUNT)
-                .query_async(&mut conn)
+                .query_async(conn)
                 .await
                 .map_err(|e| self.error("scan", e))?;
             keys.extend(page);
@@ -284,6 +309,14 @@ impl RedisSink {
         keys.sort_unstable();
         keys.dedup();
         keys.truncate(limit);
+        Ok(keys)
+    }
+
+    async fn spooled(&self, limit: usize) -> Result<Spooled, SinkError> {
+        let mut conn = self.connection().await?;
+        let keys = self
+            .scan(&mut conn, policy::usage::USAGE_PREFIX, limit)
+            .await?;
         if keys.is_empty() {
             return Ok(Vec::new());
         }
@@ -319,6 +352,14 @@ impl Sink for RedisSink {
 
     fn spooled_usage(&self, limit: usize) -> SpoolFuture<'_> {
         Box::pin(self.spooled(limit))
+    }
+
+    fn counter_keys(&self) -> KeysFuture<'_> {
+        Box::pin(async move {
+            let mut conn = self.connection().await?;
+            self.scan(&mut conn, policy::kv::COUNTER_PREFIX, usize::MAX)
+                .await
+        })
     }
 }
 
