@@ -53,11 +53,13 @@ fn authenticate(headers: &Fields) -> Result<(Bucket, Records), GatewayError> {
 }
 
 /// The client address: the org's trusted forwarding header when it names one (and
-/// then only that), otherwise the runtime's peer address.
+/// then only that), otherwise the runtime's peer address. Spin appends its
+/// `spin-client-addr` after any the client sent (the edge host replaces them), so
+/// only the last value is the runtime's: the first would let a client pick its IP.
 fn client_ip(headers: &Fields, org: &OrgRecord) -> Option<std::net::IpAddr> {
     match &org.client_ip_header {
         Some(name) => client_ip::rightmost_forwarded(&headers.get(name)),
-        None => std::str::from_utf8(&header(headers, CLIENT_ADDR_HEADER)?)
+        None => std::str::from_utf8(headers.get(CLIENT_ADDR_HEADER).last()?)
             .ok()
             .and_then(client_ip::parse_addr),
     }
