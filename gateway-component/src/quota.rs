@@ -13,7 +13,7 @@ use policy::limits::{Estimate, Meter, RateHeaders};
 use policy::{Denial, ModelPrice, Subject, kv};
 
 use crate::bindings::wasi::keyvalue::atomics;
-use crate::bindings::wasi::keyvalue::store::Bucket;
+use crate::bindings::wasi::keyvalue::store::{Bucket, Error as StoreError};
 use crate::errors::GatewayError;
 use crate::usage::Usage;
 
@@ -207,7 +207,7 @@ fn counter_of(meter: &Meter<'_>, now_ms: u64) -> String {
 /// `increment`, as a non-negative count (a counter an operator reset below zero
 /// counts as empty).
 fn increment(bucket: &Bucket, key: &str, delta: i64) -> Result<u64, GatewayError> {
-    atomics::increment(bucket, key, delta)
+    increment_unless_busy(bucket, key, delta)
         .map(|v| u64::try_from(v).unwrap_or(0))
         .map_err(|e| {
             eprintln!("tollgate: counter {key} unavailable: {e:?}");
@@ -218,8 +218,32 @@ fn increment(bucket: &Bucket, key: &str, delta: i64) -> Result<u64, GatewayError
 /// An increment whose failure leaves the counter off by `delta` but cannot change
 /// the answer any more; logged for the operator.
 fn give_back(bucket: &Bucket, key: &str, delta: i64) {
-    if let Err(e) = atomics::increment(bucket, key, delta) {
+    if let Err(e) = increment_unless_busy(bucket, key, delta) {
         eprintln!("tollgate: counter {key} not adjusted by {delta}: {e:?}");
+    }
+}
+
+/// Longest single wait before giving up on a locked SQLite store (waits double from
+/// 1 ms: about a quarter second in all).
+const BUSY_MAX_WAIT_MS: u64 = 128;
+
+/// `atomics.increment`, retried while the store answers SQLite's "database is
+/// locked": Spin's SQLite store increments in a deferred transaction, which SQLite
+/// rolls back at once, writing nothing, when another process (the admin service's
+/// sink, another edge) holds the write lock. Other failures may have applied the
+/// delta and are not retried.
+fn increment_unless_busy(bucket: &Bucket, key: &str, delta: i64) -> Result<i64, StoreError> {
+    let mut wait_ms = 1;
+    loop {
+        match atomics::increment(bucket, key, delta) {
+            Err(StoreError::Other(e))
+                if wait_ms <= BUSY_MAX_WAIT_MS && e.contains("database is locked") =>
+            {
+                wasi::clocks::monotonic_clock::subscribe_duration(wait_ms * 1_000_000).block();
+                wait_ms *= 2;
+            }
+            result => return result,
+        }
     }
 }
 
