@@ -1,8 +1,8 @@
 """The official `openai` package against a running Tollgate edge.
 
 Driven by tests/tests/openai_client.rs, which starts the edge and a mock provider and
-passes TOLLGATE_BASE_URL, TOLLGATE_KEY (may call gpt-4o and gpt-4o-mini) and
-TOLLGATE_NARROW_KEY (may call gpt-4o-mini only). Prints one line per check and
+passes TOLLGATE_BASE_URL, TOLLGATE_KEY (may call gpt-4o, gpt-4o-mini and
+text-embedding-3-small) and TOLLGATE_NARROW_KEY (may call gpt-4o-mini only). Prints one line per check and
 exits non-zero on the first failure.
 """
 
@@ -41,6 +41,12 @@ def streaming_completion() -> None:
     assert text == "part0 part1 part2 ", repr(text)
 
 
+def embeddings() -> None:
+    r = client(KEY).embeddings.create(model="text-embedding-3-small", input="hi")
+    assert r.data[0].embedding == [0.1, 0.2, 0.3], r
+    assert r.usage.prompt_tokens == 10, r.usage
+
+
 def models_listed_for_the_key() -> None:
     ids = sorted(m.id for m in client(NARROW_KEY).models.list())
     assert ids == ["gpt-4o-mini"], ids
@@ -73,6 +79,7 @@ def model_outside_key_is_permission_denied() -> None:
 CHECKS = [
     chat_completion,
     streaming_completion,
+    embeddings,
     models_listed_for_the_key,
     bad_key_is_authentication_error,
     model_outside_key_is_permission_denied,

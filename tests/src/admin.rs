@@ -64,9 +64,19 @@ impl ControlPlane {
                 KvConfig::Sqlite(kv_path.clone()),
             ),
         };
+        ControlPlane::start_with(dir, vec![sink], kv).await
+    }
+
+    /// The admin service (its database in `dir`) pushing to `sinks`, and the edge
+    /// on `edge_kv`, which should be one of them.
+    pub async fn start_with(
+        dir: TempDir,
+        sinks: Vec<SinkTarget>,
+        edge_kv: KvConfig,
+    ) -> ControlPlane {
         let config = admin_service::Config {
             database_url: format!("sqlite://{}", dir.path().join("admin.db").display()),
-            edge_kv: vec![sink],
+            edge_kv: sinks,
             admin_token: Some(ADMIN_TOKEN.to_string()),
         };
         let started = admin_service::start(&config)
@@ -83,7 +93,7 @@ impl ControlPlane {
         });
         let upstream = MockUpstream::start().await;
         let edge = EdgeServer::start(EdgeConfig {
-            kv,
+            kv: edge_kv,
             ..harness::config(&upstream)
         })
         .await
@@ -186,8 +196,13 @@ impl ControlPlane {
 
     /// A minimal chat completion for `model` through the edge with `key`.
     pub async fn chat(&self, key: &str, model: &str) -> reqwest::Response {
+        self.chat_at(&self.edge.url(), key, model).await
+    }
+
+    /// A minimal chat completion for `model` with `key` through the gateway at `base` (`http://addr`).
+    pub async fn chat_at(&self, base: &str, key: &str, model: &str) -> reqwest::Response {
         self.http
-            .post(format!("{}/v1/chat/completions", self.edge.url()))
+            .post(format!("{base}/v1/chat/completions"))
             .bearer_auth(key)
             .json(&json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}))
             .send()
@@ -197,9 +212,21 @@ impl ControlPlane {
 
     /// Polls the edge with `key` until it answers `status`; returns how long that took.
     pub async fn until_status(&self, key: &str, model: &str, status: u16) -> Duration {
+        self.until_status_at(&self.edge.url(), key, model, status)
+            .await
+    }
+
+    /// Polls the gateway at `base` with `key` until it answers `status`; returns how long that took.
+    pub async fn until_status_at(
+        &self,
+        base: &str,
+        key: &str,
+        model: &str,
+        status: u16,
+    ) -> Duration {
         let start = Instant::now();
         loop {
-            let got = self.chat(key, model).await.status().as_u16();
+            let got = self.chat_at(base, key, model).await.status().as_u16();
             if got == status {
                 return start.elapsed();
             }

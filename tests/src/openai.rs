@@ -4,8 +4,8 @@
 use std::process::Command;
 
 /// Runs the client checks against `base_url` (`http://addr/v1`) with a key that may
-/// call `gpt-4o` and `gpt-4o-mini` and a key that may call `gpt-4o-mini` only; panics
-/// with the script's output unless every check passes.
+/// call `gpt-4o`, `gpt-4o-mini` and `text-embedding-3-small` and a key that may call
+/// `gpt-4o-mini` only; panics with the script's output unless every check passes.
 pub async fn run_client_checks(base_url: String, key: String, narrow_key: String) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/openai_client.py");
     // The client blocks; run it off the runtime that serves the edge.
@@ -26,5 +26,5 @@ pub async fn run_client_checks(base_url: String, key: String, narrow_key: String
         out.status.success(),
         "openai client checks failed:\n{stdout}\n{stderr}"
     );
-    assert!(stdout.contains("5 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("6 passed, 0 failed"), "{stdout}");
 }

@@ -9,7 +9,7 @@ use tollgate_e2e::fixtures::PROVIDER_KEY;
 use tollgate_e2e::harness::RedisServer;
 use tollgate_e2e::openai::run_client_checks;
 
-const MODELS: &[&str] = &["gpt-4o", "gpt-4o-mini"];
+const MODELS: &[&str] = &["gpt-4o", "gpt-4o-mini", "text-embedding-3-small"];
 
 async fn error_code(resp: reqwest::Response) -> (u16, String) {
     let status = resp.status().as_u16();

@@ -1,5 +1,5 @@
 //! The official `openai` Python package against the real gateway: a chat completion,
-//! a stream, the model list, `AuthenticationError` and `PermissionDeniedError`.
+//! a stream, embeddings, the model list, `AuthenticationError` and `PermissionDeniedError`.
 
 use tollgate_e2e::harness::{Gateway, KEY, NARROW_KEY};
 use tollgate_e2e::openai::run_client_checks;
