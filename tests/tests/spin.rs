@@ -237,11 +237,7 @@ async fn openai_client_chat_streaming_embeddings_and_errors_on_both_stores() {
             "{store}"
         );
         let (status, code) = error_code(rig.cp.chat_at(spin.url(), &key, "not-served").await).await;
-        assert_eq!(
-            (status, code.as_str()),
-            (404, "model_not_found"),
-            "{store}"
-        );
+        assert_eq!((status, code.as_str()), (404, "model_not_found"), "{store}");
     }
     // The provider saw the org's credential, never the virtual key.
     let received = rig.cp.upstream.received();
