@@ -8,3 +8,4 @@ pub mod harness;
 pub mod openai;
 pub mod spin;
 pub mod upstream;
+pub mod wall_clock;

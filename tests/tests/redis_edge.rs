@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::process::Stdio;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use edge_host::kv::DEFAULT_STORE;
 use edge_host::{EdgeConfig, EdgeServer, Kv, KvError};
@@ -16,20 +16,7 @@ use tokio::process::{Child, Command};
 use tollgate_e2e::fixtures;
 use tollgate_e2e::harness::{Gateway, KEY, ORG, RedisServer, config};
 use tollgate_e2e::upstream::MockUpstream;
-
-const MINUTE_MS: u64 = 60_000;
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
-
-/// Whole seconds until the minute containing `ms` ends, as `Retry-After` counts them.
-fn secs_left_in_minute(ms: u64) -> u64 {
-    (MINUTE_MS - ms % MINUTE_MS).div_ceil(1000)
-}
+use tollgate_e2e::wall_clock::{MINUTE_MS, clear_of_minute_end, now_ms, secs_left_in_minute};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_backend_keeps_spin_layout_and_atomic_counters() {
@@ -167,13 +154,7 @@ async fn two_edge_processes_on_one_redis_admit_exactly_the_org_rpm() {
         EdgeProcess::start(&url, &upstream)
     );
 
-    // The burst must not straddle a minute boundary (the processes read the real clock).
-    if now_ms() % MINUTE_MS > 40_000 {
-        tokio::time::sleep(Duration::from_millis(
-            MINUTE_MS - now_ms() % MINUTE_MS + 500,
-        ))
-        .await;
-    }
+    clear_of_minute_end().await;
     let http = reqwest::Client::new();
     let body = serde_json::json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]});
     let started = now_ms();

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use admin_service::sinks::SinkTarget;
 use edge_host::{Kv, KvConfig};
@@ -22,9 +22,9 @@ use tollgate_e2e::fixtures::PROVIDER_KEY;
 use tollgate_e2e::harness::RedisServer;
 use tollgate_e2e::openai::run_client_checks;
 use tollgate_e2e::spin::{self, SpinApp, SpinStore};
+use tollgate_e2e::wall_clock::{MINUTE_MS, clear_of_minute_end, now_ms, secs_left_in_minute};
 
 const MODELS: &[&str] = &["gpt-4o", "gpt-4o-mini", "text-embedding-3-small"];
-const MINUTE_MS: u64 = 60_000;
 const DAY_MS: u64 = 86_400_000;
 
 /// The admin service pushing to a SQLite file and to Redis, Spin on each, and
@@ -107,29 +107,6 @@ async fn error_code(resp: reqwest::Response) -> (u16, String) {
     let status = resp.status().as_u16();
     let body: Value = resp.json().await.expect("OpenAI error JSON");
     (status, body["error"]["code"].as_str().unwrap_or("").into())
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
-
-/// Whole seconds until the minute containing `ms` ends, as `Retry-After` counts them.
-fn secs_left_in_minute(ms: u64) -> u64 {
-    (MINUTE_MS - ms % MINUTE_MS).div_ceil(1000)
-}
-
-/// Spin reads the real clock: a burst must not straddle a minute boundary, so
-/// close to one, wait for the next minute.
-async fn clear_of_minute_end() {
-    if now_ms() % MINUTE_MS > 45_000 {
-        tokio::time::sleep(Duration::from_millis(
-            MINUTE_MS - now_ms() % MINUTE_MS + 200,
-        ))
-        .await;
-    }
 }
 
 /// One answer of a burst: status, `Retry-After`, remaining requests, error code.
@@ -563,24 +540,37 @@ async fn an_org_toggled_off_is_refused_until_back_on_on_both_stores() {
     }
 }
 
+/// Several nodes on the rig's Redis (`urls`, served in turn) admit exactly `rpm`
+/// of a burst of `n`: one counter, shared.
+async fn nodes_on_one_redis_admit_exactly(
+    rig: &Rig,
+    org_name: &str,
+    urls: &[&str],
+    rpm: u64,
+    n: usize,
+) {
+    let (org, _, key) = rig.org_and_key(org_name, json!({})).await;
+    rig.org_config(
+        &org,
+        json!({"rate_limiting": {"enabled": true, "rpm": rpm}}),
+    )
+    .await;
+    let (answers, window) = burst(&rig.cp, urls, &key, n).await;
+    exactly_admitted(&answers, rpm);
+    let counter = kv::counter_key(Scope::Org, &org, Metric::Rpm, window);
+    let counted = rig.store("redis").await.counter(&counter).await.unwrap();
+    assert_eq!(counted as u64, rpm);
+    assert_eq!(rig.cp.upstream.received().len() as u64, rpm);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_spin_instances_on_one_redis_admit_exactly_the_org_rpm() {
     let Some(rig) = Rig::start().await else {
         return;
     };
     let second = rig.another_spin_on_redis().await;
-    let (org, _, key) = rig.org_and_key("Shared", json!({})).await;
-    rig.org_config(&org, json!({"rate_limiting": {"enabled": true, "rpm": 20}}))
+    nodes_on_one_redis_admit_exactly(&rig, "Shared", &[rig.on_redis.url(), second.url()], 20, 80)
         .await;
-
-    let (answers, window) = burst(&rig.cp, &[rig.on_redis.url(), second.url()], &key, 80).await;
-    exactly_admitted(&answers, 20);
-    let counter = kv::counter_key(Scope::Org, &org, Metric::Rpm, window);
-    assert_eq!(
-        rig.store("redis").await.counter(&counter).await.unwrap(),
-        20
-    );
-    assert_eq!(rig.cp.upstream.received().len(), 20);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -588,17 +578,6 @@ async fn spin_and_the_tollgate_edge_on_one_redis_enforce_one_limit() {
     let Some(rig) = Rig::start().await else {
         return;
     };
-    let (org, _, key) = rig.org_and_key("Mixed", json!({})).await;
-    rig.org_config(&org, json!({"rate_limiting": {"enabled": true, "rpm": 15}}))
-        .await;
-
     let edge = rig.cp.edge.url();
-    let (answers, window) = burst(&rig.cp, &[rig.on_redis.url(), &edge], &key, 60).await;
-    exactly_admitted(&answers, 15);
-    let counter = kv::counter_key(Scope::Org, &org, Metric::Rpm, window);
-    assert_eq!(
-        rig.store("redis").await.counter(&counter).await.unwrap(),
-        15
-    );
-    assert_eq!(rig.cp.upstream.received().len(), 15);
+    nodes_on_one_redis_admit_exactly(&rig, "Mixed", &[rig.on_redis.url(), &edge], 15, 60).await;
 }

@@ -3,23 +3,16 @@
 //! expire them), current ones and every other key are kept.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use admin_service::sinks::{Sink, SinkTarget};
 use admin_service::sweep::{self, GRACE_MS, LONGEST_PERIOD_MS};
 use edge_host::{Kv, KvConfig};
 use policy::{Metric, Scope, kv};
 use tollgate_e2e::harness::RedisServer;
+use tollgate_e2e::wall_clock::{MINUTE_MS, now_ms};
 
-const MINUTE_MS: u64 = 60_000;
 const DAY_MS: u64 = 86_400_000;
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
 
 /// Counters a store holds at `now`, as `(key, past?)`: every metric's current and
 /// previous window (the previous still within the grace), windows long gone, and
