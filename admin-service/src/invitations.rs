@@ -2,7 +2,9 @@
 //! single use; accepting creates the membership and returns a user API token.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -202,16 +204,33 @@ pub struct Accepted {
 /// user; an existing user must also present their own bearer token.
 pub async fn accept_invitation(
     State(st): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     actor: Option<Actor>,
     ApiJson(body): ApiJson<AcceptInvitation>,
 ) -> ApiResult<Json<Accepted>> {
+    let now = now_ms();
+    if !st.accept_attempts.allowed(client.ip(), now) {
+        return Err(ApiError::too_many(
+            "too many failed invitation attempts from this address; retry in a minute",
+        ));
+    }
+    // The token is checked before the writer lock: guesses never queue writers.
+    let hash = hash_secret(body.token.trim());
+    let known: Option<String> =
+        sqlx::query_scalar("SELECT id FROM invitations WHERE token_hash = ?")
+            .bind(&hash)
+            .fetch_optional(&st.db)
+            .await?;
+    if known.is_none() {
+        st.accept_attempts.failed(client.ip(), now);
+        return Err(ApiError::not_found("invitation"));
+    }
     let mut tx = st.writer.begin(&st.db).await?;
     let row = sqlx::query("SELECT * FROM invitations WHERE token_hash = ?")
-        .bind(hash_secret(body.token.trim()))
+        .bind(&hash)
         .fetch_optional(tx.conn())
         .await?
         .ok_or_else(|| ApiError::not_found("invitation"))?;
-    let now = now_ms();
     let inv = invitation_view(&row, now)?;
     match inv.status {
         "pending" => {}

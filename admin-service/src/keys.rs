@@ -15,6 +15,7 @@ use crate::config::BudgetInput;
 use crate::db::{new_id, now_ms, parse_rfc3339, random_hex, rfc3339};
 use crate::errors::{ApiError, ApiResult};
 use crate::extract::ApiJson;
+use crate::team_members::check_key_team;
 use crate::teams::{fetch_team_row, org_model_set};
 use policy::Limits;
 
@@ -209,7 +210,7 @@ pub async fn create_key(
     Path(org_id): Path<String>,
     ApiJson(body): ApiJson<CreateKey>,
 ) -> ApiResult<(StatusCode, Json<KeyView>)> {
-    authorize_org(&st.db, &actor, &org_id, Perm::CreateKey).await?;
+    let access = authorize_org(&st.db, &actor, &org_id, Perm::CreateKey).await?;
     if body.name.trim().is_empty() || body.name.len() > 200 {
         return Err(ApiError::invalid("name", "must be 1-200 characters"));
     }
@@ -244,6 +245,7 @@ pub async fn create_key(
         };
         parent = parent.intersect(&catalog.grant_set(team.allowed_models.as_deref()));
     }
+    check_key_team(&st, &access, &actor, body.team_id.as_deref()).await?;
     if let Some(agent_id) = &body.agent_id {
         let agent_org: Option<String> =
             sqlx::query_scalar("SELECT org_id FROM agents WHERE id = ?")

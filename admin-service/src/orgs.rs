@@ -15,6 +15,7 @@ use crate::db::{new_id, now_ms, rfc3339};
 use crate::errors::{ApiError, ApiResult, unique_or_conflict};
 use crate::extract::{ApiJson, nullable, present};
 use crate::money::{CURRENCIES, Cents};
+use crate::platform_owned;
 
 /// Id of the internal org that holds unassigned agents.
 pub const INTERNAL_ORG_ID: &str = "org_internal";
@@ -325,6 +326,11 @@ pub async fn update_org(
         ));
     }
     let current = fetch_org(&st, &id, None).await?;
+    if let Some(rate) = body.billing_rate_per_agent
+        && !access.platform_admin
+    {
+        platform_owned::check_billing_rate(current.billing_rate_per_agent, rate)?;
+    }
     if let Some(slug) = &body.slug
         && *slug != current.slug
     {

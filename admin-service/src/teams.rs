@@ -280,7 +280,7 @@ pub async fn update_team(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateTeam>,
 ) -> ApiResult<Json<TeamView>> {
-    let (team, _) = authorized_team(&st, &actor, &id, Perm::Manage).await?;
+    let (org_team, _) = authorized_team(&st, &actor, &id, Perm::Manage).await?;
     if let Some(n) = &body.name {
         check_team_name(n)?;
     }
@@ -289,9 +289,18 @@ pub async fn update_team(
     }
     let catalog = Catalog::load(&st.db).await?;
     if let Some(Some(grants)) = &body.allowed_models {
-        let org = org_model_set(&st, &catalog, &team.org_id).await?;
+        let org = org_model_set(&st, &catalog, &org_team.org_id).await?;
         catalog.check_narrows("allowed_models", grants, &org, "organization")?;
     }
+    // Read-modify-write in one transaction: fields this PATCH leaves alone keep what
+    // a concurrent PATCH just wrote.
+    let mut tx = st.writer.begin(&st.db).await?;
+    let row = sqlx::query("SELECT * FROM teams WHERE id = ?")
+        .bind(&id)
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or_else(|| ApiError::not_found("team"))?;
+    let team = TeamRow::from_row(&row)?;
     let pick = |new: Option<Option<u64>>, old: Option<u64>| new.unwrap_or(old);
     let limits = Limits {
         rpm: pick(body.rate_limit_rpm, team.limits.rpm),
@@ -302,7 +311,6 @@ pub async fn update_team(
     };
     let allowed = body.allowed_models.unwrap_or(team.allowed_models);
     let budget = body.budget.unwrap_or(team.budget);
-    let mut tx = st.writer.begin(&st.db).await?;
     let res = sqlx::query(
         "UPDATE teams SET name = COALESCE(?, name), allowed_models = ?, limits = ?, budget = ?, updated_at_ms = ? WHERE id = ?",
     )
