@@ -5,7 +5,6 @@
 
 use std::cell::RefCell;
 
-use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, Request, State};
 use axum::middleware::Next;
@@ -18,7 +17,7 @@ use crate::AppState;
 use crate::auth::{Actor, Perm, authorize_org};
 use crate::db::{parse_rfc3339, rfc3339};
 use crate::errors::{ApiError, ApiResult};
-use crate::paging::{Page, check_limit, page, query};
+use crate::paging::{PageParams, Paged, query};
 
 /// The actor of writes made outside any request (start-up, pushers, drainers).
 pub const SYSTEM: &str = "system";
@@ -83,8 +82,10 @@ pub struct AuditQuery {
     /// RFC 3339, exclusive.
     #[serde(default)]
     to: Option<String>,
+    /// Page size (1-1000).
     #[serde(default)]
     limit: Option<u32>,
+    /// `x-next-cursor` of the previous page.
     #[serde(default)]
     cursor: Option<String>,
 }
@@ -97,18 +98,11 @@ fn time_filter(field: &str, text: Option<&str>) -> Result<Option<i64>, ApiError>
 }
 
 /// Newest first; the cursor is the id the previous page ended at.
-async fn read(st: &AppState, org_id: Option<&str>, q: AuditQuery) -> ApiResult<Page<AuditEntry>> {
-    let limit = check_limit(q.limit)?;
+async fn read(st: &AppState, org_id: Option<&str>, q: AuditQuery) -> ApiResult<Paged<AuditEntry>> {
+    let p = PageParams::new(q.limit, q.cursor)?;
     let from = time_filter("from", q.from.as_deref())?;
     let to = time_filter("to", q.to.as_deref())?;
-    let cursor = q
-        .cursor
-        .as_deref()
-        .map(|c| {
-            c.parse::<i64>()
-                .map_err(|_| ApiError::invalid("cursor", "is not a cursor of this list"))
-        })
-        .transpose()?;
+    let cursor = p.cursor.is_some().then(|| p.after_rowid()).transpose()?;
     let mut sql: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT * FROM audit_log WHERE 1 = 1");
     if let Some(org) = org_id {
         sql.push(" AND org_id = ").push_bind(org);
@@ -128,8 +122,7 @@ async fn read(st: &AppState, org_id: Option<&str>, q: AuditQuery) -> ApiResult<P
     if let Some(c) = cursor {
         sql.push(" AND id < ").push_bind(c);
     }
-    sql.push(" ORDER BY id DESC LIMIT ")
-        .push_bind(i64::from(limit) + 1);
+    sql.push(" ORDER BY id DESC LIMIT ").push_bind(p.fetch());
     let rows = sql.build().fetch_all(&st.db).await?;
     let json = |text: Option<String>| -> Result<Option<Value>, ApiError> {
         Ok(text.map(|t| serde_json::from_str(&t)).transpose()?)
@@ -147,7 +140,7 @@ async fn read(st: &AppState, org_id: Option<&str>, q: AuditQuery) -> ApiResult<P
             after: json(r.try_get("after")?)?,
         });
     }
-    Ok(page(out, limit, |e| e.id.to_string()))
+    Ok(Paged::from_items(out, &p, |e| e.id.to_string()))
 }
 
 /// `GET /api/organizations/{id}/audit-log` (admin+).
@@ -156,9 +149,9 @@ pub async fn org_audit_log(
     actor: Actor,
     Path(org_id): Path<String>,
     q: Result<Query<AuditQuery>, QueryRejection>,
-) -> ApiResult<Json<Page<AuditEntry>>> {
+) -> ApiResult<Paged<AuditEntry>> {
     authorize_org(&st.db, &actor, &org_id, Perm::ManageMembers).await?;
-    read(&st, Some(&org_id), query(q)?).await.map(Json)
+    read(&st, Some(&org_id), query(q)?.0).await
 }
 
 /// `GET /api/audit-log` (platform admin): every entry, platform-level ones included.
@@ -166,7 +159,7 @@ pub async fn audit_log(
     State(st): State<AppState>,
     actor: Actor,
     q: Result<Query<AuditQuery>, QueryRejection>,
-) -> ApiResult<Json<Page<AuditEntry>>> {
+) -> ApiResult<Paged<AuditEntry>> {
     actor.require_platform_admin()?;
-    read(&st, None, query(q)?).await.map(Json)
+    read(&st, None, query(q)?.0).await
 }

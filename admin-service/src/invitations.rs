@@ -4,7 +4,8 @@
 use axum::Json;
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -16,6 +17,7 @@ use crate::db::{new_id, now_ms, random_hex, rfc3339};
 use crate::errors::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::members::{check_email, check_grant, upsert_user};
+use crate::paging::{PageParams, PageQuery, Paged};
 
 /// Prefix of invitation tokens.
 pub const INVITE_PREFIX: &str = "tg-inv-";
@@ -133,17 +135,20 @@ pub async fn list_invitations(
     State(st): State<AppState>,
     actor: Actor,
     Path(org_id): Path<String>,
-) -> ApiResult<Json<Vec<InvitationView>>> {
+    page: Result<Query<PageQuery>, QueryRejection>,
+) -> ApiResult<Paged<InvitationView>> {
+    let page = PageParams::from_query(page)?;
     authorize_org(&st.db, &actor, &org_id, Perm::ManageMembers).await?;
-    let rows = sqlx::query("SELECT * FROM invitations WHERE org_id = ? ORDER BY created_at_ms, id")
-        .bind(&org_id)
-        .fetch_all(&st.db)
-        .await?;
+    let rows = sqlx::query(
+        "SELECT rowid AS page_key, * FROM invitations WHERE org_id = ? AND rowid > ? ORDER BY rowid LIMIT ?",
+    )
+    .bind(&org_id)
+    .bind(page.after_rowid()?)
+    .bind(page.fetch())
+    .fetch_all(&st.db)
+    .await?;
     let now = now_ms();
-    rows.iter()
-        .map(|r| invitation_view(r, now))
-        .collect::<Result<_, _>>()
-        .map(Json)
+    Paged::from_rows(rows, &page, |r| invitation_view(r, now))
 }
 
 /// `DELETE /api/invitations/{id}`: admins of the invitation's org revoke it.

@@ -14,6 +14,7 @@ use crate::db::{new_id, now_ms, rfc3339};
 use crate::errors::{ApiError, ApiResult, unique_or_conflict};
 use crate::extract::ApiJson;
 use crate::orgs::valid_email;
+use crate::paging::{PageParams, PageQuery, Paged};
 
 /// A user as returned by the API.
 #[derive(Debug, Serialize)]
@@ -95,20 +96,24 @@ pub async fn create_user(
 pub async fn list_users(
     State(st): State<AppState>,
     actor: Actor,
-) -> ApiResult<Json<Vec<UserView>>> {
+    page: Result<Query<PageQuery>, QueryRejection>,
+) -> ApiResult<Paged<UserView>> {
+    let page = PageParams::from_query(page)?;
     actor.require_platform_admin()?;
-    let rows = sqlx::query("SELECT * FROM users ORDER BY created_at_ms, id")
-        .fetch_all(&st.db)
-        .await?;
-    let mut out = Vec::new();
-    for r in rows {
-        out.push(UserView {
+    let rows = sqlx::query(
+        "SELECT rowid AS page_key, * FROM users WHERE rowid > ? ORDER BY rowid LIMIT ?",
+    )
+    .bind(page.after_rowid()?)
+    .bind(page.fetch())
+    .fetch_all(&st.db)
+    .await?;
+    Paged::from_rows(rows, &page, |r| {
+        Ok(UserView {
             id: r.try_get("id")?,
             email: r.try_get("email")?,
             created_at: rfc3339(r.try_get("created_at_ms")?),
-        });
-    }
-    Ok(Json(out))
+        })
+    })
 }
 
 /// One membership of the caller.
@@ -206,25 +211,28 @@ pub async fn list_members(
     State(st): State<AppState>,
     actor: Actor,
     Path(id): Path<String>,
-) -> ApiResult<Json<Vec<MemberView>>> {
+    page: Result<Query<PageQuery>, QueryRejection>,
+) -> ApiResult<Paged<MemberView>> {
+    let page = PageParams::from_query(page)?;
     authorize_org(&st.db, &actor, &id, Perm::View).await?;
     let rows = sqlx::query(
-        "SELECT m.user_id, u.email, m.role, m.created_at_ms FROM memberships m JOIN users u ON u.id = m.user_id
-         WHERE m.org_id = ? ORDER BY m.created_at_ms, u.email",
+        "SELECT m.rowid AS page_key, m.user_id, u.email, m.role, m.created_at_ms
+         FROM memberships m JOIN users u ON u.id = m.user_id
+         WHERE m.org_id = ? AND m.rowid > ? ORDER BY m.rowid LIMIT ?",
     )
     .bind(&id)
+    .bind(page.after_rowid()?)
+    .bind(page.fetch())
     .fetch_all(&st.db)
     .await?;
-    let mut out = Vec::new();
-    for r in rows {
-        out.push(MemberView {
+    Paged::from_rows(rows, &page, |r| {
+        Ok(MemberView {
             user_id: r.try_get("user_id")?,
             email: r.try_get("email")?,
             role: Role::parse(r.try_get("role")?).unwrap_or(Role::Viewer),
             created_at: rfc3339(r.try_get("created_at_ms")?),
-        });
-    }
-    Ok(Json(out))
+        })
+    })
 }
 
 /// Admins manage members except owners: they may neither grant `owner` nor touch one.

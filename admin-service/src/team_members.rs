@@ -3,16 +3,19 @@
 //! models, limits and budget bind them.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
 
 use crate::AppState;
 use crate::auth::{Actor, OrgAccess, Perm, Role, authorize_org};
 use crate::db::{now_ms, rfc3339};
 use crate::errors::{ApiError, ApiResult, unique_or_conflict};
 use crate::extract::ApiJson;
+use crate::paging::{PageParams, PageQuery, Paged};
 
 /// A member of a team.
 #[derive(Debug, Serialize)]
@@ -54,27 +57,29 @@ async fn fetch_team_member(
     team_id: &str,
     user_id: &str,
 ) -> ApiResult<Option<TeamMemberView>> {
-    let row = sqlx::query(
-        "SELECT tm.team_id, tm.user_id, u.email, m.role, tm.created_at_ms FROM team_members tm
-         JOIN teams t ON t.id = tm.team_id
-         JOIN users u ON u.id = tm.user_id
-         JOIN memberships m ON m.user_id = tm.user_id AND m.org_id = t.org_id
-         WHERE tm.team_id = ? AND tm.user_id = ?",
-    )
-    .bind(team_id)
-    .bind(user_id)
-    .fetch_optional(&st.db)
-    .await?;
-    row.map(|r| {
-        Ok(TeamMemberView {
-            team_id: r.try_get("team_id")?,
-            user_id: r.try_get("user_id")?,
-            email: r.try_get("email")?,
-            role: Role::parse(r.try_get("role")?).unwrap_or(Role::Viewer),
-            created_at: rfc3339(r.try_get("created_at_ms")?),
-        })
+    let row = sqlx::query(&format!("{SELECT} WHERE tm.team_id = ? AND tm.user_id = ?"))
+        .bind(team_id)
+        .bind(user_id)
+        .fetch_optional(&st.db)
+        .await?;
+    row.as_ref().map(team_member_view).transpose()
+}
+
+const SELECT: &str =
+    "SELECT tm.rowid AS page_key, tm.team_id, tm.user_id, u.email, m.role, tm.created_at_ms
+     FROM team_members tm
+     JOIN teams t ON t.id = tm.team_id
+     JOIN users u ON u.id = tm.user_id
+     JOIN memberships m ON m.user_id = tm.user_id AND m.org_id = t.org_id";
+
+fn team_member_view(r: &SqliteRow) -> Result<TeamMemberView, ApiError> {
+    Ok(TeamMemberView {
+        team_id: r.try_get("team_id")?,
+        user_id: r.try_get("user_id")?,
+        email: r.try_get("email")?,
+        role: Role::parse(r.try_get("role")?).unwrap_or(Role::Viewer),
+        created_at: rfc3339(r.try_get("created_at_ms")?),
     })
-    .transpose()
 }
 
 /// `GET /api/teams/{id}/members` (viewer+).
@@ -82,29 +87,19 @@ pub async fn list_team_members(
     State(st): State<AppState>,
     actor: Actor,
     Path(team_id): Path<String>,
-) -> ApiResult<Json<Vec<TeamMemberView>>> {
+    page: Result<Query<PageQuery>, QueryRejection>,
+) -> ApiResult<Paged<TeamMemberView>> {
+    let page = PageParams::from_query(page)?;
     team_org(&st, &actor, &team_id, Perm::View).await?;
-    let rows = sqlx::query(
-        "SELECT tm.team_id, tm.user_id, u.email, m.role, tm.created_at_ms FROM team_members tm
-         JOIN teams t ON t.id = tm.team_id
-         JOIN users u ON u.id = tm.user_id
-         JOIN memberships m ON m.user_id = tm.user_id AND m.org_id = t.org_id
-         WHERE tm.team_id = ? ORDER BY tm.created_at_ms, tm.user_id",
-    )
+    let rows = sqlx::query(&format!(
+        "{SELECT} WHERE tm.team_id = ? AND tm.rowid > ? ORDER BY tm.rowid LIMIT ?"
+    ))
     .bind(&team_id)
+    .bind(page.after_rowid()?)
+    .bind(page.fetch())
     .fetch_all(&st.db)
     .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        out.push(TeamMemberView {
-            team_id: r.try_get("team_id")?,
-            user_id: r.try_get("user_id")?,
-            email: r.try_get("email")?,
-            role: Role::parse(r.try_get("role")?).unwrap_or(Role::Viewer),
-            created_at: rfc3339(r.try_get("created_at_ms")?),
-        });
-    }
-    Ok(Json(out))
+    Paged::from_rows(rows, &page, team_member_view)
 }
 
 /// Body of `POST /api/teams/{id}/members`.

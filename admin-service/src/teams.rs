@@ -2,7 +2,8 @@
 //! grants. A team can only narrow what its org allows.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -15,6 +16,7 @@ use crate::config::{BudgetInput, OrgConfig};
 use crate::db::{new_id, now_ms, rfc3339};
 use crate::errors::{ApiError, ApiResult, unique_or_conflict};
 use crate::extract::{ApiJson, nullable, present};
+use crate::paging::{PageParams, PageQuery, Paged};
 use policy::Limits;
 
 /// A team as returned by the API.
@@ -230,16 +232,19 @@ pub async fn list_teams(
     State(st): State<AppState>,
     actor: Actor,
     Path(org_id): Path<String>,
-) -> ApiResult<Json<Vec<TeamView>>> {
+    page: Result<Query<PageQuery>, QueryRejection>,
+) -> ApiResult<Paged<TeamView>> {
+    let page = PageParams::from_query(page)?;
     authorize_org(&st.db, &actor, &org_id, Perm::View).await?;
-    let rows = sqlx::query("SELECT * FROM teams WHERE org_id = ? ORDER BY created_at_ms, id")
-        .bind(&org_id)
-        .fetch_all(&st.db)
-        .await?;
-    rows.iter()
-        .map(team_view)
-        .collect::<Result<_, _>>()
-        .map(Json)
+    let rows = sqlx::query(
+        "SELECT rowid AS page_key, * FROM teams WHERE org_id = ? AND rowid > ? ORDER BY rowid LIMIT ?",
+    )
+    .bind(&org_id)
+    .bind(page.after_rowid()?)
+    .bind(page.fetch())
+    .fetch_all(&st.db)
+    .await?;
+    Paged::from_rows(rows, &page, team_view)
 }
 
 async fn authorized_team(

@@ -2,7 +2,8 @@
 //! Users manage their own; platform admins manage every token.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -13,6 +14,7 @@ use crate::auth::{Actor, TokenOwner, issue_token};
 use crate::db::{now_ms, parse_rfc3339, rfc3339};
 use crate::errors::{ApiError, ApiResult};
 use crate::extract::ApiJson;
+use crate::paging::{PageParams, PageQuery, Paged};
 
 /// A token as listed: who, what, when; never the secret.
 #[derive(Debug, Serialize)]
@@ -44,7 +46,7 @@ pub struct TokenView {
     pub token: Option<String>,
 }
 
-const SELECT: &str = "SELECT t.*, u.last_used_at_ms FROM api_tokens t
+const SELECT: &str = "SELECT t.rowid AS page_key, t.*, u.last_used_at_ms FROM api_tokens t
      LEFT JOIN api_token_usage u ON u.token_id = t.id";
 
 fn token_view(r: &SqliteRow, now: i64) -> Result<TokenView, ApiError> {
@@ -142,24 +144,20 @@ async fn issue(
 pub async fn list_tokens(
     State(st): State<AppState>,
     actor: Actor,
-) -> ApiResult<Json<Vec<TokenView>>> {
-    let rows = if actor.platform_admin {
-        sqlx::query(&format!("{SELECT} ORDER BY t.created_at_ms, t.id"))
-            .fetch_all(&st.db)
-            .await?
-    } else {
-        sqlx::query(&format!(
-            "{SELECT} WHERE t.user_id = ? ORDER BY t.created_at_ms, t.id"
-        ))
-        .bind(&actor.user_id)
-        .fetch_all(&st.db)
-        .await?
-    };
+    page: Result<Query<PageQuery>, QueryRejection>,
+) -> ApiResult<Paged<TokenView>> {
+    let page = PageParams::from_query(page)?;
+    let rows = sqlx::query(&format!(
+        "{SELECT} WHERE (? OR t.user_id = ?) AND t.rowid > ? ORDER BY t.rowid LIMIT ?"
+    ))
+    .bind(actor.platform_admin)
+    .bind(&actor.user_id)
+    .bind(page.after_rowid()?)
+    .bind(page.fetch())
+    .fetch_all(&st.db)
+    .await?;
     let now = now_ms();
-    rows.iter()
-        .map(|r| token_view(r, now))
-        .collect::<Result<_, _>>()
-        .map(Json)
+    Paged::from_rows(rows, &page, |r| token_view(r, now))
 }
 
 /// `POST /api/tokens`: a new token for the caller (a platform admin gets a
@@ -225,19 +223,20 @@ pub async fn list_user_tokens(
     State(st): State<AppState>,
     actor: Actor,
     Path(user_id): Path<String>,
-) -> ApiResult<Json<Vec<TokenView>>> {
+    page: Result<Query<PageQuery>, QueryRejection>,
+) -> ApiResult<Paged<TokenView>> {
+    let page = PageParams::from_query(page)?;
     check_user_scope(&actor, &user_id)?;
     let rows = sqlx::query(&format!(
-        "{SELECT} WHERE t.user_id = ? ORDER BY t.created_at_ms, t.id"
+        "{SELECT} WHERE t.user_id = ? AND t.rowid > ? ORDER BY t.rowid LIMIT ?"
     ))
     .bind(&user_id)
+    .bind(page.after_rowid()?)
+    .bind(page.fetch())
     .fetch_all(&st.db)
     .await?;
     let now = now_ms();
-    rows.iter()
-        .map(|r| token_view(r, now))
-        .collect::<Result<_, _>>()
-        .map(Json)
+    Paged::from_rows(rows, &page, |r| token_view(r, now))
 }
 
 /// `POST /api/users/{id}/tokens`: issues a user a token, returned once (platform

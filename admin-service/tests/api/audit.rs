@@ -16,12 +16,12 @@ async fn all_entries(s: &TestServer, path: &str, token: &str, limit: u32) -> Vec
         if let Some(c) = &cursor {
             url.push_str(&format!("&cursor={c}"));
         }
-        let page = s.call("GET", &url, token, None).await.ok();
-        let data = page["data"].as_array().unwrap();
+        let page = s.call("GET", &url, token, None).await;
+        let data = page.body.as_array().unwrap();
         assert!(data.len() <= limit as usize);
         out.extend(data.iter().cloned());
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_string()),
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
             None => return out,
         }
     }

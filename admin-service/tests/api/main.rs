@@ -15,6 +15,7 @@ mod lost_updates;
 mod member_removal;
 mod members;
 mod orgs;
+mod paging;
 mod platform_owned;
 mod rbac;
 mod sync;

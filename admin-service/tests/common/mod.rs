@@ -45,6 +45,8 @@ pub struct Resp {
     pub status: u16,
     pub body: Value,
     pub text: String,
+    /// The `x-next-cursor` header of a list page.
+    pub next_cursor: Option<String>,
 }
 
 impl Resp {
@@ -155,13 +157,22 @@ impl TestServer {
         }
         let res = req.send().await.unwrap();
         let status = res.status().as_u16();
+        let next_cursor = res
+            .headers()
+            .get(admin_service::paging::NEXT_CURSOR)
+            .map(|v| v.to_str().unwrap().to_string());
         let text = res.text().await.unwrap();
         let body = if text.is_empty() {
             Value::Null
         } else {
             serde_json::from_str(&text).unwrap_or(Value::Null)
         };
-        Resp { status, body, text }
+        Resp {
+            status,
+            body,
+            text,
+            next_cursor,
+        }
     }
 
     /// Sends a JSON request with `token`.
