@@ -11,11 +11,12 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use crate::AppState;
-use crate::auth::{Actor, OrgAccess, Perm, Role, authorize_org};
+use crate::auth::{Actor, OrgAccess, Perm, Role};
 use crate::db::{now_ms, rfc3339};
 use crate::errors::{ApiError, ApiResult, unique_or_conflict};
 use crate::extract::ApiJson;
 use crate::paging::{PageParams, PageQuery, Paged};
+use crate::teams::authorized_team;
 
 /// A member of a team.
 #[derive(Debug, Serialize)]
@@ -35,21 +36,7 @@ pub struct TeamMemberView {
 /// The team's org, after checking the caller may do `perm` there (404 for a team of
 /// an org the caller cannot see).
 async fn team_org(st: &AppState, actor: &Actor, team_id: &str, perm: Perm) -> ApiResult<String> {
-    let org_id: Option<String> = sqlx::query_scalar("SELECT org_id FROM teams WHERE id = ?")
-        .bind(team_id)
-        .fetch_optional(&st.db)
-        .await?;
-    let org_id = org_id.ok_or_else(|| ApiError::not_found("team"))?;
-    authorize_org(&st.db, actor, &org_id, perm)
-        .await
-        .map_err(|e| {
-            if e.status == StatusCode::NOT_FOUND {
-                ApiError::not_found("team")
-            } else {
-                e
-            }
-        })?;
-    Ok(org_id)
+    Ok(authorized_team(st, actor, team_id, perm).await?.0.org_id)
 }
 
 async fn fetch_team_member(

@@ -247,7 +247,8 @@ pub async fn list_teams(
     Paged::from_rows(rows, &page, team_view)
 }
 
-async fn authorized_team(
+/// Loads a team and checks `perm` in its org; a team of an org the caller cannot see is 404.
+pub async fn authorized_team(
     st: &AppState,
     actor: &Actor,
     id: &str,

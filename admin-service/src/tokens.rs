@@ -147,17 +147,31 @@ pub async fn list_tokens(
     page: Result<Query<PageQuery>, QueryRejection>,
 ) -> ApiResult<Paged<TokenView>> {
     let page = PageParams::from_query(page)?;
+    let owner = if actor.platform_admin {
+        None
+    } else {
+        Some(actor.user_id.as_deref().unwrap_or(""))
+    };
+    list_page(&st, owner, &page).await
+}
+
+/// One page of the tokens of `user_id` (`None`: every token).
+async fn list_page(
+    st: &AppState,
+    user_id: Option<&str>,
+    page: &PageParams,
+) -> ApiResult<Paged<TokenView>> {
     let rows = sqlx::query(&format!(
-        "{SELECT} WHERE (? OR t.user_id = ?) AND t.rowid > ? ORDER BY t.rowid LIMIT ?"
+        "{SELECT} WHERE (? IS NULL OR t.user_id = ?) AND t.rowid > ? ORDER BY t.rowid LIMIT ?"
     ))
-    .bind(actor.platform_admin)
-    .bind(&actor.user_id)
+    .bind(user_id)
+    .bind(user_id)
     .bind(page.after_rowid()?)
     .bind(page.fetch())
     .fetch_all(&st.db)
     .await?;
     let now = now_ms();
-    Paged::from_rows(rows, &page, |r| token_view(r, now))
+    Paged::from_rows(rows, page, |r| token_view(r, now))
 }
 
 /// `POST /api/tokens`: a new token for the caller (a platform admin gets a
@@ -227,16 +241,7 @@ pub async fn list_user_tokens(
 ) -> ApiResult<Paged<TokenView>> {
     let page = PageParams::from_query(page)?;
     check_user_scope(&actor, &user_id)?;
-    let rows = sqlx::query(&format!(
-        "{SELECT} WHERE t.user_id = ? AND t.rowid > ? ORDER BY t.rowid LIMIT ?"
-    ))
-    .bind(&user_id)
-    .bind(page.after_rowid()?)
-    .bind(page.fetch())
-    .fetch_all(&st.db)
-    .await?;
-    let now = now_ms();
-    Paged::from_rows(rows, &page, |r| token_view(r, now))
+    list_page(&st, Some(&user_id), &page).await
 }
 
 /// `POST /api/users/{id}/tokens`: issues a user a token, returned once (platform
