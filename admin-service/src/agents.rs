@@ -2,11 +2,12 @@
 //! internal org) and may carry a custom billing rate.
 
 use axum::Json;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite};
 
 use crate::AppState;
 use crate::auth::{Actor, Perm, Role, authorize_org, role_in};
@@ -16,6 +17,7 @@ use crate::errors::{ApiError, ApiResult};
 use crate::extract::{ApiJson, nullable, present};
 use crate::money::Cents;
 use crate::orgs::INTERNAL_ORG_ID;
+use crate::paging::{self, PageParams, Paged};
 
 /// An agent as returned by the API.
 #[derive(Debug, Serialize)]
@@ -98,36 +100,41 @@ async fn authorized_agent(
 
 /// Query of `GET /api/agents`.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AgentFilter {
+    #[serde(default)]
     org_id: Option<String>,
+    /// Page size (1-1000).
+    #[serde(default)]
+    limit: Option<u32>,
+    /// `x-next-cursor` of the previous page.
+    #[serde(default)]
+    cursor: Option<String>,
 }
 
 /// `GET /api/agents`: agents the caller can see, optionally of one org.
 pub async fn list_agents(
     State(st): State<AppState>,
     actor: Actor,
-    Query(filter): Query<AgentFilter>,
-) -> ApiResult<Json<Vec<AgentView>>> {
+    filter: Result<Query<AgentFilter>, QueryRejection>,
+) -> ApiResult<Paged<AgentView>> {
+    let Query(filter) = paging::query(filter)?;
+    let page = PageParams::new(filter.limit, filter.cursor)?;
+    let mut sql: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+        "SELECT a.rowid AS page_key, s.* FROM ({AGENT_SELECT}) s JOIN agents a ON a.id = s.id"
+    ));
+    if !actor.platform_admin {
+        sql.push(" JOIN memberships m ON m.org_id = a.org_id AND m.user_id = ")
+            .push_bind(actor.user_id.as_deref().unwrap_or(""));
+    }
+    sql.push(" WHERE a.rowid > ").push_bind(page.after_rowid()?);
     if let Some(org) = &filter.org_id {
         authorize_org(&st.db, &actor, org, Perm::View).await?;
-        return list_org_agents(&st, org).await.map(Json);
+        sql.push(" AND a.org_id = ").push_bind(org);
     }
-    let rows = if actor.platform_admin {
-        sqlx::query(&format!("{AGENT_SELECT} ORDER BY a.created_at_ms, a.id"))
-            .fetch_all(&st.db)
-            .await?
-    } else {
-        sqlx::query(&format!(
-            "{AGENT_SELECT} JOIN memberships m ON m.org_id = a.org_id WHERE m.user_id = ? ORDER BY a.created_at_ms, a.id"
-        ))
-        .bind(actor.user_id.as_deref().unwrap_or(""))
-        .fetch_all(&st.db)
-        .await?
-    };
-    rows.iter()
-        .map(agent_view)
-        .collect::<Result<_, _>>()
-        .map(Json)
+    sql.push(" ORDER BY a.rowid LIMIT ").push_bind(page.fetch());
+    let rows = sql.build().fetch_all(&st.db).await?;
+    Paged::from_rows(rows, &page, agent_view)
 }
 
 /// Body of `POST /api/agents`.

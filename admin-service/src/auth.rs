@@ -21,43 +21,111 @@ pub fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
+/// Characters of a token kept in clear to recognise it in listings (`tg-user-1a2b`).
+pub const TOKEN_PREFIX_LEN: usize = 13;
+
+/// The recognisable start of a token; the rest is secret.
+pub fn token_prefix(token: &str) -> String {
+    token.chars().take(TOKEN_PREFIX_LEN).collect()
+}
+
 /// Ensures a platform-admin token exists. Returns the token when one was generated
-/// (the caller prints it once); a token from the environment is registered silently.
+/// (the caller prints it once). A token from the environment replaces every other
+/// bootstrap token, so changing `TOLLGATE_ADMIN_TOKEN` and restarting rotates it.
 pub async fn bootstrap(
     pool: &SqlitePool,
     from_env: Option<&str>,
 ) -> Result<Option<String>, sqlx::Error> {
+    let now = now_ms();
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    crate::db::set_audit_actor(&mut tx, crate::audit::SYSTEM).await?;
     if let Some(token) = from_env {
+        let hash = hash_secret(token);
         sqlx::query(
-            "INSERT OR IGNORE INTO api_tokens (id, name, token_hash, platform_admin, created_at_ms)
-             VALUES (?, 'bootstrap (env)', ?, 1, ?)",
+            "UPDATE api_tokens SET revoked_at_ms = ? WHERE bootstrap = 1 AND token_hash <> ? AND revoked_at_ms IS NULL",
+        )
+        .bind(now)
+        .bind(&hash)
+        .execute(&mut *tx)
+        .await?;
+        // The operator chose this token again: it is the bootstrap token, live.
+        sqlx::query(
+            "INSERT INTO api_tokens (id, name, token_hash, token_prefix, platform_admin, bootstrap, created_at_ms)
+             VALUES (?, 'bootstrap (env)', ?, ?, 1, 1, ?)
+             ON CONFLICT (token_hash) DO UPDATE SET revoked_at_ms = NULL, expires_at_ms = NULL
+             WHERE api_tokens.bootstrap = 1",
         )
         .bind(new_id("tok"))
-        .bind(hash_secret(token))
-        .bind(now_ms())
-        .execute(pool)
+        .bind(&hash)
+        .bind(token_prefix(token))
+        .bind(now)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         return Ok(None);
     }
     let admins: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM api_tokens WHERE platform_admin = 1 AND revoked_at_ms IS NULL",
+        "SELECT COUNT(*) FROM api_tokens WHERE platform_admin = 1 AND revoked_at_ms IS NULL
+         AND (expires_at_ms IS NULL OR expires_at_ms > ?)",
     )
-    .fetch_one(pool)
+    .bind(now)
+    .fetch_one(&mut *tx)
     .await?;
     if admins > 0 {
         return Ok(None);
     }
     let token = format!("{ADMIN_TOKEN_PREFIX}{}", random_hex(24));
     sqlx::query(
-        "INSERT INTO api_tokens (id, name, token_hash, platform_admin, created_at_ms)
-         VALUES (?, 'bootstrap', ?, 1, ?)",
+        "INSERT INTO api_tokens (id, name, token_hash, token_prefix, platform_admin, bootstrap, created_at_ms)
+         VALUES (?, 'bootstrap', ?, ?, 1, 1, ?)",
     )
     .bind(new_id("tok"))
     .bind(hash_secret(&token))
-    .bind(now_ms())
-    .execute(pool)
+    .bind(token_prefix(&token))
+    .bind(now)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(Some(token))
+}
+
+/// Who a new token is for.
+#[derive(Debug, Clone, Copy)]
+pub enum TokenOwner<'a> {
+    /// A user's token (`tg-user-…`).
+    User(&'a str),
+    /// A platform-admin token (`tg-admin-…`).
+    PlatformAdmin,
+}
+
+/// Issues a token inside a transaction; returns (token id, token).
+pub async fn issue_token(
+    conn: &mut SqliteConnection,
+    owner: TokenOwner<'_>,
+    name: &str,
+    expires_at_ms: Option<i64>,
+) -> Result<(String, String), sqlx::Error> {
+    let id = new_id("tok");
+    let (prefix, user_id, admin) = match owner {
+        TokenOwner::User(uid) => (USER_TOKEN_PREFIX, Some(uid), false),
+        TokenOwner::PlatformAdmin => (ADMIN_TOKEN_PREFIX, None, true),
+    };
+    let token = format!("{prefix}{}", random_hex(24));
+    sqlx::query(
+        "INSERT INTO api_tokens (id, name, token_hash, token_prefix, user_id, platform_admin, expires_at_ms, created_at_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&id)
+    .bind(name)
+    .bind(hash_secret(&token))
+    .bind(token_prefix(&token))
+    .bind(user_id)
+    .bind(admin)
+    .bind(expires_at_ms)
+    .bind(now_ms())
+    .execute(conn)
+    .await?;
+    Ok((id, token))
 }
 
 /// Issues a new token for a user inside a transaction; returns (token id, token).
@@ -66,20 +134,7 @@ pub async fn issue_user_token(
     user_id: &str,
     name: &str,
 ) -> Result<(String, String), sqlx::Error> {
-    let id = new_id("tok");
-    let token = format!("{USER_TOKEN_PREFIX}{}", random_hex(24));
-    sqlx::query(
-        "INSERT INTO api_tokens (id, name, token_hash, user_id, platform_admin, created_at_ms)
-         VALUES (?, ?, ?, ?, 0, ?)",
-    )
-    .bind(&id)
-    .bind(name)
-    .bind(hash_secret(&token))
-    .bind(user_id)
-    .bind(now_ms())
-    .execute(conn)
-    .await?;
-    Ok((id, token))
+    issue_token(conn, TokenOwner::User(user_id), name, None).await
 }
 
 /// Who is calling: resolved from the bearer token.
@@ -89,6 +144,26 @@ pub struct Actor {
     pub user_id: Option<String>,
     /// Platform admins see and manage every organization.
     pub platform_admin: bool,
+    /// The token the request came with.
+    pub token_id: String,
+}
+
+/// How stale a token's "last used" may get: one write a minute per token, not one per request.
+const LAST_USED_GRANULARITY_MS: i64 = 60_000;
+
+/// Records that a token was used (at most once per [`LAST_USED_GRANULARITY_MS`]).
+async fn touch_token(pool: &SqlitePool, token_id: &str, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO api_token_usage (token_id, last_used_at_ms) VALUES (?, ?)
+         ON CONFLICT (token_id) DO UPDATE SET last_used_at_ms = excluded.last_used_at_ms
+         WHERE api_token_usage.last_used_at_ms < excluded.last_used_at_ms - ?",
+    )
+    .bind(token_id)
+    .bind(now)
+    .bind(LAST_USED_GRANULARITY_MS)
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 impl Actor {
@@ -117,16 +192,25 @@ impl FromRequestParts<AppState> for Actor {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| ApiError::unauthorized("Authorization must be `Bearer <token>`"))?;
+        let now = now_ms();
+        // Checked on every request: a revoked or expired token fails the next call.
         let row = sqlx::query(
-            "SELECT user_id, platform_admin FROM api_tokens WHERE token_hash = ? AND revoked_at_ms IS NULL",
+            "SELECT id, user_id, platform_admin FROM api_tokens WHERE token_hash = ?
+             AND revoked_at_ms IS NULL AND (expires_at_ms IS NULL OR expires_at_ms > ?)",
         )
         .bind(hash_secret(token))
+        .bind(now)
         .fetch_optional(&state.db)
         .await?
-        .ok_or_else(|| ApiError::unauthorized("unknown or revoked token"))?;
+        .ok_or_else(|| ApiError::unauthorized("unknown, revoked or expired token"))?;
+        let token_id: String = row.try_get("id")?;
+        touch_token(&state.db, &token_id, now).await?;
+        let user_id: Option<String> = row.try_get("user_id")?;
+        crate::audit::record_actor(user_id.as_deref().unwrap_or(&token_id));
         Ok(Actor {
-            user_id: row.try_get("user_id")?,
+            user_id,
             platform_admin: row.try_get::<i64, _>("platform_admin")? != 0,
+            token_id,
         })
     }
 }

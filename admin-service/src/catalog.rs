@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sqlx::{Row, SqlitePool};
@@ -16,6 +17,7 @@ use crate::db::{now_ms, rfc3339};
 use crate::errors::{ApiError, ApiResult, unique_or_conflict};
 use crate::extract::{ApiJson, nullable, present};
 use crate::money::Micros;
+use crate::paging::{PageParams, PageQuery, Paged};
 use policy::{ModelPattern, ModelPrice, ModelSet};
 
 /// Catalog state needed to resolve grants.
@@ -223,14 +225,17 @@ async fn fetch_model(pool: &SqlitePool, name: &str) -> ApiResult<ModelView> {
 pub async fn list_models(
     State(st): State<AppState>,
     _actor: Actor,
-) -> ApiResult<Json<Vec<ModelView>>> {
-    let rows = sqlx::query("SELECT * FROM catalog_models ORDER BY name")
-        .fetch_all(&st.db)
-        .await?;
-    rows.iter()
-        .map(model_view)
-        .collect::<Result<_, _>>()
-        .map(Json)
+    page: Result<Query<PageQuery>, QueryRejection>,
+) -> ApiResult<Paged<ModelView>> {
+    let page = PageParams::from_query(page)?;
+    let rows = sqlx::query(
+        "SELECT name AS page_key, * FROM catalog_models WHERE name > ? ORDER BY name LIMIT ?",
+    )
+    .bind(page.after_name())
+    .bind(page.fetch())
+    .fetch_all(&st.db)
+    .await?;
+    Paged::from_rows(rows, &page, model_view)
 }
 
 /// `GET /api/models/{name}`.
@@ -372,20 +377,22 @@ pub struct AccessGroupView {
 pub async fn list_access_groups(
     State(st): State<AppState>,
     _actor: Actor,
-) -> ApiResult<Json<Vec<AccessGroupView>>> {
+    page: Result<Query<PageQuery>, QueryRejection>,
+) -> ApiResult<Paged<AccessGroupView>> {
+    let page = PageParams::from_query(page)?;
     let cat = Catalog::load(&st.db).await?;
     let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (model, labels) in &cat.models {
-        for l in labels {
+        for l in labels.iter().filter(|l| l.as_str() > page.after_name()) {
             groups.entry(l.clone()).or_default().push(model.clone());
         }
     }
-    Ok(Json(
-        groups
-            .into_iter()
-            .map(|(name, models)| AccessGroupView { name, models })
-            .collect(),
-    ))
+    let items = groups
+        .into_iter()
+        .take(page.limit as usize + 1)
+        .map(|(name, models)| AccessGroupView { name, models })
+        .collect();
+    Ok(Paged::from_items(items, &page, |g| g.name.clone()))
 }
 
 /// A route group as returned by the API.
@@ -419,19 +426,23 @@ pub struct UpdateRouteGroup {
 pub async fn list_route_groups(
     State(st): State<AppState>,
     _actor: Actor,
-) -> ApiResult<Json<Vec<RouteGroupView>>> {
-    let rows = sqlx::query("SELECT * FROM route_groups ORDER BY name")
-        .fetch_all(&st.db)
-        .await?;
-    let mut out = Vec::new();
-    for row in rows {
-        out.push(RouteGroupView {
+    page: Result<Query<PageQuery>, QueryRejection>,
+) -> ApiResult<Paged<RouteGroupView>> {
+    let page = PageParams::from_query(page)?;
+    let rows = sqlx::query(
+        "SELECT name AS page_key, * FROM route_groups WHERE name > ? ORDER BY name LIMIT ?",
+    )
+    .bind(page.after_name())
+    .bind(page.fetch())
+    .fetch_all(&st.db)
+    .await?;
+    Paged::from_rows(rows, &page, |row| {
+        Ok(RouteGroupView {
             name: row.try_get("name")?,
             models: serde_json::from_str(row.try_get("models")?)?,
             created_at: rfc3339(row.try_get("created_at_ms")?),
-        });
-    }
-    Ok(Json(out))
+        })
+    })
 }
 
 /// `POST /api/route-groups`: platform admins.

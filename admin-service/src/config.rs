@@ -17,6 +17,7 @@ use crate::db::{now_ms, rfc3339};
 use crate::errors::{ApiError, ApiResult};
 use crate::extract::{ApiJson, from_value};
 use crate::money::Micros;
+use crate::platform_owned;
 use policy::{BudgetPeriod, ModelPattern};
 
 /// A provider credential: serialized only into the database and compiled records,
@@ -81,11 +82,12 @@ pub struct CachingConfig {
 }
 
 /// Org-wide rate limits, shared by all its teams and keys.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimiting {
-    /// When false no org limit is enforced, whatever the numbers say.
-    #[serde(default)]
+    /// Configured limits are enforced unless this is an explicit `false` (the seed:
+    /// "only configured limits are enforced"); a limit stored but off is a trap.
+    #[serde(default = "enforced_by_default")]
     pub enabled: bool,
     /// Requests per minute.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -102,6 +104,23 @@ pub struct RateLimiting {
     /// Tokens per day.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tpd: Option<u64>,
+}
+
+fn enforced_by_default() -> bool {
+    true
+}
+
+impl Default for RateLimiting {
+    fn default() -> Self {
+        RateLimiting {
+            enabled: enforced_by_default(),
+            rpm: None,
+            tpm: None,
+            rph: None,
+            rpd: None,
+            tpd: None,
+        }
+    }
 }
 
 /// A spend cap, in the org's currency (`limit` is a decimal: `500.00`).
@@ -415,7 +434,7 @@ async fn write_config(
     body: Value,
     merge: bool,
 ) -> ApiResult<Json<ConfigView>> {
-    authorize_org(&st.db, actor, id, Perm::Manage).await?;
+    let access = authorize_org(&st.db, actor, id, Perm::Manage).await?;
     if !body.is_object() {
         return Err(ApiError::unprocessable(
             "invalid_type",
@@ -437,6 +456,9 @@ async fn write_config(
     };
     let cfg: OrgConfig = from_value(doc, "config")?;
     cfg.validate("config", &catalog)?;
+    if !access.platform_admin {
+        platform_owned::check_access_narrows(&stored, &cfg, &catalog)?;
+    }
     let now = now_ms();
     sqlx::query("UPDATE organizations SET config = ?, updated_at_ms = ? WHERE id = ?")
         .bind(serde_json::to_string(&cfg)?)

@@ -91,9 +91,11 @@ impl Writer {
     /// Starts a write transaction. Writers take turns: SQLite has one writer anyway.
     /// `BEGIN IMMEDIATE` takes the write lock up front: a deferred transaction that
     /// reads first fails with SQLITE_BUSY when a pusher commits in between.
+    /// The audit triggers attribute the transaction's changes to the request's actor.
     pub async fn begin(&self, pool: &SqlitePool) -> Result<WriteTx, sqlx::Error> {
         let guard = self.lock.clone().lock_owned().await;
-        let tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+        set_audit_actor(&mut tx, &crate::audit::current_actor()).await?;
         Ok(WriteTx {
             tx,
             _guard: guard,
@@ -137,4 +139,13 @@ impl WriteTx {
         }
         Ok(())
     }
+}
+
+/// Names who the audit triggers record for the writes of this transaction.
+pub async fn set_audit_actor(conn: &mut SqliteConnection, actor: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE audit_context SET actor = ? WHERE id = 1")
+        .bind(actor)
+        .execute(conn)
+        .await?;
+    Ok(())
 }

@@ -135,6 +135,16 @@ impl ApiError {
         )
     }
 
+    /// 429: too many attempts from this client; retry later.
+    pub fn too_many(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_error",
+            "too_many_attempts",
+            message.into(),
+        )
+    }
+
     /// 500: something on our side; details go to the log, not the client.
     pub fn internal() -> Self {
         Self::new(

@@ -2,7 +2,10 @@
 //! single use; accepting creates the membership and returns a user API token.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use std::net::SocketAddr;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -14,6 +17,7 @@ use crate::db::{new_id, now_ms, random_hex, rfc3339};
 use crate::errors::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::members::{check_email, check_grant, upsert_user};
+use crate::paging::{PageParams, PageQuery, Paged};
 
 /// Prefix of invitation tokens.
 pub const INVITE_PREFIX: &str = "tg-inv-";
@@ -131,17 +135,20 @@ pub async fn list_invitations(
     State(st): State<AppState>,
     actor: Actor,
     Path(org_id): Path<String>,
-) -> ApiResult<Json<Vec<InvitationView>>> {
+    page: Result<Query<PageQuery>, QueryRejection>,
+) -> ApiResult<Paged<InvitationView>> {
+    let page = PageParams::from_query(page)?;
     authorize_org(&st.db, &actor, &org_id, Perm::ManageMembers).await?;
-    let rows = sqlx::query("SELECT * FROM invitations WHERE org_id = ? ORDER BY created_at_ms, id")
-        .bind(&org_id)
-        .fetch_all(&st.db)
-        .await?;
+    let rows = sqlx::query(
+        "SELECT rowid AS page_key, * FROM invitations WHERE org_id = ? AND rowid > ? ORDER BY rowid LIMIT ?",
+    )
+    .bind(&org_id)
+    .bind(page.after_rowid()?)
+    .bind(page.fetch())
+    .fetch_all(&st.db)
+    .await?;
     let now = now_ms();
-    rows.iter()
-        .map(|r| invitation_view(r, now))
-        .collect::<Result<_, _>>()
-        .map(Json)
+    Paged::from_rows(rows, &page, |r| invitation_view(r, now))
 }
 
 /// `DELETE /api/invitations/{id}`: admins of the invitation's org revoke it.
@@ -202,16 +209,33 @@ pub struct Accepted {
 /// user; an existing user must also present their own bearer token.
 pub async fn accept_invitation(
     State(st): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     actor: Option<Actor>,
     ApiJson(body): ApiJson<AcceptInvitation>,
 ) -> ApiResult<Json<Accepted>> {
+    let now = now_ms();
+    if !st.accept_attempts.allowed(client.ip(), now) {
+        return Err(ApiError::too_many(
+            "too many failed invitation attempts from this address; retry in a minute",
+        ));
+    }
+    // The token is checked before the writer lock: guesses never queue writers.
+    let hash = hash_secret(body.token.trim());
+    let known: Option<String> =
+        sqlx::query_scalar("SELECT id FROM invitations WHERE token_hash = ?")
+            .bind(&hash)
+            .fetch_optional(&st.db)
+            .await?;
+    if known.is_none() {
+        st.accept_attempts.failed(client.ip(), now);
+        return Err(ApiError::not_found("invitation"));
+    }
     let mut tx = st.writer.begin(&st.db).await?;
     let row = sqlx::query("SELECT * FROM invitations WHERE token_hash = ?")
-        .bind(hash_secret(body.token.trim()))
+        .bind(&hash)
         .fetch_optional(tx.conn())
         .await?
         .ok_or_else(|| ApiError::not_found("invitation"))?;
-    let now = now_ms();
     let inv = invitation_view(&row, now)?;
     match inv.status {
         "pending" => {}

@@ -2,7 +2,8 @@
 //! grants (narrowing org and team), IP ACLs, limits, budget and expiry.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -15,6 +16,8 @@ use crate::config::BudgetInput;
 use crate::db::{new_id, now_ms, parse_rfc3339, random_hex, rfc3339};
 use crate::errors::{ApiError, ApiResult};
 use crate::extract::ApiJson;
+use crate::paging::{PageParams, PageQuery, Paged};
+use crate::team_members::check_key_team;
 use crate::teams::{fetch_team_row, org_model_set};
 use policy::Limits;
 
@@ -209,7 +212,7 @@ pub async fn create_key(
     Path(org_id): Path<String>,
     ApiJson(body): ApiJson<CreateKey>,
 ) -> ApiResult<(StatusCode, Json<KeyView>)> {
-    authorize_org(&st.db, &actor, &org_id, Perm::CreateKey).await?;
+    let access = authorize_org(&st.db, &actor, &org_id, Perm::CreateKey).await?;
     if body.name.trim().is_empty() || body.name.len() > 200 {
         return Err(ApiError::invalid("name", "must be 1-200 characters"));
     }
@@ -244,6 +247,7 @@ pub async fn create_key(
         };
         parent = parent.intersect(&catalog.grant_set(team.allowed_models.as_deref()));
     }
+    check_key_team(&st, &access, &actor, body.team_id.as_deref()).await?;
     if let Some(agent_id) = &body.agent_id {
         let agent_org: Option<String> =
             sqlx::query_scalar("SELECT org_id FROM agents WHERE id = ?")
@@ -312,17 +316,20 @@ pub async fn list_keys(
     State(st): State<AppState>,
     actor: Actor,
     Path(org_id): Path<String>,
-) -> ApiResult<Json<Vec<KeyView>>> {
+    page: Result<Query<PageQuery>, QueryRejection>,
+) -> ApiResult<Paged<KeyView>> {
+    let page = PageParams::from_query(page)?;
     authorize_org(&st.db, &actor, &org_id, Perm::View).await?;
-    let rows =
-        sqlx::query("SELECT * FROM virtual_keys WHERE org_id = ? ORDER BY created_at_ms, id")
-            .bind(&org_id)
-            .fetch_all(&st.db)
-            .await?;
-    rows.iter()
-        .map(key_view)
-        .collect::<Result<_, _>>()
-        .map(Json)
+    let rows = sqlx::query(
+        "SELECT rowid AS page_key, * FROM virtual_keys WHERE org_id = ? AND rowid > ?
+         ORDER BY rowid LIMIT ?",
+    )
+    .bind(&org_id)
+    .bind(page.after_rowid()?)
+    .bind(page.fetch())
+    .fetch_all(&st.db)
+    .await?;
+    Paged::from_rows(rows, &page, key_view)
 }
 
 async fn authorized_key(

@@ -3,6 +3,8 @@
 //! outbox entry, and pushers compile records (policy's schema) into edge KV sinks.
 
 pub mod agents;
+pub mod attempts;
+pub mod audit;
 pub mod auth;
 pub mod billing;
 pub mod catalog;
@@ -18,10 +20,14 @@ pub mod money;
 pub mod openapi;
 pub mod orgs;
 pub mod outbox;
+pub mod paging;
+pub mod platform_owned;
 pub mod routes;
 pub mod sinks;
 pub mod sweep;
+pub mod team_members;
 pub mod teams;
+pub mod tokens;
 pub mod usage;
 
 use std::future::Future;
@@ -32,6 +38,7 @@ use sqlx::SqlitePool;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::attempts::AttemptLimiter;
 use crate::db::Writer;
 use crate::errors::ApiError;
 use crate::outbox::Signal;
@@ -46,6 +53,8 @@ pub struct AppState {
     pub writer: Writer,
     /// Names of the configured sinks (for the sync status).
     pub sinks: Arc<Vec<String>>,
+    /// Failed invitation acceptances per client address.
+    pub accept_attempts: Arc<AttemptLimiter>,
 }
 
 /// How to start the service.
@@ -105,6 +114,7 @@ pub async fn start_with_sinks(
             db,
             writer,
             sinks: Arc::new(names),
+            accept_attempts: Arc::default(),
         },
         generated_admin_token,
         pushers,
@@ -122,6 +132,7 @@ pub async fn app(state: AppState) -> Router {
             e.message = "method not allowed on this endpoint".into();
             e
         })
+        .layer(axum::middleware::from_fn(audit::actor_scope))
         .with_state(state)
 }
 
@@ -132,7 +143,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let router = app(state).await;
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    // Client addresses feed the unauthenticated-attempt limit.
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

@@ -2,17 +2,19 @@
 //! and may belong to several.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sqlx::{Row, SqliteConnection};
 
 use crate::AppState;
-use crate::auth::{Actor, OrgAccess, Perm, Role, authorize_org, issue_user_token};
+use crate::auth::{Actor, OrgAccess, Perm, Role, authorize_org};
 use crate::db::{new_id, now_ms, rfc3339};
 use crate::errors::{ApiError, ApiResult, unique_or_conflict};
 use crate::extract::ApiJson;
 use crate::orgs::valid_email;
+use crate::paging::{PageParams, PageQuery, Paged};
 
 /// A user as returned by the API.
 #[derive(Debug, Serialize)]
@@ -94,64 +96,24 @@ pub async fn create_user(
 pub async fn list_users(
     State(st): State<AppState>,
     actor: Actor,
-) -> ApiResult<Json<Vec<UserView>>> {
+    page: Result<Query<PageQuery>, QueryRejection>,
+) -> ApiResult<Paged<UserView>> {
+    let page = PageParams::from_query(page)?;
     actor.require_platform_admin()?;
-    let rows = sqlx::query("SELECT * FROM users ORDER BY created_at_ms, id")
-        .fetch_all(&st.db)
-        .await?;
-    let mut out = Vec::new();
-    for r in rows {
-        out.push(UserView {
+    let rows = sqlx::query(
+        "SELECT rowid AS page_key, * FROM users WHERE rowid > ? ORDER BY rowid LIMIT ?",
+    )
+    .bind(page.after_rowid()?)
+    .bind(page.fetch())
+    .fetch_all(&st.db)
+    .await?;
+    Paged::from_rows(rows, &page, |r| {
+        Ok(UserView {
             id: r.try_get("id")?,
             email: r.try_get("email")?,
             created_at: rfc3339(r.try_get("created_at_ms")?),
-        });
-    }
-    Ok(Json(out))
-}
-
-/// Body of `POST /api/users/{id}/tokens`.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct CreateToken {
-    #[serde(default)]
-    name: Option<String>,
-}
-
-/// A newly issued token: the secret is shown once, only its hash is stored.
-#[derive(Debug, Serialize)]
-pub struct IssuedToken {
-    /// Token id.
-    pub id: String,
-    /// The user it authenticates.
-    pub user_id: String,
-    /// The bearer secret (`tg-user-…`), shown only now.
-    pub token: String,
-}
-
-/// `POST /api/users/{id}/tokens`: platform admins issue a user an API token.
-pub async fn create_user_token(
-    State(st): State<AppState>,
-    actor: Actor,
-    Path(user_id): Path<String>,
-    ApiJson(body): ApiJson<CreateToken>,
-) -> ApiResult<(StatusCode, Json<IssuedToken>)> {
-    actor.require_platform_admin()?;
-    let mut tx = st.writer.begin(&st.db).await?;
-    let exists: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE id = ?")
-        .bind(&user_id)
-        .fetch_optional(tx.conn())
-        .await?;
-    if exists.is_none() {
-        return Err(ApiError::not_found("user"));
-    }
-    let (id, token) =
-        issue_user_token(tx.conn(), &user_id, body.name.as_deref().unwrap_or("api")).await?;
-    tx.commit().await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(IssuedToken { id, user_id, token }),
-    ))
+        })
+    })
 }
 
 /// One membership of the caller.
@@ -249,25 +211,28 @@ pub async fn list_members(
     State(st): State<AppState>,
     actor: Actor,
     Path(id): Path<String>,
-) -> ApiResult<Json<Vec<MemberView>>> {
+    page: Result<Query<PageQuery>, QueryRejection>,
+) -> ApiResult<Paged<MemberView>> {
+    let page = PageParams::from_query(page)?;
     authorize_org(&st.db, &actor, &id, Perm::View).await?;
     let rows = sqlx::query(
-        "SELECT m.user_id, u.email, m.role, m.created_at_ms FROM memberships m JOIN users u ON u.id = m.user_id
-         WHERE m.org_id = ? ORDER BY m.created_at_ms, u.email",
+        "SELECT m.rowid AS page_key, m.user_id, u.email, m.role, m.created_at_ms
+         FROM memberships m JOIN users u ON u.id = m.user_id
+         WHERE m.org_id = ? AND m.rowid > ? ORDER BY m.rowid LIMIT ?",
     )
     .bind(&id)
+    .bind(page.after_rowid()?)
+    .bind(page.fetch())
     .fetch_all(&st.db)
     .await?;
-    let mut out = Vec::new();
-    for r in rows {
-        out.push(MemberView {
+    Paged::from_rows(rows, &page, |r| {
+        Ok(MemberView {
             user_id: r.try_get("user_id")?,
             email: r.try_get("email")?,
             role: Role::parse(r.try_get("role")?).unwrap_or(Role::Viewer),
             created_at: rfc3339(r.try_get("created_at_ms")?),
-        });
-    }
-    Ok(Json(out))
+        })
+    })
 }
 
 /// Admins manage members except owners: they may neither grant `owner` nor touch one.
@@ -373,6 +338,24 @@ pub struct UpdateMember {
     role: Role,
 }
 
+/// The member's role, read inside the write transaction so that a concurrent change
+/// cannot slip between the check and the write.
+async fn role_for_update(
+    conn: &mut SqliteConnection,
+    org_id: &str,
+    user_id: &str,
+) -> ApiResult<Role> {
+    let role: Option<String> =
+        sqlx::query_scalar("SELECT role FROM memberships WHERE org_id = ? AND user_id = ?")
+            .bind(org_id)
+            .bind(user_id)
+            .fetch_optional(conn)
+            .await?;
+    role.as_deref()
+        .and_then(Role::parse)
+        .ok_or_else(|| ApiError::not_found("member"))
+}
+
 /// `PATCH /api/organizations/{id}/members/{user_id}`: changes a role.
 pub async fn update_member(
     State(st): State<AppState>,
@@ -381,13 +364,11 @@ pub async fn update_member(
     ApiJson(body): ApiJson<UpdateMember>,
 ) -> ApiResult<Json<MemberView>> {
     let access = authorize_org(&st.db, &actor, &id, Perm::ManageMembers).await?;
-    let current = fetch_member(&st, &id, &user_id).await?;
-    check_target(&access, current.role)?;
     check_grant(&access, body.role)?;
     let mut tx = st.writer.begin(&st.db).await?;
-    if current.role == Role::Owner
-        && body.role != Role::Owner
-        && owner_count(tx.conn(), &id).await? <= 1
+    let current = role_for_update(tx.conn(), &id, &user_id).await?;
+    check_target(&access, current)?;
+    if current == Role::Owner && body.role != Role::Owner && owner_count(tx.conn(), &id).await? <= 1
     {
         return Err(
             ApiError::conflict("last_owner", "an organization keeps at least one owner")
@@ -404,27 +385,107 @@ pub async fn update_member(
     fetch_member(&st, &id, &user_id).await.map(Json)
 }
 
-/// `DELETE /api/organizations/{id}/members/{user_id}`: removes a member.
+/// Query of `DELETE /api/organizations/{id}/members/{user_id}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveMember {
+    /// A member who takes over the removed member's keys instead of their revocation.
+    #[serde(default)]
+    transfer_keys_to: Option<String>,
+}
+
+/// What removing a member did to the keys they created in the org.
+#[derive(Debug, Serialize)]
+pub struct Removed {
+    /// The removed user.
+    pub user_id: String,
+    /// Keys revoked (the default).
+    pub revoked_keys: Vec<String>,
+    /// Keys handed to `transfer_keys_to`.
+    pub transferred_keys: Vec<String>,
+}
+
+/// `DELETE /api/organizations/{id}/members/{user_id}`: removes a member at once,
+/// with their team memberships; the keys they created there are revoked (the edge
+/// refuses them once the push lands) or, with `?transfer_keys_to=`, handed to
+/// another member.
 pub async fn remove_member(
     State(st): State<AppState>,
     actor: Actor,
     Path((id, user_id)): Path<(String, String)>,
-) -> ApiResult<StatusCode> {
+    query: Result<Query<RemoveMember>, QueryRejection>,
+) -> ApiResult<Json<Removed>> {
+    let Query(query) = query.map_err(|e| {
+        ApiError::unprocessable("invalid_value", "transfer_keys_to", format!("query: {e}"))
+    })?;
     let access = authorize_org(&st.db, &actor, &id, Perm::ManageMembers).await?;
-    let current = fetch_member(&st, &id, &user_id).await?;
-    check_target(&access, current.role)?;
     let mut tx = st.writer.begin(&st.db).await?;
-    if current.role == Role::Owner && owner_count(tx.conn(), &id).await? <= 1 {
+    let current = role_for_update(tx.conn(), &id, &user_id).await?;
+    check_target(&access, current)?;
+    if current == Role::Owner && owner_count(tx.conn(), &id).await? <= 1 {
         return Err(ApiError::conflict(
             "last_owner",
             "an organization keeps at least one owner",
         ));
     }
+    if let Some(heir) = &query.transfer_keys_to
+        && (heir == &user_id || role_for_update(tx.conn(), &id, heir).await.is_err())
+    {
+        return Err(ApiError::invalid(
+            "transfer_keys_to",
+            "must be another member of this organization",
+        ));
+    }
+    let keys: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM virtual_keys WHERE org_id = ? AND created_by = ? AND status = 'active' ORDER BY id",
+    )
+    .bind(&id)
+    .bind(&user_id)
+    .fetch_all(tx.conn())
+    .await?;
+    let mut out = Removed {
+        user_id: user_id.clone(),
+        revoked_keys: Vec::new(),
+        transferred_keys: Vec::new(),
+    };
+    if let Some(heir) = &query.transfer_keys_to {
+        sqlx::query(
+            "UPDATE virtual_keys SET created_by = ? WHERE org_id = ? AND created_by = ? AND status = 'active'",
+        )
+        .bind(heir)
+        .bind(&id)
+        .bind(&user_id)
+        .execute(tx.conn())
+        .await?;
+        out.transferred_keys = keys;
+    } else {
+        sqlx::query(
+            "UPDATE virtual_keys SET status = 'revoked', revoked_at_ms = ? WHERE org_id = ? AND created_by = ? AND status = 'active'",
+        )
+        .bind(now_ms())
+        .bind(&id)
+        .bind(&user_id)
+        .execute(tx.conn())
+        .await?;
+        for k in &keys {
+            tx.enqueue("key", k).await?;
+        }
+        out.revoked_keys = keys;
+    }
+    sqlx::query(
+        "DELETE FROM team_members WHERE user_id = ? AND team_id IN (SELECT id FROM teams WHERE org_id = ?)",
+    )
+    .bind(&user_id)
+    .bind(&id)
+    .execute(tx.conn())
+    .await?;
     sqlx::query("DELETE FROM memberships WHERE org_id = ? AND user_id = ?")
         .bind(&id)
         .bind(&user_id)
         .execute(tx.conn())
         .await?;
     tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    tracing::info!(org_id = %id, user_id = %user_id, revoked = out.revoked_keys.len(),
+        transferred = out.transferred_keys.len(), "member removed");
+    Ok(Json(out))
 }

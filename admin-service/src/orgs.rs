@@ -1,6 +1,7 @@
 //! Organizations: the tenants. Endpoints as in the AgenticMail organizations doc.
 
 use axum::Json;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -15,6 +16,8 @@ use crate::db::{new_id, now_ms, rfc3339};
 use crate::errors::{ApiError, ApiResult, unique_or_conflict};
 use crate::extract::{ApiJson, nullable, present};
 use crate::money::{CURRENCIES, Cents};
+use crate::paging::{PageParams, PageQuery, Paged};
+use crate::platform_owned;
 
 /// Id of the internal org that holds unassigned agents.
 pub const INTERNAL_ORG_ID: &str = "org_internal";
@@ -57,7 +60,7 @@ pub struct OrgView {
     pub agents: Option<Vec<AgentView>>,
 }
 
-const ORG_SELECT: &str = "SELECT o.*, (SELECT COUNT(*) FROM agents a WHERE a.org_id = o.id) AS agent_count, (SELECT COUNT(*) FROM teams t WHERE t.org_id = o.id) AS team_count FROM organizations o";
+const ORG_SELECT: &str = "SELECT o.rowid AS page_key, o.*, (SELECT COUNT(*) FROM agents a WHERE a.org_id = o.id) AS agent_count, (SELECT COUNT(*) FROM teams t WHERE t.org_id = o.id) AS team_count FROM organizations o";
 
 fn org_view(row: &SqliteRow, role: Option<Role>) -> Result<OrgView, ApiError> {
     Ok(OrgView {
@@ -194,38 +197,43 @@ pub struct UpdateOrg {
 }
 
 /// `GET /api/organizations`: every org for platform admins, else the caller's orgs.
-pub async fn list_orgs(State(st): State<AppState>, actor: Actor) -> ApiResult<Json<Vec<OrgView>>> {
+pub async fn list_orgs(
+    State(st): State<AppState>,
+    actor: Actor,
+    page: Result<Query<PageQuery>, QueryRejection>,
+) -> ApiResult<Paged<OrgView>> {
+    let page = PageParams::from_query(page)?;
     if actor.platform_admin {
+        // Row order puts the internal org (created by the first migration) first.
         let rows = sqlx::query(&format!(
-            "{ORG_SELECT} ORDER BY o.is_internal DESC, o.created_at_ms, o.id"
+            "{ORG_SELECT} WHERE o.rowid > ? ORDER BY o.rowid LIMIT ?"
         ))
+        .bind(page.after_rowid()?)
+        .bind(page.fetch())
         .fetch_all(&st.db)
         .await?;
-        return rows
-            .iter()
-            .map(|r| org_view(r, Some(Role::Owner)))
-            .collect::<Result<_, _>>()
-            .map(Json);
+        return Paged::from_rows(rows, &page, |r| org_view(r, Some(Role::Owner)));
     }
     let rows = sqlx::query(
-        "SELECT o.*, m.role AS role, (SELECT COUNT(*) FROM agents a WHERE a.org_id = o.id) AS agent_count,
+        "SELECT o.rowid AS page_key, o.*, m.role AS role,
+            (SELECT COUNT(*) FROM agents a WHERE a.org_id = o.id) AS agent_count,
             (SELECT COUNT(*) FROM teams t WHERE t.org_id = o.id) AS team_count
          FROM organizations o JOIN memberships m ON m.org_id = o.id
-         WHERE m.user_id = ? AND o.is_internal = 0 ORDER BY o.created_at_ms, o.id",
+         WHERE m.user_id = ? AND o.is_internal = 0 AND o.rowid > ? ORDER BY o.rowid LIMIT ?",
     )
     .bind(actor.user_id.as_deref().unwrap_or(""))
+    .bind(page.after_rowid()?)
+    .bind(page.fetch())
     .fetch_all(&st.db)
     .await?;
-    let mut out = Vec::new();
-    for r in &rows {
+    Paged::from_rows(rows, &page, |r| {
         let role = r
             .try_get::<String, _>("role")
             .ok()
             .as_deref()
             .and_then(Role::parse);
-        out.push(org_view(r, role)?);
-    }
-    Ok(Json(out))
+        org_view(r, role)
+    })
 }
 
 /// `POST /api/organizations`: platform admins create tenants.
@@ -325,6 +333,11 @@ pub async fn update_org(
         ));
     }
     let current = fetch_org(&st, &id, None).await?;
+    if let Some(rate) = body.billing_rate_per_agent
+        && !access.platform_admin
+    {
+        platform_owned::check_billing_rate(current.billing_rate_per_agent, rate)?;
+    }
     if let Some(slug) = &body.slug
         && *slug != current.slug
     {

@@ -5,8 +5,8 @@ use axum::Router;
 use axum::routing::{delete, get, patch, post, put};
 
 use crate::{
-    AppState, agents, billing, catalog, config, invitations, keys, members, openapi, orgs, outbox,
-    teams, usage,
+    AppState, agents, audit, billing, catalog, config, invitations, keys, members, openapi, orgs,
+    outbox, team_members, teams, tokens, usage,
 };
 
 /// One endpoint, as documented.
@@ -60,7 +60,7 @@ endpoints! {
     get "/api/organizations/{id}/members" => members::list_members, "members", false, true, "List members and roles (viewer+).";
     post "/api/organizations/{id}/members" => members::add_member, "members", true, true, "Add an existing user by user_id or email with a role (platform admin; org admins invite).";
     patch "/api/organizations/{id}/members/{user_id}" => members::update_member, "members", true, true, "Change a member's role (admin+; owners only by owners).";
-    delete "/api/organizations/{id}/members/{user_id}" => members::remove_member, "members", false, true, "Remove a member (admin+; owners only by owners; never the last owner).";
+    delete "/api/organizations/{id}/members/{user_id}" => members::remove_member, "members", false, true, "Remove a member at once (admin+; owners only by owners; never the last owner): the keys they created here are revoked, or handed to ?transfer_keys_to=<user_id>.";
     post "/api/organizations/{id}/invitations" => invitations::create_invitation, "members", true, true, "Invite by email; the token is returned once (admin+).";
     get "/api/organizations/{id}/invitations" => invitations::list_invitations, "members", false, true, "List invitations without tokens (admin+).";
     delete "/api/invitations/{id}" => invitations::revoke_invitation, "members", false, true, "Revoke a pending invitation (admin+).";
@@ -70,6 +70,9 @@ endpoints! {
     get "/api/teams/{id}" => teams::get_team, "teams", false, true, "Team detail (viewer+).";
     patch "/api/teams/{id}" => teams::update_team, "teams", true, true, "Update a team (admin+).";
     delete "/api/teams/{id}" => teams::delete_team, "teams", false, true, "Delete a team without active keys (admin+).";
+    get "/api/teams/{id}/members" => team_members::list_team_members, "teams", false, true, "Team members (viewer+).";
+    post "/api/teams/{id}/members" => team_members::add_team_member, "teams", true, true, "Add an org member to the team: {\"user_id\"} (admin+). Members below admin create keys only in their teams once the org has teams.";
+    delete "/api/teams/{id}/members/{user_id}" => team_members::remove_team_member, "teams", false, true, "Remove a user from the team (admin+).";
     post "/api/organizations/{id}/keys" => keys::create_key, "keys", true, true, "Create a virtual key; the full key is returned once (member+).";
     get "/api/organizations/{id}/keys" => keys::list_keys, "keys", false, true, "Key inventory: names and key_prefix, never keys (viewer+).";
     get "/api/keys/{id}" => keys::get_key, "keys", false, true, "Key detail without the secret (viewer+).";
@@ -82,7 +85,11 @@ endpoints! {
     post "/api/agents/{id}/unassign-org" => agents::unassign_org, "agents", false, true, "Return the agent to the internal org (admin+).";
     get "/api/users" => members::list_users, "users", false, true, "List users (platform admin).";
     post "/api/users" => members::create_user, "users", true, true, "Create a user by email (platform admin).";
-    post "/api/users/{id}/tokens" => members::create_user_token, "users", true, true, "Issue a user API token, returned once (platform admin).";
+    get "/api/users/{id}/tokens" => tokens::list_user_tokens, "tokens", false, true, "A user's API tokens: name, prefix, created, last used, expiry, status; never the secret (platform admin, or the user).";
+    post "/api/users/{id}/tokens" => tokens::create_user_token, "tokens", true, true, "Issue a user API token, returned once; optional expires_at (platform admin, or the user).";
+    get "/api/tokens" => tokens::list_tokens, "tokens", false, true, "The caller's API tokens (platform admins: every token); never the secret.";
+    post "/api/tokens" => tokens::create_token, "tokens", true, true, "Issue a token for the caller, returned once; optional expires_at.";
+    delete "/api/tokens/{id}" => tokens::revoke_token, "tokens", false, true, "Revoke a token; effective on the next request (its owner, or a platform admin).";
     get "/api/models" => catalog::list_models, "catalog", false, true, "Model catalog with access groups and prices per 1M tokens.";
     post "/api/models" => catalog::create_model, "catalog", true, true, "Add a catalog model (platform admin).";
     get "/api/models/{name}" => catalog::get_model, "catalog", false, true, "One catalog model.";
@@ -97,5 +104,7 @@ endpoints! {
     get "/api/organizations/{id}/billing" => billing::billing_records, "billing", false, true, "Per-agent billing records: month, agent, rate, days, tokens in/out, cost, revenue, margin (owner).";
     get "/api/organizations/{id}/billing.csv" => billing::billing_csv, "billing", false, true, "The billing records as CSV, for export before deletion (owner).";
     get "/api/organizations/{id}/usage" => usage::org_usage, "usage", false, true, "Usage per day, model, key, agent or team; ?from=&to= (YYYY-MM-DD, UTC), ?group_by=, ?key_id=&agent_id=&team_id=&model= (viewer+).";
+    get "/api/organizations/{id}/audit-log" => audit::org_audit_log, "audit", false, true, "The org's audit log, newest first: actor, action, entity, before/after with secrets redacted; ?actor=&action=&from=&to= (RFC 3339), ?limit= (≤1000) &cursor= (admin+).";
+    get "/api/audit-log" => audit::audit_log, "audit", false, true, "Every audit entry, platform-level ones included; same filters and paging (platform admin).";
     get "/api/sync/status" => outbox::sync_status, "sync", false, true, "Per-sink push lag: outbox head, position, pending, last error (platform admin).";
 }

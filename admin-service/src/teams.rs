@@ -2,7 +2,8 @@
 //! grants. A team can only narrow what its org allows.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -15,6 +16,7 @@ use crate::config::{BudgetInput, OrgConfig};
 use crate::db::{new_id, now_ms, rfc3339};
 use crate::errors::{ApiError, ApiResult, unique_or_conflict};
 use crate::extract::{ApiJson, nullable, present};
+use crate::paging::{PageParams, PageQuery, Paged};
 use policy::Limits;
 
 /// A team as returned by the API.
@@ -230,19 +232,23 @@ pub async fn list_teams(
     State(st): State<AppState>,
     actor: Actor,
     Path(org_id): Path<String>,
-) -> ApiResult<Json<Vec<TeamView>>> {
+    page: Result<Query<PageQuery>, QueryRejection>,
+) -> ApiResult<Paged<TeamView>> {
+    let page = PageParams::from_query(page)?;
     authorize_org(&st.db, &actor, &org_id, Perm::View).await?;
-    let rows = sqlx::query("SELECT * FROM teams WHERE org_id = ? ORDER BY created_at_ms, id")
-        .bind(&org_id)
-        .fetch_all(&st.db)
-        .await?;
-    rows.iter()
-        .map(team_view)
-        .collect::<Result<_, _>>()
-        .map(Json)
+    let rows = sqlx::query(
+        "SELECT rowid AS page_key, * FROM teams WHERE org_id = ? AND rowid > ? ORDER BY rowid LIMIT ?",
+    )
+    .bind(&org_id)
+    .bind(page.after_rowid()?)
+    .bind(page.fetch())
+    .fetch_all(&st.db)
+    .await?;
+    Paged::from_rows(rows, &page, team_view)
 }
 
-async fn authorized_team(
+/// Loads a team and checks `perm` in its org; a team of an org the caller cannot see is 404.
+pub async fn authorized_team(
     st: &AppState,
     actor: &Actor,
     id: &str,
@@ -280,7 +286,7 @@ pub async fn update_team(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateTeam>,
 ) -> ApiResult<Json<TeamView>> {
-    let (team, _) = authorized_team(&st, &actor, &id, Perm::Manage).await?;
+    let (org_team, _) = authorized_team(&st, &actor, &id, Perm::Manage).await?;
     if let Some(n) = &body.name {
         check_team_name(n)?;
     }
@@ -289,9 +295,18 @@ pub async fn update_team(
     }
     let catalog = Catalog::load(&st.db).await?;
     if let Some(Some(grants)) = &body.allowed_models {
-        let org = org_model_set(&st, &catalog, &team.org_id).await?;
+        let org = org_model_set(&st, &catalog, &org_team.org_id).await?;
         catalog.check_narrows("allowed_models", grants, &org, "organization")?;
     }
+    // Read-modify-write in one transaction: fields this PATCH leaves alone keep what
+    // a concurrent PATCH just wrote.
+    let mut tx = st.writer.begin(&st.db).await?;
+    let row = sqlx::query("SELECT * FROM teams WHERE id = ?")
+        .bind(&id)
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or_else(|| ApiError::not_found("team"))?;
+    let team = TeamRow::from_row(&row)?;
     let pick = |new: Option<Option<u64>>, old: Option<u64>| new.unwrap_or(old);
     let limits = Limits {
         rpm: pick(body.rate_limit_rpm, team.limits.rpm),
@@ -302,7 +317,6 @@ pub async fn update_team(
     };
     let allowed = body.allowed_models.unwrap_or(team.allowed_models);
     let budget = body.budget.unwrap_or(team.budget);
-    let mut tx = st.writer.begin(&st.db).await?;
     let res = sqlx::query(
         "UPDATE teams SET name = COALESCE(?, name), allowed_models = ?, limits = ?, budget = ?, updated_at_ms = ? WHERE id = ?",
     )

@@ -129,6 +129,51 @@ impl ControlPlane {
         }
     }
 
+    /// Calls the admin API with `token`; returns the status and the JSON body (`Null` when empty).
+    pub async fn api_as(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.admin_url))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("admin API reachable");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("admin body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Creates a user with `role` in `org` and an API token for them; returns (user id, token).
+    pub async fn member(&self, org: &str, role: &str) -> (String, String) {
+        let email = format!("{role}-{}@example.com", admin_service::db::random_hex(4));
+        let user = self
+            .admin(Method::POST, "/api/users", Some(json!({"email": email})))
+            .await;
+        let uid = user["id"].as_str().expect("user id").to_string();
+        self.admin(
+            Method::POST,
+            &format!("/api/organizations/{org}/members"),
+            Some(json!({"user_id": uid, "role": role})),
+        )
+        .await;
+        let token = self
+            .admin(
+                Method::POST,
+                &format!("/api/users/{uid}/tokens"),
+                Some(json!({})),
+            )
+            .await;
+        let token = token["token"].as_str().expect("user token").to_string();
+        (uid, token)
+    }
+
     /// Creates an org whose only provider is the mock upstream serving every
     /// model in `models`; returns its id.
     pub async fn org_with_provider(&self, name: &str, models: &[&str]) -> String {

@@ -58,6 +58,85 @@ async fn a_revoked_key_is_refused_within_a_second() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_a_member_revokes_their_keys_at_the_edge_within_a_second() {
+    let cp = ControlPlane::start().await;
+    let org = cp.org_with_provider("Leavers", MODELS).await;
+    let (leaver, leaver_token) = cp.member(&org, "member").await;
+    let (mover, mover_token) = cp.member(&org, "member").await;
+    let (heir, heir_token) = cp.member(&org, "member").await;
+    let member_key = |token: String| {
+        let cp = &cp;
+        let org = org.clone();
+        async move {
+            let (status, key) = cp
+                .api_as(
+                    &token,
+                    Method::POST,
+                    &format!("/api/organizations/{org}/keys"),
+                    Some(json!({"name": "mine"})),
+                )
+                .await;
+            assert_eq!(status, 201, "{key}");
+            (
+                key["id"].as_str().unwrap().to_string(),
+                key["key"].as_str().unwrap().to_string(),
+            )
+        }
+    };
+    let (leaver_key_id, leaver_key) = member_key(leaver_token.clone()).await;
+    let (moved_key_id, moved_key) = member_key(mover_token).await;
+    let (_, bystander) = cp.key(&org, json!({})).await;
+    cp.synced().await;
+    assert_eq!(cp.chat(&leaver_key, "gpt-4o").await.status(), 200);
+
+    let removed = cp
+        .admin(
+            Method::DELETE,
+            &format!("/api/organizations/{org}/members/{leaver}"),
+            None,
+        )
+        .await;
+    assert_eq!(removed["revoked_keys"], json!([leaver_key_id]), "{removed}");
+    let took = cp.until_status(&leaver_key, "gpt-4o", 401).await;
+    assert!(took < Duration::from_secs(1), "removal took {took:?}");
+    let (status, code) = error_code(cp.chat(&leaver_key, "gpt-4o").await).await;
+    assert_eq!((status, code.as_str()), (401, "key_revoked"));
+    // Their access to the org ended with it; other keys are untouched.
+    let (status, _) = cp
+        .api_as(
+            &leaver_token,
+            Method::GET,
+            &format!("/api/organizations/{org}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(cp.chat(&bystander, "gpt-4o").await.status(), 200);
+
+    // Transfer instead: the key keeps working and is now the heir's to revoke.
+    let moved = cp
+        .admin(
+            Method::DELETE,
+            &format!("/api/organizations/{org}/members/{mover}?transfer_keys_to={heir}"),
+            None,
+        )
+        .await;
+    assert_eq!(moved["transferred_keys"], json!([moved_key_id]), "{moved}");
+    cp.synced().await;
+    assert_eq!(cp.chat(&moved_key, "gpt-4o").await.status(), 200);
+    let (status, body) = cp
+        .api_as(
+            &heir_token,
+            Method::DELETE,
+            &format!("/api/keys/{moved_key_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    cp.until_status(&moved_key, "gpt-4o", 401).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deactivated_org_is_refused_until_reactivated() {
     let cp = ControlPlane::start().await;
     let org = cp.org_with_provider("Togglers", MODELS).await;

@@ -19,7 +19,7 @@ async fn retrieve_and_update_as_in_the_seed_and_partial_updates_merge() {
     let path = format!("/api/organizations/{org}/config");
     let empty = s.get(&path).await.ok();
     assert_eq!(empty["org_id"], org.as_str());
-    assert_eq!(empty["config"]["rate_limiting"]["enabled"], false);
+    assert_eq!(empty["config"]["rate_limiting"]["enabled"], true);
 
     // client.org_configs.update(org_id=..., config={...}) from the seed.
     let r = s
@@ -374,4 +374,48 @@ async fn provider_credentials_are_write_only_everywhere() {
         !text.contains(SECRET),
         "a log line contains the provider credential"
     );
+}
+
+#[tokio::test]
+async fn configured_limits_are_enforced_unless_explicitly_disabled() {
+    let s = TestServer::start().await;
+    let org = s.org("Limited").await;
+    let path = format!("/api/organizations/{org}/config");
+    // The request: limits without `enabled`.
+    let r = s
+        .patch(&path, json!({"config": {"rate_limiting": {"rpm": 2}}}))
+        .await
+        .ok();
+    assert_eq!(
+        r["config"]["rate_limiting"],
+        json!({"enabled": true, "rpm": 2}),
+        "the read shows the limit is on"
+    );
+    s.synced().await;
+    let rec: OrgRecord = s.record(&policy::kv::org_key(&org)).await.unwrap();
+    assert_eq!(rec.limits.rpm, Some(2), "the edge enforces it");
+
+    // Only an explicit false turns them off, and the read says so.
+    let r = s
+        .patch(
+            &path,
+            json!({"config": {"rate_limiting": {"enabled": false}}}),
+        )
+        .await
+        .ok();
+    assert_eq!(
+        r["config"]["rate_limiting"],
+        json!({"enabled": false, "rpm": 2})
+    );
+    s.synced().await;
+    let rec: OrgRecord = s.record(&policy::kv::org_key(&org)).await.unwrap();
+    assert_eq!(rec.limits, policy::Limits::default());
+
+    // PUT without the section: limits gone, nothing to enforce.
+    s.put(&path, json!({"config": {"rate_limiting": {"tpm": 10}}}))
+        .await
+        .ok();
+    s.synced().await;
+    let rec: OrgRecord = s.record(&policy::kv::org_key(&org)).await.unwrap();
+    assert_eq!((rec.limits.rpm, rec.limits.tpm), (None, Some(10)));
 }

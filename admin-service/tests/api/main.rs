@@ -6,11 +6,19 @@
 mod common;
 
 mod agents;
+mod audit;
 mod auth;
 mod config;
+mod invitation_attempts;
 mod keys;
+mod lost_updates;
+mod member_removal;
 mod members;
 mod orgs;
+mod paging;
+mod platform_owned;
 mod rbac;
 mod sync;
+mod team_members;
 mod teams_catalog;
+mod tokens;

@@ -16,6 +16,8 @@ enum Need {
     Any,
     /// Platform admins only (403 for every user).
     PlatformAdmin,
+    /// Another user's object: platform admins only, and to users it does not exist (404).
+    OthersHidden,
     /// This role or a stronger one in the org the object belongs to (`platform`:
     /// no org role suffices); 404 outside it.
     Org(&'static str),
@@ -35,8 +37,12 @@ fn rule(e: &Endpoint) -> Option<Need> {
         ("post", "/api/organizations" | "/api/users" | "/api/models" | "/api/route-groups") => {
             PlatformAdmin
         }
-        ("post", "/api/users/{id}/tokens") => PlatformAdmin,
-        ("get", "/api/users" | "/api/sync/status") => PlatformAdmin,
+        // Another user's tokens (each user manages their own: tests/api/tokens.rs).
+        ("get" | "post", "/api/users/{id}/tokens") => PlatformAdmin,
+        ("get" | "post", "/api/tokens") => Any,
+        ("delete", "/api/tokens/{id}") => OthersHidden,
+        ("get", "/api/users" | "/api/sync/status" | "/api/audit-log") => PlatformAdmin,
+        ("get", "/api/organizations/{id}/audit-log") => Org("admin"),
         ("patch" | "delete", "/api/models/{name}" | "/api/route-groups/{name}") => PlatformAdmin,
         // Viewer: read-only.
         (
@@ -66,6 +72,9 @@ fn rule(e: &Endpoint) -> Option<Need> {
         ("delete", "/api/invitations/{id}") => Org("admin"),
         ("post", "/api/organizations/{id}/teams") => Org("admin"),
         ("patch" | "delete", "/api/teams/{id}") => Org("admin"),
+        ("get", "/api/teams/{id}/members") => Org("viewer"),
+        ("post", "/api/teams/{id}/members") => Org("admin"),
+        ("delete", "/api/teams/{id}/members/{user_id}") => Org("admin"),
         // A key created by someone else: only admins revoke it.
         ("delete", "/api/keys/{id}") => Org("admin"),
         ("post", "/api/agents") => Org("admin"),
@@ -102,6 +111,7 @@ struct World {
     invitation: String,
     invitation_token: String,
     member: String,
+    token: String,
     fresh_user: String,
     model: String,
     route_group: String,
@@ -162,8 +172,27 @@ async fn world(s: &TestServer, e: &Endpoint, org: &str) -> World {
         w.invitation = inv["id"].as_str().unwrap().into();
         w.invitation_token = inv["token"].as_str().unwrap().into();
     }
-    if p.contains("{user_id}") || p.starts_with("/api/users/") {
+    if p.contains("{user_id}")
+        || p.starts_with("/api/users/")
+        || (p.starts_with("/api/teams/") && p.ends_with("/members"))
+    {
         w.member = s.user(org, "viewer").await.0;
+    }
+    if p == "/api/teams/{id}/members/{user_id}" {
+        s.post(
+            &format!("/api/teams/{}/members", w.team),
+            json!({"user_id": w.member}),
+        )
+        .await
+        .ok();
+    }
+    if p.starts_with("/api/tokens/") {
+        let uid = s.user(org, "viewer").await.0;
+        let t = s
+            .post(&format!("/api/users/{uid}/tokens"), json!({}))
+            .await
+            .ok();
+        w.token = t["id"].as_str().unwrap().into();
     }
     if e.method == "post" && p.ends_with("/members") {
         let u = s
@@ -204,6 +233,8 @@ fn path(e: &Endpoint, w: &World) -> String {
         &w.agent
     } else if p.starts_with("/api/invitations/") {
         &w.invitation
+    } else if p.starts_with("/api/tokens/") {
+        &w.token
     } else {
         &w.member
     };
@@ -237,11 +268,12 @@ fn body(e: &Endpoint, w: &World) -> Option<Value> {
         ("post", "/api/organizations/{id}/teams") => json!({"name": format!("team {unique}")}),
         ("patch", "/api/teams/{id}") => json!({"name": format!("team {unique}")}),
         ("post", "/api/organizations/{id}/keys") => json!({"name": "k"}),
+        ("post", "/api/teams/{id}/members") => json!({"user_id": w.member}),
         ("post", "/api/agents") => json!({"name": "agent", "org_id": w.org}),
         ("patch", "/api/agents/{id}") => json!({"name": "renamed"}),
         ("post", "/api/agents/{id}/assign-org") => json!({"org_id": w.org}),
         ("post", "/api/users") => json!({"email": format!("u-{unique}@example.com")}),
-        ("post", "/api/users/{id}/tokens") => json!({}),
+        ("post", "/api/users/{id}/tokens" | "/api/tokens") => json!({}),
         ("post", "/api/models") => json!({"name": format!("m-{unique}")}),
         ("patch", "/api/models/{name}") => json!({"access_groups": ["g"]}),
         ("post", "/api/route-groups") => json!({"name": format!("rg-{unique}"), "models": ["m"]}),
@@ -372,22 +404,25 @@ async fn every_endpoint_checks_role_and_org() {
             calls += 2;
         }
         match need {
-            Need::Public | Need::Any | Need::PlatformAdmin => {
+            Need::Public | Need::Any | Need::PlatformAdmin | Need::OthersHidden => {
                 let w = world(&s, e, &own).await;
                 check(&s, e, Some(ADMIN), &w, 200, &[], "platform admin").await;
                 for (role, tok) in &users {
                     let w = world(&s, e, &own).await;
-                    let want = if need == Need::PlatformAdmin {
-                        403
-                    } else {
-                        200
+                    let want = match need {
+                        Need::PlatformAdmin => 403,
+                        Need::OthersHidden => 404,
+                        _ => 200,
                     };
                     check(&s, e, Some(tok), &w, want, &other_world.ids(), role).await;
                     calls += 1;
                 }
             }
             Need::Org(min) => {
-                let fresh_org = e.method == "delete" && e.path == "/api/organizations/{id}";
+                // Deleting consumes the org; creating a key there as a member needs an
+                // org without teams (with teams, members need one: tests/api/teams_catalog.rs).
+                let fresh_org = (e.method == "delete" && e.path == "/api/organizations/{id}")
+                    || (e.method == "post" && e.path == "/api/organizations/{id}/keys");
                 let mut w = world(&s, e, &own).await;
                 if fresh_org {
                     w.org = s.org(&format!("Disposable {}", rand_suffix())).await;

@@ -45,6 +45,8 @@ pub struct Resp {
     pub status: u16,
     pub body: Value,
     pub text: String,
+    /// The `x-next-cursor` header of a list page.
+    pub next_cursor: Option<String>,
 }
 
 impl Resp {
@@ -155,13 +157,22 @@ impl TestServer {
         }
         let res = req.send().await.unwrap();
         let status = res.status().as_u16();
+        let next_cursor = res
+            .headers()
+            .get(admin_service::paging::NEXT_CURSOR)
+            .map(|v| v.to_str().unwrap().to_string());
         let text = res.text().await.unwrap();
         let body = if text.is_empty() {
             Value::Null
         } else {
             serde_json::from_str(&text).unwrap_or(Value::Null)
         };
-        Resp { status, body, text }
+        Resp {
+            status,
+            body,
+            text,
+            next_cursor,
+        }
     }
 
     /// Sends a JSON request with `token`.
@@ -283,13 +294,13 @@ impl TestServer {
         sqlx::SqlitePool::connect_with(opts).await.unwrap()
     }
 
-    /// Every row of every admin table except the pushers' bookkeeping, as text:
+    /// Every row of every admin table except the pushers' and token-use bookkeeping, as text:
     /// equal snapshots before and after a rejected request prove nothing was written.
     pub async fn snapshot(&self) -> String {
         let pool = self.snap.get_or_init(|| self.db()).await;
         let tables: Vec<String> = sqlx::query_scalar(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'
-             AND name NOT IN ('sink_positions', '_sqlx_migrations') ORDER BY name",
+             AND name NOT IN ('sink_positions', 'api_token_usage', '_sqlx_migrations') ORDER BY name",
         )
         .fetch_all(pool)
         .await

@@ -1,0 +1,257 @@
+//! API tokens: list (never the secret), issue with an optional expiry, revoke.
+//! Users manage their own; platform admins manage every token.
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use crate::AppState;
+use crate::auth::{Actor, TokenOwner, issue_token};
+use crate::db::{now_ms, parse_rfc3339, rfc3339};
+use crate::errors::{ApiError, ApiResult};
+use crate::extract::ApiJson;
+use crate::paging::{PageParams, PageQuery, Paged};
+
+/// A token as listed: who, what, when; never the secret.
+#[derive(Debug, Serialize)]
+pub struct TokenView {
+    /// Id (used to revoke).
+    pub id: String,
+    /// Name given at issue.
+    pub name: String,
+    /// First characters of the token, to recognise it.
+    pub prefix: String,
+    /// The user it authenticates; `null` for platform-admin tokens.
+    pub user_id: Option<String>,
+    /// Whether it is a platform-admin token.
+    pub platform_admin: bool,
+    /// Whether it is the bootstrap token (`TOLLGATE_ADMIN_TOKEN` or the generated one).
+    pub bootstrap: bool,
+    /// `active`, `expired` or `revoked`.
+    pub status: &'static str,
+    /// Issue time.
+    pub created_at: String,
+    /// Last request made with it (minute resolution).
+    pub last_used_at: Option<String>,
+    /// Expiry, if any.
+    pub expires_at: Option<String>,
+    /// Revocation time.
+    pub revoked_at: Option<String>,
+    /// The bearer secret: only in the issue response.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+const SELECT: &str = "SELECT t.rowid AS page_key, t.*, u.last_used_at_ms FROM api_tokens t
+     LEFT JOIN api_token_usage u ON u.token_id = t.id";
+
+fn token_view(r: &SqliteRow, now: i64) -> Result<TokenView, ApiError> {
+    let expires: Option<i64> = r.try_get("expires_at_ms")?;
+    let revoked: Option<i64> = r.try_get("revoked_at_ms")?;
+    let status = if revoked.is_some() {
+        "revoked"
+    } else if expires.is_some_and(|e| e <= now) {
+        "expired"
+    } else {
+        "active"
+    };
+    Ok(TokenView {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        prefix: r.try_get("token_prefix")?,
+        user_id: r.try_get("user_id")?,
+        platform_admin: r.try_get::<i64, _>("platform_admin")? != 0,
+        bootstrap: r.try_get::<i64, _>("bootstrap")? != 0,
+        status,
+        created_at: rfc3339(r.try_get("created_at_ms")?),
+        last_used_at: r.try_get::<Option<i64>, _>("last_used_at_ms")?.map(rfc3339),
+        expires_at: expires.map(rfc3339),
+        revoked_at: revoked.map(rfc3339),
+        token: None,
+    })
+}
+
+async fn fetch_token(st: &AppState, id: &str) -> ApiResult<Option<TokenView>> {
+    let row = sqlx::query(&format!("{SELECT} WHERE t.id = ?"))
+        .bind(id)
+        .fetch_optional(&st.db)
+        .await?;
+    row.map(|r| token_view(&r, now_ms())).transpose()
+}
+
+/// Body of `POST /api/tokens` and `POST /api/users/{id}/tokens`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    #[serde(default)]
+    name: Option<String>,
+    /// RFC 3339 expiry; absent: never expires (revoke it instead).
+    #[serde(default)]
+    expires_at: Option<String>,
+}
+
+impl CreateToken {
+    fn checked(&self) -> Result<(&str, Option<i64>), ApiError> {
+        let name = self.name.as_deref().map_or("api", str::trim);
+        if name.is_empty() || name.len() > 200 {
+            return Err(ApiError::invalid("name", "must be 1-200 characters"));
+        }
+        let expires = match &self.expires_at {
+            None => None,
+            Some(text) => {
+                let ms = parse_rfc3339(text).ok_or_else(|| {
+                    ApiError::invalid("expires_at", "must be an RFC 3339 timestamp")
+                })?;
+                if ms <= now_ms() {
+                    return Err(ApiError::invalid("expires_at", "must be in the future"));
+                }
+                Some(ms)
+            }
+        };
+        Ok((name, expires))
+    }
+}
+
+async fn issue(
+    st: &AppState,
+    owner: TokenOwner<'_>,
+    body: &CreateToken,
+) -> ApiResult<(StatusCode, Json<TokenView>)> {
+    let (name, expires) = body.checked()?;
+    let mut tx = st.writer.begin(&st.db).await?;
+    if let TokenOwner::User(uid) = owner {
+        let exists: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE id = ?")
+            .bind(uid)
+            .fetch_optional(tx.conn())
+            .await?;
+        if exists.is_none() {
+            return Err(ApiError::not_found("user"));
+        }
+    }
+    let (id, token) = issue_token(tx.conn(), owner, name, expires).await?;
+    tx.commit().await?;
+    tracing::info!(token_id = %id, "API token issued");
+    let mut view = fetch_token(st, &id).await?.ok_or_else(ApiError::internal)?;
+    view.token = Some(token);
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// `GET /api/tokens`: the caller's tokens; platform admins see every token.
+pub async fn list_tokens(
+    State(st): State<AppState>,
+    actor: Actor,
+    page: Result<Query<PageQuery>, QueryRejection>,
+) -> ApiResult<Paged<TokenView>> {
+    let page = PageParams::from_query(page)?;
+    let owner = if actor.platform_admin {
+        None
+    } else {
+        Some(actor.user_id.as_deref().unwrap_or(""))
+    };
+    list_page(&st, owner, &page).await
+}
+
+/// One page of the tokens of `user_id` (`None`: every token).
+async fn list_page(
+    st: &AppState,
+    user_id: Option<&str>,
+    page: &PageParams,
+) -> ApiResult<Paged<TokenView>> {
+    let rows = sqlx::query(&format!(
+        "{SELECT} WHERE (? IS NULL OR t.user_id = ?) AND t.rowid > ? ORDER BY t.rowid LIMIT ?"
+    ))
+    .bind(user_id)
+    .bind(user_id)
+    .bind(page.after_rowid()?)
+    .bind(page.fetch())
+    .fetch_all(&st.db)
+    .await?;
+    let now = now_ms();
+    Paged::from_rows(rows, page, |r| token_view(r, now))
+}
+
+/// `POST /api/tokens`: a new token for the caller (a platform admin gets a
+/// platform-admin token, a user a token of their own).
+pub async fn create_token(
+    State(st): State<AppState>,
+    actor: Actor,
+    ApiJson(body): ApiJson<CreateToken>,
+) -> ApiResult<(StatusCode, Json<TokenView>)> {
+    let owner = match &actor.user_id {
+        Some(uid) => TokenOwner::User(uid),
+        None => TokenOwner::PlatformAdmin,
+    };
+    issue(&st, owner, &body).await
+}
+
+/// `DELETE /api/tokens/{id}`: revokes one of the caller's tokens (platform admins:
+/// any); effective on the next request. Idempotent.
+pub async fn revoke_token(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> ApiResult<Json<TokenView>> {
+    let owner: Option<Option<String>> =
+        sqlx::query_scalar("SELECT user_id FROM api_tokens WHERE id = ?")
+            .bind(&id)
+            .fetch_optional(&st.db)
+            .await?;
+    // Someone else's token is as good as unknown.
+    match owner {
+        Some(_) if actor.platform_admin => {}
+        Some(Some(uid)) if actor.user_id.as_deref() == Some(uid.as_str()) => {}
+        _ => return Err(ApiError::not_found("token")),
+    }
+    let mut tx = st.writer.begin(&st.db).await?;
+    sqlx::query("UPDATE api_tokens SET revoked_at_ms = ? WHERE id = ? AND revoked_at_ms IS NULL")
+        .bind(now_ms())
+        .bind(&id)
+        .execute(tx.conn())
+        .await?;
+    tx.commit().await?;
+    tracing::info!(token_id = %id, "API token revoked");
+    fetch_token(&st, &id)
+        .await?
+        .ok_or_else(ApiError::internal)
+        .map(Json)
+}
+
+/// The user `{id}` whose tokens the caller may manage: platform admins any, a user
+/// only themself.
+fn check_user_scope(actor: &Actor, user_id: &str) -> Result<(), ApiError> {
+    if actor.platform_admin || actor.user_id.as_deref() == Some(user_id) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "only platform admins manage other users' tokens",
+        ))
+    }
+}
+
+/// `GET /api/users/{id}/tokens`: a user's tokens (platform admin, or the user).
+pub async fn list_user_tokens(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(user_id): Path<String>,
+    page: Result<Query<PageQuery>, QueryRejection>,
+) -> ApiResult<Paged<TokenView>> {
+    let page = PageParams::from_query(page)?;
+    check_user_scope(&actor, &user_id)?;
+    list_page(&st, Some(&user_id), &page).await
+}
+
+/// `POST /api/users/{id}/tokens`: issues a user a token, returned once (platform
+/// admin, or the user).
+pub async fn create_user_token(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(user_id): Path<String>,
+    ApiJson(body): ApiJson<CreateToken>,
+) -> ApiResult<(StatusCode, Json<TokenView>)> {
+    check_user_scope(&actor, &user_id)?;
+    issue(&st, TokenOwner::User(&user_id), &body).await
+}

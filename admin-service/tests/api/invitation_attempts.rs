@@ -1,0 +1,65 @@
+//! Unauthenticated invitation acceptance: the token is checked before the writer
+//! lock, and guesses from one address are cut off with 429.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::common::TestServer;
+
+#[tokio::test]
+async fn a_guessed_token_is_refused_without_waiting_for_the_writer() {
+    let s = TestServer::start().await;
+    // Another writer holds SQLite's write lock (a long migration, a slow import).
+    let pool = s.db().await;
+    let mut held = pool.acquire().await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut *held)
+        .await
+        .unwrap();
+    let start = Instant::now();
+    s.raw(
+        "POST",
+        "/api/invitations/accept",
+        None,
+        Some(r#"{"token":"tg-inv-guess"}"#),
+    )
+    .await
+    .expect(404);
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "the guess queued behind the writer: {:?}",
+        start.elapsed()
+    );
+    sqlx::query("ROLLBACK").execute(&mut *held).await.unwrap();
+}
+
+#[tokio::test]
+async fn repeated_guesses_from_one_address_get_429() {
+    let s = TestServer::start().await;
+    let org = s.org("Inviters").await;
+    let inv = s
+        .post(
+            &format!("/api/organizations/{org}/invitations"),
+            json!({"email": "real@example.com", "role": "viewer"}),
+        )
+        .await
+        .ok();
+    for i in 0..admin_service::attempts::MAX_FAILURES {
+        let body = json!({"token": format!("tg-inv-guess-{i}")}).to_string();
+        s.raw("POST", "/api/invitations/accept", None, Some(&body))
+            .await
+            .expect(404);
+    }
+    let body = json!({"token": "tg-inv-guess-last"}).to_string();
+    let r = s
+        .raw("POST", "/api/invitations/accept", None, Some(&body))
+        .await;
+    assert_eq!(r.status, 429, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], "too_many_attempts");
+    // Cut off means cut off: even the right token waits out the window.
+    let body = json!({"token": inv["token"]}).to_string();
+    s.raw("POST", "/api/invitations/accept", None, Some(&body))
+        .await
+        .expect(429);
+}
