@@ -92,10 +92,7 @@ impl GuestBudget {
 }
 
 /// Arms `store`'s epoch deadline; `budget` finds the instance's account.
-pub(crate) fn arm<T: Send + 'static>(
-    store: &mut Store<T>,
-    budget: fn(&mut T) -> &mut GuestBudget,
-) {
+pub(crate) fn arm<T: Send + 'static>(store: &mut Store<T>, budget: fn(&mut T) -> &mut GuestBudget) {
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(move |mut ctx| Ok(budget(ctx.data_mut()).on_tick()?));
 }

@@ -407,7 +407,10 @@ fn check_limits(l: &EdgeLimits) -> Result<(), EdgeError> {
         ("header_read_timeout", l.header_read_timeout.is_zero()),
         ("body_read_timeout", l.body_read_timeout.is_zero()),
         ("guest_cpu_limit", l.guest_cpu_limit.is_zero()),
-        ("guest_response_deadline", l.guest_response_deadline.is_zero()),
+        (
+            "guest_response_deadline",
+            l.guest_response_deadline.is_zero(),
+        ),
     ];
     match zero.iter().find(|(_, bad)| *bad) {
         Some((name, _)) => Err(EdgeError::Limits(format!("{name} must be above zero"))),
@@ -614,7 +617,9 @@ where
         }
         Some(Err(code)) => {
             let _ = guest.await;
-            Err(failed(&format!("component answered with error code {code:?}")))
+            Err(failed(&format!(
+                "component answered with error code {code:?}"
+            )))
         }
         None => Err(settle_failed(&shared.kv, guest.await).await),
     }
@@ -648,7 +653,9 @@ async fn settle_failed(
         match std::mem::take(&mut state.journal).roll_back(kv.kv()).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(counters = n, "released the failed request's counters"),
-            Err(e) => tracing::error!(error = %e, "could not release the failed request's counters"),
+            Err(e) => {
+                tracing::error!(error = %e, "could not release the failed request's counters")
+            }
         }
     }
     if deadline {
@@ -657,4 +664,3 @@ async fn settle_failed(
         HostError::Gateway
     }
 }
-

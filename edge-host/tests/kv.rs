@@ -243,7 +243,11 @@ async fn counters_expire_in_memory_and_sqlite() {
         assert_eq!(kv.increment("ctr:org:o1:rpm:1", 1).await.unwrap(), 4);
         tokio::time::sleep(ttl).await;
         // Traffic in a new window is what sweeps the old ones out.
-        assert_eq!(kv.increment("ctr:org:o1:rpm:2", 1).await.unwrap(), 1, "{name}");
+        assert_eq!(
+            kv.increment("ctr:org:o1:rpm:2", 1).await.unwrap(),
+            1,
+            "{name}"
+        );
         assert_eq!(kv.counter("ctr:org:o1:rpm:1").await.unwrap(), 0, "{name}");
         let mut expected = vec!["ctr:org:o1:rpm:2", "org:o1"];
         if sqlite {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use edge_host::{EdgeConfig, EdgeLimits};
 use policy::{Budget, BudgetPeriod, Limits, ProviderRoute, kv};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tollgate_e2e::fixtures;
@@ -136,7 +136,10 @@ async fn a_flood_from_one_key_costs_only_its_own_org() {
     let r = gw.chat(KEY, "gpt-4o-mini").await;
     assert_eq!(r.status(), 429);
     let body: Value = r.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "concurrency_limit_exceeded", "{body}");
+    assert_eq!(
+        body["error"]["code"], "concurrency_limit_exceeded",
+        "{body}"
+    );
 
     let mut timed_out = 0;
     let mut refused = 0;
@@ -172,7 +175,7 @@ async fn a_flood_from_one_key_costs_only_its_own_org() {
 
     // The cap is freed with them: the flooding org is served again.
     let r = gw.chat(KEY, "gpt-4o-mini").await;
-    assert_eq!(r.status(), 200);
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
 }
 
 #[tokio::test]

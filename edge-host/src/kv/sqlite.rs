@@ -53,7 +53,8 @@ const SET_EXPIRY: &str = "INSERT INTO tollgate_counter_expiry (store, key, expir
 const CLEAR_EXPIRY: &str = "DELETE FROM tollgate_counter_expiry WHERE store = ?1 AND key = ?2";
 /// Counters without an expiry (written before this edge ran, or by another
 /// writer) get one from now. `ctr;` is the first string after every `ctr:...`.
-const BACKFILL_EXPIRY: &str = "INSERT OR IGNORE INTO tollgate_counter_expiry (store, key, expires_at_ms)
+const BACKFILL_EXPIRY: &str =
+    "INSERT OR IGNORE INTO tollgate_counter_expiry (store, key, expires_at_ms)
     SELECT store, key, ?1 FROM spin_key_value WHERE key >= 'ctr:' AND key < 'ctr;'";
 const DELETE_EXPIRED: &str = "DELETE FROM spin_key_value WHERE (store, key) IN
     (SELECT store, key FROM tollgate_counter_expiry WHERE expires_at_ms <= ?1)";
@@ -227,7 +228,8 @@ impl KvBackend for SqliteKv {
             c.prepare_cached(SET)?.execute(params![store, key, value])?;
             if is_counter(key) {
                 // As Redis's SET: a written value no longer expires.
-                c.prepare_cached(CLEAR_EXPIRY)?.execute(params![store, key])?;
+                c.prepare_cached(CLEAR_EXPIRY)?
+                    .execute(params![store, key])?;
             }
             Ok(())
         })
@@ -237,7 +239,8 @@ impl KvBackend for SqliteKv {
         self.run(|c| {
             c.prepare_cached(DELETE)?.execute(params![store, key])?;
             if is_counter(key) {
-                c.prepare_cached(CLEAR_EXPIRY)?.execute(params![store, key])?;
+                c.prepare_cached(CLEAR_EXPIRY)?
+                    .execute(params![store, key])?;
             }
             Ok(())
         })
@@ -280,8 +283,11 @@ impl KvBackend for SqliteKv {
                 .execute(params![store, key, &new.to_le_bytes()[..]])?;
             if current.is_none() && is_counter(key) {
                 // Created now: expires a TTL from now, as Redis's EXPIRE on a first INCRBY.
-                tx.prepare_cached(SET_EXPIRY)?
-                    .execute(params![store, key, unix_ms_in(self.ttl)])?;
+                tx.prepare_cached(SET_EXPIRY)?.execute(params![
+                    store,
+                    key,
+                    unix_ms_in(self.ttl)
+                ])?;
             }
             tx.commit()?;
             Ok(new)
