@@ -234,12 +234,18 @@ async fn bad_config_input_is_422_naming_the_field_and_changes_nothing() {
             json!({"config": {"audit": {"store_content": 1}}}),
             "config.audit.store_content",
         ),
-        (json!({"config": {"max_in_flight": 0}}), "config.max_in_flight"),
+        (
+            json!({"config": {"max_in_flight": 0}}),
+            "config.max_in_flight",
+        ),
         (
             json!({"config": {"max_in_flight": 10_001}}),
             "config.max_in_flight",
         ),
-        (json!({"config": {"max_in_flight": -1}}), "config.max_in_flight"),
+        (
+            json!({"config": {"max_in_flight": -1}}),
+            "config.max_in_flight",
+        ),
     ];
     for (body, field) in cases {
         let r = s.patch(&path, body.clone()).await;
