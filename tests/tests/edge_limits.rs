@@ -92,17 +92,22 @@ fn limits() -> EdgeLimits {
     }
 }
 
+/// The test gateway (harness records, mock provider) under `limits`.
+async fn gateway(limits: EdgeLimits) -> Gateway {
+    let upstream = MockUpstream::start().await;
+    let cfg = EdgeConfig {
+        limits,
+        ..config(&upstream)
+    };
+    Gateway::start_with(upstream, cfg).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_from_one_key_costs_only_its_own_org() {
     const FLOOD: usize = 300;
     const CAP: u32 = 16;
-    let upstream = MockUpstream::start().await;
     let limits = limits();
-    let cfg = EdgeConfig {
-        limits: limits.clone(),
-        ..config(&upstream)
-    };
-    let gw = Gateway::start_with(upstream, cfg).await;
+    let gw = gateway(limits.clone()).await;
     seed_other_org(&gw).await;
     // The flooding org's cap, compiled into its record by the admin service.
     let mut org = fixtures::org(ORG, &gw.upstream.base_url());
@@ -180,15 +185,11 @@ async fn a_flood_from_one_key_costs_only_its_own_org() {
 
 #[tokio::test]
 async fn requests_without_a_known_key_share_one_cap() {
-    let upstream = MockUpstream::start().await;
-    let cfg = EdgeConfig {
-        limits: EdgeLimits {
-            anonymous_max_in_flight: 2,
-            ..limits()
-        },
-        ..config(&upstream)
-    };
-    let gw = Gateway::start_with(upstream, cfg).await;
+    let gw = gateway(EdgeLimits {
+        anonymous_max_in_flight: 2,
+        ..limits()
+    })
+    .await;
     let addr = gw.edge.local_addr();
     let started = Instant::now();
     let _held = [
@@ -206,13 +207,8 @@ async fn requests_without_a_known_key_share_one_cap() {
 
 #[tokio::test]
 async fn a_request_head_that_never_completes_gets_408() {
-    let upstream = MockUpstream::start().await;
     let limits = limits();
-    let cfg = EdgeConfig {
-        limits: limits.clone(),
-        ..config(&upstream)
-    };
-    let gw = Gateway::start_with(upstream, cfg).await;
+    let gw = gateway(limits.clone()).await;
     let started = Instant::now();
     let mut stream = TcpStream::connect(gw.edge.local_addr()).await.unwrap();
     stream
