@@ -186,6 +186,7 @@ impl Compiler<'_> {
             budget: cfg.budgets.as_ref().map(|b| b.compile()),
             client_ip_header: cfg.client_ip_header.clone(),
             prices: self.catalog.prices.clone(),
+            max_in_flight: cfg.max_in_flight,
         };
         self.out.insert(org_key(id), Some(encode(&record)));
         self.orgs.insert(

@@ -207,6 +207,10 @@ pub struct OrgConfig {
     /// Trusted forwarding header carrying the client IP.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_ip_header: Option<String>,
+    /// Requests of the org an edge node runs at once (streams included); absent:
+    /// the edge's `--org-max-in-flight` default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<u32>,
     /// Audit storage.
     #[serde(default)]
     pub audit: AuditConfig,
@@ -324,9 +328,22 @@ impl OrgConfig {
                 ));
             }
         }
+        if self
+            .max_in_flight
+            .is_some_and(|n| !(1..=MAX_IN_FLIGHT).contains(&n))
+        {
+            return Err(ApiError::invalid(
+                format!("{prefix}.max_in_flight"),
+                format!("must be between 1 and {MAX_IN_FLIGHT}"),
+            ));
+        }
         Ok(())
     }
 }
+
+/// Largest per-org in-flight cap: beyond it the cap no longer protects other
+/// tenants of an edge node (its instance pool is of this order).
+const MAX_IN_FLIGHT: u32 = 10_000;
 
 /// Whether `s` is an acceptable access-group label.
 pub fn valid_label(s: &str) -> bool {

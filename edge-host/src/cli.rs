@@ -3,8 +3,9 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use crate::{EdgeConfig, EdgeServer, KvConfig};
+use crate::{EdgeConfig, EdgeLimits, EdgeServer, KvConfig};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
@@ -44,6 +45,52 @@ struct ServeArgs {
     /// Serve this component instead of the embedded one.
     #[arg(long)]
     component: Option<PathBuf>,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// What one client or tenant may hold of the edge.
+#[derive(clap::Args)]
+struct LimitArgs {
+    /// Open client connections; more wait in the listen backlog.
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+    /// Guest instances alive at once (each in-flight request holds one).
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    max_instances: u32,
+    /// Seconds for a request head to arrive (408 after; also the keep-alive idle time).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    header_read_timeout_secs: u64,
+    /// Seconds for a whole request body to arrive (408 after).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    body_read_timeout_secs: u64,
+    /// In-flight requests per org whose config sets no `max_in_flight` (429 beyond).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    org_max_in_flight: u32,
+    /// In-flight requests, together, that present no known key.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    anonymous_max_in_flight: u32,
+    /// Milliseconds of CPU a request's guest may use (interrupted after: 504).
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(10..=600_000))]
+    guest_cpu_limit_ms: u64,
+    /// Seconds a guest may take to answer with a response head (504 after).
+    #[arg(long, default_value_t = 330, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    guest_response_deadline_secs: u64,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> EdgeLimits {
+        EdgeLimits {
+            max_connections: self.max_connections as usize,
+            max_instances: self.max_instances,
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
+            body_read_timeout: Duration::from_secs(self.body_read_timeout_secs),
+            org_max_in_flight: self.org_max_in_flight,
+            anonymous_max_in_flight: self.anonymous_max_in_flight,
+            guest_cpu_limit: Duration::from_millis(self.guest_cpu_limit_ms),
+            guest_response_deadline: Duration::from_secs(self.guest_response_deadline_secs),
+        }
+    }
 }
 
 /// Parses the command line and runs it to the end (ctrl-c for `serve`).
@@ -71,6 +118,7 @@ async fn run() -> anyhow::Result<()> {
         component: args.component,
         records: args.records,
         allowed_outbound: args.allow_outbound,
+        limits: args.limits.limits(),
         ..EdgeConfig::default()
     };
     let server = EdgeServer::start(config)

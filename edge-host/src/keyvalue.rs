@@ -53,13 +53,54 @@ impl KvHost {
             stores: stores.iter().map(|s| Arc::from(*s)).collect(),
         }
     }
+
+    /// The backend handle.
+    pub fn kv(&self) -> &Kv {
+        &self.kv
+    }
+}
+
+/// The counter increments one instance made, net per key, so that a request
+/// whose guest trapped or was interrupted can be taken back out of rate-limit
+/// windows and budget spend (the guest never got to settle it itself).
+#[derive(Default)]
+pub struct CounterJournal {
+    entries: Vec<(Arc<str>, String, i64)>,
+}
+
+impl CounterJournal {
+    fn record(&mut self, store: &Arc<str>, key: &str, delta: i64) {
+        // A request touches a handful of counters: a scan beats hashing.
+        match self
+            .entries
+            .iter_mut()
+            .find(|(s, k, _)| s == store && k == key)
+        {
+            Some((_, _, net)) => *net = net.saturating_add(delta),
+            None => self.entries.push((store.clone(), key.to_string(), delta)),
+        }
+    }
+
+    /// Applies the inverse of every net increment; returns how many counters moved.
+    pub async fn roll_back(self, kv: &Kv) -> Result<usize, KvError> {
+        let mut moved = 0;
+        for (store, key, net) in self.entries {
+            if net != 0 {
+                kv.backend().increment(&store, &key, -net).await?;
+                moved += 1;
+            }
+        }
+        Ok(moved)
+    }
 }
 
 /// What the generated `Host` traits are implemented on: a borrow of the
-/// instance's resource table and the shared store.
+/// instance's resource table, its counter journal and the shared store.
 pub struct KvView<'a> {
     /// The instance's resource table.
     pub table: &'a mut ResourceTable,
+    /// The instance's counter increments.
+    pub journal: &'a mut CounterJournal,
     /// The shared store.
     pub host: &'a KvHost,
 }
@@ -187,13 +228,11 @@ impl store::HostBucket for KvView<'_> {
 impl atomics::Host for KvView<'_> {
     async fn increment(&mut self, b: Resource<Bucket>, key: String, delta: i64) -> KvResult<i64> {
         let store = self.bucket(&b)?;
-        Ok(self
-            .host
-            .kv
-            .backend()
-            .increment(&store, &key, delta)
-            .await
-            .map_err(to_wit))
+        let result = self.host.kv.backend().increment(&store, &key, delta).await;
+        if result.is_ok() && delta != 0 && key.starts_with(policy::kv::COUNTER_PREFIX) {
+            self.journal.record(&store, &key, delta);
+        }
+        Ok(result.map_err(to_wit))
     }
 
     async fn swap(

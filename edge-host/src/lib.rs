@@ -10,14 +10,19 @@
 //! # Ok(()) }
 //! ```
 
+pub mod admission;
 pub mod cli;
 pub mod clock;
+mod error_response;
+mod guest_deadline;
+mod intake;
 pub mod keyvalue;
 pub mod kv;
 pub mod outbound;
 pub mod records;
 mod server;
 
+pub use admission::EdgeLimits;
 pub use clock::GuestClock;
 pub use keyvalue::{Decision, RequestFacts};
 pub use kv::{Kv, KvBackend, KvConfig, KvError, MemoryKv, RedisKv, SqliteKv};

@@ -3,6 +3,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -142,6 +143,25 @@ fn parse_entry(entry: &str) -> Option<Allowed> {
 /// shared connection pool.
 pub(crate) struct OutboundHooks {
     pub(crate) policy: OutboundPolicy,
+    /// Upstream requests that may have reached their provider: sent, or still
+    /// in flight; one that failed to connect never did.
+    pub(crate) reached: Arc<AtomicU32>,
+}
+
+impl OutboundHooks {
+    /// Hooks enforcing `policy`, with nothing sent yet.
+    pub(crate) fn new(policy: OutboundPolicy) -> OutboundHooks {
+        OutboundHooks {
+            policy,
+            reached: Arc::default(),
+        }
+    }
+
+    /// Whether any upstream request of this instance may have reached (and so
+    /// may be billed by) its provider.
+    pub(crate) fn may_have_reached_upstream(&self) -> bool {
+        self.reached.load(Ordering::SeqCst) > 0
+    }
 }
 
 type SendFuture = Box<
@@ -182,13 +202,21 @@ impl WasiHttpHooks for OutboundHooks {
         }
         let options = self.policy.options(options);
         let client = self.policy.client.clone();
+        let reached = self.reached.clone();
+        reached.fetch_add(1, Ordering::SeqCst);
         Box::new(async move {
             // The connector enforces the connect timeout; a fresh connection's
             // handshake counts against the time to the response head as well.
             let head = options.first_byte_timeout.unwrap_or(MAX_TIMEOUT);
             let response = match tokio::time::timeout(head, client.request(request)).await {
                 Err(_) => return Err(HttpError::ConnectionReadTimeout),
-                Ok(Err(e)) => return Err(client_error(e)),
+                Ok(Err(e)) => {
+                    if e.is_connect() {
+                        // No connection, so the provider never saw the request.
+                        reached.fetch_sub(1, Ordering::SeqCst);
+                    }
+                    return Err(client_error(e));
+                }
                 Ok(Ok(response)) => response,
             };
             let between = options

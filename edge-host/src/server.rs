@@ -1,25 +1,27 @@
 //! The HTTP front: hyper 1 on tokio, one fresh component instance per request
 //! from a pre-instantiated `ProxyPre`, the response body streamed as the guest
-//! writes it.
+//! writes it. Before a request gets an instance it passes admission (its org's
+//! in-flight cap) and its whole body is read within the body deadline.
 
 use std::convert::Infallible;
+use std::io::Write as _;
 use std::net::SocketAddr;
+use std::os::fd::AsFd as _;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HOST, HeaderValue};
-use http::{Request, Response, StatusCode};
-use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Full};
+use http::header::{HOST, HeaderValue};
+use http::{Request, Response};
+use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{Semaphore, oneshot, watch};
 use tokio::task::JoinHandle;
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
@@ -28,8 +30,14 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::admission::{Admission, Admitted, EdgeLimits};
 use crate::clock::GuestClock;
-use crate::keyvalue::{self, Decision, GatewayCorePre, KvHost, KvView, RequestFacts};
+use crate::error_response::{Body, HostError, header_timeout_bytes};
+use crate::guest_deadline::{self, DeadlineExceeded, GuestBudget};
+use crate::intake;
+use crate::keyvalue::{
+    self, CounterJournal, Decision, GatewayCorePre, KvHost, KvView, RequestFacts,
+};
 use crate::kv::{DEFAULT_STORE, Kv, KvConfig, KvError};
 use crate::outbound::{InvalidOutbound, OutboundHooks, OutboundPolicy};
 use crate::records::{self, RecordsError};
@@ -38,9 +46,6 @@ use crate::records::{self, RecordsError};
 /// it; any client-supplied value is removed first so it cannot be spoofed.
 pub const CLIENT_ADDR_HEADER: &str = "spin-client-addr";
 
-/// Component instances that may be alive at once (each in-flight request, SSE
-/// streams included, holds one).
-const MAX_INSTANCES: u32 = 256;
 /// Largest linear memory a guest may grow to.
 const MAX_MEMORY: usize = 256 << 20;
 /// How long `shutdown` lets in-flight requests (streams) finish.
@@ -68,6 +73,8 @@ pub struct EdgeConfig {
     pub between_bytes_timeout: Duration,
     /// The guest's wall clock (the system clock unless a test moves it).
     pub clock: GuestClock,
+    /// Connection, instance, deadline and per-org concurrency limits.
+    pub limits: EdgeLimits,
 }
 
 impl Default for EdgeConfig {
@@ -84,6 +91,7 @@ impl Default for EdgeConfig {
             first_byte_timeout: Duration::from_secs(300),
             between_bytes_timeout: Duration::from_secs(120),
             clock: GuestClock::system(),
+            limits: EdgeLimits::default(),
         }
     }
 }
@@ -114,6 +122,9 @@ pub enum EdgeError {
     /// The guest trapped or failed while answering.
     #[error("guest: {0}")]
     Guest(String),
+    /// A limit is out of range.
+    #[error("invalid limit: {0}")]
+    Limits(String),
 }
 
 fn component_err(e: impl std::fmt::Display) -> EdgeError {
@@ -127,6 +138,8 @@ pub(crate) struct HostState {
     http: WasiHttpCtx,
     hooks: OutboundHooks,
     kv: KvHost,
+    journal: CounterJournal,
+    budget: GuestBudget,
 }
 
 impl WasiView for HostState {
@@ -156,6 +169,8 @@ struct Shared {
     kv: KvHost,
     outbound: OutboundPolicy,
     clock: GuestClock,
+    limits: EdgeLimits,
+    admission: Arc<Admission>,
 }
 
 impl Shared {
@@ -167,42 +182,51 @@ impl Shared {
             .inherit_stderr()
             .wall_clock(self.clock.clone())
             .build();
-        Store::new(
+        let mut store = Store::new(
             &self.engine,
             HostState {
                 table: ResourceTable::new(),
                 wasi,
                 http: WasiHttpCtx::new(),
-                hooks: OutboundHooks {
-                    policy: self.outbound.clone(),
-                },
+                hooks: OutboundHooks::new(self.outbound.clone()),
                 kv: self.kv.clone(),
+                journal: CounterJournal::default(),
+                budget: GuestBudget::new(
+                    self.limits.guest_cpu_limit,
+                    self.limits.guest_response_deadline,
+                ),
             },
-        )
+        );
+        guest_deadline::arm(&mut store, |s: &mut HostState| &mut s.budget);
+        store
     }
 }
 
 /// One engine per process: compiled code and the pooling allocator's slots are
-/// shared by every server (tests start many).
-fn engine() -> Result<Engine, EdgeError> {
-    static ENGINE: Mutex<Option<Engine>> = Mutex::new(None);
+/// shared by every server (tests start many). The first start sizes the pool;
+/// returns the engine and that size.
+fn engine(max_instances: u32) -> Result<(Engine, u32), EdgeError> {
+    static ENGINE: Mutex<Option<(Engine, u32)>> = Mutex::new(None);
     let mut slot = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(engine) = &*slot {
         return Ok(engine.clone());
     }
+    let max = max_instances;
     let mut pool = PoolingAllocationConfig::default();
-    pool.total_component_instances(MAX_INSTANCES)
+    pool.total_component_instances(max)
         // A Rust wasip2 component is one main module plus a few small shims.
         .max_core_instances_per_component(16)
-        .total_core_instances(MAX_INSTANCES * 8)
+        .total_core_instances(max * 8)
         .max_memories_per_component(2)
-        .total_memories(MAX_INSTANCES * 2)
+        .total_memories(max * 2)
         .max_tables_per_component(16)
-        .total_tables(MAX_INSTANCES * 8)
-        .total_stacks(MAX_INSTANCES)
+        .total_tables(max * 8)
+        .total_stacks(max)
         .max_memory_size(MAX_MEMORY);
     let mut config = Config::new();
     config.wasm_component_model(true);
+    // Guest code checks the epoch, so a deadline can interrupt it anywhere.
+    config.epoch_interruption(true);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     let engine = match Engine::new(&config) {
         Ok(engine) => engine,
@@ -214,8 +238,9 @@ fn engine() -> Result<Engine, EdgeError> {
             Engine::new(&config).map_err(component_err)?
         }
     };
-    *slot = Some(engine.clone());
-    Ok(engine)
+    guest_deadline::start_ticker(&engine);
+    *slot = Some((engine.clone(), max));
+    Ok((engine, max))
 }
 
 /// Compiles the embedded component once per process; a file is compiled on
@@ -260,6 +285,7 @@ impl EdgeServer {
             cfg.first_byte_timeout,
             cfg.between_bytes_timeout,
         )?;
+        check_limits(&cfg.limits)?;
         let kv = Kv::connect(&cfg.kv).await?;
         if let Some(path) = &cfg.records {
             let entries = records::load_file(path)?;
@@ -267,7 +293,7 @@ impl EdgeServer {
             tracing::info!(path = %path.display(), records = entries.len(), "records loaded");
         }
 
-        let engine = engine()?;
+        let (engine, pool) = engine(cfg.limits.max_instances)?;
         let component = load_component(&engine, cfg.component.clone()).await?;
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(component_err)?;
@@ -275,6 +301,7 @@ impl EdgeServer {
             .map_err(component_err)?;
         keyvalue::add_to_linker(&mut linker, |s: &mut HostState| KvView {
             table: &mut s.table,
+            journal: &mut s.journal,
             host: &s.kv,
         })
         .map_err(component_err)?;
@@ -294,6 +321,9 @@ impl EdgeServer {
             kv: KvHost::new(kv.clone(), &[DEFAULT_STORE]),
             outbound,
             clock: cfg.clock.clone(),
+            // A pool made smaller by an earlier server in this process bounds this one.
+            admission: Admission::new(kv.clone(), &cfg.limits, cfg.limits.max_instances.min(pool)),
+            limits: cfg.limits.clone(),
         });
 
         let listener = TcpListener::bind(cfg.listen)
@@ -367,13 +397,43 @@ impl Drop for EdgeServer {
     }
 }
 
+/// Refuses limits that would make the edge refuse everything.
+fn check_limits(l: &EdgeLimits) -> Result<(), EdgeError> {
+    let zero = [
+        ("max_connections", l.max_connections == 0),
+        ("max_instances", l.max_instances == 0),
+        ("org_max_in_flight", l.org_max_in_flight == 0),
+        ("anonymous_max_in_flight", l.anonymous_max_in_flight == 0),
+        ("header_read_timeout", l.header_read_timeout.is_zero()),
+        ("body_read_timeout", l.body_read_timeout.is_zero()),
+        ("guest_cpu_limit", l.guest_cpu_limit.is_zero()),
+        (
+            "guest_response_deadline",
+            l.guest_response_deadline.is_zero(),
+        ),
+    ];
+    match zero.iter().find(|(_, bad)| *bad) {
+        Some((name, _)) => Err(EdgeError::Limits(format!("{name} must be above zero"))),
+        None => Ok(()),
+    }
+}
+
 async fn accept_loop(
     listener: TcpListener,
     shared: Arc<Shared>,
     mut stopped: watch::Receiver<bool>,
 ) {
     let graceful = GracefulShutdown::new();
+    let connections = Arc::new(Semaphore::new(shared.limits.max_connections));
     loop {
+        // At the cap, stop accepting: new connections wait in the listen backlog.
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = stopped.changed() => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
@@ -388,19 +448,41 @@ async fn accept_loop(
         };
         // Small SSE chunks must leave immediately, not wait for Nagle.
         let _ = stream.set_nodelay(true);
+        // A second handle on the socket, to answer 408 after hyper gives up on
+        // a request head (it closes such connections without a word).
+        let late_head = stream
+            .as_fd()
+            .try_clone_to_owned()
+            .map(std::net::TcpStream::from)
+            .ok();
+        let served = Arc::new(AtomicBool::new(false));
+        let header_timeout = shared.limits.header_read_timeout;
         let shared = shared.clone();
+        let served_in = served.clone();
         let service = service_fn(move |req| {
             let shared = shared.clone();
+            served_in.store(true, Ordering::Relaxed);
             async move { Ok::<_, Infallible>(handle(&shared, peer, req).await) }
         });
         let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout)
             .keep_alive(true)
             .serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "connection ended with an error");
+            match conn.await {
+                // A first request head that never completed: tell the client. An
+                // idle keep-alive connection is closed silently, as nginx does.
+                Err(e) if e.is_timeout() && !served.load(Ordering::Relaxed) => {
+                    if let Some(mut socket) = late_head {
+                        let _ = socket.write(&header_timeout_bytes());
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "connection ended with an error"),
+                Ok(()) => {}
             }
+            drop(permit);
         });
     }
     drop(listener);
@@ -411,8 +493,6 @@ async fn accept_loop(
         tracing::warn!("shutdown grace period over; dropping open connections");
     }
 }
-
-type Body = UnsyncBoxBody<Bytes, wasmtime_wasi_http::Error>;
 
 async fn handle(shared: &Shared, peer: SocketAddr, mut req: Request<Incoming>) -> Response<Body> {
     let started = Instant::now();
@@ -432,11 +512,13 @@ async fn handle(shared: &Shared, peer: SocketAddr, mut req: Request<Incoming>) -
         headers.insert(HOST, HeaderValue::from_static("localhost"));
     }
 
-    let response = match run_guest(shared, req).await {
+    let response = match admit_and_run(shared, req).await {
         Ok(response) => response,
         Err(e) => {
-            tracing::error!(%method, %path, error = %e, "gateway component failed");
-            gateway_error()
+            if matches!(e, HostError::Gateway | HostError::GuestDeadline) {
+                tracing::error!(%method, %path, error = ?e, "gateway component failed");
+            }
+            e.response()
         }
     };
     tracing::debug!(
@@ -449,68 +531,136 @@ async fn handle(shared: &Shared, peer: SocketAddr, mut req: Request<Incoming>) -
     response
 }
 
-async fn run_guest(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body>, String> {
+/// Admission, then the body, then an instance, then the guest: the order in
+/// which a hostile client holds the least.
+async fn admit_and_run(
+    shared: &Shared,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, HostError> {
+    let slot = shared.admission.admit(req.headers()).await?;
+    let (parts, body) = req.into_parts();
+    let body = intake::read_body(&parts.headers, body, shared.limits.body_read_timeout).await?;
+    let admitted = shared.admission.instance(slot).await?;
+    let body = Full::new(body).map_err(wasmtime_wasi_http::Error::from);
+    run_guest(shared, Request::from_parts(parts, body), admitted).await
+}
+
+type Guest = JoinHandle<(wasmtime::Result<()>, Store<HostState>)>;
+
+async fn run_guest<B>(
+    shared: &Shared,
+    req: Request<B>,
+    admitted: Admitted,
+) -> Result<Response<Body>, HostError>
+where
+    B: hyper::body::Body<Data = bytes::Bytes, Error = wasmtime_wasi_http::Error> + Send + 'static,
+{
+    let failed = |e: &dyn std::fmt::Display| {
+        tracing::error!(error = %e, "gateway component failed");
+        HostError::Gateway
+    };
     let mut store = shared.new_store();
-    let (tx, rx) = oneshot::channel();
+    let answered = store.data().budget.answered_flag();
+    let (tx, mut rx) = oneshot::channel();
     let req = store
         .data_mut()
         .http()
         .new_incoming_request(Scheme::Http, req)
-        .map_err(|e| format!("{e:#}"))?;
+        .map_err(|e| failed(&format!("{e:#}")))?;
     let out = store
         .data_mut()
         .http()
         .new_response_outparam(tx)
-        .map_err(|e| format!("{e:#}"))?;
+        .map_err(|e| failed(&format!("{e:#}")))?;
     let proxy = shared
         .proxy
         .instantiate_async(&mut store)
         .await
-        .map_err(|e| format!("instantiating: {e:#}"))?;
+        .map_err(|e| failed(&format!("instantiating: {e:#}")))?;
 
     // The guest keeps running after it hands over the response head: it writes
-    // the body into the stream hyper is reading from, so the body streams.
-    let guest = tokio::spawn(async move {
-        proxy
+    // the body into the stream hyper is reading from, so the body streams. It
+    // holds its admission (org slot, instance) until it is done.
+    let mut guest: Guest = tokio::spawn(async move {
+        let result = proxy
             .wasi_http_incoming_handler()
             .call_handle(&mut store, req, out)
-            .await
+            .await;
+        drop(admitted);
+        (result, store)
     });
-    match rx.await {
-        Ok(Ok(response)) => {
-            // Report a trap after the head was sent (the body is cut short).
+    let head = tokio::select! {
+        head = &mut rx => head.ok(),
+        joined = &mut guest => {
+            // Done before we looked: a head it set is still in the channel.
+            let head = rx.try_recv().ok();
+            if head.is_none() {
+                return Err(settle_failed(&shared.kv, joined).await);
+            }
+            if let Ok((Err(e), _)) = joined {
+                tracing::error!(error = %format!("{e:#}"), "gateway component failed mid-response");
+            }
+            return head.expect("checked").map_err(|code| failed(&format!("component answered with error code {code:?}")));
+        }
+    };
+    match head {
+        Some(Ok(response)) => {
+            answered.store(true, Ordering::Relaxed);
+            // After the head the request stands as the guest left it: it may have
+            // settled usage already, and a provider may bill what it streamed.
             tokio::spawn(async move {
-                if let Ok(Err(e)) = guest.await {
+                if let Ok((Err(e), _)) = guest.await {
                     tracing::error!(error = %format!("{e:#}"), "gateway component failed mid-response");
                 }
             });
             Ok(response)
         }
-        Ok(Err(code)) => Err(format!("component answered with error code {code:?}")),
-        Err(_) => match guest.await {
-            Ok(Ok(())) => Err("component returned without setting a response".into()),
-            Ok(Err(e)) => Err(format!("{e:?}")),
-            Err(e) => Err(format!("component task failed: {e}")),
-        },
+        Some(Err(code)) => {
+            let _ = guest.await;
+            Err(failed(&format!(
+                "component answered with error code {code:?}"
+            )))
+        }
+        None => Err(settle_failed(&shared.kv, guest.await).await),
     }
 }
 
-/// 502 in OpenAI's error shape; details stay in the log, not the response.
-fn gateway_error() -> Response<Body> {
-    let body = serde_json::json!({
-        "error": {
-            "message": "the gateway failed to handle this request",
-            "type": "server_error",
-            "code": "gateway_error",
+/// A guest that ended without a response head: if it trapped or was
+/// interrupted, takes its counter increments back out unless an upstream may
+/// have seen the request (then its reservation stands as the charge: never less
+/// than a provider may bill).
+async fn settle_failed(
+    kv: &KvHost,
+    joined: Result<(wasmtime::Result<()>, Store<HostState>), tokio::task::JoinError>,
+) -> HostError {
+    let (result, mut store) = match joined {
+        Ok(j) => j,
+        Err(e) => {
+            tracing::error!(error = %e, "gateway component task failed");
+            return HostError::Gateway;
         }
-    });
-    Response::builder()
-        .status(StatusCode::BAD_GATEWAY)
-        .header(CONTENT_TYPE, "application/json")
-        .body(
-            Full::new(Bytes::from(body.to_string()))
-                .map_err(|never| match never {})
-                .boxed_unsync(),
-        )
-        .expect("static response parts are valid")
+    };
+    let Err(e) = result else {
+        tracing::error!("gateway component returned without setting a response");
+        return HostError::Gateway;
+    };
+    let deadline = e.downcast_ref::<DeadlineExceeded>().is_some();
+    tracing::error!(error = %format!("{e:#}"), "gateway component failed before answering");
+    let state = store.data_mut();
+    if state.hooks.may_have_reached_upstream() {
+        tracing::warn!("an upstream may have served the request: its reservation stands");
+    } else {
+        match std::mem::take(&mut state.journal).roll_back(kv.kv()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(counters = n, "released the failed request's counters"),
+            Err(e) => {
+                tracing::error!(error = %e, "could not release the failed request's counters")
+            }
+        }
+    }
+    if deadline {
+        HostError::GuestDeadline
+    } else {
+        HostError::Gateway
+    }
 }

@@ -2,6 +2,7 @@
 //! SQLite interop across connections ("processes").
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use edge_host::kv::{DEFAULT_STORE, KvBackend};
 use edge_host::{Kv, KvConfig, KvError, MemoryKv, SqliteKv};
@@ -213,4 +214,60 @@ async fn reading_a_counter_creates_nothing() {
         assert_eq!(kv.counter("ctr:org:o:rpm:1").await.unwrap(), 3);
     }
     assert!(Kv::open(&KvConfig::Redis("redis://127.0.0.1:1".into())).is_err());
+}
+
+/// Counters expire as Redis's do (a TTL from their creation), in memory and in
+/// SQLite; records never do. A counter in the SQLite file without an expiry
+/// (written by Spin, or before this edge ran) gets one at the next sweep.
+#[tokio::test]
+async fn counters_expire_in_memory_and_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let ttl = Duration::from_millis(400);
+    let stores = [
+        ("memory", Kv::new(MemoryKv::with_counter_ttl(ttl))),
+        (
+            "sqlite",
+            Kv::new(SqliteKv::open_with_counter_ttl(&dir.path().join("kv.db"), ttl).unwrap()),
+        ),
+    ];
+    for (name, kv) in stores {
+        kv.set("org:o1", b"{}").await.unwrap();
+        assert_eq!(kv.increment("ctr:org:o1:rpm:1", 3).await.unwrap(), 3);
+        let sqlite = name == "sqlite";
+        if sqlite {
+            // As Spin writes a counter: into its table, with no expiry of ours.
+            kv.set("ctr:legacy", &7i64.to_le_bytes()).await.unwrap();
+        }
+        tokio::time::sleep(ttl / 2).await;
+        // Later increments do not extend the window's life (as INCRBY does not).
+        assert_eq!(kv.increment("ctr:org:o1:rpm:1", 1).await.unwrap(), 4);
+        tokio::time::sleep(ttl).await;
+        // Traffic in a new window is what sweeps the old ones out.
+        assert_eq!(
+            kv.increment("ctr:org:o1:rpm:2", 1).await.unwrap(),
+            1,
+            "{name}"
+        );
+        assert_eq!(kv.counter("ctr:org:o1:rpm:1").await.unwrap(), 0, "{name}");
+        let mut expected = vec!["ctr:org:o1:rpm:2", "org:o1"];
+        if sqlite {
+            expected.insert(0, "ctr:legacy");
+        }
+        assert_eq!(
+            kv.list_keys().await.unwrap(),
+            expected,
+            "{name}: the old window is gone; the record stays"
+        );
+        if !sqlite {
+            continue;
+        }
+        // The unexpiring counter got a TTL at that sweep; two TTLs on it is gone too.
+        tokio::time::sleep(ttl * 2 + ttl / 2).await;
+        kv.increment("ctr:org:o1:rpm:3", 1).await.unwrap();
+        assert_eq!(
+            kv.list_keys().await.unwrap(),
+            vec!["ctr:org:o1:rpm:3", "org:o1"],
+            "{name}"
+        );
+    }
 }

@@ -75,6 +75,7 @@ mod tests {
             budget: None,
             client_ip_header: None,
             prices: Vec::new(),
+            max_in_flight: None,
         };
         let key = KeyRecord {
             schema_version: SCHEMA_VERSION,

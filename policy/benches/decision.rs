@@ -61,6 +61,7 @@ fn records() -> (KeyRecord, OrgRecord) {
         budget: None,
         client_ip_header: None,
         prices: Vec::new(),
+        max_in_flight: None,
     };
     (key, org)
 }

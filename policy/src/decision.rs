@@ -326,6 +326,7 @@ mod tests {
             budget: None,
             client_ip_header: None,
             prices: Vec::new(),
+            max_in_flight: None,
         }
     }
 

@@ -156,6 +156,10 @@ pub struct OrgRecord {
     /// Model prices (per 1M tokens, in the org's currency) that price spend.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub prices: Vec<ModelPrice>,
+    /// Requests of the org the edge host runs at once (streams included);
+    /// absent: the host's default. Enforced before a guest instance is taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<u32>,
 }
 
 impl OrgRecord {
@@ -227,6 +231,7 @@ mod tests {
             budget: None,
             client_ip_header: None,
             prices: Vec::new(),
+            max_in_flight: None,
         }
     }
 

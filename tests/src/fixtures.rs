@@ -36,6 +36,7 @@ pub fn org(org_id: &str, base_url: &str) -> OrgRecord {
         budget: None,
         client_ip_header: None,
         prices: Vec::new(),
+        max_in_flight: None,
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use edge_host::{EdgeConfig, EdgeServer, KvConfig};
+use edge_host::{EdgeConfig, EdgeLimits, EdgeServer, KvConfig};
 
 use crate::fixtures;
 use crate::upstream::MockUpstream;
@@ -25,12 +25,18 @@ pub struct Gateway {
     pub http: reqwest::Client,
 }
 
-/// Host settings for tests: memory store, outbound only to `upstream`, short first-byte timeout.
+/// Host settings for tests: memory store, outbound only to `upstream`, short
+/// first-byte timeout, and an org in-flight cap above the hundreds of concurrent
+/// requests the rate-limit tests fire from one org (the cap has tests of its own).
 pub fn config(upstream: &MockUpstream) -> EdgeConfig {
     EdgeConfig {
         kv: KvConfig::Memory,
         allowed_outbound: vec![upstream.addr().to_string()],
         first_byte_timeout: Duration::from_secs(2),
+        limits: EdgeLimits {
+            org_max_in_flight: 10_000,
+            ..EdgeLimits::default()
+        },
         ..EdgeConfig::default()
     }
 }

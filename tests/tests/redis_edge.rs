@@ -118,6 +118,8 @@ impl EdgeProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate-edge-node"))
             .args(["serve", "--listen", "127.0.0.1:0", "--kv", kv])
             .args(["--allow-outbound", &upstream.addr().to_string()])
+            // The burst below is 100 concurrent requests per node from one org.
+            .args(["--org-max-in-flight", "1000"])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .kill_on_drop(true)

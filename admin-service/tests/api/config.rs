@@ -84,6 +84,15 @@ async fn retrieve_and_update_as_in_the_seed_and_partial_updates_merge() {
     s.synced().await;
     let rec: OrgRecord = s.record(&policy::kv::org_key(&org)).await.unwrap();
     assert_eq!((rec.budget, rec.limits), (None, policy::Limits::default()));
+    assert_eq!(rec.max_in_flight, None, "no cap set: the edge's default");
+
+    // The org's concurrency cap reaches its record, where the edge host reads it.
+    s.patch(&path, json!({"config": {"max_in_flight": 12}}))
+        .await
+        .ok();
+    s.synced().await;
+    let rec: OrgRecord = s.record(&policy::kv::org_key(&org)).await.unwrap();
+    assert_eq!(rec.max_in_flight, Some(12));
 
     // PUT replaces the whole document.
     let r = s
@@ -224,6 +233,18 @@ async fn bad_config_input_is_422_naming_the_field_and_changes_nothing() {
         (
             json!({"config": {"audit": {"store_content": 1}}}),
             "config.audit.store_content",
+        ),
+        (
+            json!({"config": {"max_in_flight": 0}}),
+            "config.max_in_flight",
+        ),
+        (
+            json!({"config": {"max_in_flight": 10_001}}),
+            "config.max_in_flight",
+        ),
+        (
+            json!({"config": {"max_in_flight": -1}}),
+            "config.max_in_flight",
         ),
     ];
     for (body, field) in cases {

@@ -11,11 +11,53 @@ mod sqlite;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 pub use memory::MemoryKv;
 pub use redis_kv::RedisKv;
 pub use sqlite::SqliteKv;
+
+/// Counters (keys under [`policy::kv::COUNTER_PREFIX`]) expire this long after
+/// their creation, in every backend: longer than any window or budget period
+/// that reads them (a month plus the widest UTC offset), so finished windows do
+/// not pile up forever.
+pub const COUNTER_TTL: Duration = Duration::from_secs(35 * 24 * 3600);
+/// Longest time between two sweeps of expired counters (embedded backends).
+const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Whether `key` is a counter, which expires.
+fn is_counter(key: &str) -> bool {
+    key.starts_with(policy::kv::COUNTER_PREFIX)
+}
+
+/// When an embedded backend next removes expired counters: every
+/// [`SWEEP_INTERVAL`], or sooner with a short test TTL.
+struct SweepSchedule {
+    every: Duration,
+    next: Mutex<Instant>,
+}
+
+impl SweepSchedule {
+    fn new(ttl: Duration) -> SweepSchedule {
+        let every = ttl.min(SWEEP_INTERVAL);
+        SweepSchedule {
+            every,
+            next: Mutex::new(Instant::now() + every),
+        }
+    }
+
+    /// True at most once per interval (the caller then sweeps).
+    fn due(&self) -> bool {
+        let now = Instant::now();
+        let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        if now < *next {
+            return false;
+        }
+        *next = now + self.every;
+        true
+    }
+}
 
 /// The store the component opens; the only one a default host configures.
 pub const DEFAULT_STORE: &str = "default";

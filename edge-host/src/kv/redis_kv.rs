@@ -12,16 +12,12 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, RedisError, Value};
 
-use super::{KvBackend, KvError, KvFuture};
+use super::{COUNTER_TTL, KvBackend, KvError, KvFuture, is_counter};
 
 /// Longest a command waits for Redis: a request denied fast beats one hanging.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest a (re)connection attempt takes.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// Counters expire this long after their first increment: longer than any window
-/// or budget period that reads them (a month plus the widest UTC offset), so
-/// finished windows do not pile up in Redis forever.
-const COUNTER_TTL_SECS: i64 = 35 * 24 * 3600;
 /// Keys asked for per `SCAN` round trip.
 const SCAN_COUNT: usize = 1000;
 
@@ -157,10 +153,10 @@ impl KvBackend for RedisKv {
                 .await
                 .map_err(|e| counter_error(key, e))?;
             // The first increment of a window created the key: give it an expiry.
-            if new == delta && delta > 0 && key.starts_with(policy::kv::COUNTER_PREFIX) {
+            if new == delta && delta > 0 && is_counter(key) {
                 let _: Value = redis::cmd("EXPIRE")
                     .arg(key)
-                    .arg(COUNTER_TTL_SECS)
+                    .arg(COUNTER_TTL.as_secs())
                     .query_async(&mut conn)
                     .await?;
             }

@@ -6,17 +6,25 @@
 //! committed transaction). Read-modify-write operations run in `BEGIN IMMEDIATE`
 //! transactions, which take SQLite's write lock up front and so are atomic
 //! across connections and processes.
+//!
+//! Counters expire [`COUNTER_TTL`] after creation, as in Redis. Spin's table is
+//! left as Spin defines it: expiries live in a side table of this edge's own,
+//! and a periodic sweep deletes expired counters from both (giving counters
+//! another writer created, such as Spin itself, an expiry first).
 
 use std::future::ready;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::{KvBackend, KvError, KvFuture, add_counter, decode_counter};
+use super::{
+    COUNTER_TTL, KvBackend, KvError, KvFuture, SweepSchedule, add_counter, decode_counter,
+    is_counter,
+};
 
 /// Spin's schema, verbatim.
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS spin_key_value (
@@ -32,6 +40,26 @@ const DELETE: &str = "DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2";
 const EXISTS: &str = "SELECT 1 FROM spin_key_value WHERE store = ?1 AND key = ?2";
 const LIST: &str = "SELECT key FROM spin_key_value WHERE store = ?1 ORDER BY key";
 
+/// This edge's counter expiries (Unix ms), beside Spin's table.
+const EXPIRY_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS tollgate_counter_expiry (
+    store TEXT NOT NULL,
+    key TEXT NOT NULL,
+    expires_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (store, key)
+)";
+const SET_EXPIRY: &str = "INSERT INTO tollgate_counter_expiry (store, key, expires_at_ms)
+    VALUES (?1, ?2, ?3)
+    ON CONFLICT (store, key) DO UPDATE SET expires_at_ms = excluded.expires_at_ms";
+const CLEAR_EXPIRY: &str = "DELETE FROM tollgate_counter_expiry WHERE store = ?1 AND key = ?2";
+/// Counters without an expiry (written before this edge ran, or by another
+/// writer) get one from now. `ctr;` is the first string after every `ctr:...`.
+const BACKFILL_EXPIRY: &str =
+    "INSERT OR IGNORE INTO tollgate_counter_expiry (store, key, expires_at_ms)
+    SELECT store, key, ?1 FROM spin_key_value WHERE key >= 'ctr:' AND key < 'ctr;'";
+const DELETE_EXPIRED: &str = "DELETE FROM spin_key_value WHERE (store, key) IN
+    (SELECT store, key FROM tollgate_counter_expiry WHERE expires_at_ms <= ?1)";
+const FORGET_EXPIRED: &str = "DELETE FROM tollgate_counter_expiry WHERE expires_at_ms <= ?1";
+
 /// Connections kept open: enough that a writer waiting on another process's
 /// lock does not stall this process's readers, few enough to stay cheap.
 const POOL_SIZE: usize = 4;
@@ -43,6 +71,8 @@ pub struct SqliteKv {
     path: PathBuf,
     conns: Vec<Mutex<Connection>>,
     next: AtomicUsize,
+    ttl: Duration,
+    sweeps: SweepSchedule,
 }
 
 impl From<rusqlite::Error> for KvError {
@@ -54,6 +84,12 @@ impl From<rusqlite::Error> for KvError {
 impl SqliteKv {
     /// Opens (creating if needed) the file and its parent directory.
     pub fn open(path: &Path) -> Result<SqliteKv, KvError> {
+        SqliteKv::open_with_counter_ttl(path, COUNTER_TTL)
+    }
+
+    /// As [`SqliteKv::open`], counters expiring `ttl` after creation (tests use
+    /// a short one to watch expiry happen).
+    pub fn open_with_counter_ttl(path: &Path, ttl: Duration) -> Result<SqliteKv, KvError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| KvError::Backend(format!("creating {}: {e}", dir.display())))?;
@@ -66,6 +102,8 @@ impl SqliteKv {
             path: path.to_path_buf(),
             conns,
             next: AtomicUsize::new(0),
+            ttl,
+            sweeps: SweepSchedule::new(ttl),
         })
     }
 
@@ -136,6 +174,7 @@ fn open_connection(path: &Path, create: bool) -> rusqlite::Result<Connection> {
     conn.execute_batch("PRAGMA synchronous = NORMAL")?;
     if create {
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(EXPIRY_SCHEMA)?;
     }
     conn.set_prepared_statement_cache_capacity(32);
     Ok(conn)
@@ -152,6 +191,27 @@ fn value_bytes(v: ValueRef<'_>) -> Vec<u8> {
     }
 }
 
+/// Unix milliseconds `after` from now.
+fn unix_ms_in(after: Duration) -> i64 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from((now + after).as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Deletes every expired counter (after giving unexpiring ones an expiry), in
+/// one write transaction.
+fn sweep(conn: &mut Connection, ttl: Duration) -> rusqlite::Result<usize> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.prepare_cached(BACKFILL_EXPIRY)?
+        .execute(params![unix_ms_in(ttl)])?;
+    let now = unix_ms_in(Duration::ZERO);
+    let removed = tx.prepare_cached(DELETE_EXPIRED)?.execute(params![now])?;
+    tx.prepare_cached(FORGET_EXPIRED)?.execute(params![now])?;
+    tx.commit()?;
+    Ok(removed)
+}
+
 fn get(conn: &Connection, store: &str, key: &str) -> rusqlite::Result<Option<Vec<u8>>> {
     conn.prepare_cached(GET)?
         .query_row(params![store, key], |r| Ok(value_bytes(r.get_ref(0)?)))
@@ -166,6 +226,11 @@ impl KvBackend for SqliteKv {
     fn set<'a>(&'a self, store: &'a str, key: &'a str, value: &'a [u8]) -> KvFuture<'a, ()> {
         self.run(|c| {
             c.prepare_cached(SET)?.execute(params![store, key, value])?;
+            if is_counter(key) {
+                // As Redis's SET: a written value no longer expires.
+                c.prepare_cached(CLEAR_EXPIRY)?
+                    .execute(params![store, key])?;
+            }
             Ok(())
         })
     }
@@ -173,6 +238,10 @@ impl KvBackend for SqliteKv {
     fn delete<'a>(&'a self, store: &'a str, key: &'a str) -> KvFuture<'a, ()> {
         self.run(|c| {
             c.prepare_cached(DELETE)?.execute(params![store, key])?;
+            if is_counter(key) {
+                c.prepare_cached(CLEAR_EXPIRY)?
+                    .execute(params![store, key])?;
+            }
             Ok(())
         })
     }
@@ -200,14 +269,26 @@ impl KvBackend for SqliteKv {
                     None => Ok(0),
                 };
             }
+            if self.sweeps.due() {
+                let removed = sweep(c, self.ttl)?;
+                tracing::debug!(removed, "expired counters swept");
+            }
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let current = match get(&tx, store, key)? {
-                Some(bytes) => decode_counter(key, &bytes)?,
-                None => 0,
+                Some(bytes) => Some(decode_counter(key, &bytes)?),
+                None => None,
             };
-            let new = add_counter(key, current, delta)?;
+            let new = add_counter(key, current.unwrap_or(0), delta)?;
             tx.prepare_cached(SET)?
                 .execute(params![store, key, &new.to_le_bytes()[..]])?;
+            if current.is_none() && is_counter(key) {
+                // Created now: expires a TTL from now, as Redis's EXPIRE on a first INCRBY.
+                tx.prepare_cached(SET_EXPIRY)?.execute(params![
+                    store,
+                    key,
+                    unix_ms_in(self.ttl)
+                ])?;
+            }
             tx.commit()?;
             Ok(new)
         })

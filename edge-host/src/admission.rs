@@ -1,0 +1,196 @@
+//! Admission control: the per-org in-flight cap, taken from the presented key
+//! before any guest instance is, and the instance pool every admitted request
+//! waits on. One tenant's flood then costs it its own cap, never the others' slots.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::HeaderMap;
+use policy::credentials::{AUTHORIZATION, X_API_KEY, presented_key};
+use policy::kv::{KeyName, org_key};
+use serde::Deserialize;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::error_response::HostError;
+use crate::kv::Kv;
+
+/// How long an admitted request waits for a free guest instance before a 503.
+const INSTANCE_WAIT: Duration = Duration::from_secs(5);
+
+/// The edge's resource limits (CLI flags of `tollgate-edge serve`).
+#[derive(Debug, Clone)]
+pub struct EdgeLimits {
+    /// Open client connections; further ones wait in the listen backlog.
+    pub max_connections: usize,
+    /// Guest instances alive at once (the pooling allocator's size).
+    pub max_instances: u32,
+    /// Time for a request head to arrive (also how long an idle keep-alive
+    /// connection stays open); a late head gets 408 and the connection closes.
+    pub header_read_timeout: Duration,
+    /// Time for a whole request body to arrive; a late body gets 408.
+    pub body_read_timeout: Duration,
+    /// In-flight requests per org whose record sets no `max_in_flight`.
+    pub org_max_in_flight: u32,
+    /// In-flight requests, all together, that present no known key (the guest
+    /// answers them 401).
+    pub anonymous_max_in_flight: u32,
+    /// Time a request's guest may spend executing (its own CPU, not waits).
+    pub guest_cpu_limit: Duration,
+    /// Time from a guest's start until it must have answered with a response
+    /// head; bounds how long one request holds an instance before answering.
+    pub guest_response_deadline: Duration,
+}
+
+impl Default for EdgeLimits {
+    fn default() -> Self {
+        EdgeLimits {
+            max_connections: 4096,
+            max_instances: 256,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            org_max_in_flight: 64,
+            anonymous_max_in_flight: 32,
+            guest_cpu_limit: Duration::from_secs(2),
+            // Longer than the default connect plus first-byte timeouts, so only a
+            // guest stuck past every upstream timeout hits it.
+            guest_response_deadline: Duration::from_secs(330),
+        }
+    }
+}
+
+/// Who a request counts against.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Tenant {
+    Org(Box<str>),
+    /// No key, or one the store does not know.
+    Anonymous,
+}
+
+/// The fields of a key record admission reads.
+#[derive(Deserialize)]
+struct KeyOrg {
+    org_id: String,
+}
+
+/// The fields of an org record admission reads.
+#[derive(Deserialize)]
+struct OrgCap {
+    #[serde(default)]
+    max_in_flight: Option<u32>,
+}
+
+/// Shared admission state of one server.
+pub(crate) struct Admission {
+    kv: Kv,
+    org_default: u32,
+    anonymous: u32,
+    in_flight: Mutex<HashMap<Tenant, u32>>,
+    instances: Arc<Semaphore>,
+}
+
+/// A request's place under its tenant's cap; freed on drop.
+pub(crate) struct Slot {
+    admission: Arc<Admission>,
+    tenant: Tenant,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut map = self.admission.lock();
+        if let Some(n) = map.get_mut(&self.tenant) {
+            *n -= 1;
+            if *n == 0 {
+                // Only tenants with requests in flight keep an entry.
+                map.remove(&self.tenant);
+            }
+        }
+    }
+}
+
+/// What an admitted request holds until its guest is done: its tenant slot and
+/// its guest instance.
+pub(crate) struct Admitted {
+    _slot: Slot,
+    _instance: OwnedSemaphorePermit,
+}
+
+impl Admission {
+    /// Admission over `kv` with `limits`; `instances` is the pool size.
+    pub(crate) fn new(kv: Kv, limits: &EdgeLimits, instances: u32) -> Arc<Admission> {
+        Arc::new(Admission {
+            kv,
+            org_default: limits.org_max_in_flight,
+            anonymous: limits.anonymous_max_in_flight,
+            in_flight: Mutex::new(HashMap::new()),
+            instances: Arc::new(Semaphore::new(instances as usize)),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Tenant, u32>> {
+        // Each update is a single map operation: a poisoned map is still consistent.
+        self.in_flight.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes a slot under the request's tenant cap, or refuses with 429.
+    pub(crate) async fn admit(self: &Arc<Self>, headers: &HeaderMap) -> Result<Slot, HostError> {
+        let (tenant, cap) = self.tenant(headers).await;
+        let mut map = self.lock();
+        let n = map.entry(tenant.clone()).or_insert(0);
+        if *n >= cap {
+            if *n == 0 {
+                map.remove(&tenant);
+            }
+            return Err(HostError::ConcurrencyLimit);
+        }
+        *n += 1;
+        drop(map);
+        Ok(Slot {
+            admission: self.clone(),
+            tenant,
+        })
+    }
+
+    /// Waits (briefly) for a guest instance for an admitted request.
+    pub(crate) async fn instance(&self, slot: Slot) -> Result<Admitted, HostError> {
+        match tokio::time::timeout(INSTANCE_WAIT, self.instances.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(Admitted {
+                _slot: slot,
+                _instance: permit,
+            }),
+            _ => Err(HostError::Overloaded),
+        }
+    }
+
+    /// The tenant of the presented key and its cap: two point reads of records
+    /// the guest reads anyway. Anything unknown or unreadable is anonymous.
+    async fn tenant(&self, headers: &HeaderMap) -> (Tenant, u32) {
+        let anonymous = (Tenant::Anonymous, self.anonymous);
+        let Some(secret) = presented_key(
+            headers.get(AUTHORIZATION).map(|v| v.as_bytes()),
+            headers.get(X_API_KEY).map(|v| v.as_bytes()),
+        ) else {
+            return anonymous;
+        };
+        let Some(key) = self.read::<KeyOrg>(KeyName::of(secret).as_str()).await else {
+            return anonymous;
+        };
+        let cap = self
+            .read::<OrgCap>(&org_key(&key.org_id))
+            .await
+            .and_then(|o| o.max_in_flight)
+            .unwrap_or(self.org_default);
+        (Tenant::Org(key.org_id.into()), cap)
+    }
+
+    async fn read<T: for<'de> Deserialize<'de>>(&self, key: &str) -> Option<T> {
+        match self.kv.get(key).await {
+            Ok(Some(bytes)) => serde_json::from_slice(&bytes).ok(),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "admission could not read a record");
+                None
+            }
+        }
+    }
+}
