@@ -33,6 +33,7 @@ use crate::keyvalue::{self, Decision, GatewayCorePre, KvHost, KvView, RequestFac
 use crate::kv::{DEFAULT_STORE, Kv, KvConfig, KvError};
 use crate::outbound::{InvalidOutbound, OutboundHooks, OutboundPolicy};
 use crate::records::{self, RecordsError};
+use crate::settings::{self, InvalidTrustedProxy, Settings};
 
 /// Header carrying the TCP peer (`ip:port`, IPv6 as `[ip]:port`), as Spin sets
 /// it; any client-supplied value is removed first so it cannot be spoofed.
@@ -68,6 +69,9 @@ pub struct EdgeConfig {
     pub between_bytes_timeout: Duration,
     /// The guest's wall clock (the system clock unless a test moves it).
     pub clock: GuestClock,
+    /// Proxies (CIDRs or addresses) whose forwarding headers the guest honours,
+    /// served to it as the `trusted_proxies` config variable; empty trusts none.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for EdgeConfig {
@@ -84,6 +88,7 @@ impl Default for EdgeConfig {
             first_byte_timeout: Duration::from_secs(300),
             between_bytes_timeout: Duration::from_secs(120),
             clock: GuestClock::system(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -100,6 +105,9 @@ pub enum EdgeError {
     /// An `allowed_outbound` entry is malformed.
     #[error(transparent)]
     Outbound(#[from] InvalidOutbound),
+    /// A `trusted_proxies` entry is malformed.
+    #[error(transparent)]
+    TrustedProxy(#[from] InvalidTrustedProxy),
     /// The engine could not be configured, or the component not loaded or linked.
     #[error("component: {0}")]
     Component(String),
@@ -127,6 +135,7 @@ pub(crate) struct HostState {
     http: WasiHttpCtx,
     hooks: OutboundHooks,
     kv: KvHost,
+    settings: Settings,
 }
 
 impl WasiView for HostState {
@@ -156,6 +165,7 @@ struct Shared {
     kv: KvHost,
     outbound: OutboundPolicy,
     clock: GuestClock,
+    settings: Settings,
 }
 
 impl Shared {
@@ -177,6 +187,7 @@ impl Shared {
                     policy: self.outbound.clone(),
                 },
                 kv: self.kv.clone(),
+                settings: self.settings.clone(),
             },
         )
     }
@@ -260,6 +271,7 @@ impl EdgeServer {
             cfg.first_byte_timeout,
             cfg.between_bytes_timeout,
         )?;
+        let settings = Settings::new(&cfg.trusted_proxies)?;
         let kv = Kv::connect(&cfg.kv).await?;
         if let Some(path) = &cfg.records {
             let entries = records::load_file(path)?;
@@ -278,6 +290,8 @@ impl EdgeServer {
             host: &s.kv,
         })
         .map_err(component_err)?;
+        settings::add_to_linker(&mut linker, |s: &mut HostState| &s.settings)
+            .map_err(component_err)?;
         let pre = linker.instantiate_pre(&component).map_err(component_err)?;
         let proxy = ProxyPre::new(pre.clone()).map_err(|e| {
             EdgeError::Component(format!(
@@ -294,6 +308,7 @@ impl EdgeServer {
             kv: KvHost::new(kv.clone(), &[DEFAULT_STORE]),
             outbound,
             clock: cfg.clock.clone(),
+            settings,
         });
 
         let listener = TcpListener::bind(cfg.listen)

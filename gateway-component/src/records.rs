@@ -133,6 +133,8 @@ mod tests {
             budget: None,
             client_ip_header: None,
             prices: Vec::new(),
+            allowed_upstreams: Vec::new(),
+            default_max_output_tokens: None,
         })
     }
 

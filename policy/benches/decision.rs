@@ -61,6 +61,8 @@ fn records() -> (KeyRecord, OrgRecord) {
         budget: None,
         client_ip_header: None,
         prices: Vec::new(),
+        allowed_upstreams: Vec::new(),
+        default_max_output_tokens: None,
     };
     (key, org)
 }

@@ -119,6 +119,56 @@ impl ControlPlane {
         }
     }
 
+    /// Calls the admin API with `token`; the status and the JSON body (or `Null`).
+    pub async fn call_as(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.admin_url))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("admin API reachable");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("admin body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Creates a user with `role` (`owner`, `admin`, …) in `org` and returns its token.
+    pub async fn member_token(&self, org: &str, role: &str) -> String {
+        let email = format!("{role}-{}@example.com", self.http_nonce());
+        let user = self
+            .admin(Method::POST, "/api/users", Some(json!({"email": email})))
+            .await;
+        let uid = user["id"].as_str().expect("user id").to_string();
+        self.admin(
+            Method::POST,
+            &format!("/api/organizations/{org}/members"),
+            Some(json!({"user_id": uid, "role": role})),
+        )
+        .await;
+        let tok = self
+            .admin(
+                Method::POST,
+                &format!("/api/users/{uid}/tokens"),
+                Some(json!({})),
+            )
+            .await;
+        tok["token"].as_str().expect("token").to_string()
+    }
+
+    fn http_nonce(&self) -> u128 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    }
+
     /// Creates an org whose only provider is the mock upstream serving every
     /// model in `models`; returns its id.
     pub async fn org_with_provider(&self, name: &str, models: &[&str]) -> String {

@@ -36,6 +36,8 @@ pub fn org(org_id: &str, base_url: &str) -> OrgRecord {
         budget: None,
         client_ip_header: None,
         prices: Vec::new(),
+        allowed_upstreams: policy::upstream::origin(base_url).into_iter().collect(),
+        default_max_output_tokens: None,
     }
 }
 
