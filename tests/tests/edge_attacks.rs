@@ -76,16 +76,9 @@ async fn spend(gw: &Gateway, clock: &GuestClock) -> u64 {
         .expect("spend counter") as u64
 }
 
+/// The usage events spooled so far.
 async fn events(gw: &Gateway) -> Vec<UsageEvent> {
-    let kv = gw.edge.kv();
-    let mut out = Vec::new();
-    for key in kv.list_keys().await.unwrap() {
-        if key.starts_with(policy::usage::USAGE_PREFIX) {
-            let bytes = kv.get(&key).await.unwrap().expect("event present");
-            out.push(UsageEvent::decode(&bytes).expect("a valid usage event"));
-        }
-    }
-    out
+    gw.events().await
 }
 
 async fn until_events(gw: &Gateway, n: usize) -> Vec<UsageEvent> {

@@ -97,17 +97,7 @@ async fn answer(resp: reqwest::Response) -> Answer {
 
 /// The usage events spooled so far.
 async fn events(gw: &Gateway) -> Vec<UsageEvent> {
-    let kv = gw.edge.kv();
-    let mut out = Vec::new();
-    for key in kv.list_keys().await.unwrap() {
-        if key.starts_with(policy::usage::USAGE_PREFIX) {
-            let bytes = kv.get(&key).await.unwrap().expect("event present");
-            let event = UsageEvent::decode(&bytes).expect("a valid usage event");
-            assert_eq!(key, event.kv_key());
-            out.push(event);
-        }
-    }
-    out
+    gw.events().await
 }
 
 #[tokio::test]
