@@ -134,7 +134,8 @@ async fn compile_and_push_big_org() {
         .iter()
         .map(|w| match w {
             admin_service::compile::KvWrite::Put { value, .. } => value.len(),
-            admin_service::compile::KvWrite::Delete { .. } => 0,
+            admin_service::compile::KvWrite::Delete { .. }
+            | admin_service::compile::KvWrite::AddToCounter { .. } => 0,
         })
         .sum();
     let fresh = SpinSqliteSink::new(s.dir.path().join("fresh.db"));

@@ -32,13 +32,23 @@ pub enum KvWrite {
         /// KV key.
         key: String,
     },
+    /// Add `delta` to the counter at `key`, in the encoding the edge's atomic
+    /// increments use for that store (a missing counter is 0).
+    AddToCounter {
+        /// KV key.
+        key: String,
+        /// Amount added (negative to subtract).
+        delta: i64,
+    },
 }
 
 impl KvWrite {
     /// The KV key written.
     pub fn key(&self) -> &str {
         match self {
-            KvWrite::Put { key, .. } | KvWrite::Delete { key } => key,
+            KvWrite::Put { key, .. }
+            | KvWrite::Delete { key }
+            | KvWrite::AddToCounter { key, .. } => key,
         }
     }
 }
@@ -185,8 +195,10 @@ impl Compiler<'_> {
             limits,
             budget: cfg.budgets.as_ref().map(|b| b.compile()),
             client_ip_header: cfg.client_ip_header.clone(),
-            prices: self.catalog.prices.clone(),
+            prices: cfg.prices(&self.catalog),
             max_in_flight: cfg.max_in_flight,
+            allowed_upstreams: cfg.allowed_upstreams(),
+            default_max_output_tokens: cfg.default_max_output_tokens,
         };
         self.out.insert(org_key(id), Some(encode(&record)));
         self.orgs.insert(

@@ -173,6 +173,19 @@ pub struct AccessConfig {
     pub access_groups: Vec<String>,
 }
 
+/// The price of routable models the catalog does not price, per million tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DefaultPrice {
+    /// Price of one million input (prompt) tokens.
+    pub input_per_1m: Micros,
+    /// Price of one million output (completion) tokens.
+    pub output_per_1m: Micros,
+}
+
+/// Largest accepted `default_max_output_tokens`.
+const MAX_OUTPUT_CEILING: u64 = 10_000_000;
+
 /// Audit settings.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -214,6 +227,14 @@ pub struct OrgConfig {
     /// Audit storage.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// Price of models the catalog does not price; without it (and with a budget
+    /// applying) the edge refuses unpriced models.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_price: Option<DefaultPrice>,
+    /// Output tokens the edge reserves against budgets for a request that sets no
+    /// `max_tokens` (per completion; 1024 when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_max_output_tokens: Option<u64>,
 }
 
 impl OrgConfig {
@@ -267,11 +288,12 @@ impl OrgConfig {
             }
             let url_ok = (p.base_url.starts_with("http://") || p.base_url.starts_with("https://"))
                 && p.base_url.len() > "https://".len()
-                && !p.base_url.chars().any(char::is_whitespace);
+                && !p.base_url.chars().any(char::is_whitespace)
+                && policy::upstream::origin(&p.base_url).is_some();
             if !url_ok {
                 return Err(ApiError::invalid(
                     format!("{at}.base_url"),
-                    "must be an http:// or https:// URL",
+                    "must be an http:// or https:// URL with a host (no user info) and a valid port",
                 ));
             }
             if p.api_key
@@ -296,6 +318,15 @@ impl OrgConfig {
         }
         if let Some(b) = &self.budgets {
             b.validate(&format!("{prefix}.budgets"))?;
+        }
+        if self
+            .default_max_output_tokens
+            .is_some_and(|n| n == 0 || n > MAX_OUTPUT_CEILING)
+        {
+            return Err(ApiError::invalid(
+                format!("{prefix}.default_max_output_tokens"),
+                format!("must be between 1 and {MAX_OUTPUT_CEILING}"),
+            ));
         }
         if let Some(access) = &self.access {
             for (i, g) in access.route_groups.iter().enumerate() {
@@ -344,6 +375,80 @@ impl OrgConfig {
 /// Largest per-org in-flight cap: beyond it the cap no longer protects other
 /// tenants of an edge node (its instance pool is of this order).
 const MAX_IN_FLIGHT: u32 = 10_000;
+impl OrgConfig {
+    /// Prices compiled into the org record: the catalog's, then the org default
+    /// as the catch-all pattern `*` (first match wins, so the catalog's come first).
+    pub fn prices(&self, catalog: &Catalog) -> Vec<policy::ModelPrice> {
+        let mut prices = catalog.prices.clone();
+        if let Some(d) = &self.default_price {
+            prices.push(policy::ModelPrice {
+                model: "*".parse().expect("`*` is a valid pattern"),
+                input_per_mtok_micros: d.input_per_1m.0,
+                output_per_mtok_micros: d.output_per_1m.0,
+            });
+        }
+        prices
+    }
+
+    /// Origins of the providers: the only hosts the edge may call for the org.
+    pub fn allowed_upstreams(&self) -> Vec<String> {
+        let mut origins: Vec<String> = self
+            .providers
+            .iter()
+            .filter_map(|p| policy::upstream::origin(&p.base_url))
+            .collect();
+        origins.sort();
+        origins.dedup();
+        origins
+    }
+
+    /// Warnings for a config the edge will partly refuse: with a budget applying,
+    /// every routable model the catalog does not price (and no default price covers)
+    /// is refused with `model_not_priced`.
+    pub fn warnings(&self, catalog: &Catalog, budget_applies: bool) -> Vec<String> {
+        if !budget_applies || self.default_price.is_some() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for (i, p) in self.providers.iter().enumerate() {
+            for (j, m) in p.models.iter().enumerate() {
+                if !catalog
+                    .prices
+                    .iter()
+                    .any(|price| price.model.matches(m.as_str()))
+                {
+                    out.push(format!(
+                        "config.providers[{i}].models[{j}]: {:?} has no catalog price and the \
+                         organization sets no default_price; while a budget applies, requests \
+                         for it are refused (403 model_not_priced)",
+                        m.as_str()
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// Checks that providers on internal hosts (loopback, private, link-local) are
+    /// set only by a platform admin; such a provider already stored with the same
+    /// `base_url` may stay whoever edits the rest.
+    fn check_internal_upstreams(&self, stored: &OrgConfig, actor: &Actor) -> Result<(), ApiError> {
+        if actor.platform_admin {
+            return Ok(());
+        }
+        for (i, p) in self.providers.iter().enumerate() {
+            let kept = stored.providers.iter().any(|o| o.base_url == p.base_url);
+            if !kept && policy::upstream::is_internal(&p.base_url) {
+                return Err(ApiError::platform_admin_field(
+                    format!("config.providers[{i}].base_url"),
+                    "a provider on a loopback, private or link-local address (or localhost) \
+                     may only be set by a platform admin",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
 
 /// Whether `s` is an acceptable access-group label.
 pub fn valid_label(s: &str) -> bool {
@@ -377,26 +482,59 @@ pub fn merge_patch(target: &mut Value, patch: Value) {
 /// Keeps write-only credentials across edits: a provider sent without `api_key`
 /// keeps the stored one of the same name (`"api_key": null` clears it), and the
 /// read-only `api_key_set` flag from a GET is accepted and dropped, so a client can
-/// round-trip what it read.
-fn carry_credentials(incoming: &mut Value, stored: &OrgConfig) {
+/// round-trip what it read. A credential follows only to the same scheme, host and
+/// port: sent to a new origin, the provider's key would reach whoever runs it, so
+/// a changed origin without a new `api_key` is refused naming the field.
+fn carry_credentials(incoming: &mut Value, stored: &OrgConfig) -> Result<(), ApiError> {
     let Some(providers) = incoming.get_mut("providers").and_then(Value::as_array_mut) else {
-        return;
+        return Ok(());
     };
-    for p in providers.iter_mut().filter_map(Value::as_object_mut) {
+    for (i, p) in providers
+        .iter_mut()
+        .enumerate()
+        .filter_map(|(i, p)| Some((i, p.as_object_mut()?)))
+    {
         p.remove("api_key_set");
         if p.contains_key("api_key") {
             continue;
         }
         let name = p.get("name").and_then(Value::as_str);
-        if let Some(old) = stored
+        let Some(old) = stored
             .providers
             .iter()
             .find(|o| Some(o.name.as_str()) == name)
-            && let Some(key) = &old.api_key
-        {
-            p.insert("api_key".into(), Value::String(key.0.clone()));
+        else {
+            continue;
+        };
+        let Some(key) = &old.api_key else { continue };
+        let Some(new_url) = p.get("base_url").and_then(Value::as_str) else {
+            // Invalid anyway: validation names the missing base_url.
+            continue;
+        };
+        let new_origin = policy::upstream::origin(new_url);
+        if new_origin.is_none() || new_origin != policy::upstream::origin(&old.base_url) {
+            return Err(ApiError::invalid(
+                format!("config.providers[{i}].api_key"),
+                "the base_url now points at another scheme, host or port; send the \
+                 provider's api_key again (the stored one is not carried to a new host)",
+            ));
         }
+        p.insert("api_key".into(), Value::String(key.0.clone()));
     }
+    Ok(())
+}
+
+/// Whether a team or key budget of the org applies (the org's own is in its config).
+async fn member_budget_exists(conn: &mut SqliteConnection, org_id: &str) -> ApiResult<bool> {
+    let exists: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM teams WHERE org_id = ?1 AND budget IS NOT NULL)
+             OR EXISTS (SELECT 1 FROM virtual_keys WHERE org_id = ?1 AND budget IS NOT NULL
+                        AND status = 'active')",
+    )
+    .bind(org_id)
+    .fetch_one(conn)
+    .await?;
+    Ok(exists)
 }
 
 /// Body of `PATCH`/`PUT /api/organizations/{id}/config`.
@@ -416,6 +554,9 @@ pub struct ConfigView {
     pub config: Value,
     /// Last change.
     pub updated_at: String,
+    /// What the edge will refuse because of this config (e.g. unpriced models
+    /// under a budget); empty when nothing.
+    pub warnings: Vec<String>,
 }
 
 async fn load(conn: &mut SqliteConnection, org_id: &str) -> ApiResult<(OrgConfig, i64)> {
@@ -435,9 +576,12 @@ pub async fn get_config(
     Path(id): Path<String>,
 ) -> ApiResult<Json<ConfigView>> {
     authorize_org(&st.db, &actor, &id, Perm::ViewConfig).await?;
+    let catalog = Catalog::load(&st.db).await?;
     let mut conn = st.db.acquire().await?;
     let (cfg, updated) = load(&mut conn, &id).await?;
+    let budget_applies = cfg.budgets.is_some() || member_budget_exists(&mut conn, &id).await?;
     Ok(Json(ConfigView {
+        warnings: cfg.warnings(&catalog, budget_applies),
         org_id: id,
         config: cfg.redacted(),
         updated_at: rfc3339(updated),
@@ -463,7 +607,7 @@ async fn write_config(
     let mut tx = st.writer.begin(&st.db).await?;
     let (stored, _) = load(tx.conn(), id).await?;
     let mut incoming = body;
-    carry_credentials(&mut incoming, &stored);
+    carry_credentials(&mut incoming, &stored)?;
     let doc = if merge {
         let mut doc = serde_json::to_value(&stored)?;
         merge_patch(&mut doc, incoming);
@@ -476,6 +620,8 @@ async fn write_config(
     if !access.platform_admin {
         platform_owned::check_access_narrows(&stored, &cfg, &catalog)?;
     }
+    cfg.check_internal_upstreams(&stored, actor)?;
+    let budget_applies = cfg.budgets.is_some() || member_budget_exists(tx.conn(), id).await?;
     let now = now_ms();
     sqlx::query("UPDATE organizations SET config = ?, updated_at_ms = ? WHERE id = ?")
         .bind(serde_json::to_string(&cfg)?)
@@ -488,6 +634,7 @@ async fn write_config(
     tracing::info!(org_id = id, "org config updated");
     Ok(Json(ConfigView {
         org_id: id.to_string(),
+        warnings: cfg.warnings(&catalog, budget_applies),
         config: cfg.redacted(),
         updated_at: rfc3339(now),
     }))
@@ -539,9 +686,37 @@ mod tests {
         assert!(!format!("{cfg:?}").contains("sk-upstream-secret"));
         let shown = cfg.redacted().to_string();
         assert!(!shown.contains("sk-upstream-secret") && shown.contains("\"api_key_set\":true"));
-        let mut incoming = json!({"providers": [{"name": "openai", "base_url": "https://x", "api_key_set": true}]});
-        carry_credentials(&mut incoming, &cfg);
+        let mut incoming = json!({"providers": [{"name": "openai", "base_url": "HTTPS://api.openai.com:443/v2", "api_key_set": true}]});
+        carry_credentials(&mut incoming, &cfg).unwrap();
         assert_eq!(incoming["providers"][0]["api_key"], "sk-upstream-secret");
         assert!(incoming["providers"][0].get("api_key_set").is_none());
+    }
+
+    #[test]
+    fn credentials_do_not_follow_a_new_origin() {
+        let cfg = OrgConfig {
+            providers: vec![ProviderConfig {
+                name: "openai".into(),
+                base_url: "https://api.openai.com/v1".into(),
+                api_key: Some(Secret("sk-upstream-secret".into())),
+                models: vec![],
+            }],
+            ..OrgConfig::default()
+        };
+        for url in [
+            "http://api.openai.com/v1",
+            "https://api.openai.com:8443/v1",
+            "https://evil.example/v1",
+            "https://api.openai.com@evil.example/v1",
+        ] {
+            let mut incoming = json!({"providers": [{"name": "openai", "base_url": url}]});
+            let err = carry_credentials(&mut incoming, &cfg).unwrap_err();
+            assert_eq!(
+                err.field.as_deref(),
+                Some("config.providers[0].api_key"),
+                "{url}"
+            );
+            assert!(incoming["providers"][0].get("api_key").is_none());
+        }
     }
 }

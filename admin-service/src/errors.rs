@@ -110,6 +110,17 @@ impl ApiError {
         )
     }
 
+    /// 403 naming the field only a platform admin may set this way.
+    pub fn platform_admin_field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            "platform_admin_required",
+            message.into(),
+        )
+        .with_field(field)
+    }
+
     /// 404: no such object, or one the caller may not know exists.
     pub fn not_found(what: &str) -> Self {
         Self::new(

@@ -147,6 +147,28 @@ impl SpinSqliteSink {
                         .execute(&mut *tx)
                         .await?;
                 }
+                KvWrite::AddToCounter { key, delta } => {
+                    // The edge's SQLite counters are 8-byte little-endian integers.
+                    let current: Option<Vec<u8>> = sqlx::query_scalar(
+                        "SELECT value FROM spin_key_value WHERE store = ? AND key = ?",
+                    )
+                    .bind(SPIN_STORE)
+                    .bind(key)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let current = current
+                        .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+                        .map_or(0, i64::from_le_bytes);
+                    sqlx::query(
+                        "INSERT INTO spin_key_value (store, key, value) VALUES (?, ?, ?)
+                         ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
+                    )
+                    .bind(SPIN_STORE)
+                    .bind(key)
+                    .bind(&current.saturating_add(*delta).to_le_bytes()[..])
+                    .execute(&mut *tx)
+                    .await?;
+                }
             }
         }
         tx.commit().await
@@ -272,6 +294,10 @@ impl RedisSink {
             match w {
                 KvWrite::Put { key, value } => pipe.cmd("SET").arg(key).arg(value).ignore(),
                 KvWrite::Delete { key } => pipe.cmd("DEL").arg(key).ignore(),
+                // Spin's Redis store keeps counters as decimal strings: INCRBY's own.
+                KvWrite::AddToCounter { key, delta } => {
+                    pipe.cmd("INCRBY").arg(key).arg(*delta).ignore()
+                }
             };
         }
         pipe.query_async::<()>(&mut conn)

@@ -92,12 +92,19 @@ pub async fn drain_once(
     tx.commit().await.map_err(|e| e.to_string())?;
     // Only now forget them at the edge: a crash before this line re-drains, and the
     // primary key turns the second insert into a no-op.
-    let deletes: Vec<KvWrite> = spooled
+    let drained = spooled.len();
+    // In the same batch, the edge's count of spooled events drops by as many, so
+    // the spool's bound (`usage_spool_full`) frees up exactly what was drained.
+    let writes: Vec<KvWrite> = spooled
         .into_iter()
         .map(|(key, _)| KvWrite::Delete { key })
+        .chain([KvWrite::AddToCounter {
+            key: policy::usage::SPOOL_PENDING_KEY.to_string(),
+            delta: -i64::try_from(drained).unwrap_or(i64::MAX),
+        }])
         .collect();
-    sink.apply(&deletes).await.map_err(|e| e.0)?;
-    Ok(deletes.len())
+    sink.apply(&writes).await.map_err(|e| e.0)?;
+    Ok(drained)
 }
 
 async fn insert(conn: &mut sqlx::SqliteConnection, e: &UsageEvent) -> Result<(), sqlx::Error> {

@@ -42,6 +42,11 @@ struct ServeArgs {
     /// Upstream the component may call, `host` or `host:port`; repeatable.
     #[arg(long = "allow-outbound", value_name = "HOST[:PORT]")]
     allow_outbound: Vec<String>,
+    /// Proxy (CIDR or address) whose forwarding header (the one an org names,
+    /// e.g. X-Forwarded-For) is honoured; repeatable. Without any, client
+    /// addresses are the TCP peer's, whatever headers say.
+    #[arg(long = "trusted-proxy", value_name = "CIDR")]
+    trusted_proxy: Vec<String>,
     /// Serve this component instead of the embedded one.
     #[arg(long)]
     component: Option<PathBuf>,
@@ -119,6 +124,7 @@ async fn run() -> anyhow::Result<()> {
         records: args.records,
         allowed_outbound: args.allow_outbound,
         limits: args.limits.limits(),
+        trusted_proxies: args.trusted_proxy,
         ..EdgeConfig::default()
     };
     let server = EdgeServer::start(config)

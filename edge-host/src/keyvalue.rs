@@ -7,7 +7,7 @@ use wasmtime::component::{HasData, Resource, ResourceTable};
 
 use crate::kv::{Kv, KvError};
 
-mod bindings {
+pub(crate) mod bindings {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "tollgate:gateway/gateway-core",

@@ -1,6 +1,7 @@
 //! Tollgate's local edge runtime: wasmtime + wasi-http serving the gateway
 //! component, with the `wasi:keyvalue` store it imports (in memory, a SQLite
-//! file or Redis, in Spin's layouts) and an outbound allow-list.
+//! file or Redis, in Spin's layouts), the `wasi:config` settings Spin serves as
+//! variables (`trusted_proxies`) and an outbound allow-list.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), edge_host::EdgeError> {
@@ -21,6 +22,7 @@ pub mod kv;
 pub mod outbound;
 pub mod records;
 mod server;
+pub mod settings;
 
 pub use admission::EdgeLimits;
 pub use clock::GuestClock;

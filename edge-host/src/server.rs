@@ -41,6 +41,7 @@ use crate::keyvalue::{
 use crate::kv::{DEFAULT_STORE, Kv, KvConfig, KvError};
 use crate::outbound::{InvalidOutbound, OutboundHooks, OutboundPolicy};
 use crate::records::{self, RecordsError};
+use crate::settings::{self, InvalidTrustedProxy, Settings};
 
 /// Header carrying the TCP peer (`ip:port`, IPv6 as `[ip]:port`), as Spin sets
 /// it; any client-supplied value is removed first so it cannot be spoofed.
@@ -75,6 +76,9 @@ pub struct EdgeConfig {
     pub clock: GuestClock,
     /// Connection, instance, deadline and per-org concurrency limits.
     pub limits: EdgeLimits,
+    /// Proxies (CIDRs or addresses) whose forwarding headers the guest honours,
+    /// served to it as the `trusted_proxies` config variable; empty trusts none.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for EdgeConfig {
@@ -92,6 +96,7 @@ impl Default for EdgeConfig {
             between_bytes_timeout: Duration::from_secs(120),
             clock: GuestClock::system(),
             limits: EdgeLimits::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -108,6 +113,9 @@ pub enum EdgeError {
     /// An `allowed_outbound` entry is malformed.
     #[error(transparent)]
     Outbound(#[from] InvalidOutbound),
+    /// A `trusted_proxies` entry is malformed.
+    #[error(transparent)]
+    TrustedProxy(#[from] InvalidTrustedProxy),
     /// The engine could not be configured, or the component not loaded or linked.
     #[error("component: {0}")]
     Component(String),
@@ -140,6 +148,7 @@ pub(crate) struct HostState {
     kv: KvHost,
     journal: CounterJournal,
     budget: GuestBudget,
+    settings: Settings,
 }
 
 impl WasiView for HostState {
@@ -171,6 +180,7 @@ struct Shared {
     clock: GuestClock,
     limits: EdgeLimits,
     admission: Arc<Admission>,
+    settings: Settings,
 }
 
 impl Shared {
@@ -195,6 +205,7 @@ impl Shared {
                     self.limits.guest_cpu_limit,
                     self.limits.guest_response_deadline,
                 ),
+                settings: self.settings.clone(),
             },
         );
         guest_deadline::arm(&mut store, |s: &mut HostState| &mut s.budget);
@@ -286,6 +297,7 @@ impl EdgeServer {
             cfg.between_bytes_timeout,
         )?;
         check_limits(&cfg.limits)?;
+        let settings = Settings::new(&cfg.trusted_proxies)?;
         let kv = Kv::connect(&cfg.kv).await?;
         if let Some(path) = &cfg.records {
             let entries = records::load_file(path)?;
@@ -305,6 +317,8 @@ impl EdgeServer {
             host: &s.kv,
         })
         .map_err(component_err)?;
+        settings::add_to_linker(&mut linker, |s: &mut HostState| &s.settings)
+            .map_err(component_err)?;
         let pre = linker.instantiate_pre(&component).map_err(component_err)?;
         let proxy = ProxyPre::new(pre.clone()).map_err(|e| {
             EdgeError::Component(format!(
@@ -324,6 +338,7 @@ impl EdgeServer {
             // A pool made smaller by an earlier server in this process bounds this one.
             admission: Admission::new(kv.clone(), &cfg.limits, cfg.limits.max_instances.min(pool)),
             limits: cfg.limits.clone(),
+            settings,
         });
 
         let listener = TcpListener::bind(cfg.listen)

@@ -16,6 +16,16 @@ pub enum GatewayError {
     InvalidJson(&'static str),
     /// The body names no model, or not as a string.
     MissingModel,
+    /// A member the gateway acts on has the wrong type or is repeated: (member, why).
+    InvalidParameter(&'static str, &'static str),
+    /// A string member that would be stored is longer than
+    /// [`crate::request_body::MAX_SPOOLED_STRING`] bytes.
+    TooLong(&'static str),
+    /// The provider's origin is not among those compiled into the org record.
+    UpstreamNotAllowed,
+    /// The usage spool holds as many events as the edge is configured to keep
+    /// until the admin service drains it; nothing is forwarded unaccounted.
+    SpoolFull,
     /// The body exceeds [`crate::request_body::MAX_BODY_BYTES`].
     BodyTooLarge,
     /// The request body could not be read from the client.
@@ -44,7 +54,12 @@ impl GatewayError {
             // 503, not 403: the store being down is not the client's fault and is
             // transient, so OpenAI clients retry it; still a denial (fail closed).
             GatewayError::StoreUnavailable => 503,
-            GatewayError::InvalidJson(_) | GatewayError::MissingModel => 400,
+            GatewayError::InvalidJson(_)
+            | GatewayError::MissingModel
+            | GatewayError::InvalidParameter(..)
+            | GatewayError::TooLong(_) => 400,
+            GatewayError::UpstreamNotAllowed => 403,
+            GatewayError::SpoolFull => 503,
             GatewayError::BodyUnreadable => 400,
             GatewayError::BodyTooLarge => 413,
             GatewayError::NotFound => 404,
@@ -60,7 +75,9 @@ impl GatewayError {
             GatewayError::Denied(d) => d.error_type(),
             GatewayError::StoreUnavailable
             | GatewayError::UpstreamError
-            | GatewayError::UpstreamTimeout => "server_error",
+            | GatewayError::UpstreamTimeout
+            | GatewayError::SpoolFull => "server_error",
+            GatewayError::UpstreamNotAllowed => "permission_error",
             _ => "invalid_request_error",
         }
     }
@@ -73,6 +90,10 @@ impl GatewayError {
             GatewayError::StoreUnavailable => "policy_unavailable",
             GatewayError::InvalidJson(_) => "invalid_json",
             GatewayError::MissingModel => "missing_required_parameter",
+            GatewayError::InvalidParameter(..) => "invalid_parameter",
+            GatewayError::TooLong(_) => "string_above_max_length",
+            GatewayError::UpstreamNotAllowed => "upstream_not_allowed",
+            GatewayError::SpoolFull => "usage_spool_full",
             GatewayError::BodyTooLarge => "request_too_large",
             GatewayError::BodyUnreadable => "invalid_request_body",
             GatewayError::NotFound => "unknown_url",
@@ -94,6 +115,22 @@ impl GatewayError {
             }
             GatewayError::MissingModel => {
                 "The request body must name the `model` to use, as a string.".into()
+            }
+            GatewayError::InvalidParameter(member, why) => format!("`{member}` {why}.").into(),
+            GatewayError::TooLong(member) => format!(
+                "`{member}` is longer than {} bytes.",
+                crate::request_body::MAX_SPOOLED_STRING
+            )
+            .into(),
+            GatewayError::UpstreamNotAllowed => {
+                "The organization's provider points at a host its configuration does not \
+                 allow; the request was not sent."
+                    .into()
+            }
+            GatewayError::SpoolFull => {
+                "The gateway's usage log is full until the control plane collects it; \
+                 retry later."
+                    .into()
             }
             GatewayError::BodyTooLarge => format!(
                 "The request body exceeds the limit of {} bytes.",
@@ -138,7 +175,12 @@ impl GatewayError {
                 message: &message,
                 kind: self.error_type(),
                 code: self.code(),
-                param: None,
+                param: match self {
+                    GatewayError::InvalidParameter(member, _) | GatewayError::TooLong(member) => {
+                        Some(*member)
+                    }
+                    _ => None,
+                },
             },
         })
         .expect("error bodies serialize infallibly")

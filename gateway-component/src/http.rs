@@ -52,17 +52,31 @@ fn authenticate(headers: &Fields) -> Result<(Bucket, Records), GatewayError> {
     Ok((bucket, records))
 }
 
-/// The client address: the org's trusted forwarding header when it names one (and
-/// then only that), otherwise the runtime's peer address. Spin appends its
-/// `spin-client-addr` after any the client sent (the edge host replaces them), so
-/// only the last value is the runtime's: the first would let a client pick its IP.
+/// The client address: the runtime's peer address, or what the org's forwarding
+/// header says when the peer is a proxy the edge trusts (see `client_ip`). Spin
+/// appends its `spin-client-addr` after any the client sent (the edge host
+/// replaces them), so only the last value is the runtime's: the first would let a
+/// client pick its IP.
 fn client_ip(headers: &Fields, org: &OrgRecord) -> Option<std::net::IpAddr> {
-    match &org.client_ip_header {
-        Some(name) => client_ip::rightmost_forwarded(&headers.get(name)),
-        None => std::str::from_utf8(headers.get(CLIENT_ADDR_HEADER).last()?)
-            .ok()
-            .and_then(client_ip::parse_addr),
-    }
+    let peer = std::str::from_utf8(headers.get(CLIENT_ADDR_HEADER).last()?)
+        .ok()
+        .and_then(client_ip::parse_addr);
+    let Some(name) = &org.client_ip_header else {
+        return peer;
+    };
+    // Read only when a header is named. Missing or unreadable: nobody is trusted.
+    let trusted = match crate::bindings::wasi::config::store::get(client_ip::TRUSTED_PROXIES) {
+        Ok(Some(setting)) => client_ip::parse_trusted(&setting),
+        Ok(None) => Vec::new(),
+        Err(e) => {
+            eprintln!(
+                "tollgate: edge setting {} unreadable: {e:?}",
+                client_ip::TRUSTED_PROXIES
+            );
+            Vec::new()
+        }
+    };
+    client_ip::resolve(peer, &headers.get(name), &trusted)
 }
 
 fn list_models(request: &IncomingRequest) -> Result<Vec<u8>, GatewayError> {
@@ -98,7 +112,10 @@ impl Failed {
 struct Forward {
     model: String,
     estimate: Estimate,
-    usage_request: Option<UsageRequest>,
+    /// The body to send: the client's, amended to ask for streamed usage.
+    body: Vec<u8>,
+    /// Whether the gateway asked for usage the client did not (strip it again).
+    asked_usage: bool,
 }
 
 /// An inference call: authenticate, authorise, count against limits and budgets,
@@ -129,26 +146,35 @@ async fn infer(
         Ok(body) => body,
         Err(e) => return Err(Failed::new(e, out)),
     };
-    let forward = match decide(endpoint, &records, client_ip, &body) {
+    let forward = match decide(endpoint, &records, client_ip, body) {
         Ok(f) => f,
         Err(e) => return Err(Failed::new(e, out)),
     };
     let Some(provider) = records.org.route(&forward.model) else {
         return Err(Failed::new(policy::Denial::NoRoute(forward.model), out));
     };
+    if !records.org.may_call(&provider.base_url) {
+        return Err(Failed::new(GatewayError::UpstreamNotAllowed, out));
+    }
+    let subject = records.subject();
     let price = policy::pricing::price_of(&records.org.prices, &forward.model);
+    // An unpriced model would cost nothing against a budget: refused while one applies.
+    if price.is_none() && subject.budgets().next().is_some() {
+        return Err(Failed::new(
+            policy::Denial::ModelNotPriced(forward.model),
+            out,
+        ));
+    }
     let estimate_micros = price.map_or(0, |p| {
         p.cost_micros(
             forward.estimate.input_tokens,
             forward.estimate.output_tokens,
         )
     });
-    let admitted = match quota::admit(
-        &bucket,
-        &records.subject(),
-        estimate_micros,
-        crate::now_ms(),
-    ) {
+    if let Err(e) = spool::check_room(&bucket) {
+        return Err(Failed::new(e, out));
+    }
+    let admitted = match quota::admit(&bucket, &subject, estimate_micros, crate::now_ms()) {
         Ok(a) => a,
         Err(refused) => {
             return Err(Failed {
@@ -157,10 +183,6 @@ async fn infer(
                 out,
             });
         }
-    };
-    let body = match forward.usage_request {
-        Some(amend) => amend.apply(body),
-        None => body,
     };
     let finish = |status: u16, charge: Charge| {
         admitted.settle(&bucket, &charge);
@@ -172,22 +194,27 @@ async fn infer(
         };
         spool::write(&bucket, &spool::event(&records, outcome, &charge));
     };
-    match upstream::send(provider, endpoint, body, client).await {
+    match upstream::send(provider, endpoint, forward.body, client).await {
         Ok(response) => {
             let head = header_list(&admitted.headers);
-            let strip = forward.usage_request.is_some();
-            upstream::relay(response, out, head, strip, |status, usage| {
-                let success = (200..300).contains(&status);
-                finish(status, Charge::of(usage, success, forward.estimate, price));
+            let strip = forward.asked_usage;
+            upstream::relay(response, out, head, strip, |status, relayed| {
+                finish(status, Charge::of(relayed, status, forward.estimate, price));
             })
             .await;
             Ok(())
         }
-        Err(error) => {
-            // Nothing was used: the reservation is released.
-            finish(error.status(), Charge::NONE);
+        Err(failed) => {
+            // Once the request may have reached the provider it may have been
+            // billed: settled at the reservation. Otherwise it is released.
+            let charge = if failed.reached_provider {
+                Charge::estimated(forward.estimate, price)
+            } else {
+                Charge::NONE
+            };
+            finish(failed.error.status(), charge);
             Err(Failed {
-                error,
+                error: failed.error,
                 headers: admitted.headers,
                 out,
             })
@@ -200,27 +227,36 @@ fn decide(
     endpoint: Endpoint,
     records: &Records,
     client_ip: Option<std::net::IpAddr>,
-    body: &[u8],
+    body: Vec<u8>,
 ) -> Result<Forward, GatewayError> {
-    let inspected = request_body::inspect(body)?;
+    let inspected = request_body::inspect(&body)?;
     records.authorize(&Facts {
         now_ms: crate::now_ms(),
         client_ip,
         model: Some(&inspected.model),
     })?;
-    let usage_request = if endpoint.streams_usage_on_request() {
+    let usage_request: Option<UsageRequest> = if endpoint.streams_usage_on_request() {
         inspected.usage_request()
     } else {
         None
     };
+    let estimate = Estimate::of_request(
+        body.len(),
+        inspected.max_output_tokens,
+        records.org.default_max_output_tokens,
+        inspected.choices,
+        endpoint.generates(),
+    );
+    let model = inspected.model.into_owned();
+    let body = match usage_request {
+        Some(amend) => amend.apply(body),
+        None => body,
+    };
     Ok(Forward {
-        estimate: Estimate::of_request(
-            body.len(),
-            inspected.max_output_tokens,
-            endpoint.generates(),
-        ),
-        model: inspected.model.into_owned(),
-        usage_request,
+        estimate,
+        model,
+        body,
+        asked_usage: usage_request.is_some(),
     })
 }
 

@@ -76,6 +76,8 @@ mod tests {
             client_ip_header: None,
             prices: Vec::new(),
             max_in_flight: None,
+            allowed_upstreams: Vec::new(),
+            default_max_output_tokens: None,
         };
         let key = KeyRecord {
             schema_version: SCHEMA_VERSION,

@@ -15,7 +15,7 @@ use policy::{Denial, ModelPrice, Subject, kv};
 use crate::bindings::wasi::keyvalue::atomics;
 use crate::bindings::wasi::keyvalue::store::{Bucket, Error as StoreError};
 use crate::errors::GatewayError;
-use crate::usage::Usage;
+use crate::upstream::Relayed;
 
 /// A request let through, and what it holds on the counters until settled.
 #[derive(Debug, Default)]
@@ -62,18 +62,21 @@ impl Charge {
         cost_micros: 0,
     };
 
-    /// The provider's reported usage, priced. A successful answer that reports no
-    /// usage is charged the estimate, so a provider omitting usage cannot make calls
-    /// free; a failed one without usage is charged nothing.
+    /// The provider's reported usage, priced. Without usage the estimate (the
+    /// reservation) is charged when the answer succeeded or was cut off, so a
+    /// provider omitting usage or a stream breaking cannot make calls free; only a
+    /// failed answer read to its end without usage is charged nothing.
     pub fn of(
-        usage: Option<Usage>,
-        success: bool,
+        relayed: Relayed,
+        status: u16,
         estimate: Estimate,
         price: Option<&ModelPrice>,
     ) -> Charge {
-        let (input, output, total) = match usage {
+        let (input, output, total) = match relayed.usage {
             Some(u) => (u.prompt_tokens, u.completion_tokens, u.total_tokens),
-            None if success => (estimate.input_tokens, estimate.output_tokens, 0),
+            None if (200..300).contains(&status) || !relayed.complete => {
+                return Charge::estimated(estimate, price);
+            }
             None => return Charge::NONE,
         };
         Charge {
@@ -82,6 +85,18 @@ impl Charge {
             // Some providers omit `total_tokens`, some count extra tokens in it.
             tokens: total.max(input.saturating_add(output)),
             cost_micros: price.map_or(0, |p| p.cost_micros(input, output)),
+        }
+    }
+
+    /// The estimate, priced: what was reserved.
+    pub fn estimated(estimate: Estimate, price: Option<&ModelPrice>) -> Charge {
+        Charge {
+            input_tokens: estimate.input_tokens,
+            output_tokens: estimate.output_tokens,
+            tokens: estimate.total(),
+            cost_micros: price.map_or(0, |p| {
+                p.cost_micros(estimate.input_tokens, estimate.output_tokens)
+            }),
         }
     }
 }
@@ -256,6 +271,7 @@ fn micros_delta(plus: u64, minus: u64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::usage::Usage;
 
     fn price() -> ModelPrice {
         ModelPrice {
@@ -270,6 +286,10 @@ mod tests {
         output_tokens: 50,
     };
 
+    fn relayed(usage: Option<Usage>, complete: bool) -> Relayed {
+        Relayed { usage, complete }
+    }
+
     #[test]
     fn reported_usage_is_priced() {
         let usage = Usage {
@@ -277,23 +297,38 @@ mod tests {
             completion_tokens: 5,
             total_tokens: 15,
         };
-        let c = Charge::of(Some(usage), true, EST, Some(&price()));
+        let c = Charge::of(relayed(Some(usage), true), 200, EST, Some(&price()));
         assert_eq!((c.input_tokens, c.output_tokens, c.tokens), (10, 5, 15));
         assert_eq!(c.cost_micros, 60); // 10×2 + 5×8
-        assert_eq!(Charge::of(Some(usage), true, EST, None).cost_micros, 0);
+        assert_eq!(
+            Charge::of(relayed(Some(usage), true), 200, EST, None).cost_micros,
+            0
+        );
         // A missing total is the sum; a failed call that reports usage still pays.
         let partial = Usage {
             total_tokens: 0,
             ..usage
         };
-        assert_eq!(Charge::of(Some(partial), false, EST, None).tokens, 15);
+        assert_eq!(
+            Charge::of(relayed(Some(partial), true), 500, EST, None).tokens,
+            15
+        );
     }
 
     #[test]
-    fn missing_usage_charges_the_estimate_only_on_success() {
-        let c = Charge::of(None, true, EST, Some(&price()));
+    fn missing_usage_charges_the_estimate_unless_a_complete_failure() {
+        let c = Charge::of(relayed(None, true), 200, EST, Some(&price()));
         assert_eq!((c.tokens, c.cost_micros), (150, 600));
-        assert_eq!(Charge::of(None, false, EST, Some(&price())), Charge::NONE);
+        assert_eq!(c, Charge::estimated(EST, Some(&price())));
+        assert_eq!(
+            Charge::of(relayed(None, true), 400, EST, Some(&price())),
+            Charge::NONE
+        );
+        // Cut off mid-body: the provider may have billed what it never reported.
+        assert_eq!(
+            Charge::of(relayed(None, false), 500, EST, Some(&price())).cost_micros,
+            600
+        );
     }
 
     #[test]

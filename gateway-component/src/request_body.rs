@@ -6,7 +6,7 @@ use std::fmt;
 
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
-use serde::de::{self, IgnoredAny, MapAccess, Visitor};
+use serde::de::{self, MapAccess, Visitor};
 use serde_json::Value;
 
 use crate::errors::GatewayError;
@@ -60,6 +60,9 @@ pub struct Inspected<'a> {
     /// `max_completion_tokens`, else `max_tokens`, when a non-negative integer: the
     /// most the answer may cost, for the budget reservation.
     pub max_output_tokens: Option<u64>,
+    /// Completions the answer may hold: the larger of `n` and `best_of` (1 when
+    /// neither is a count), each of which may use the output cap.
+    pub choices: u64,
     /// The `stream_options` member, when present.
     stream_options: Option<Value>,
 }
@@ -73,6 +76,7 @@ impl Inspected<'_> {
         }
         match &self.stream_options {
             None => Some(UsageRequest::Splice),
+            // `null` is replaced on the rewrite: the member is set, not spliced twice.
             Some(o) if o.get("include_usage") == Some(&Value::Bool(true)) => None,
             Some(_) => Some(UsageRequest::Rewrite),
         }
@@ -90,7 +94,8 @@ pub enum UsageRequest {
 }
 
 impl UsageRequest {
-    /// Applies the amendment to a body [`inspect`] accepted.
+    /// Applies the amendment to a body [`inspect`] accepted (which guarantees the
+    /// re-serialisation succeeds: every string and number in it was decoded).
     pub fn apply(self, body: Vec<u8>) -> Vec<u8> {
         const MEMBER: &[u8] = br#""stream_options":{"include_usage":true},"#;
         match self {
@@ -129,25 +134,76 @@ impl UsageRequest {
     }
 }
 
-/// Checks the body is a JSON object naming a string `model`.
+/// Longest `model` or `user` accepted: both end up in the usage spool and the
+/// billing database, so they are bounded like every other stored string.
+pub const MAX_SPOOLED_STRING: usize = policy::models::MAX_MODEL_LEN;
+
+/// Checks the body is a JSON object naming a string `model`, that every string and
+/// number in it decodes (no lone surrogate escape, no number beyond `f64`: a body
+/// the gateway could not re-encode is not forwarded either), and that the members
+/// the gateway acts on have the types the provider will read them as.
 pub fn inspect(body: &[u8]) -> Result<Inspected<'_>, GatewayError> {
     let head: Head<'_> = serde_json::from_slice(body).map_err(|e| {
         GatewayError::InvalidJson(if e.is_data() {
             "the body must be a JSON object"
         } else {
-            "malformed JSON"
+            "malformed JSON, a lone surrogate escape or a number out of range"
         })
     })?;
+    if let Some(member) = head.duplicate {
+        return Err(GatewayError::InvalidParameter(
+            member,
+            "must appear only once in the body",
+        ));
+    }
+    let stream = match head.stream {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => b,
+        Some(_) => {
+            return Err(GatewayError::InvalidParameter(
+                "stream",
+                "must be a boolean",
+            ));
+        }
+    };
+    match &head.stream_options {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(o)) => {
+            if !matches!(
+                o.get("include_usage"),
+                None | Some(Value::Bool(_) | Value::Null)
+            ) {
+                return Err(GatewayError::InvalidParameter(
+                    "stream_options.include_usage",
+                    "must be a boolean",
+                ));
+            }
+        }
+        Some(_) => {
+            return Err(GatewayError::InvalidParameter(
+                "stream_options",
+                "must be an object",
+            ));
+        }
+    }
+    if head.user.is_some_and(|u| u > MAX_SPOOLED_STRING) {
+        return Err(GatewayError::TooLong("user"));
+    }
+    let count = |v: &Option<Value>| v.as_ref().and_then(Value::as_u64).unwrap_or(1);
     match head.model {
+        Some(ModelValue::Text(model)) if model.len() > MAX_SPOOLED_STRING => {
+            Err(GatewayError::TooLong("model"))
+        }
         Some(ModelValue::Text(model)) => Ok(Inspected {
             model,
-            stream: head.stream == Some(Value::Bool(true)),
+            stream,
             // The newer name wins, as at OpenAI, which deprecates `max_tokens`.
             max_output_tokens: head
                 .max_completion_tokens
                 .as_ref()
                 .and_then(Value::as_u64)
                 .or_else(|| head.max_tokens.as_ref().and_then(Value::as_u64)),
+            choices: count(&head.n).max(count(&head.best_of)),
             stream_options: head.stream_options,
         }),
         _ => Err(GatewayError::MissingModel),
@@ -155,14 +211,21 @@ pub fn inspect(body: &[u8]) -> Result<Inspected<'_>, GatewayError> {
 }
 
 /// The members of the body the gateway reads; a visitor rather than a derive so
-/// that only objects are accepted (serde would take an array for a struct) and the
-/// model string is borrowed.
+/// that only objects are accepted (serde would take an array for a struct), the
+/// model string is borrowed, and repeated members are noticed.
 struct Head<'a> {
     model: Option<ModelValue<'a>>,
     stream: Option<Value>,
     stream_options: Option<Value>,
     max_tokens: Option<Value>,
     max_completion_tokens: Option<Value>,
+    n: Option<Value>,
+    best_of: Option<Value>,
+    /// Length of a string `user` (another type is the provider's to refuse).
+    user: Option<usize>,
+    /// A member the gateway acts on that appeared twice: parsers disagree on
+    /// which one counts, so the provider might read another than the gateway did.
+    duplicate: Option<&'static str>,
 }
 
 enum ModelValue<'a> {
@@ -185,25 +248,95 @@ impl<'de> Deserialize<'de> for Head<'de> {
                     stream_options: None,
                     max_tokens: None,
                     max_completion_tokens: None,
+                    n: None,
+                    best_of: None,
+                    user: None,
+                    duplicate: None,
                 };
                 while let Some(field) = map.next_key::<Field>()? {
-                    match field {
-                        Field::Model => head.model = Some(map.next_value()?),
-                        Field::Stream => head.stream = Some(map.next_value()?),
-                        Field::StreamOptions => head.stream_options = Some(map.next_value()?),
-                        Field::MaxTokens => head.max_tokens = Some(map.next_value()?),
-                        Field::MaxCompletionTokens => {
-                            head.max_completion_tokens = Some(map.next_value()?)
+                    let (slot, name) = match field {
+                        Field::Model => {
+                            let seen = head.model.replace(map.next_value()?).is_some();
+                            note_duplicate(&mut head.duplicate, seen, "model");
+                            continue;
+                        }
+                        Field::User => {
+                            let user: Decoded = map.next_value()?;
+                            let seen = head.user.replace(user.text_len).is_some();
+                            note_duplicate(&mut head.duplicate, seen, "user");
+                            continue;
                         }
                         Field::Other => {
-                            map.next_value::<IgnoredAny>()?;
+                            map.next_value::<Decoded>()?;
+                            continue;
                         }
-                    }
+                        Field::Stream => (&mut head.stream, "stream"),
+                        Field::StreamOptions => (&mut head.stream_options, "stream_options"),
+                        Field::MaxTokens => (&mut head.max_tokens, "max_tokens"),
+                        Field::MaxCompletionTokens => {
+                            (&mut head.max_completion_tokens, "max_completion_tokens")
+                        }
+                        Field::N => (&mut head.n, "n"),
+                        Field::BestOf => (&mut head.best_of, "best_of"),
+                    };
+                    let seen = slot.replace(map.next_value()?).is_some();
+                    note_duplicate(&mut head.duplicate, seen, name);
                 }
                 Ok(head)
             }
         }
         d.deserialize_map(HeadVisitor)
+    }
+}
+
+fn note_duplicate(slot: &mut Option<&'static str>, seen: bool, name: &'static str) {
+    if seen && slot.is_none() {
+        *slot = Some(name);
+    }
+}
+
+/// Any JSON value, walked to the end so every string escape and number is decoded
+/// (serde's `IgnoredAny` skips them unchecked); only a string's length is kept.
+struct Decoded {
+    text_len: usize,
+}
+
+impl<'de> Deserialize<'de> for Decoded {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct DecodedVisitor;
+        impl<'de> Visitor<'de> for DecodedVisitor {
+            type Value = Decoded;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Decoded, E> {
+                Ok(Decoded { text_len: v.len() })
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Decoded, E> {
+                Ok(Decoded { text_len: 0 })
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Decoded, E> {
+                Ok(Decoded { text_len: 0 })
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Decoded, E> {
+                Ok(Decoded { text_len: 0 })
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Decoded, E> {
+                Ok(Decoded { text_len: 0 })
+            }
+            fn visit_unit<E>(self) -> Result<Decoded, E> {
+                Ok(Decoded { text_len: 0 })
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Decoded, A::Error> {
+                while seq.next_element::<Decoded>()?.is_some() {}
+                Ok(Decoded { text_len: 0 })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Decoded, A::Error> {
+                while map.next_entry::<Decoded, Decoded>()?.is_some() {}
+                Ok(Decoded { text_len: 0 })
+            }
+        }
+        d.deserialize_any(DecodedVisitor)
     }
 }
 
@@ -213,6 +346,9 @@ enum Field {
     StreamOptions,
     MaxTokens,
     MaxCompletionTokens,
+    N,
+    BestOf,
+    User,
     Other,
 }
 
@@ -231,6 +367,9 @@ impl<'de> Deserialize<'de> for Field {
                     "stream_options" => Field::StreamOptions,
                     "max_tokens" => Field::MaxTokens,
                     "max_completion_tokens" => Field::MaxCompletionTokens,
+                    "n" => Field::N,
+                    "best_of" => Field::BestOf,
+                    "user" => Field::User,
                     _ => Field::Other,
                 })
             }
@@ -269,11 +408,11 @@ impl<'de> Deserialize<'de> for ModelValue<'de> {
                 Ok(ModelValue::NotText)
             }
             fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                while seq.next_element::<Decoded>()?.is_some() {}
                 Ok(ModelValue::NotText)
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                while map.next_entry::<Decoded, Decoded>()?.is_some() {}
                 Ok(ModelValue::NotText)
             }
         }
@@ -359,7 +498,70 @@ mod tests {
             None
         );
         assert_eq!(needs(br#"{"model":"m","stream":false}"#), None);
-        assert_eq!(needs(br#"{"model":"m","stream":"yes"}"#), None);
+        assert_eq!(needs(br#"{"model":"m","stream":null}"#), None);
+        assert_eq!(
+            needs(br#"{"model":"m","stream":true,"stream_options":null}"#),
+            Some(UsageRequest::Rewrite)
+        );
+    }
+
+    #[test]
+    fn refuses_what_the_provider_could_read_differently() {
+        let refused = |b: &[u8]| inspect(b).unwrap_err();
+        for body in [
+            &br#"{"model":"m","stream":"true"}"#[..],
+            br#"{"model":"m","stream":1}"#,
+            br#"{"model":"m","stream":true,"stream_options":[]}"#,
+            br#"{"model":"m","stream":true,"stream_options":{"include_usage":"true"}}"#,
+            br#"{"model":"m","stream":false,"stream":true}"#,
+            br#"{"model":"m","model":"n"}"#,
+            br#"{"model":"m","n":1,"n":100}"#,
+        ] {
+            let err = refused(body);
+            assert_eq!(
+                (err.status(), err.code()),
+                (400, "invalid_parameter"),
+                "{body:?}"
+            );
+        }
+        // Everything is decoded, not skipped: bodies that could not be re-encoded.
+        for body in [
+            &br#"{"model":"m","x":"\ud800"}"#[..],
+            br#"{"model":"m","x":[{"y":1e400}]}"#,
+            br#"{"model":"m","x":{"\udfff":1}}"#,
+        ] {
+            assert_eq!(refused(body).code(), "invalid_json", "{body:?}");
+        }
+        // A valid surrogate pair and large but finite numbers are fine.
+        assert!(inspect(br#"{"model":"m","x":"\ud83d\ude00","y":1e300}"#).is_ok());
+    }
+
+    #[test]
+    fn spooled_strings_are_bounded() {
+        let long = format!(r#"{{"model":"{}"}}"#, "m".repeat(MAX_SPOOLED_STRING + 1));
+        assert_eq!(
+            inspect(long.as_bytes()).unwrap_err(),
+            GatewayError::TooLong("model")
+        );
+        let user = format!(
+            r#"{{"model":"m","user":"{}"}}"#,
+            "u".repeat(MAX_SPOOLED_STRING + 1)
+        );
+        assert_eq!(
+            inspect(user.as_bytes()).unwrap_err(),
+            GatewayError::TooLong("user")
+        );
+        let ok = format!(r#"{{"model":"{}"}}"#, "m".repeat(MAX_SPOOLED_STRING));
+        assert!(inspect(ok.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn counts_the_completions_asked_for() {
+        let choices = |b: &[u8]| inspect(b).unwrap().choices;
+        assert_eq!(choices(br#"{"model":"m"}"#), 1);
+        assert_eq!(choices(br#"{"model":"m","n":4}"#), 4);
+        assert_eq!(choices(br#"{"model":"m","n":2,"best_of":5}"#), 5);
+        assert_eq!(choices(br#"{"model":"m","n":"9"}"#), 1);
     }
 
     #[test]

@@ -2,8 +2,11 @@
 //! `usage:<event_id>` for the admin service to drain.
 
 use policy::UsageEvent;
+use policy::usage::{MAX_SPOOLED_EVENTS, SPOOL_PENDING_KEY};
 
+use crate::bindings::wasi::keyvalue::atomics;
 use crate::bindings::wasi::keyvalue::store::Bucket;
+use crate::errors::GatewayError;
 use crate::quota::Charge;
 use crate::records::Records;
 
@@ -38,14 +41,32 @@ pub fn event(records: &Records, outcome: Outcome<'_>, charge: &Charge) -> UsageE
     }
 }
 
-/// Writes the event; the answer is already out, so a failure can only be logged
-/// (the counters were settled regardless).
+/// Refuses a request when the spool already holds [`MAX_SPOOLED_EVENTS`] events
+/// the admin service has not drained: its usage could not be recorded. Checked
+/// before forwarding; concurrent requests may overshoot the bound by their number.
+pub fn check_room(bucket: &Bucket) -> Result<(), GatewayError> {
+    let pending = atomics::increment(bucket, SPOOL_PENDING_KEY, 0).map_err(|e| {
+        eprintln!("tollgate: spool counter unavailable: {e:?}");
+        GatewayError::StoreUnavailable
+    })?;
+    if u64::try_from(pending).unwrap_or(0) >= MAX_SPOOLED_EVENTS {
+        return Err(GatewayError::SpoolFull);
+    }
+    Ok(())
+}
+
+/// Writes the event and counts it; the answer is already out, so a failure can
+/// only be logged (the counters were settled regardless).
 pub fn write(bucket: &Bucket, event: &UsageEvent) {
     if let Err(e) = bucket.set(&event.kv_key(), &event.encode()) {
         eprintln!(
             "tollgate: usage event {} not spooled: {e:?}",
             event.event_id
         );
+        return;
+    }
+    if let Err(e) = atomics::increment(bucket, SPOOL_PENDING_KEY, 1) {
+        eprintln!("tollgate: spool counter not incremented: {e:?}");
     }
 }
 

@@ -78,14 +78,65 @@ fn is_timeout(code: &ErrorCode) -> bool {
     )
 }
 
+/// Whether a wasi-http error can only have happened before the request reached
+/// the provider (name lookup, connect, TLS handshake, refused by the runtime), so
+/// the provider cannot have billed it. Anything else may come after it did.
+fn before_provider(code: &ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::DnsTimeout
+            | ErrorCode::DnsError(_)
+            | ErrorCode::DestinationNotFound
+            | ErrorCode::DestinationUnavailable
+            | ErrorCode::DestinationIpProhibited
+            | ErrorCode::DestinationIpUnroutable
+            | ErrorCode::ConnectionRefused
+            | ErrorCode::ConnectionTimeout
+            | ErrorCode::TlsProtocolError
+            | ErrorCode::TlsCertificateError
+            | ErrorCode::TlsAlertReceived(_)
+            | ErrorCode::HttpRequestDenied
+            | ErrorCode::HttpRequestUriInvalid
+    )
+}
+
+/// A provider call that produced no response.
+#[derive(Debug)]
+pub struct SendFailure {
+    /// The answer for the client.
+    pub error: GatewayError,
+    /// Whether the request may have reached the provider (and been billed).
+    pub reached_provider: bool,
+}
+
+impl SendFailure {
+    fn before(error: GatewayError) -> SendFailure {
+        SendFailure {
+            error,
+            reached_provider: false,
+        }
+    }
+}
+
+/// What a relayed answer reported.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Relayed {
+    /// The usage the provider reported, if any.
+    pub usage: Option<Usage>,
+    /// Whether the provider's body was read to its end (a broken or timed-out
+    /// stream is not: the provider may have billed tokens it never reported).
+    pub complete: bool,
+}
+
 /// POSTs `body` to the provider's endpoint and waits for the response head.
 pub async fn send(
     provider: &ProviderRoute,
     endpoint: Endpoint,
     body: Vec<u8>,
     client: ClientHeaders,
-) -> Result<IncomingResponse, GatewayError> {
-    let target = target(&provider.base_url, endpoint).ok_or(GatewayError::UpstreamError)?;
+) -> Result<IncomingResponse, SendFailure> {
+    let target = target(&provider.base_url, endpoint)
+        .ok_or(SendFailure::before(GatewayError::UpstreamError))?;
     let mut headers: Vec<(String, Vec<u8>)> = Vec::with_capacity(4);
     headers.push((
         "content-type".into(),
@@ -101,7 +152,8 @@ pub async fn send(
     if let Some(key) = &provider.api_key {
         headers.push(("authorization".into(), format!("Bearer {key}").into_bytes()));
     }
-    let fields = Fields::from_list(&headers).map_err(|_| GatewayError::UpstreamError)?;
+    let fields = Fields::from_list(&headers)
+        .map_err(|_| SendFailure::before(GatewayError::UpstreamError))?;
     let request = OutgoingRequest::new(fields);
     let scheme = if target.https {
         Scheme::Https
@@ -113,7 +165,7 @@ pub async fn send(
         && request.set_authority(Some(target.authority)).is_ok()
         && request.set_path_with_query(Some(&target.path)).is_ok();
     if !built {
-        return Err(GatewayError::UpstreamError);
+        return Err(SendFailure::before(GatewayError::UpstreamError));
     }
     let mut sink = request.take_body();
     // The body is written while the request is in flight, as `spin_sdk::http::send`
@@ -129,24 +181,37 @@ pub async fn send(
         futures::join!(spin_sdk::http::send::<_, IncomingResponse>(request), write);
     match response {
         Ok(response) => Ok(response),
-        Err(SendError::Http(code)) if is_timeout(&code) => Err(GatewayError::UpstreamTimeout),
-        Err(_) => Err(GatewayError::UpstreamError),
+        Err(SendError::Http(code)) => Err(SendFailure {
+            error: if is_timeout(&code) {
+                GatewayError::UpstreamTimeout
+            } else {
+                GatewayError::UpstreamError
+            },
+            reached_provider: !before_provider(&code),
+        }),
+        // A failure of the runtime's own: the request may have gone out.
+        Err(_) => Err(SendFailure {
+            error: GatewayError::UpstreamError,
+            reached_provider: true,
+        }),
     }
 }
 
 /// Sends the provider's status, content type and body to the client with the
 /// gateway's own `head` headers, each chunk as soon as it arrives (SSE is never
 /// buffered); with `strip_usage_only`, the usage-only chunk the gateway asked for
-/// on the client's behalf is removed. `before_end` gets the status and reported
-/// usage after the last byte is relayed but before the body ends, so whatever it
+/// on the client's behalf is removed. `before_end` gets the status and what was
+/// relayed after the last byte is relayed but before the body ends, so whatever it
 /// settles is in place by the time the client sees the answer complete. Once the
-/// head is sent an error can only end the stream.
+/// head is sent an error can only end the stream. A client that goes away does
+/// not end the read: the provider's answer is read to its end (each wait bounded
+/// by the runtime's between-bytes timeout) for the usage it reports.
 pub async fn relay(
     response: IncomingResponse,
     out: ResponseOutparam,
     mut head: Vec<(String, Vec<u8>)>,
     strip_usage_only: bool,
-    before_end: impl FnOnce(u16, Option<Usage>),
+    before_end: impl FnOnce(u16, Relayed),
 ) {
     let content_type = response.headers().get("content-type").into_iter().next();
     let mut scanner = UsageScanner::for_content_type(content_type.as_deref(), strip_usage_only);
@@ -160,18 +225,22 @@ pub async fn relay(
     out.set(outgoing);
     let mut chunks = response.take_body_stream();
     let mut client_gone = false;
-    while let Some(Ok(chunk)) = chunks.next().await {
-        let forward = scanner.pass(chunk);
-        if !forward.is_empty() && sink.send(forward).await.is_err() {
-            client_gone = true;
+    let mut complete = true;
+    while let Some(next) = chunks.next().await {
+        let Ok(chunk) = next else {
+            complete = false;
             break;
+        };
+        let forward = scanner.pass(chunk);
+        if !client_gone && !forward.is_empty() && sink.send(forward).await.is_err() {
+            client_gone = true;
         }
     }
     let (usage, tail) = scanner.finish();
     if !client_gone && !tail.is_empty() {
         let _ = sink.send(tail).await;
     }
-    before_end(status, usage);
+    before_end(status, Relayed { usage, complete });
     drop(sink);
     // Dropped last: dropping the response first could cancel the body (wasmtime#7413).
     drop(chunks);
@@ -234,5 +303,15 @@ mod tests {
         assert!(is_timeout(&ErrorCode::HttpResponseTimeout));
         assert!(!is_timeout(&ErrorCode::ConnectionRefused));
         assert!(!is_timeout(&ErrorCode::HttpRequestDenied));
+    }
+
+    #[test]
+    fn only_failures_before_sending_count_as_unbilled() {
+        assert!(before_provider(&ErrorCode::ConnectionRefused));
+        assert!(before_provider(&ErrorCode::HttpRequestDenied));
+        assert!(before_provider(&ErrorCode::ConnectionTimeout));
+        assert!(!before_provider(&ErrorCode::HttpResponseTimeout));
+        assert!(!before_provider(&ErrorCode::ConnectionReadTimeout));
+        assert!(!before_provider(&ErrorCode::HttpProtocolError));
     }
 }

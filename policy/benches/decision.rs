@@ -62,6 +62,8 @@ fn records() -> (KeyRecord, OrgRecord) {
         client_ip_header: None,
         prices: Vec::new(),
         max_in_flight: None,
+        allowed_upstreams: Vec::new(),
+        default_max_output_tokens: None,
     };
     (key, org)
 }

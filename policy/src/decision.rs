@@ -101,6 +101,9 @@ pub enum Denial {
     ModelNotAllowed(String),
     /// No provider of the organization serves this model.
     NoRoute(String),
+    /// A budget applies but the model has no price (and the org no default price),
+    /// so its spend could not be counted.
+    ModelNotPriced(String),
     /// A rate limit would be exceeded.
     RateLimited(Exceeded),
     /// A budget is spent for this period.
@@ -123,7 +126,8 @@ impl Denial {
             | Denial::OrgInactive
             | Denial::AgentInactive
             | Denial::IpNotAllowed
-            | Denial::ModelNotAllowed(_) => 403,
+            | Denial::ModelNotAllowed(_)
+            | Denial::ModelNotPriced(_) => 403,
             Denial::NoRoute(_) => 404,
             Denial::RateLimited(_) | Denial::BudgetExceeded { .. } => 429,
         }
@@ -155,6 +159,7 @@ impl Denial {
             Denial::IpNotAllowed => "ip_not_allowed",
             Denial::ModelNotAllowed(_) => "model_not_allowed",
             Denial::NoRoute(_) => "model_not_found",
+            Denial::ModelNotPriced(_) => "model_not_priced",
             Denial::RateLimited(_) => "rate_limit_exceeded",
             Denial::BudgetExceeded { .. } => "budget_exceeded",
         }
@@ -183,6 +188,11 @@ impl Denial {
             Denial::NoRoute(m) => {
                 format!("The model `{m}` does not exist or no provider serves it.").into()
             }
+            Denial::ModelNotPriced(m) => format!(
+                "The model `{m}` has no price and a budget applies to this API key; an \
+                 administrator must price it in the catalog or set the organization's default price."
+            )
+            .into(),
             Denial::RateLimited(e) => format!(
                 "Rate limit reached: {} {} limit of {} exceeded; retry in {}s.",
                 e.scope.as_str(),
@@ -327,6 +337,8 @@ mod tests {
             client_ip_header: None,
             prices: Vec::new(),
             max_in_flight: None,
+            allowed_upstreams: Vec::new(),
+            default_max_output_tokens: None,
         }
     }
 

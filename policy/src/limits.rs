@@ -321,13 +321,24 @@ pub struct Estimate {
 }
 
 impl Estimate {
-    /// From the body size and `max_tokens`/`max_completion_tokens`; `generates` is
-    /// false for endpoints that produce no tokens (embeddings).
-    pub fn of_request(body_len: usize, max_output_tokens: Option<u64>, generates: bool) -> Self {
+    /// From the body size, `max_tokens`/`max_completion_tokens` (else `default_output`,
+    /// the org's ceiling, else [`DEFAULT_OUTPUT_TOKENS`]) for each of `choices`
+    /// completions (`n`, `best_of`); `generates` is false for endpoints that
+    /// produce no tokens (embeddings).
+    pub fn of_request(
+        body_len: usize,
+        max_output_tokens: Option<u64>,
+        default_output: Option<u64>,
+        choices: u64,
+        generates: bool,
+    ) -> Self {
+        let per_choice = max_output_tokens
+            .or(default_output)
+            .unwrap_or(DEFAULT_OUTPUT_TOKENS);
         Estimate {
             input_tokens: (body_len as u64).div_ceil(BYTES_PER_TOKEN),
             output_tokens: if generates {
-                max_output_tokens.unwrap_or(DEFAULT_OUTPUT_TOKENS)
+                per_choice.saturating_mul(choices.max(1))
             } else {
                 0
             },
@@ -591,13 +602,33 @@ mod tests {
 
     #[test]
     fn estimates_from_body_size_and_max_tokens() {
-        let e = Estimate::of_request(81, Some(5), true);
+        let e = Estimate::of_request(81, Some(5), None, 1, true);
         assert_eq!((e.input_tokens, e.output_tokens, e.total()), (21, 5, 26));
         assert_eq!(
-            Estimate::of_request(8, None, true).output_tokens,
+            Estimate::of_request(8, None, None, 1, true).output_tokens,
             DEFAULT_OUTPUT_TOKENS
         );
-        assert_eq!(Estimate::of_request(8, Some(9), false).output_tokens, 0);
+        assert_eq!(
+            Estimate::of_request(8, None, Some(8000), 1, true).output_tokens,
+            8000
+        );
+        // Every one of `n` completions may reach the cap; `n: 0` is still one.
+        assert_eq!(
+            Estimate::of_request(8, Some(100), Some(8000), 4, true).output_tokens,
+            400
+        );
+        assert_eq!(
+            Estimate::of_request(8, Some(7), None, 0, true).output_tokens,
+            7
+        );
+        assert_eq!(
+            Estimate::of_request(8, Some(u64::MAX), None, 3, true).output_tokens,
+            u64::MAX
+        );
+        assert_eq!(
+            Estimate::of_request(8, Some(9), None, 2, false).output_tokens,
+            0
+        );
     }
 
     #[test]

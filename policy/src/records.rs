@@ -153,13 +153,22 @@ pub struct OrgRecord {
     /// Trusted forwarding header carrying the client IP (e.g. `x-forwarded-for`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_ip_header: Option<String>,
-    /// Model prices (per 1M tokens, in the org's currency) that price spend.
+    /// Model prices (per 1M tokens, in the org's currency) that price spend; an
+    /// org default price comes last as the pattern `*`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub prices: Vec<ModelPrice>,
     /// Requests of the org the edge host runs at once (streams included);
     /// absent: the host's default. Enforced before a guest instance is taken.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_in_flight: Option<u32>,
+    /// Origins (`scheme://host:port`) the edge may call for this org: those of its
+    /// providers. Anything else is refused, whatever a provider's `base_url` says.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_upstreams: Vec<String>,
+    /// Output tokens reserved for a request that sets no `max_tokens`
+    /// ([`crate::limits::DEFAULT_OUTPUT_TOKENS`] when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_max_output_tokens: Option<u64>,
 }
 
 impl OrgRecord {
@@ -168,6 +177,12 @@ impl OrgRecord {
         self.providers
             .iter()
             .find(|p| p.models.iter().any(|m| m.matches(model)))
+    }
+
+    /// Whether the edge may call `base_url` for this org: its origin is one the
+    /// admin service compiled in (fail closed on anything unparseable).
+    pub fn may_call(&self, base_url: &str) -> bool {
+        crate::upstream::origin(base_url).is_some_and(|o| self.allowed_upstreams.contains(&o))
     }
 }
 
@@ -232,6 +247,8 @@ mod tests {
             client_ip_header: None,
             prices: Vec::new(),
             max_in_flight: None,
+            allowed_upstreams: vec!["http://a:80".into()],
+            default_max_output_tokens: None,
         }
     }
 
@@ -241,6 +258,17 @@ mod tests {
         assert_eq!(org.route("gpt-4o").unwrap().name, "a");
         assert_eq!(org.route("gpt-4o-mini").unwrap().name, "b");
         assert!(org.route("claude-3").is_none());
+    }
+
+    #[test]
+    fn only_compiled_origins_may_be_called() {
+        let org = org();
+        assert!(org.may_call("http://a/v1"));
+        assert!(org.may_call("HTTP://A:80"));
+        assert!(!org.may_call("http://b"));
+        assert!(!org.may_call("http://a:81"));
+        assert!(!org.may_call("https://a"));
+        assert!(!org.may_call("not a url"));
     }
 
     #[test]

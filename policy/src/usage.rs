@@ -8,6 +8,13 @@ use crate::records::RecordError;
 
 /// Prefix of spooled usage events in the edge KV.
 pub const USAGE_PREFIX: &str = "usage:";
+/// Counter of usage events spooled and not yet drained: the edge adds one per
+/// event it writes, the admin drain subtracts what it removed. Outside the
+/// `usage:` range the drain scans, and outside `ctr:`, which a store may expire.
+pub const SPOOL_PENDING_KEY: &str = "spool:pending";
+/// Spooled events the edge keeps before refusing new requests (503
+/// `usage_spool_full`): about 300 MB of events if the admin drain stops.
+pub const MAX_SPOOLED_EVENTS: u64 = 1_000_000;
 
 /// One forwarded request, as the edge saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

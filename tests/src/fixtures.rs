@@ -37,6 +37,8 @@ pub fn org(org_id: &str, base_url: &str) -> OrgRecord {
         client_ip_header: None,
         prices: Vec::new(),
         max_in_flight: None,
+        allowed_upstreams: policy::upstream::origin(base_url).into_iter().collect(),
+        default_max_output_tokens: None,
     }
 }
 

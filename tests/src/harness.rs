@@ -86,6 +86,22 @@ impl Gateway {
             .expect("request reaches the edge")
     }
 
+    /// The usage events spooled in the edge store so far, each checked to sit
+    /// under its own key.
+    pub async fn events(&self) -> Vec<policy::UsageEvent> {
+        let kv = self.edge.kv();
+        let mut out = Vec::new();
+        for key in kv.list_keys().await.expect("keys listable") {
+            if key.starts_with(policy::usage::USAGE_PREFIX) {
+                let bytes = kv.get(&key).await.unwrap().expect("event present");
+                let event = policy::UsageEvent::decode(&bytes).expect("a valid usage event");
+                assert_eq!(key, event.kv_key());
+                out.push(event);
+            }
+        }
+        out
+    }
+
     /// A minimal chat request for `model`.
     pub async fn chat(&self, key: &str, model: &str) -> reqwest::Response {
         self.post(

@@ -42,6 +42,9 @@ struct Shared {
     received: Mutex<Vec<Received>>,
     hold_streams: Mutex<bool>,
     release: Notify,
+    /// Prompt tokens reported instead of [`PROMPT_TOKENS`] (a provider counting
+    /// images or tool schemas the gateway's byte estimate cannot see).
+    prompt_tokens: Mutex<Option<u64>>,
 }
 
 /// A running mock provider.
@@ -92,6 +95,11 @@ impl MockUpstream {
         *self.shared.hold_streams.lock().unwrap() = true;
     }
 
+    /// From now on, reports `prompt_tokens` prompt tokens per call.
+    pub fn report_prompt_tokens(&self, prompt_tokens: u64) {
+        *self.shared.prompt_tokens.lock().unwrap() = Some(prompt_tokens);
+    }
+
     /// Lets held streams finish.
     pub fn release(&self) {
         *self.shared.hold_streams.lock().unwrap() = false;
@@ -111,11 +119,16 @@ fn record(shared: &Shared, path: &str, headers: &HeaderMap, body: &Value) {
     });
 }
 
-fn usage() -> Value {
+fn usage(shared: &Shared) -> Value {
+    let prompt = shared
+        .prompt_tokens
+        .lock()
+        .unwrap()
+        .unwrap_or(PROMPT_TOKENS);
     json!({
-        "prompt_tokens": PROMPT_TOKENS,
+        "prompt_tokens": prompt,
         "completion_tokens": COMPLETION_TOKENS,
-        "total_tokens": PROMPT_TOKENS + COMPLETION_TOKENS,
+        "total_tokens": prompt + COMPLETION_TOKENS,
     })
 }
 
@@ -156,7 +169,7 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, bytes: Byte
                 "message": {"role": "assistant", "content": "Hello from the mock upstream."},
                 "finish_reason": "stop",
             }],
-            "usage": usage(),
+            "usage": usage(&shared),
         }))
         .into_response();
     }
@@ -195,7 +208,7 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, bytes: Byte
                 "created": 1_700_000_000,
                 "model": model,
                 "choices": [],
-                "usage": usage(),
+                "usage": usage(&shared),
             });
             let _ = tx.send(Ok(Bytes::from(format!("data: {v}\n\n")))).await;
         }
@@ -228,7 +241,7 @@ async fn completions(
         "created": 1_700_000_000,
         "model": body["model"],
         "choices": [{"index": 0, "text": "mock text", "finish_reason": "stop", "logprobs": null}],
-        "usage": usage(),
+        "usage": usage(&shared),
     }))
     .into_response()
 }

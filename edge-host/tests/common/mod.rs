@@ -33,7 +33,8 @@ pub fn records(base_url: &str, keys: &[(&str, &str, Value)]) -> Value {
             "org_id": "o1",
             "slug": "acme",
             "active": true,
-            "providers": [{"name": "mock", "base_url": base_url, "models": ["gpt-*"]}]
+            "providers": [{"name": "mock", "base_url": base_url, "models": ["gpt-*"]}],
+            "allowed_upstreams": policy::upstream::origin(base_url).into_iter().collect::<Vec<_>>(),
         }],
         "keys": all.iter().map(|(secret, id, acl)| json!({
             "secret": secret,
