@@ -263,6 +263,9 @@ async fn a_guest_interrupted_after_admission_gives_back_its_counters_and_spend()
             models: vec!["gpt-4o".parse().unwrap()],
         },
     );
+    // The org record allows the hole's origin, so the guest does call it.
+    org.allowed_upstreams
+        .extend(policy::upstream::origin(&format!("http://{hole_addr}/v1")));
     org.prices = vec![
         fixtures::price("gpt-4o", 2_500_000_000, 5_000_000_000),
         fixtures::price("gpt-4o-mini", 2_500_000_000, 5_000_000_000),
