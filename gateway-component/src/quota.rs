@@ -247,7 +247,11 @@ const BUSY_MAX_WAIT_MS: u64 = 128;
 /// rolls back at once, writing nothing, when another process (the admin service's
 /// sink, another edge) holds the write lock. Other failures may have applied the
 /// delta and are not retried.
-fn increment_unless_busy(bucket: &Bucket, key: &str, delta: i64) -> Result<i64, StoreError> {
+pub(crate) fn increment_unless_busy(
+    bucket: &Bucket,
+    key: &str,
+    delta: i64,
+) -> Result<i64, StoreError> {
     let mut wait_ms = 1;
     loop {
         match atomics::increment(bucket, key, delta) {

@@ -4,10 +4,9 @@
 use policy::UsageEvent;
 use policy::usage::{MAX_SPOOLED_EVENTS, SPOOL_PENDING_KEY};
 
-use crate::bindings::wasi::keyvalue::atomics;
 use crate::bindings::wasi::keyvalue::store::Bucket;
 use crate::errors::GatewayError;
-use crate::quota::Charge;
+use crate::quota::{Charge, increment_unless_busy};
 use crate::records::Records;
 
 /// What the event records about one request besides its records and charge.
@@ -45,7 +44,7 @@ pub fn event(records: &Records, outcome: Outcome<'_>, charge: &Charge) -> UsageE
 /// the admin service has not drained: its usage could not be recorded. Checked
 /// before forwarding; concurrent requests may overshoot the bound by their number.
 pub fn check_room(bucket: &Bucket) -> Result<(), GatewayError> {
-    let pending = atomics::increment(bucket, SPOOL_PENDING_KEY, 0).map_err(|e| {
+    let pending = increment_unless_busy(bucket, SPOOL_PENDING_KEY, 0).map_err(|e| {
         eprintln!("tollgate: spool counter unavailable: {e:?}");
         GatewayError::StoreUnavailable
     })?;
@@ -65,7 +64,7 @@ pub fn write(bucket: &Bucket, event: &UsageEvent) {
         );
         return;
     }
-    if let Err(e) = atomics::increment(bucket, SPOOL_PENDING_KEY, 1) {
+    if let Err(e) = increment_unless_busy(bucket, SPOOL_PENDING_KEY, 1) {
         eprintln!("tollgate: spool counter not incremented: {e:?}");
     }
 }
