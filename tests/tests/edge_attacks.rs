@@ -10,7 +10,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tollgate_e2e::admin::ControlPlane;
 use tollgate_e2e::fixtures;
-use tollgate_e2e::harness::{Gateway, KEY, ORG, config};
+use tollgate_e2e::harness::{Gateway, KEY, ORG, RedisServer, config};
 use tollgate_e2e::upstream::{COMPLETION_TOKENS, MockUpstream};
 
 const DAY_MS: u64 = 86_400_000;
@@ -30,6 +30,15 @@ async fn gateway_with(cfg: impl FnOnce(EdgeConfig) -> EdgeConfig) -> (Gateway, G
 
 async fn gateway() -> (Gateway, GuestClock) {
     gateway_with(|c| c).await
+}
+
+/// The same edge with its counters and spool on a throwaway Redis.
+async fn gateway_on(redis: &RedisServer) -> (Gateway, GuestClock) {
+    gateway_with(|c| EdgeConfig {
+        kv: redis.kv_config(),
+        ..c
+    })
+    .await
 }
 
 async fn seed(gw: &Gateway, entries: &[(String, Vec<u8>)]) {
@@ -181,11 +190,22 @@ async fn config_warns_of_unpriced_models_and_a_default_price_fixes_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_leaving_mid_stream_pays_what_the_provider_reports() {
     let (gw, clock) = gateway().await;
+    client_leaves_mid_stream(&gw, &clock).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_leaving_mid_stream_pays_what_the_provider_reports_on_redis() {
+    let redis = RedisServer::start();
+    let (gw, clock) = gateway_on(&redis).await;
+    client_leaves_mid_stream(&gw, &clock).await;
+}
+
+async fn client_leaves_mid_stream(gw: &Gateway, clock: &GuestClock) {
     let mut org = fixtures::org(ORG, &gw.upstream.base_url());
     // One micro per token either way: cost = tokens.
     org.prices = vec![fixtures::price("gpt-4o-mini", 1_000_000, 1_000_000)];
     org.budget = daily(1_000_000_000);
-    seed(&gw, &[fixtures::org_entry(&org)]).await;
+    seed(gw, &[fixtures::org_entry(&org)]).await;
     // The provider counts far more prompt tokens than the body's bytes suggest.
     gw.upstream.report_prompt_tokens(5_000);
     gw.upstream.hold_streams();
@@ -201,10 +221,10 @@ async fn a_client_leaving_mid_stream_pays_what_the_provider_reports() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     gw.upstream.release();
 
-    let events = until_events(&gw, 1).await;
+    let events = until_events(gw, 1).await;
     assert_eq!(events[0].input_tokens, 5_000, "{:?}", events[0]);
     assert_eq!(events[0].output_tokens, COMPLETION_TOKENS);
-    assert_eq!(spend(&gw, &clock).await, 5_000 + COMPLETION_TOKENS);
+    assert_eq!(spend(gw, clock).await, 5_000 + COMPLETION_TOKENS);
 }
 
 #[tokio::test]
@@ -246,10 +266,21 @@ async fn n_and_the_org_output_ceiling_are_reserved() {
 #[tokio::test]
 async fn a_provider_timeout_after_sending_settles_at_the_reservation() {
     let (gw, clock) = gateway().await;
+    provider_times_out_after_sending(&gw, &clock).await;
+}
+
+#[tokio::test]
+async fn a_provider_timeout_after_sending_settles_at_the_reservation_on_redis() {
+    let redis = RedisServer::start();
+    let (gw, clock) = gateway_on(&redis).await;
+    provider_times_out_after_sending(&gw, &clock).await;
+}
+
+async fn provider_times_out_after_sending(gw: &Gateway, clock: &GuestClock) {
     let mut org = fixtures::org(ORG, &gw.upstream.base_url());
     org.prices = vec![fixtures::price("slow-model", 1_000_000, 1_000_000)];
     org.budget = daily(1_000_000);
-    seed(&gw, &[fixtures::org_entry(&org)]).await;
+    seed(gw, &[fixtures::org_entry(&org)]).await;
     let body = json!({"model": "slow-model", "max_tokens": 100,
                       "messages": [{"role": "user", "content": "hi"}]});
     let len = serde_json::to_vec(&body).unwrap().len();
@@ -258,8 +289,8 @@ async fn a_provider_timeout_after_sending_settles_at_the_reservation() {
     assert_eq!((status, code.as_str()), (504, "upstream_timeout"));
     // The provider got the request and may bill it: charged what was reserved.
     let reserved = Estimate::of_request(len, Some(100), None, 1, true).total();
-    assert_eq!(spend(&gw, &clock).await, reserved);
-    let events = until_events(&gw, 1).await;
+    assert_eq!(spend(gw, clock).await, reserved);
+    let events = until_events(gw, 1).await;
     assert_eq!(events[0].cost_micros, reserved);
 }
 

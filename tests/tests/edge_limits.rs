@@ -12,7 +12,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tollgate_e2e::fixtures;
-use tollgate_e2e::harness::{Gateway, KEY, ORG, config};
+use tollgate_e2e::harness::{Gateway, KEY, ORG, RedisServer, config};
 use tollgate_e2e::upstream::MockUpstream;
 
 /// A second org and its key: the tenant the flood must not starve.
@@ -240,10 +240,24 @@ fn unresponsive_listener() -> (tokio::net::TcpListener, Vec<std::net::TcpStream>
 
 #[tokio::test]
 async fn a_guest_interrupted_after_admission_gives_back_its_counters_and_spend() {
+    guest_interrupted_after_admission(|c| c).await;
+}
+
+#[tokio::test]
+async fn a_guest_interrupted_after_admission_gives_back_its_counters_and_spend_on_redis() {
+    let redis = RedisServer::start();
+    guest_interrupted_after_admission(|c| EdgeConfig {
+        kv: redis.kv_config(),
+        ..c
+    })
+    .await;
+}
+
+async fn guest_interrupted_after_admission(store: impl FnOnce(EdgeConfig) -> EdgeConfig) {
     let upstream = MockUpstream::start().await;
     let (hole, _fill) = unresponsive_listener();
     let hole_addr = hole.local_addr().unwrap();
-    let mut cfg = config(&upstream);
+    let mut cfg = store(config(&upstream));
     cfg.allowed_outbound.push(hole_addr.to_string());
     cfg.connect_timeout = Duration::from_secs(1);
     cfg.first_byte_timeout = Duration::from_secs(4);
