@@ -222,3 +222,145 @@ async fn adding_an_unverified_account_by_email_grants_nothing() {
         .expect(201);
     assert_eq!(m["user_id"], json!(uid));
 }
+
+#[tokio::test]
+async fn an_invitation_whose_email_cannot_be_sent_is_not_stored() {
+    // A port nothing listens on: the SMTP connection is refused.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("smtp://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let dir = tempfile::tempdir().unwrap();
+    let sink = dir.path().join("kv.db");
+    let s = TestServer::start_mailing(dir, vec![sink], Some(url)).await;
+    let org = s.org("Unmailed").await;
+    let before = s.snapshot().await;
+    let r = s
+        .post(
+            &format!("/api/organizations/{org}/invitations"),
+            json!({"email": "lost@example.com", "role": "viewer"}),
+        )
+        .await;
+    assert_eq!(r.status, 502, "{}", r.text);
+    assert!(r.text.contains("email"), "{}", r.text);
+    assert!(!r.text.contains("tg-inv-"), "{}", r.text);
+    assert_eq!(
+        s.snapshot().await,
+        before,
+        "an invitation nobody can accept was stored"
+    );
+}
+
+/// Kills the spawned service when the test ends, pass or fail.
+struct Service(std::process::Child);
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn without_smtp_the_binary_logs_the_accept_link() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate-admin"))
+        .env_remove("TOLLGATE_SMTP_URL")
+        .env_remove("TOLLGATE_PUBLIC_URL")
+        .env_remove("TOLLGATE_EDGE_KV")
+        .env("TOLLGATE_LISTEN", format!("127.0.0.1:{port}"))
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("admin.db").display()),
+        )
+        .env("TOLLGATE_ADMIN_TOKEN", crate::common::ADMIN)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let log = Arc::new(Mutex::new(String::new()));
+    let out = child.stdout.take().unwrap();
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let mut log = sink.lock().unwrap();
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
+    let _service = Service(child);
+    let client = reqwest::Client::new();
+    let call = |method: reqwest::Method, path: &str, body: serde_json::Value| {
+        client
+            .request(method, format!("{base}{path}"))
+            .bearer_auth(crate::common::ADMIN)
+            .json(&body)
+            .send()
+    };
+    let start = Instant::now();
+    let org = loop {
+        if let Ok(r) = call(
+            reqwest::Method::POST,
+            "/api/organizations",
+            json!({"name": "Local"}),
+        )
+        .await
+        {
+            break r.json::<serde_json::Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string();
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "never started");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let inv = call(
+        reqwest::Method::POST,
+        &format!("/api/organizations/{org}/invitations"),
+        json!({"email": "local@example.com", "role": "member"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(inv.status(), 201);
+    assert!(!inv.text().await.unwrap().contains("tg-inv-"));
+    let line = loop {
+        let found = log
+            .lock()
+            .unwrap()
+            .lines()
+            .find(|l| l.contains("invitation email not sent"))
+            .map(str::to_string);
+        if let Some(line) = found {
+            break line;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "not logged");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(line.contains(" INFO "), "{line}");
+    assert!(
+        line.contains(&format!("{base}/api/invitations/accept")),
+        "{line}"
+    );
+    let secret = crate::common::smtp::invitation_secret(&line);
+    let acc = client
+        .post(format!("{base}/api/invitations/accept"))
+        .json(&json!({ "token": secret }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(acc.status(), 200);
+    let acc: serde_json::Value = acc.json().await.unwrap();
+    assert_eq!(acc["email"], "local@example.com");
+}

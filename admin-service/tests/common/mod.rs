@@ -102,6 +102,16 @@ impl TestServer {
 
     /// A server on the database in `dir` (created if missing) pushing to `sinks`.
     pub async fn start_in(dir: TempDir, sinks: Vec<PathBuf>) -> TestServer {
+        Self::start_mailing(dir, sinks, None).await
+    }
+
+    /// Like [`TestServer::start_in`]; invitation emails go to `smtp_url` instead of
+    /// the server's own receiver when given.
+    pub async fn start_mailing(
+        dir: TempDir,
+        sinks: Vec<PathBuf>,
+        smtp_url: Option<String>,
+    ) -> TestServer {
         let db_path = dir.path().join("admin.db");
         let config = admin_service::Config {
             database_url: format!("sqlite://{}", db_path.display()),
@@ -124,7 +134,7 @@ impl TestServer {
         let mail = smtp::SmtpSink::start().await;
         started.state.mailer = Arc::new(
             admin_service::mail::Mailer::smtp(
-                &format!("smtp://{}", mail.addr),
+                &smtp_url.unwrap_or_else(|| format!("smtp://{}", mail.addr)),
                 "Tollgate <tollgate@test.example>",
                 "http://tollgate.test.example",
             )
@@ -264,7 +274,12 @@ impl TestServer {
     #[track_caller]
     pub fn emailed_secret(&self, email: &str) -> String {
         let mails = self.mail.mail_to(email);
-        smtp::invitation_secret(mails.last().expect("an invitation email was delivered"))
+        smtp::invitation_secret(
+            &mails
+                .last()
+                .expect("an invitation email was delivered")
+                .data,
+        )
     }
 
     /// Waits until every sink has acknowledged the whole outbox; returns the wait.

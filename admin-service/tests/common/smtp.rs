@@ -60,13 +60,10 @@ impl SmtpSink {
     }
 }
 
-/// The invitation secret (`tg-inv-…`) in a message body.
-pub fn invitation_secret(mail: &Mail) -> String {
-    let at = mail
-        .data
-        .find("tg-inv-")
-        .expect("the email holds an invitation secret");
-    mail.data[at..]
+/// The invitation secret (`tg-inv-…`) in a message or log line.
+pub fn invitation_secret(text: &str) -> String {
+    let at = text.find("tg-inv-").expect("an invitation secret");
+    text[at..]
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
         .collect()
