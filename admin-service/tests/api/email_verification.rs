@@ -67,14 +67,7 @@ async fn the_invitation_secret_reaches_only_the_invitees_mailbox() {
         "tg-inv-000000000000000000000000000000000000000000000000",
         &near,
     ] {
-        let r = s
-            .raw(
-                "POST",
-                "/api/invitations/accept",
-                None,
-                Some(&json!({ "token": guess }).to_string()),
-            )
-            .await;
+        let r = s.accept(guess, None).await;
         assert_eq!(r.status, 404, "{}", r.text);
         assert!(!r.text.contains("tg-user-"), "{}", r.text);
     }
@@ -86,15 +79,7 @@ async fn the_invitation_secret_reaches_only_the_invitees_mailbox() {
     assert!(!verified(&s, "newcomer@example.com").await);
 
     // The emailed secret creates the account, verified, and hands it its token.
-    let acc = s
-        .raw(
-            "POST",
-            "/api/invitations/accept",
-            None,
-            Some(&json!({ "token": secret }).to_string()),
-        )
-        .await
-        .expect(200);
+    let acc = s.accept(&secret, None).await.expect(200);
     let token = acc["token"].as_str().unwrap();
     let me = s.call("GET", "/api/me", token, None).await.ok();
     assert_eq!(me["user"]["email"], "newcomer@example.com");
@@ -134,19 +119,10 @@ async fn an_org_admin_cannot_pre_hijack_an_address_without_an_account() {
     assert!(!listed.to_string().contains("tg-inv-"), "{listed}");
     let before = s.snapshot().await;
     for bearer in [None, Some(admin_a.as_str())] {
-        for guess in [
-            json!(inv["id"]),
-            json!("tg-inv-"),
-            json!(format!("tg-inv-{}", inv["id"])),
-        ] {
-            let r = s
-                .raw(
-                    "POST",
-                    "/api/invitations/accept",
-                    bearer,
-                    Some(&json!({ "token": guess }).to_string()),
-                )
-                .await;
+        // What the admin knows: the invitation's id, and the secrets' shape.
+        let id = inv["id"].as_str().unwrap();
+        for guess in [id.to_string(), "tg-inv-".into(), format!("tg-inv-{id}")] {
+            let r = s.accept(&guess, bearer).await;
             assert_eq!(r.status, 404, "{}", r.text);
         }
     }
@@ -155,15 +131,7 @@ async fn an_org_admin_cannot_pre_hijack_an_address_without_an_account() {
     // The victim, reading their mail, gets the account; a platform admin may then
     // add it by email elsewhere, since it is now the address owner's.
     let secret = s.emailed_secret(victim);
-    let acc = s
-        .raw(
-            "POST",
-            "/api/invitations/accept",
-            None,
-            Some(&json!({ "token": secret }).to_string()),
-        )
-        .await
-        .expect(200);
+    let acc = s.accept(&secret, None).await.expect(200);
     assert!(acc["token"].as_str().unwrap().starts_with("tg-user-"));
     s.post(
         &format!("/api/organizations/{b}/members"),
@@ -204,14 +172,7 @@ async fn adding_an_unverified_account_by_email_grants_nothing() {
         .ok();
     let own = tok["token"].as_str().unwrap();
     let (_, secret) = s.invite(&second, "unproven@example.com", "viewer").await;
-    s.call(
-        "POST",
-        "/api/invitations/accept",
-        own,
-        Some(json!({ "token": secret })),
-    )
-    .await
-    .expect(200);
+    s.accept(&secret, Some(own)).await.expect(200);
     assert!(verified(&s, "unproven@example.com").await);
     let m = s
         .post(

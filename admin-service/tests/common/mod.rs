@@ -270,6 +270,13 @@ impl TestServer {
         (inv, self.emailed_secret(email))
     }
 
+    /// Accepts an invitation with `secret`, presenting `bearer` if any.
+    pub async fn accept(&self, secret: &str, bearer: Option<&str>) -> Resp {
+        let body = json!({ "token": secret }).to_string();
+        self.raw("POST", "/api/invitations/accept", bearer, Some(&body))
+            .await
+    }
+
     /// The secret of the latest invitation emailed to `email`.
     #[track_caller]
     pub fn emailed_secret(&self, email: &str) -> String {
