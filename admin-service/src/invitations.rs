@@ -18,6 +18,7 @@ use crate::auth::{Actor, Perm, Role, authorize_org, hash_secret, issue_user_toke
 use crate::db::{new_id, now_ms, random_hex, rfc3339};
 use crate::errors::{ApiError, ApiResult};
 use crate::extract::ApiJson;
+use crate::mail::MailError;
 use crate::members::{check_email, check_grant, upsert_user};
 use crate::paging::{PageParams, PageQuery, Paged};
 
@@ -106,15 +107,24 @@ pub async fn create_invitation(
     // Sent before the row is stored and outside the writer lock: a slow or failing
     // SMTP server never blocks writers, and a failed send stores nothing (a sent
     // secret whose row never lands matches no invitation).
-    if let Err(e) = st
+    match st
         .mailer
         .send_invitation(&email, &org_name, body.role.as_str(), &token)
         .await
     {
-        tracing::warn!(org_id = %org_id, error = %e, "invitation email failed");
-        return Err(ApiError::bad_gateway(
-            "could not send the invitation email; nothing was stored, try again",
-        ));
+        Ok(()) => {}
+        Err(MailError::Address { field: "email", .. }) => {
+            return Err(ApiError::invalid(
+                "email",
+                "is not a deliverable email address",
+            ));
+        }
+        Err(e) => {
+            tracing::warn!(org_id = %org_id, error = %e, "invitation email failed");
+            return Err(ApiError::bad_gateway(
+                "could not send the invitation email; nothing was stored, try again",
+            ));
+        }
     }
     let mut tx = st.writer.begin(&st.db).await?;
     sqlx::query(

@@ -3,7 +3,7 @@
 
 use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 /// Sender address used when none is configured.
 pub const DEFAULT_FROM: &str = "Tollgate <tollgate@localhost>";
@@ -82,7 +82,8 @@ impl Mailer {
             );
             return Ok(());
         };
-        let to: Mailbox = to.parse().map_err(|source| MailError::Address {
+        // A bare address, never "Name <addr>": the recipient is exactly the stored email.
+        let to: Address = to.parse().map_err(|source| MailError::Address {
             field: "email",
             source,
         })?;
@@ -98,7 +99,7 @@ impl Mailer {
         );
         let message = Message::builder()
             .from(self.from.clone())
-            .to(to)
+            .to(Mailbox::new(None, to))
             .subject(format!("Invitation to {org_name} on Tollgate"))
             .header(ContentType::TEXT_PLAIN)
             .body(body)?;

@@ -54,6 +54,16 @@ async fn the_invitation_secret_reaches_only_the_invitees_mailbox() {
         mail.data
     );
     let secret = s.emailed_secret("newcomer@example.com");
+    // An address with a display-name part would send the secret elsewhere than the
+    // email the invitation is for.
+    let sent = s.mail.count();
+    s.post(
+        &path,
+        json!({"email": "x<other@example.com>", "role": "member"}),
+    )
+    .await
+    .err(422, "email");
+    assert_eq!(s.mail.count(), sent, "a refused invitation was emailed");
     assert_eq!(secret.len(), "tg-inv-".len() + 48, "{secret}");
 
     // A guessed secret, or a near miss of the real one, gets nothing.
