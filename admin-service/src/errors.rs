@@ -156,6 +156,16 @@ impl ApiError {
         )
     }
 
+    /// 502: a service we depend on (the SMTP server) failed; nothing was stored.
+    pub fn bad_gateway(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_GATEWAY,
+            "api_error",
+            "upstream_unavailable",
+            message.into(),
+        )
+    }
+
     /// 500: something on our side; details go to the log, not the client.
     pub fn internal() -> Self {
         Self::new(

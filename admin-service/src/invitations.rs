@@ -1,5 +1,7 @@
-//! Invitations by email: the token is shown once, stored hashed, expires, and is
-//! single use; accepting creates the membership and returns a user API token.
+//! Invitations by email: the secret goes only to the invited address (never to the
+//! inviter), is stored hashed, expires, and is single use. Using it proves the
+//! address: accepting verifies the account's email, creates the membership, and
+//! returns a user API token to a newly created account.
 
 use axum::Json;
 use std::net::SocketAddr;
@@ -16,6 +18,7 @@ use crate::auth::{Actor, Perm, Role, authorize_org, hash_secret, issue_user_toke
 use crate::db::{new_id, now_ms, random_hex, rfc3339};
 use crate::errors::{ApiError, ApiResult};
 use crate::extract::ApiJson;
+use crate::mail::MailError;
 use crate::members::{check_email, check_grant, upsert_user};
 use crate::paging::{PageParams, PageQuery, Paged};
 
@@ -40,9 +43,6 @@ pub struct InvitationView {
     pub expires_at: String,
     /// Creation time.
     pub created_at: String,
-    /// The invitation secret: present only in the creation response.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub token: Option<String>,
 }
 
 fn invitation_view(r: &SqliteRow, now: i64) -> Result<InvitationView, ApiError> {
@@ -64,7 +64,6 @@ fn invitation_view(r: &SqliteRow, now: i64) -> Result<InvitationView, ApiError> 
         status,
         expires_at: rfc3339(expires),
         created_at: rfc3339(r.try_get("created_at_ms")?),
-        token: None,
     })
 }
 
@@ -79,6 +78,8 @@ pub struct CreateInvitation {
 }
 
 /// `POST /api/organizations/{id}/invitations`: admins invite (owners may invite owners).
+/// The secret is emailed to the invitee and never returned: whoever holds it gets the
+/// address's account, so the inviter must not.
 pub async fn create_invitation(
     State(st): State<AppState>,
     actor: Actor,
@@ -99,6 +100,32 @@ pub async fn create_invitation(
     let token = format!("{INVITE_PREFIX}{}", random_hex(24));
     let now = now_ms();
     let expires = now + i64::from(hours) * 3_600_000;
+    let org_name: String = sqlx::query_scalar("SELECT name FROM organizations WHERE id = ?")
+        .bind(&org_id)
+        .fetch_one(&st.db)
+        .await?;
+    // Sent before the row is stored and outside the writer lock: a slow or failing
+    // SMTP server never blocks writers, and a failed send stores nothing (a sent
+    // secret whose row never lands matches no invitation).
+    match st
+        .mailer
+        .send_invitation(&email, &org_name, body.role.as_str(), &token)
+        .await
+    {
+        Ok(()) => {}
+        Err(MailError::Address { field: "email", .. }) => {
+            return Err(ApiError::invalid(
+                "email",
+                "is not a deliverable email address",
+            ));
+        }
+        Err(e) => {
+            tracing::warn!(org_id = %org_id, error = %e, "invitation email failed");
+            return Err(ApiError::bad_gateway(
+                "could not send the invitation email; nothing was stored, try again",
+            ));
+        }
+    }
     let mut tx = st.writer.begin(&st.db).await?;
     sqlx::query(
         "INSERT INTO invitations (id, org_id, email, role, token_hash, expires_at_ms, created_at_ms)
@@ -125,7 +152,6 @@ pub async fn create_invitation(
             status: "pending",
             expires_at: rfc3339(expires),
             created_at: rfc3339(now),
-            token: Some(token),
         }),
     ))
 }
@@ -205,8 +231,9 @@ pub struct Accepted {
     pub token: Option<String>,
 }
 
-/// `POST /api/invitations/accept`: the invitation token is the credential for a new
-/// user; an existing user must also present their own bearer token.
+/// `POST /api/invitations/accept`: the emailed secret is the credential for a new
+/// user (it proves the address); an existing user must also present their own
+/// bearer token. Either way the account's email counts as verified from now on.
 pub async fn accept_invitation(
     State(st): State<AppState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
@@ -266,6 +293,13 @@ pub async fn accept_invitation(
         }
     }
     let user_id = upsert_user(tx.conn(), &inv.email).await?;
+    sqlx::query(
+        "UPDATE users SET email_verified_at_ms = ? WHERE id = ? AND email_verified_at_ms IS NULL",
+    )
+    .bind(now)
+    .bind(&user_id)
+    .execute(tx.conn())
+    .await?;
     let existing: Option<String> =
         sqlx::query_scalar("SELECT role FROM memberships WHERE user_id = ? AND org_id = ?")
             .bind(&user_id)

@@ -15,6 +15,7 @@ pub mod errors;
 pub mod extract;
 pub mod invitations;
 pub mod keys;
+pub mod mail;
 pub mod members;
 pub mod money;
 pub mod openapi;
@@ -41,6 +42,7 @@ use tokio::task::JoinHandle;
 use crate::attempts::AttemptLimiter;
 use crate::db::Writer;
 use crate::errors::ApiError;
+use crate::mail::Mailer;
 use crate::outbox::Signal;
 use crate::sinks::{Sink, SinkTarget};
 
@@ -55,6 +57,8 @@ pub struct AppState {
     pub sinks: Arc<Vec<String>>,
     /// Failed invitation acceptances per client address.
     pub accept_attempts: Arc<AttemptLimiter>,
+    /// Sends invitation emails (logs them when no SMTP server is configured).
+    pub mailer: Arc<Mailer>,
 }
 
 /// How to start the service.
@@ -115,6 +119,7 @@ pub async fn start_with_sinks(
             writer,
             sinks: Arc::new(names),
             accept_attempts: Arc::default(),
+            mailer: Arc::new(Mailer::log_only("http://127.0.0.1:8081")),
         },
         generated_admin_token,
         pushers,

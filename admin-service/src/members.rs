@@ -271,6 +271,7 @@ pub struct AddMember {
 }
 
 /// `POST /api/organizations/{id}/members`: adds an existing user (by id or email) directly.
+/// By email only an account that proved the address (used an emailed secret) qualifies.
 pub async fn add_member(
     State(st): State<AppState>,
     actor: Actor,
@@ -293,16 +294,28 @@ pub async fn add_member(
         }
         (None, Some(email)) => {
             let email = check_email("email", email)?;
-            let found: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE email = ?")
-                .bind(&email)
-                .fetch_optional(tx.conn())
-                .await?;
-            found.ok_or_else(|| {
-                ApiError::invalid(
-                    "email",
-                    "no user with this email; send an invitation instead",
-                )
-            })?
+            let found: Option<(String, Option<i64>)> =
+                sqlx::query_as("SELECT id, email_verified_at_ms FROM users WHERE email = ?")
+                    .bind(&email)
+                    .fetch_optional(tx.conn())
+                    .await?;
+            match found {
+                None => {
+                    return Err(ApiError::invalid(
+                        "email",
+                        "no user with this email; send an invitation instead",
+                    ));
+                }
+                // Whoever created that account may not own the address: a grant
+                // addressed to the email goes only to an account that proved it.
+                Some((_, None)) => {
+                    return Err(ApiError::invalid(
+                        "email",
+                        "this user never verified the address; send an invitation instead",
+                    ));
+                }
+                Some((uid, Some(_))) => uid,
+            }
         }
         (None, None) => {
             return Err(ApiError::unprocessable(

@@ -100,7 +100,7 @@ pub fn document() -> OpenApi {
                 .version(env!("CARGO_PKG_VERSION"))
                 .description(Some(
                     "Control plane of the Tollgate LLM gateway. Money is a decimal string (\"99.00\"); inputs accept a number or a string. \
-                     Secrets (virtual keys, tokens, invitation tokens) are returned once; provider credentials never.",
+                     Secrets (virtual keys, tokens) are returned once; invitation secrets go only to the invitee by email; provider credentials never.",
                 )),
         )
         .paths(paths)

@@ -61,10 +61,10 @@ endpoints! {
     post "/api/organizations/{id}/members" => members::add_member, "members", true, true, "Add an existing user by user_id or email with a role (platform admin; org admins invite).";
     patch "/api/organizations/{id}/members/{user_id}" => members::update_member, "members", true, true, "Change a member's role (admin+; owners only by owners).";
     delete "/api/organizations/{id}/members/{user_id}" => members::remove_member, "members", false, true, "Remove a member at once (admin+; owners only by owners; never the last owner): the keys they created here are revoked, or handed to ?transfer_keys_to=<user_id>.";
-    post "/api/organizations/{id}/invitations" => invitations::create_invitation, "members", true, true, "Invite by email; the token is returned once (admin+).";
+    post "/api/organizations/{id}/invitations" => invitations::create_invitation, "members", true, true, "Invite by email: the secret is emailed to the invitee, never returned (admin+).";
     get "/api/organizations/{id}/invitations" => invitations::list_invitations, "members", false, true, "List invitations without tokens (admin+).";
     delete "/api/invitations/{id}" => invitations::revoke_invitation, "members", false, true, "Revoke a pending invitation (admin+).";
-    post "/api/invitations/accept" => invitations::accept_invitation, "members", true, false, "Accept an invitation with its token: creates the membership; a new user gets an API token once, an existing user sends their own bearer token.";
+    post "/api/invitations/accept" => invitations::accept_invitation, "members", true, false, "Accept an invitation with the emailed secret (proof of the address): creates the membership; a new user gets an API token once, an existing user sends their own bearer token.";
     post "/api/organizations/{id}/teams" => teams::create_team, "teams", true, true, "Create a team; grants must narrow the org's (admin+).";
     get "/api/organizations/{id}/teams" => teams::list_teams, "teams", false, true, "List teams (viewer+).";
     get "/api/teams/{id}" => teams::get_team, "teams", false, true, "Team detail (viewer+).";

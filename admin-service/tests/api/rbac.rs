@@ -162,15 +162,10 @@ async fn world(s: &TestServer, e: &Endpoint, org: &str) -> World {
         w.agent = s.agent(org, "fixture").await;
     }
     if p.starts_with("/api/invitations/") {
-        let inv = s
-            .post(
-                &format!("/api/organizations/{org}/invitations"),
-                json!({"email": format!("inv-{}@example.com", rand_suffix()), "role": "viewer"}),
-            )
-            .await
-            .ok();
+        let email = format!("inv-{}@example.com", rand_suffix());
+        let (inv, secret) = s.invite(org, &email, "viewer").await;
         w.invitation = inv["id"].as_str().unwrap().into();
-        w.invitation_token = inv["token"].as_str().unwrap().into();
+        w.invitation_token = secret;
     }
     if p.contains("{user_id}")
         || p.starts_with("/api/users/")

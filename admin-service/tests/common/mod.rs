@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod smtp;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,6 +28,8 @@ pub struct TestServer {
     pub sink_paths: Vec<PathBuf>,
     server: JoinHandle<()>,
     pushers: Vec<JoinHandle<()>>,
+    /// The SMTP server the service sends invitation emails to.
+    pub mail: smtp::SmtpSink,
     /// A connection kept for snapshots, which the RBAC matrix takes hundreds of.
     snap: tokio::sync::OnceCell<sqlx::SqlitePool>,
 }
@@ -98,6 +102,16 @@ impl TestServer {
 
     /// A server on the database in `dir` (created if missing) pushing to `sinks`.
     pub async fn start_in(dir: TempDir, sinks: Vec<PathBuf>) -> TestServer {
+        Self::start_mailing(dir, sinks, None).await
+    }
+
+    /// Like [`TestServer::start_in`]; invitation emails go to `smtp_url` instead of
+    /// the server's own receiver when given.
+    pub async fn start_mailing(
+        dir: TempDir,
+        sinks: Vec<PathBuf>,
+        smtp_url: Option<String>,
+    ) -> TestServer {
         let db_path = dir.path().join("admin.db");
         let config = admin_service::Config {
             database_url: format!("sqlite://{}", db_path.display()),
@@ -114,9 +128,18 @@ impl TestServer {
             .iter()
             .map(|p| Arc::new(SpinSqliteSink::new(p)) as Arc<dyn Sink>)
             .collect();
-        let started = admin_service::start_with_sinks(db, sink_objs, None)
+        let mut started = admin_service::start_with_sinks(db, sink_objs, None)
             .await
             .unwrap();
+        let mail = smtp::SmtpSink::start().await;
+        started.state.mailer = Arc::new(
+            admin_service::mail::Mailer::smtp(
+                &smtp_url.unwrap_or_else(|| format!("smtp://{}", mail.addr)),
+                "Tollgate <tollgate@test.example>",
+                "http://tollgate.test.example",
+            )
+            .unwrap(),
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let state = started.state.clone();
@@ -133,6 +156,7 @@ impl TestServer {
             sink_paths: sinks,
             server,
             pushers: started.pushers,
+            mail,
             snap: tokio::sync::OnceCell::new(),
         }
     }
@@ -231,6 +255,38 @@ impl TestServer {
             .await
             .ok();
         (uid, tok["token"].as_str().unwrap().to_string())
+    }
+
+    /// Invites `email` to `org_id` as `role`; returns the creation response and the
+    /// secret from the email the invitee received.
+    pub async fn invite(&self, org_id: &str, email: &str, role: &str) -> (Value, String) {
+        let inv = self
+            .post(
+                &format!("/api/organizations/{org_id}/invitations"),
+                json!({"email": email, "role": role}),
+            )
+            .await
+            .expect(201);
+        (inv, self.emailed_secret(email))
+    }
+
+    /// Accepts an invitation with `secret`, presenting `bearer` if any.
+    pub async fn accept(&self, secret: &str, bearer: Option<&str>) -> Resp {
+        let body = json!({ "token": secret }).to_string();
+        self.raw("POST", "/api/invitations/accept", bearer, Some(&body))
+            .await
+    }
+
+    /// The secret of the latest invitation emailed to `email`.
+    #[track_caller]
+    pub fn emailed_secret(&self, email: &str) -> String {
+        let mails = self.mail.mail_to(email);
+        smtp::invitation_secret(
+            &mails
+                .last()
+                .expect("an invitation email was delivered")
+                .data,
+        )
     }
 
     /// Waits until every sink has acknowledged the whole outbox; returns the wait.

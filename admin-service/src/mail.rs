@@ -1,0 +1,116 @@
+//! Invitation email: sent over SMTP (`TOLLGATE_SMTP_URL`) or, without it, logged
+//! for local use. The emailed secret is the proof that its reader owns the address.
+
+use lettre::message::Mailbox;
+use lettre::message::header::ContentType;
+use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+/// Sender address used when none is configured.
+pub const DEFAULT_FROM: &str = "Tollgate <tollgate@localhost>";
+
+/// Why mail could not be configured or sent.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// `TOLLGATE_SMTP_URL` is not a valid lettre SMTP URL.
+    #[error("TOLLGATE_SMTP_URL: {0}")]
+    Url(lettre::transport::smtp::Error),
+    /// An address is not a valid mailbox.
+    #[error("{field}: {source}")]
+    Address {
+        /// The setting or field holding it.
+        field: &'static str,
+        /// The parse error.
+        source: lettre::address::AddressError,
+    },
+    /// Building the message failed.
+    #[error("building the message: {0}")]
+    Build(#[from] lettre::error::Error),
+    /// The SMTP server refused or could not be reached.
+    #[error("SMTP: {0}")]
+    Send(#[from] lettre::transport::smtp::Error),
+}
+
+/// Sends invitation emails.
+pub struct Mailer {
+    transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
+    from: Mailbox,
+    accept_url: String,
+}
+
+impl Mailer {
+    /// A mailer that only logs the accept instructions (no SMTP configured).
+    pub fn log_only(public_url: &str) -> Self {
+        Mailer {
+            transport: None,
+            from: DEFAULT_FROM.parse().expect("the default sender parses"),
+            accept_url: accept_url(public_url),
+        }
+    }
+
+    /// A mailer sending through `smtp_url` (lettre's form: `smtp://host:port`,
+    /// `smtps://user:pass@host`, `smtp://host?tls=required`) as `from`.
+    pub fn smtp(smtp_url: &str, from: &str, public_url: &str) -> Result<Self, MailError> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url)
+            .map_err(MailError::Url)?
+            .build();
+        let from = from.parse().map_err(|source| MailError::Address {
+            field: "TOLLGATE_SMTP_FROM",
+            source,
+        })?;
+        Ok(Mailer {
+            transport: Some(transport),
+            from,
+            accept_url: accept_url(public_url),
+        })
+    }
+
+    /// Sends `secret` for an invitation to `org_name` to `to`; without SMTP, logs it.
+    pub async fn send_invitation(
+        &self,
+        to: &str,
+        org_name: &str,
+        role: &str,
+        secret: &str,
+    ) -> Result<(), MailError> {
+        let Some(transport) = &self.transport else {
+            tracing::info!(
+                to,
+                org = org_name,
+                accept_url = %self.accept_url,
+                token = secret,
+                "invitation email not sent (TOLLGATE_SMTP_URL unset): accept with POST accept_url {{\"token\": token}}"
+            );
+            return Ok(());
+        };
+        // A bare address, never "Name <addr>": the recipient is exactly the stored email.
+        let to: Address = to.parse().map_err(|source| MailError::Address {
+            field: "email",
+            source,
+        })?;
+        let body = format!(
+            "You are invited to join {org_name} on Tollgate as {role}.\n\n\
+             Accept with:\n\n\
+             POST {url}\n\
+             {{\"token\": \"{secret}\"}}\n\n\
+             If you already have a Tollgate account, send your own bearer token\n\
+             with the request. The invitation is single use; ignore this email\n\
+             if you did not expect it.\n",
+            url = self.accept_url,
+        );
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(Mailbox::new(None, to))
+            .subject(format!("Invitation to {org_name} on Tollgate"))
+            .header(ContentType::TEXT_PLAIN)
+            .body(body)?;
+        transport.send(message).await?;
+        Ok(())
+    }
+}
+
+fn accept_url(public_url: &str) -> String {
+    format!(
+        "{}/api/invitations/accept",
+        public_url.trim_end_matches('/')
+    )
+}
