@@ -8,6 +8,36 @@ use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executo
 /// Sender address used when none is configured.
 pub const DEFAULT_FROM: &str = "Tollgate <tollgate@localhost>";
 
+/// The email settings `tollgate-admin` and `tollgate up` take alike.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MailSettings {
+    /// SMTP server for invitation emails, in lettre's URL form (`smtp://host:2525`,
+    /// `smtps://user:pass@host`); unset, the accept instructions are logged instead.
+    #[arg(long, env = "TOLLGATE_SMTP_URL")]
+    pub smtp_url: Option<String>,
+    /// Sender of invitation emails.
+    #[arg(long, env = "TOLLGATE_SMTP_FROM", default_value = DEFAULT_FROM)]
+    pub smtp_from: String,
+    /// Base URL of the admin API as invitees reach it (for the accept link);
+    /// defaults to `http://<the admin listen address>`.
+    #[arg(long, env = "TOLLGATE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+}
+
+impl MailSettings {
+    /// The mailer these settings describe, for an admin API listening on `listen`.
+    pub fn mailer(&self, listen: std::net::SocketAddr) -> Result<Mailer, MailError> {
+        let public_url = self
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{listen}"));
+        match self.smtp_url.as_deref().filter(|u| !u.is_empty()) {
+            Some(url) => Mailer::smtp(url, &self.smtp_from, &public_url),
+            None => Ok(Mailer::log_only(&public_url)),
+        }
+    }
+}
+
 /// Why mail could not be configured or sent.
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use admin_service::mail::Mailer;
+use admin_service::mail::MailSettings;
 
 use admin_service::sinks::SinkTarget;
 use anyhow::Context;
@@ -24,17 +24,8 @@ struct Cli {
     /// `sqlite:<path>` (or a path) or `redis://host:port[/db]`; repeatable.
     #[arg(long = "edge-kv", env = "TOLLGATE_EDGE_KV", value_delimiter = ',')]
     edge_kv: Vec<SinkTarget>,
-    /// SMTP server for invitation emails, in lettre's URL form (`smtp://host:2525`,
-    /// `smtps://user:pass@host`); unset, the accept instructions are logged instead.
-    #[arg(long, env = "TOLLGATE_SMTP_URL")]
-    smtp_url: Option<String>,
-    /// Sender of invitation emails.
-    #[arg(long, env = "TOLLGATE_SMTP_FROM", default_value = admin_service::mail::DEFAULT_FROM)]
-    smtp_from: String,
-    /// Base URL of this API as invitees reach it (for the accept link); defaults to
-    /// `http://<listen>`.
-    #[arg(long, env = "TOLLGATE_PUBLIC_URL")]
-    public_url: Option<String>,
+    #[command(flatten)]
+    mail: MailSettings,
 }
 
 #[tokio::main]
@@ -60,14 +51,7 @@ async fn main() -> anyhow::Result<()> {
             .ok()
             .filter(|t| !t.is_empty()),
     };
-    let public_url = cli
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", cli.listen));
-    let mailer = match cli.smtp_url.as_deref().filter(|u| !u.is_empty()) {
-        Some(url) => Mailer::smtp(url, &cli.smtp_from, &public_url)?,
-        None => Mailer::log_only(&public_url),
-    };
+    let mailer = cli.mail.mailer(cli.listen)?;
     let mut started = admin_service::start(&config)
         .await
         .context("starting the admin service")?;

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use admin_service::mail::Mailer;
+use admin_service::mail::MailSettings;
 use admin_service::sinks::SinkTarget;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -53,16 +53,8 @@ struct UpArgs {
     /// (added to the well-known providers).
     #[arg(long = "allow-outbound", value_name = "HOST[:PORT]")]
     allow_outbound: Vec<String>,
-    /// SMTP server for invitation emails (`smtp://host:2525`); unset, the accept
-    /// link is logged instead.
-    #[arg(long, env = "TOLLGATE_SMTP_URL")]
-    smtp_url: Option<String>,
-    /// Sender of invitation emails.
-    #[arg(long, env = "TOLLGATE_SMTP_FROM", default_value = admin_service::mail::DEFAULT_FROM)]
-    smtp_from: String,
-    /// Base URL of the admin service in invitation links (default: the admin address).
-    #[arg(long, env = "TOLLGATE_PUBLIC_URL")]
-    public_url: Option<String>,
+    #[command(flatten)]
+    mail: MailSettings,
 }
 
 #[tokio::main]
@@ -96,13 +88,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding the admin API to {}", args.admin_listen))?;
     let admin_addr = listener.local_addr()?;
-    let public_url = args
-        .public_url
-        .unwrap_or_else(|| format!("http://{admin_addr}"));
-    let mailer = match args.smtp_url.as_deref().filter(|u| !u.is_empty()) {
-        Some(url) => Mailer::smtp(url, &args.smtp_from, &public_url)?,
-        None => Mailer::log_only(&public_url),
-    };
+    let mailer = args.mail.mailer(admin_addr)?;
     started.state.mailer = Arc::new(mailer);
 
     let mut allowed: Vec<String> = DEFAULT_PROVIDERS.iter().map(|h| h.to_string()).collect();
