@@ -221,6 +221,23 @@ async fn a_request_head_that_never_completes_gets_408() {
     assert!(a.after >= limits.header_read_timeout, "{:?}", a.after);
 }
 
+#[tokio::test]
+async fn a_declared_body_over_four_mib_is_refused_before_any_byte_is_read() {
+    let gw = gateway(limits()).await;
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(gw.edge.local_addr()).await.unwrap();
+    // One byte over the host's 4 MiB body bound; the body itself never follows.
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: edge\r\nAuthorization: Bearer {KEY}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        (4 << 20) + 1
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let a = read_answer(stream, started).await;
+    assert_eq!(a.status, 413, "{}", a.body);
+    assert_eq!(a.body["error"]["code"], "request_too_large");
+    assert!(gw.upstream.received().is_empty());
+}
+
 /// A loopback listener that never accepts, its backlog full: connections to it
 /// hang until the connecting side gives up (the kernel drops their SYNs).
 fn unresponsive_listener() -> (tokio::net::TcpListener, Vec<std::net::TcpStream>) {
