@@ -111,8 +111,9 @@ async fn insert(conn: &mut sqlx::SqliteConnection, e: &UsageEvent) -> Result<(),
     let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
     sqlx::query(
         "INSERT OR IGNORE INTO usage_events (event_id, org_id, team_id, key_id, agent_id, model,
-            input_tokens, output_tokens, cost_micros, status, latency_ms, at_ms, day)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            input_tokens, output_tokens, cost_micros, status, latency_ms, at_ms, day,
+            provider, route_group, cached, code)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&e.event_id)
     .bind(&e.org_id)
@@ -127,6 +128,10 @@ async fn insert(conn: &mut sqlx::SqliteConnection, e: &UsageEvent) -> Result<(),
     .bind(as_i64(e.latency_ms))
     .bind(as_i64(e.at_ms))
     .bind(utc_day(as_i64(e.at_ms)))
+    .bind(&e.provider)
+    .bind(&e.route_group)
+    .bind(e.cached)
+    .bind(&e.code)
     .execute(conn)
     .await?;
     Ok(())

@@ -30,6 +30,10 @@ fn event(org: &str, agent: Option<&str>, model: &str, cost_micros: u64, at_ms: i
         status: 200,
         latency_ms: 12,
         at_ms: at_ms as u64,
+        provider: Some("mock".into()),
+        route_group: None,
+        cached: false,
+        code: None,
     }
 }
 

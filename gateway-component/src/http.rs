@@ -191,6 +191,7 @@ async fn infer(
             status,
             at_ms,
             latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            provider: Some(&provider.name),
         };
         spool::write(&bucket, &spool::event(&records, outcome, &charge));
     };

@@ -20,6 +20,8 @@ pub struct Outcome<'a> {
     pub at_ms: u64,
     /// From arrival to the last byte relayed.
     pub latency_ms: u64,
+    /// Provider that served, if one was called.
+    pub provider: Option<&'a str>,
 }
 
 /// Builds the event of a finished request under a fresh random id.
@@ -37,6 +39,10 @@ pub fn event(records: &Records, outcome: Outcome<'_>, charge: &Charge) -> UsageE
         status: outcome.status,
         latency_ms: outcome.latency_ms,
         at_ms: outcome.at_ms,
+        provider: outcome.provider.map(str::to_owned),
+        route_group: None,
+        cached: false,
+        code: None,
     }
 }
 

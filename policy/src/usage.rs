@@ -47,6 +47,19 @@ pub struct UsageEvent {
     pub latency_ms: u64,
     /// When the request arrived, Unix milliseconds.
     pub at_ms: u64,
+    /// Provider (the org config's name) that served the request; absent when no
+    /// provider was called.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// Route group the client named, when `model` is the group member that served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_group: Option<String>,
+    /// Answered from the edge's response cache: no provider call, cost 0.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cached: bool,
+    /// OpenAI-style error code of a denied or failed request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
 }
 
 impl UsageEvent {
@@ -85,6 +98,10 @@ mod tests {
             status: 200,
             latency_ms: 12,
             at_ms: 1_700_000_000_000,
+            provider: Some("openai".into()),
+            route_group: None,
+            cached: false,
+            code: None,
         };
         assert_eq!(e.kv_key(), "usage:0123456789abcdef0123456789abcdef");
         assert_eq!(UsageEvent::decode(&e.encode()).unwrap(), e);
