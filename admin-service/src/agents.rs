@@ -18,6 +18,7 @@ use crate::extract::{ApiJson, nullable, present};
 use crate::money::Cents;
 use crate::orgs::INTERNAL_ORG_ID;
 use crate::paging::{self, PageParams, Paged};
+use crate::rate_history;
 
 /// An agent as returned by the API.
 #[derive(Debug, Serialize)]
@@ -184,6 +185,13 @@ pub async fn create_agent(
     .execute(tx.conn())
     .await?;
     billing::record_assignment(tx.conn(), &id, &org_id, now).await?;
+    rate_history::set_agent_rate(
+        tx.conn(),
+        &id,
+        rate_history::SINCE_ALWAYS,
+        body.billing_rate.map(|c| c.0 as i64),
+    )
+    .await?;
     tx.enqueue("agent", &id).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(fetch_agent(&st, &id).await?)))
@@ -201,7 +209,8 @@ pub async fn get_agent(
 }
 
 /// Body of `PATCH /api/agents/{id}`: `billingRate` (as in the AgenticMail API; `null`
-/// reverts to the org's default rate), `name`, `active`.
+/// reverts to the org's default rate) from `billingRateEffectiveFrom` (a day of the
+/// current UTC month, default today), `name`, `active`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateAgent {
@@ -212,6 +221,13 @@ pub struct UpdateAgent {
         deserialize_with = "nullable"
     )]
     billing_rate: Option<Option<Cents>>,
+    #[serde(
+        default,
+        alias = "billing_rate_effective_from",
+        rename = "billingRateEffectiveFrom",
+        deserialize_with = "present"
+    )]
+    billing_rate_effective_from: Option<String>,
     #[serde(default, deserialize_with = "present")]
     name: Option<String>,
     #[serde(default, deserialize_with = "present")]
@@ -234,20 +250,32 @@ pub async fn update_agent(
     {
         return Err(ApiError::invalid("name", "must be 1-200 characters"));
     }
+    if body.billing_rate_effective_from.is_some() && body.billing_rate.is_none() {
+        return Err(ApiError::invalid(
+            "billingRateEffectiveFrom",
+            "applies only together with billingRate",
+        ));
+    }
+    let now = now_ms();
+    let rate_day = rate_history::effective_day(
+        "billingRateEffectiveFrom",
+        body.billing_rate_effective_from.as_deref(),
+        now,
+    )?;
     let mut tx = st.writer.begin(&st.db).await?;
+    if let Some(rate) = body.billing_rate {
+        rate_history::set_agent_rate(tx.conn(), &id, &rate_day, rate.map(|c| c.0 as i64)).await?;
+    }
     sqlx::query(
         "UPDATE agents SET
-            billing_rate_minor = CASE WHEN ? THEN ? ELSE billing_rate_minor END,
             name = COALESCE(?, name),
             active = COALESCE(?, active),
             updated_at_ms = ?
          WHERE id = ?",
     )
-    .bind(body.billing_rate.is_some())
-    .bind(body.billing_rate.flatten().map(|c| c.0 as i64))
     .bind(body.name.as_deref().map(str::trim))
     .bind(body.active)
-    .bind(now_ms())
+    .bind(now)
     .bind(&id)
     .execute(tx.conn())
     .await?;

@@ -17,6 +17,7 @@ use crate::auth::{Actor, Perm, authorize_org};
 use crate::db::now_ms;
 use crate::errors::{ApiError, ApiResult};
 use crate::money::{Cents, Micros, SignedMicros};
+use crate::rate_history::Rates;
 
 const DAY_MS: i64 = 86_400_000;
 /// Longest range one request may ask for.
@@ -168,7 +169,8 @@ pub struct AgentBilling {
     pub agent_id: String,
     /// Its name.
     pub agent_name: String,
-    /// Effective monthly rate: the agent's `billingRate`, else the org's default.
+    /// Monthly rate in force on the agent's last billed day of the month: its own
+    /// `billingRate`, else the org's default (revenue follows each day's rate).
     pub rate: Cents,
     /// Days of the month the agent belonged to this org (a move day counts for the new org).
     pub days_assigned: i64,
@@ -180,7 +182,9 @@ pub struct AgentBilling {
     pub output_tokens: u64,
     /// Token cost of that usage.
     pub token_cost: Micros,
-    /// `rate × days_assigned / days_in_month`, rounded half up to the minor unit.
+    /// Sum over the days assigned of that day's rate, `/ days_in_month`, rounded
+    /// half up to the minor unit (`rate × days_assigned / days_in_month` while the
+    /// rate holds).
     pub revenue: Cents,
     /// `revenue − token_cost`.
     pub margin: SignedMicros,
@@ -265,13 +269,12 @@ struct Interval {
 
 struct AgentInfo {
     name: String,
-    rate_minor: i64,
     intervals: Vec<Interval>,
 }
 
 impl AgentInfo {
-    /// Days of `m` whose last instant falls in one of the intervals.
-    fn days_in(&self, m: Month) -> i64 {
+    /// Days (1-based) of `m` whose last instant falls in one of the intervals.
+    fn days_in(&self, m: Month) -> Vec<i64> {
         let start = m.start_ms();
         (1..=m.days())
             .filter(|d| {
@@ -280,7 +283,7 @@ impl AgentInfo {
                     .iter()
                     .any(|i| i.from_ms <= t && i.to_ms.is_none_or(|to| t < to))
             })
-            .count() as i64
+            .collect()
     }
 }
 
@@ -293,13 +296,11 @@ struct Used {
 
 /// Computes the org's billing for the months in `range`.
 pub async fn compute(pool: &SqlitePool, org_id: &str, range: &MonthRange) -> ApiResult<Billing> {
-    let org = sqlx::query("SELECT currency, billing_rate_minor FROM organizations WHERE id = ?")
+    let currency: String = sqlx::query_scalar("SELECT currency FROM organizations WHERE id = ?")
         .bind(org_id)
         .fetch_optional(pool)
         .await?
         .ok_or_else(|| ApiError::not_found("organization"))?;
-    let currency: String = org.try_get("currency")?;
-    let org_rate: i64 = org.try_get("billing_rate_minor")?;
 
     let to = parse_month("to", range.to.as_deref())?.unwrap_or_else(|| Month::of(now_ms()));
     let from = match parse_month("from", range.from.as_deref())? {
@@ -335,7 +336,7 @@ pub async fn compute(pool: &SqlitePool, org_id: &str, range: &MonthRange) -> Api
 
     let mut agents: BTreeMap<String, AgentInfo> = BTreeMap::new();
     for r in sqlx::query(
-        "SELECT a.agent_id, a.from_ms, a.to_ms, g.name, g.billing_rate_minor
+        "SELECT a.agent_id, a.from_ms, a.to_ms, g.name
          FROM agent_assignments a JOIN agents g ON g.id = a.agent_id
          WHERE a.org_id = ? AND a.from_ms < ? AND (a.to_ms IS NULL OR a.to_ms > ?)",
     )
@@ -347,9 +348,6 @@ pub async fn compute(pool: &SqlitePool, org_id: &str, range: &MonthRange) -> Api
     {
         let info = agents.entry(r.try_get("agent_id")?).or_insert(AgentInfo {
             name: r.try_get("name")?,
-            rate_minor: r
-                .try_get::<Option<i64>, _>("billing_rate_minor")?
-                .unwrap_or(org_rate),
             intervals: Vec::new(),
         });
         info.intervals.push(Interval {
@@ -361,7 +359,7 @@ pub async fn compute(pool: &SqlitePool, org_id: &str, range: &MonthRange) -> Api
     // Usage per (month, agent); agents seen only in usage still get a row.
     let mut used: BTreeMap<(String, Option<String>), Used> = BTreeMap::new();
     for r in sqlx::query(
-        "SELECT substr(u.day, 1, 7) AS month, u.agent_id, g.name, g.billing_rate_minor,
+        "SELECT substr(u.day, 1, 7) AS month, u.agent_id, g.name,
                 SUM(u.input_tokens) AS input, SUM(u.output_tokens) AS output, SUM(u.cost_micros) AS cost
          FROM usage_events u LEFT JOIN agents g ON g.id = u.agent_id
          WHERE u.org_id = ? AND u.at_ms >= ? AND u.at_ms < ?
@@ -378,12 +376,10 @@ pub async fn compute(pool: &SqlitePool, org_id: &str, range: &MonthRange) -> Api
             && !agents.contains_key(a)
         {
             let name: Option<String> = r.try_get("name")?;
-            let rate: Option<i64> = r.try_get("billing_rate_minor")?;
             agents.insert(
                 a.clone(),
                 AgentInfo {
                     name: name.unwrap_or_default(),
-                    rate_minor: rate.unwrap_or(org_rate),
                     intervals: Vec::new(),
                 },
             );
@@ -401,10 +397,11 @@ pub async fn compute(pool: &SqlitePool, org_id: &str, range: &MonthRange) -> Api
         );
     }
 
+    let rates = Rates::load(pool, org_id).await?;
     let mut months = Vec::new();
     let mut m = from;
     while m <= to {
-        months.push(month_summary(m, &agents, &used));
+        months.push(month_summary(m, &agents, &used, &rates));
         m = m.next();
     }
     Ok(Billing { currency, months })
@@ -414,12 +411,14 @@ fn month_summary(
     m: Month,
     agents: &BTreeMap<String, AgentInfo>,
     used: &BTreeMap<(String, Option<String>), Used>,
+    rates: &Rates,
 ) -> MonthSummary {
     let key = m.to_string();
     let dim = m.days();
     let mut rows = Vec::new();
     for (id, info) in agents {
-        let days = info.days_in(m);
+        let billed = info.days_in(m);
+        let days = billed.len() as i64;
         let u = used
             .get(&(key.clone(), Some(id.clone())))
             .copied()
@@ -427,8 +426,15 @@ fn month_summary(
         if days == 0 && u.cost == 0 && u.input == 0 && u.output == 0 {
             continue;
         }
-        let rate = u64::try_from(info.rate_minor).unwrap_or(0);
-        let revenue = div_round(i128::from(rate) * i128::from(days), i128::from(dim)) as u64;
+        // Each billed day earns 1/dim of the rate in force that day.
+        let day = |d: i64| format!("{key}-{d:02}");
+        let earned: i128 = billed
+            .iter()
+            .map(|&d| i128::from(rates.on(id, &day(d)).max(0)))
+            .sum();
+        let revenue = div_round(earned, i128::from(dim)) as u64;
+        let shown_day = billed.last().copied().unwrap_or(dim);
+        let rate = u64::try_from(rates.on(id, &day(shown_day))).unwrap_or(0);
         let cost = i64::try_from(u.cost).unwrap_or(i64::MAX);
         rows.push(AgentBilling {
             month: m,
@@ -623,7 +629,6 @@ mod tests {
         let moved = nov.start_ms() + 10 * DAY_MS + 12 * 3_600_000; // Nov 11, noon
         let old = AgentInfo {
             name: "a".into(),
-            rate_minor: 9900,
             intervals: vec![Interval {
                 from_ms: 0,
                 to_ms: Some(moved),
@@ -631,13 +636,13 @@ mod tests {
         };
         let new = AgentInfo {
             name: "a".into(),
-            rate_minor: 9900,
             intervals: vec![Interval {
                 from_ms: moved,
                 to_ms: None,
             }],
         };
-        assert_eq!((old.days_in(nov), new.days_in(nov)), (10, 20));
+        assert_eq!(old.days_in(nov), (1..=10).collect::<Vec<_>>());
+        assert_eq!(new.days_in(nov), (11..=30).collect::<Vec<_>>());
     }
 
     #[test]

@@ -16,7 +16,8 @@ use crate::config::{OrgConfig, valid_label};
 use crate::db::{now_ms, rfc3339};
 use crate::errors::{ApiError, ApiResult, unique_or_conflict};
 use crate::extract::{ApiJson, nullable, present};
-use crate::money::Micros;
+use crate::fx::{self, FxRates};
+use crate::money::{Micros, check_currency};
 use crate::paging::{PageParams, PageQuery, Paged};
 use policy::{ModelPattern, ModelPrice, ModelSet};
 
@@ -28,7 +29,18 @@ pub struct Catalog {
     /// Route group name → member models (names or patterns).
     pub route_groups: BTreeMap<String, Vec<ModelPattern>>,
     /// Prices of the priced catalog models, compiled into every org record.
-    pub prices: Vec<ModelPrice>,
+    pub prices: Vec<CatalogPrice>,
+    /// Exchange rates that bring prices into an org's currency.
+    pub fx: FxRates,
+}
+
+/// A catalog price and the currency it is set in.
+#[derive(Debug, Clone)]
+pub struct CatalogPrice {
+    /// Model and price per 1M tokens, in `currency`.
+    pub price: ModelPrice,
+    /// ISO 4217 code.
+    pub currency: String,
 }
 
 impl Catalog {
@@ -36,7 +48,7 @@ impl Catalog {
     pub async fn load(pool: &SqlitePool) -> Result<Catalog, ApiError> {
         let mut cat = Catalog::default();
         for row in sqlx::query(
-            "SELECT name, access_groups, input_price_micros_per_1m, output_price_micros_per_1m FROM catalog_models",
+            "SELECT name, access_groups, input_price_micros_per_1m, output_price_micros_per_1m, currency FROM catalog_models",
         )
         .fetch_all(pool)
         .await?
@@ -50,10 +62,13 @@ impl Catalog {
                     tracing::error!(model = %name, error = %e, "unparseable catalog model name");
                     ApiError::internal()
                 })?;
-                cat.prices.push(ModelPrice {
-                    model,
-                    input_per_mtok_micros: u64::try_from(input).unwrap_or(0),
-                    output_per_mtok_micros: u64::try_from(output).unwrap_or(0),
+                cat.prices.push(CatalogPrice {
+                    price: ModelPrice {
+                        model,
+                        input_per_mtok_micros: u64::try_from(input).unwrap_or(0),
+                        output_per_mtok_micros: u64::try_from(output).unwrap_or(0),
+                    },
+                    currency: row.try_get("currency")?,
                 });
             }
             cat.models.insert(name, groups);
@@ -65,6 +80,7 @@ impl Catalog {
             let models: Vec<ModelPattern> = serde_json::from_str(row.try_get("models")?)?;
             cat.route_groups.insert(row.try_get("name")?, models);
         }
+        cat.fx = FxRates::load(pool).await?;
         Ok(cat)
     }
 
@@ -158,6 +174,8 @@ pub struct ModelView {
     pub input_price_per_1m: Micros,
     /// Price per one million output tokens.
     pub output_price_per_1m: Micros,
+    /// Currency of the prices.
+    pub currency: String,
     /// Creation time.
     pub created_at: String,
     /// Last change.
@@ -175,6 +193,9 @@ pub struct CreateModel {
     input_price_per_1m: Micros,
     #[serde(default)]
     output_price_per_1m: Micros,
+    /// Currency of the prices (default `USD`).
+    #[serde(default)]
+    currency: Option<String>,
 }
 
 /// Body of `PATCH /api/models/{name}`.
@@ -187,6 +208,8 @@ pub struct UpdateModel {
     input_price_per_1m: Option<Micros>,
     #[serde(default, deserialize_with = "present")]
     output_price_per_1m: Option<Micros>,
+    #[serde(default, deserialize_with = "present")]
+    currency: Option<String>,
 }
 
 fn check_groups(groups: &[String]) -> Result<(), ApiError> {
@@ -207,6 +230,7 @@ fn model_view(row: &sqlx::sqlite::SqliteRow) -> Result<ModelView, ApiError> {
         access_groups: serde_json::from_str(row.try_get("access_groups")?)?,
         input_price_per_1m: Micros(row.try_get::<i64, _>("input_price_micros_per_1m")? as u64),
         output_price_per_1m: Micros(row.try_get::<i64, _>("output_price_micros_per_1m")? as u64),
+        currency: row.try_get("currency")?,
         created_at: rfc3339(row.try_get("created_at_ms")?),
         updated_at: rfc3339(row.try_get("updated_at_ms")?),
     })
@@ -265,6 +289,8 @@ pub async fn create_model(
         ));
     }
     check_groups(&body.access_groups)?;
+    let currency = body.currency.as_deref().unwrap_or("USD");
+    check_currency("currency", currency)?;
     let mut tx = st.writer.begin(&st.db).await?;
     let clash: Option<String> = sqlx::query_scalar("SELECT name FROM route_groups WHERE name = ?")
         .bind(&body.name)
@@ -279,13 +305,14 @@ pub async fn create_model(
     }
     let now = now_ms();
     let res = sqlx::query(
-        "INSERT INTO catalog_models (name, access_groups, input_price_micros_per_1m, output_price_micros_per_1m, created_at_ms, updated_at_ms)
-         VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO catalog_models (name, access_groups, input_price_micros_per_1m, output_price_micros_per_1m, currency, created_at_ms, updated_at_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&body.name)
     .bind(serde_json::to_string(&body.access_groups)?)
     .bind(body.input_price_per_1m.0 as i64)
     .bind(body.output_price_per_1m.0 as i64)
+    .bind(currency)
     .bind(now)
     .bind(now)
     .execute(tx.conn())
@@ -293,6 +320,7 @@ pub async fn create_model(
     unique_or_conflict(res, "name", || {
         format!("model {:?} already exists", body.name)
     })?;
+    fx::check_convertible(tx.conn(), "currency").await?;
     // Access groups are resolved into every key's record: recompile everything.
     tx.enqueue("all", "*").await?;
     tx.commit().await?;
@@ -313,12 +341,16 @@ pub async fn update_model(
     if let Some(g) = &body.access_groups {
         check_groups(g)?;
     }
+    if let Some(c) = &body.currency {
+        check_currency("currency", c)?;
+    }
     let mut tx = st.writer.begin(&st.db).await?;
     let found = sqlx::query(
         "UPDATE catalog_models SET
            access_groups = COALESCE(?, access_groups),
            input_price_micros_per_1m = COALESCE(?, input_price_micros_per_1m),
            output_price_micros_per_1m = COALESCE(?, output_price_micros_per_1m),
+           currency = COALESCE(?, currency),
            updated_at_ms = ?
          WHERE name = ?",
     )
@@ -330,6 +362,7 @@ pub async fn update_model(
     )
     .bind(body.input_price_per_1m.map(|m| m.0 as i64))
     .bind(body.output_price_per_1m.map(|m| m.0 as i64))
+    .bind(&body.currency)
     .bind(now_ms())
     .bind(&name)
     .execute(tx.conn())
@@ -338,6 +371,7 @@ pub async fn update_model(
     if found == 0 {
         return Err(ApiError::not_found("model"));
     }
+    fx::check_convertible(tx.conn(), "currency").await?;
     tx.enqueue("all", "*").await?;
     tx.commit().await?;
     fetch_model(&st.db, &name).await.map(Json)

@@ -195,7 +195,7 @@ impl Compiler<'_> {
             limits,
             budget: cfg.budgets.as_ref().map(|b| b.compile()),
             client_ip_header: cfg.client_ip_header.clone(),
-            prices: cfg.prices(&self.catalog),
+            prices: cfg.prices(&self.catalog, &row.try_get::<String, _>("currency")?),
             max_in_flight: cfg.max_in_flight,
             allowed_upstreams: cfg.allowed_upstreams(),
             default_max_output_tokens: cfg.default_max_output_tokens,

@@ -376,10 +376,31 @@ impl OrgConfig {
 /// tenants of an edge node (its instance pool is of this order).
 const MAX_IN_FLIGHT: u32 = 10_000;
 impl OrgConfig {
-    /// Prices compiled into the org record: the catalog's, then the org default
-    /// as the catch-all pattern `*` (first match wins, so the catalog's come first).
-    pub fn prices(&self, catalog: &Catalog) -> Vec<policy::ModelPrice> {
-        let mut prices = catalog.prices.clone();
+    /// Prices compiled into the org record, in the org's `currency`: the catalog's
+    /// (converted at the platform's exchange rate), then the org default as the
+    /// catch-all pattern `*` (first match wins, so the catalog's come first). A price
+    /// without a rate is left out (the edge then refuses the model under a budget);
+    /// the API refuses the writes that would cause that.
+    pub fn prices(&self, catalog: &Catalog, currency: &str) -> Vec<policy::ModelPrice> {
+        let mut prices = Vec::with_capacity(catalog.prices.len() + 1);
+        for c in &catalog.prices {
+            let p = &c.price;
+            let convert = |micros| catalog.fx.convert(micros, &c.currency, currency);
+            match (
+                convert(p.input_per_mtok_micros),
+                convert(p.output_per_mtok_micros),
+            ) {
+                (Some(input), Some(output)) => prices.push(policy::ModelPrice {
+                    model: p.model.clone(),
+                    input_per_mtok_micros: input,
+                    output_per_mtok_micros: output,
+                }),
+                _ => tracing::error!(
+                    model = %p.model.as_str(), from = %c.currency, to = %currency,
+                    "no exchange rate: the model is compiled unpriced"
+                ),
+            }
+        }
         if let Some(d) = &self.default_price {
             prices.push(policy::ModelPrice {
                 model: "*".parse().expect("`*` is a valid pattern"),
@@ -415,7 +436,7 @@ impl OrgConfig {
                 if !catalog
                     .prices
                     .iter()
-                    .any(|price| price.model.matches(m.as_str()))
+                    .any(|c| c.price.model.matches(m.as_str()))
                 {
                     out.push(format!(
                         "config.providers[{i}].models[{j}]: {:?} has no catalog price and the \

@@ -152,8 +152,27 @@ impl Serialize for SignedMicros {
     }
 }
 
-/// ISO 4217 currencies organizations may bill in.
+amount!(
+    FxRate,
+    6,
+    1,
+    "An exchange rate in millionths (scale 6): units of one currency per unit of another; JSON `\"0.92\"`."
+);
+
+/// ISO 4217 currencies organizations bill in and catalog prices are set in.
 pub const CURRENCIES: [&str; 6] = ["USD", "EUR", "GBP", "NGN", "CAD", "AUD"];
+
+/// Checks `c` is one of [`CURRENCIES`] (422 naming `field`).
+pub fn check_currency(field: &str, c: &str) -> Result<(), crate::errors::ApiError> {
+    if CURRENCIES.contains(&c) {
+        Ok(())
+    } else {
+        Err(crate::errors::ApiError::invalid(
+            field,
+            format!("must be one of {}", CURRENCIES.join(", ")),
+        ))
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -15,9 +15,11 @@ use crate::billing;
 use crate::db::{new_id, now_ms, rfc3339};
 use crate::errors::{ApiError, ApiResult, unique_or_conflict};
 use crate::extract::{ApiJson, nullable, present};
-use crate::money::{CURRENCIES, Cents};
+use crate::fx;
+use crate::money::{Cents, check_currency};
 use crate::paging::{PageParams, PageQuery, Paged};
 use crate::platform_owned;
+use crate::rate_history;
 
 /// Id of the internal org that holds unassigned agents.
 pub const INTERNAL_ORG_ID: &str = "org_internal";
@@ -135,17 +137,6 @@ pub fn valid_email(s: &str) -> bool {
         && !s.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
-fn check_currency(c: &str) -> Result<(), ApiError> {
-    if CURRENCIES.contains(&c) {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(
-            "currency",
-            format!("must be one of {}", CURRENCIES.join(", ")),
-        ))
-    }
-}
-
 fn check_name(name: &str) -> Result<(), ApiError> {
     if name.trim().is_empty() || name.len() > 200 {
         return Err(ApiError::invalid("name", "must be 1-200 characters"));
@@ -190,6 +181,9 @@ pub struct UpdateOrg {
     description: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     billing_rate_per_agent: Option<Cents>,
+    /// First day (UTC, this month) the new `billing_rate_per_agent` bills at.
+    #[serde(default, deserialize_with = "present")]
+    billing_rate_effective_from: Option<String>,
     #[serde(default, deserialize_with = "present")]
     currency: Option<String>,
     #[serde(default, deserialize_with = "present")]
@@ -272,7 +266,7 @@ pub async fn create_org(
         ));
     }
     let currency = body.currency.clone().unwrap_or_else(|| "USD".into());
-    check_currency(&currency)?;
+    check_currency("currency", &currency)?;
     let id = new_id("org");
     let now = now_ms();
     let mut tx = st.writer.begin(&st.db).await?;
@@ -295,6 +289,14 @@ pub async fn create_org(
     .execute(tx.conn())
     .await;
     unique_or_conflict(res, "slug", || format!("slug {slug:?} is already taken"))?;
+    rate_history::set_org_rate(
+        tx.conn(),
+        &id,
+        rate_history::SINCE_ALWAYS,
+        body.billing_rate_per_agent.0 as i64,
+    )
+    .await?;
+    fx::check_convertible(tx.conn(), "currency").await?;
     tx.enqueue("org", &id).await?;
     tx.commit().await?;
     tracing::info!(org_id = %id, slug = %slug, "organization created");
@@ -359,8 +361,20 @@ pub async fn update_org(
         ));
     }
     if let Some(c) = &body.currency {
-        check_currency(c)?;
+        check_currency("currency", c)?;
     }
+    if body.billing_rate_effective_from.is_some() && body.billing_rate_per_agent.is_none() {
+        return Err(ApiError::invalid(
+            "billing_rate_effective_from",
+            "applies only together with billing_rate_per_agent",
+        ));
+    }
+    let now = now_ms();
+    let rate_day = rate_history::effective_day(
+        "billing_rate_effective_from",
+        body.billing_rate_effective_from.as_deref(),
+        now,
+    )?;
     if current.is_internal && body.active == Some(false) {
         return Err(ApiError::invalid(
             "active",
@@ -374,7 +388,6 @@ pub async fn update_org(
             contact_name = CASE WHEN ? THEN ? ELSE contact_name END,
             contact_email = CASE WHEN ? THEN ? ELSE contact_email END,
             description = CASE WHEN ? THEN ? ELSE description END,
-            billing_rate_minor = COALESCE(?, billing_rate_minor),
             currency = COALESCE(?, currency),
             active = COALESCE(?, active),
             updated_at_ms = ?
@@ -387,13 +400,30 @@ pub async fn update_org(
     .bind(body.contact_email.clone().flatten())
     .bind(body.description.is_some())
     .bind(body.description.clone().flatten())
-    .bind(body.billing_rate_per_agent.map(|c| c.0 as i64))
     .bind(&body.currency)
     .bind(body.active)
-    .bind(now_ms())
+    .bind(now)
     .bind(&id)
     .execute(tx.conn())
     .await?;
+    if let Some(rate) = body.billing_rate_per_agent {
+        rate_history::set_org_rate(tx.conn(), &id, &rate_day, rate.0 as i64).await?;
+    }
+    if let Some(c) = body.currency.as_ref().filter(|c| **c != current.currency) {
+        // Recorded costs and billed rates are amounts in the old currency.
+        if billing::has_history(tx.conn(), &id).await? {
+            return Err(ApiError::conflict(
+                "currency_mismatch",
+                format!(
+                    "the organization has usage or billing history in {}; its currency cannot \
+                     change to {c} without mixing currencies",
+                    current.currency
+                ),
+            )
+            .with_field("currency"));
+        }
+        fx::check_convertible(tx.conn(), "currency").await?;
+    }
     tx.enqueue("org", &id).await?;
     tx.commit().await?;
     fetch_org(&st, &id, Some(access.role)).await.map(Json)

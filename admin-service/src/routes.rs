@@ -5,8 +5,8 @@ use axum::Router;
 use axum::routing::{delete, get, patch, post, put};
 
 use crate::{
-    AppState, agents, audit, billing, catalog, config, invitations, keys, members, openapi, orgs,
-    outbox, team_members, teams, tokens, usage,
+    AppState, agents, audit, billing, catalog, config, fx, invitations, keys, members, openapi,
+    orgs, outbox, team_members, teams, tokens, usage,
 };
 
 /// One endpoint, as documented.
@@ -51,7 +51,7 @@ endpoints! {
     get "/api/organizations" => orgs::list_orgs, "organizations", false, true, "List organizations (platform admin: all; users: their own).";
     post "/api/organizations" => orgs::create_org, "organizations", true, true, "Create an organization (platform admin). Slug is derived from the name unless given.";
     get "/api/organizations/{id}" => orgs::get_org, "organizations", false, true, "Organization detail with linked agents (viewer+).";
-    patch "/api/organizations/{id}" => orgs::update_org, "organizations", true, true, "Update organization fields (admin+; billing_rate_per_agent, currency, active: owner). Slug is immutable.";
+    patch "/api/organizations/{id}" => orgs::update_org, "organizations", true, true, "Update organization fields (admin+; billing_rate_per_agent with billing_rate_effective_from, currency, active: owner). Slug is immutable; the currency is fixed once the org has usage or agents.";
     delete "/api/organizations/{id}" => orgs::delete_org, "organizations", false, true, "Delete an organization with 0 agents (owner).";
     post "/api/organizations/{id}/toggle" => orgs::toggle_org, "organizations", false, true, "Toggle active/inactive; inactive suspends its keys and agents at the edge (owner).";
     get "/api/organizations/{id}/config" => config::get_config, "config", false, true, "Org config; provider credentials are never returned, only api_key_set (member+).";
@@ -80,7 +80,7 @@ endpoints! {
     get "/api/agents" => agents::list_agents, "agents", false, true, "List visible agents; ?org_id= filters.";
     post "/api/agents" => agents::create_agent, "agents", true, true, "Create an agent (platform admin, or admin+ of org_id).";
     get "/api/agents/{id}" => agents::get_agent, "agents", false, true, "Agent detail (viewer+ of its org).";
-    patch "/api/agents/{id}" => agents::update_agent, "agents", true, true, "Update an agent: billingRate (owner), name, active (admin+).";
+    patch "/api/agents/{id}" => agents::update_agent, "agents", true, true, "Update an agent: billingRate from billingRateEffectiveFrom (owner), name, active (admin+).";
     post "/api/agents/{id}/assign-org" => agents::assign_org, "agents", true, true, "Assign the agent to org_id, moving it from its current org (admin+ of both).";
     post "/api/agents/{id}/unassign-org" => agents::unassign_org, "agents", false, true, "Return the agent to the internal org (admin+).";
     get "/api/users" => members::list_users, "users", false, true, "List users (platform admin).";
@@ -96,6 +96,9 @@ endpoints! {
     patch "/api/models/{name}" => catalog::update_model, "catalog", true, true, "Update labels or prices (platform admin).";
     delete "/api/models/{name}" => catalog::delete_model, "catalog", false, true, "Remove a catalog model (platform admin).";
     get "/api/access-groups" => catalog::list_access_groups, "catalog", false, true, "Access groups and their member models.";
+    get "/api/fx-rates" => fx::list_rates, "catalog", false, true, "Exchange rates that convert catalog prices into org currencies (any caller).";
+    put "/api/fx-rates/{from}/{to}" => fx::set_rate, "catalog", true, true, "Set the rate {\"rate\": \"0.92\"} (units of `to` per `from`); prices compile at it from now on, recorded usage keeps its cost (platform admin).";
+    delete "/api/fx-rates/{from}/{to}" => fx::delete_rate, "catalog", false, true, "Delete a rate no priced model needs (platform admin; 409 currency_mismatch otherwise).";
     get "/api/route-groups" => catalog::list_route_groups, "catalog", false, true, "Route groups.";
     post "/api/route-groups" => catalog::create_route_group, "catalog", true, true, "Create a route group (platform admin).";
     patch "/api/route-groups/{name}" => catalog::update_route_group, "catalog", true, true, "Replace a route group's models (platform admin).";

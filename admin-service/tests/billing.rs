@@ -175,42 +175,142 @@ async fn the_seed_example_99_rate_3_cost_is_a_97_percent_margin() {
     assert_eq!(b["records"], json!([a]));
 }
 
+/// Today (UTC) as `YYYY-MM`, `YYYY-MM-DD`, its day of the month and the month's length.
+fn today() -> (String, String, i64, i64) {
+    let now = time::OffsetDateTime::now_utc();
+    let month = format!("{:04}-{:02}", now.year(), u8::from(now.month()));
+    let dim = i64::from(now.month().length(now.year()));
+    (
+        month.clone(),
+        format!("{month}-{:02}", now.day()),
+        i64::from(now.day()),
+        dim,
+    )
+}
+
+/// `sum / dim` in cents, rounded half up, as a decimal string.
+fn prorated(cents_by_day: i64, dim: i64) -> String {
+    let c = (2 * cents_by_day + dim) / (2 * dim);
+    format!("{}.{:02}", c / 100, c % 100)
+}
+
 #[tokio::test]
-async fn a_custom_agent_rate_overrides_the_org_default() {
+async fn a_changed_agent_rate_applies_from_its_effective_day_and_never_rewrites_past_months() {
     let s = TestServer::start().await;
     let (org, agent) = org_with_agent(&s, "99.00").await;
+    let (month, day, d, dim) = today();
     s.patch(
         &format!("/api/agents/{agent}"),
         json!({"billingRate": "150.00"}),
     )
     .await
     .ok();
+    // October was billed at 99.00 and stays so.
     let m = summary(&s, &org, "2026-10").await;
     assert_eq!(
-        (&m["revenue"], &m["token_cost"], &m["margin_percent"]),
-        (&json!("150.00"), &json!("0.00"), &json!("100.0"))
+        (&m["revenue"], &m["agents"][0]["rate"]),
+        (&json!("99.00"), &json!("99.00")),
+        "{m}"
     );
-    // null reverts to the org's rate.
+    // This month: 99.00 before today, 150.00 from today on.
+    let now = summary(&s, &org, &month).await;
+    let want = prorated(9900 * (d - 1) + 15000 * (dim - d + 1), dim);
+    assert_eq!(now["revenue"], json!(want), "{now}");
+    assert_eq!(now["agents"][0]["rate"], "150.00");
+    // Back-dated to the 1st: the whole open month; null reverts to the org rate.
     s.patch(
         &format!("/api/agents/{agent}"),
-        json!({"billingRate": null}),
+        json!({"billingRate": "150.00", "billingRateEffectiveFrom": format!("{month}-01")}),
     )
     .await
     .ok();
+    assert_eq!(summary(&s, &org, &month).await["revenue"], "150.00");
+    s.patch(
+        &format!("/api/agents/{agent}"),
+        json!({"billingRate": null, "billingRateEffectiveFrom": day}),
+    )
+    .await
+    .ok();
+    let want = prorated(15000 * (d - 1) + 9900 * (dim - d + 1), dim);
+    assert_eq!(summary(&s, &org, &month).await["revenue"], json!(want));
     assert_eq!(summary(&s, &org, "2026-10").await["revenue"], "99.00");
+}
+
+#[tokio::test]
+async fn a_rate_cannot_be_back_dated_into_a_billed_month_or_scheduled_ahead() {
+    let s = TestServer::start().await;
+    let (org, agent) = org_with_agent(&s, "99.00").await;
+    let before = s.snapshot().await;
+    for (path, body, field) in [
+        (
+            format!("/api/agents/{agent}"),
+            json!({"billingRate": "1.00", "billingRateEffectiveFrom": "2026-10-01"}),
+            "billingRateEffectiveFrom",
+        ),
+        (
+            format!("/api/agents/{agent}"),
+            json!({"billingRate": "1.00", "billingRateEffectiveFrom": "2999-01-01"}),
+            "billingRateEffectiveFrom",
+        ),
+        (
+            format!("/api/agents/{agent}"),
+            json!({"billingRateEffectiveFrom": "2026-10-01"}),
+            "billingRateEffectiveFrom",
+        ),
+        (
+            format!("/api/organizations/{org}"),
+            json!({"billing_rate_per_agent": "1.00", "billing_rate_effective_from": "2026-10-01"}),
+            "billing_rate_effective_from",
+        ),
+        (
+            format!("/api/organizations/{org}"),
+            json!({"billing_rate_per_agent": "1.00", "billing_rate_effective_from": "soon"}),
+            "billing_rate_effective_from",
+        ),
+    ] {
+        s.patch(&path, body).await.err(422, field);
+    }
+    assert_eq!(
+        s.snapshot().await,
+        before,
+        "a refused rate change wrote something"
+    );
+    assert_eq!(summary(&s, &org, "2026-10").await["revenue"], "99.00");
+}
+
+#[tokio::test]
+async fn a_changed_org_rate_reaches_agents_without_their_own_from_its_day_on() {
+    let s = TestServer::start().await;
+    let (org, _agent) = org_with_agent(&s, "99.00").await;
+    let (month, _, d, dim) = today();
+    let o = s
+        .patch(
+            &format!("/api/organizations/{org}"),
+            json!({"billing_rate_per_agent": "120.00"}),
+        )
+        .await
+        .ok();
+    assert_eq!(o["billing_rate_per_agent"], "120.00");
+    assert_eq!(summary(&s, &org, "2026-10").await["revenue"], "99.00");
+    let want = prorated(9900 * (d - 1) + 12000 * (dim - d + 1), dim);
+    assert_eq!(summary(&s, &org, &month).await["revenue"], json!(want));
 }
 
 #[tokio::test]
 async fn an_agent_moved_mid_month_bills_each_org_for_its_days() {
     let s = TestServer::start().await;
     let (a, agent) = org_with_agent(&s, "99.00").await;
-    let b = s.org("Second client").await;
-    s.patch(
-        &format!("/api/organizations/{b}"),
-        json!({"billing_rate_per_agent": "99.00"}),
-    )
-    .await
-    .ok();
+    // Its rate is set at creation: a later change would apply from that day only.
+    let b = s
+        .post(
+            "/api/organizations",
+            json!({"name": "Second client", "billing_rate_per_agent": "99.00"}),
+        )
+        .await
+        .ok()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     s.post(
         &format!("/api/agents/{agent}/assign-org"),
         json!({"org_id": b}),

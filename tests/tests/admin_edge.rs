@@ -314,3 +314,72 @@ async fn usage_reaches_billing(cp: ControlPlane) {
     assert_eq!(month["agents"][0]["agent_id"], json!(agent_id));
     assert_eq!(month["agents"][0]["input_tokens"], 40);
 }
+
+/// Usage in the org's currency once `n` events are drained.
+async fn drained_cost(cp: &ControlPlane, org: &str, n: u64) -> serde_json::Value {
+    let path = format!("/api/organizations/{org}/usage");
+    let start = std::time::Instant::now();
+    loop {
+        let u = cp.admin(Method::GET, &path, None).await;
+        if u["totals"]["requests"] == n {
+            return u;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "usage not drained: {u}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_org_in_another_currency_pays_catalog_prices_at_the_rate_in_force_when_used() {
+    let cp = ControlPlane::start().await;
+    cp.admin(
+        Method::PUT,
+        "/api/fx-rates/USD/EUR",
+        Some(json!({"rate": "0.4"})),
+    )
+    .await;
+    // $2.50 / $10.00 per 1M: the mock's 10 + 5 tokens cost $0.000075, so €0.00003.
+    cp.admin(
+        Method::POST,
+        "/api/models",
+        Some(
+            json!({"name": "gpt-4o", "input_price_per_1m": "2.50", "output_price_per_1m": "10.00", "currency": "USD"}),
+        ),
+    )
+    .await;
+    let org = cp.org_with_provider("Euro Metered", MODELS).await;
+    let o = cp
+        .admin(
+            Method::PATCH,
+            &format!("/api/organizations/{org}"),
+            Some(json!({"currency": "EUR"})),
+        )
+        .await;
+    assert_eq!(o["currency"], "EUR");
+    let (_, key) = cp.key(&org, json!({})).await;
+    cp.synced().await;
+    for _ in 0..2 {
+        assert_eq!(cp.chat(&key, "gpt-4o").await.status(), 200);
+    }
+    let u = drained_cost(&cp, &org, 2).await;
+    assert_eq!(
+        (&u["totals"]["cost"], &u["currency"]),
+        (&json!("0.00006"), &json!("EUR")),
+        "{u}"
+    );
+
+    // A new rate prices what comes after it; recorded usage keeps its cost.
+    cp.admin(
+        Method::PUT,
+        "/api/fx-rates/USD/EUR",
+        Some(json!({"rate": "2"})),
+    )
+    .await;
+    cp.synced().await;
+    assert_eq!(cp.chat(&key, "gpt-4o").await.status(), 200);
+    let u = drained_cost(&cp, &org, 3).await;
+    assert_eq!(u["totals"]["cost"], "0.00021", "{u}");
+}

@@ -9,6 +9,7 @@ mod agents;
 mod audit;
 mod auth;
 mod config;
+mod currency;
 mod email_verification;
 mod invitation_attempts;
 mod keys;

@@ -33,7 +33,8 @@ fn rule(e: &Endpoint) -> Option<Need> {
             "get",
             "/api/me" | "/api/organizations" | "/api/agents" | "/api/models" | "/api/models/{name}",
         ) => Any,
-        ("get", "/api/access-groups" | "/api/route-groups") => Any,
+        ("get", "/api/access-groups" | "/api/route-groups" | "/api/fx-rates") => Any,
+        ("put" | "delete", "/api/fx-rates/{from}/{to}") => PlatformAdmin,
         ("post", "/api/organizations" | "/api/users" | "/api/models" | "/api/route-groups") => {
             PlatformAdmin
         }
@@ -203,6 +204,11 @@ async fn world(s: &TestServer, e: &Endpoint, org: &str) -> World {
         w.model = format!("model-{}", rand_suffix());
         s.post("/api/models", json!({"name": w.model})).await.ok();
     }
+    if p.starts_with("/api/fx-rates/") {
+        s.put("/api/fx-rates/EUR/GBP", json!({"rate": "0.87"}))
+            .await
+            .ok();
+    }
     if p.starts_with("/api/route-groups/") {
         w.route_group = format!("rg-{}", rand_suffix());
         s.post(
@@ -239,6 +245,8 @@ fn path(e: &Endpoint, w: &World) -> String {
         &w.route_group
     };
     p.replace("{id}", id)
+        .replace("{from}", "EUR")
+        .replace("{to}", "GBP")
         .replace("{user_id}", &w.member)
         .replace("{name}", name)
 }
@@ -273,6 +281,7 @@ fn body(e: &Endpoint, w: &World) -> Option<Value> {
         ("patch", "/api/models/{name}") => json!({"access_groups": ["g"]}),
         ("post", "/api/route-groups") => json!({"name": format!("rg-{unique}"), "models": ["m"]}),
         ("patch", "/api/route-groups/{name}") => json!({"models": ["m2"]}),
+        ("put", "/api/fx-rates/{from}/{to}") => json!({"rate": "0.86"}),
         _ => return None,
     };
     Some(b)
