@@ -18,6 +18,7 @@ pub mod invitations;
 pub mod keys;
 pub mod mail;
 pub mod members;
+pub mod metrics;
 pub mod money;
 pub mod openapi;
 pub mod orgs;
@@ -130,7 +131,11 @@ pub async fn start_with_sinks(
 
 /// The HTTP API.
 pub async fn app(state: AppState) -> Router {
+    // Operator endpoints live beside /api, outside the documented API.
     routes::router()
+        .route("/metrics", axum::routing::get(metrics::serve_metrics))
+        .route("/healthz", axum::routing::get(metrics::healthz))
+        .route("/readyz", axum::routing::get(metrics::readyz))
         .fallback(|| async { ApiError::not_found("endpoint") })
         .method_not_allowed_fallback(|| async {
             let mut e = ApiError::not_found("method");
@@ -140,6 +145,7 @@ pub async fn app(state: AppState) -> Router {
             e
         })
         .layer(axum::middleware::from_fn(audit::actor_scope))
+        .layer(axum::middleware::from_fn(metrics::track))
         .with_state(state)
 }
 

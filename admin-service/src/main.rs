@@ -8,7 +8,6 @@ use admin_service::mail::MailSettings;
 use admin_service::sinks::SinkTarget;
 use anyhow::Context;
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 /// Tollgate admin service: REST API and pusher of compiled records to the edge KV.
 #[derive(Parser, Debug)]
@@ -26,16 +25,15 @@ struct Cli {
     edge_kv: Vec<SinkTarget>,
     #[command(flatten)]
     mail: MailSettings,
+    /// Log lines as `text` or `json` (one object per line).
+    #[arg(long, env = "TOLLGATE_LOG_FORMAT", value_enum, default_value_t)]
+    log_format: telemetry::LogFormat,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
     let cli = Cli::parse();
+    telemetry::init_logs(cli.log_format, "info");
     for target in &cli.edge_kv {
         let SinkTarget::Sqlite(path) = target else {
             continue;

@@ -174,6 +174,11 @@ pub struct SyncStatus {
 /// `GET /api/sync/status`: platform admins see each sink's lag.
 pub async fn sync_status(State(st): State<AppState>, actor: Actor) -> ApiResult<Json<SyncStatus>> {
     actor.require_platform_admin()?;
+    status(&st).await.map(Json)
+}
+
+/// Each sink's position and lag behind the outbox head.
+pub async fn status(st: &AppState) -> ApiResult<SyncStatus> {
     let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM outbox")
         .fetch_one(&st.db)
         .await?;
@@ -204,8 +209,8 @@ pub async fn sync_status(State(st): State<AppState>, actor: Actor) -> ApiResult<
                 .map(rfc3339),
         });
     }
-    Ok(Json(SyncStatus {
+    Ok(SyncStatus {
         outbox_head: head,
         sinks,
-    }))
+    })
 }

@@ -40,7 +40,11 @@ pub fn spawn_drainers(
             tokio::spawn(async move {
                 let mut backoff = POLL;
                 loop {
-                    match drain_once(&pool, &writer, sink.as_ref()).await {
+                    let drained = drain_once(&pool, &writer, sink.as_ref()).await;
+                    if let Ok(n) = drained {
+                        crate::metrics::drained(sink.name(), n);
+                    }
+                    match drained {
                         Ok(n) if n > 0 => backoff = POLL,
                         Ok(_) => {
                             backoff = POLL;

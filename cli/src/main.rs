@@ -11,7 +11,6 @@ use admin_service::sinks::SinkTarget;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use edge_host::{EdgeConfig, EdgeServer, KvConfig};
-use tracing_subscriber::EnvFilter;
 
 /// Providers the edge may call out of the box; `--allow-outbound` adds more.
 const DEFAULT_PROVIDERS: &[&str] = &[
@@ -53,20 +52,25 @@ struct UpArgs {
     /// (added to the well-known providers).
     #[arg(long = "allow-outbound", value_name = "HOST[:PORT]")]
     allow_outbound: Vec<String>,
+    /// Address of the edge's `/metrics`, `/healthz` and `/readyz` (the admin
+    /// API serves its own beside `/api`).
+    #[arg(
+        long,
+        env = "TOLLGATE_EDGE_OPS_LISTEN",
+        default_value = "127.0.0.1:8788"
+    )]
+    edge_ops_listen: SocketAddr,
     #[command(flatten)]
     mail: MailSettings,
+    /// Log lines as `text` or `json` (one object per line).
+    #[arg(long, env = "TOLLGATE_LOG_FORMAT", value_enum, default_value_t)]
+    log_format: telemetry::LogFormat,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,wasmtime=warn,cranelift=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let Command::Up(args) = Cli::parse().command;
+    telemetry::init_logs(args.log_format, "info,wasmtime=warn,cranelift=warn");
     up(args).await
 }
 
@@ -97,6 +101,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         listen: args.edge_listen,
         kv: KvConfig::Sqlite(kv_path),
         allowed_outbound: allowed,
+        ops_listen: Some(args.edge_ops_listen),
         ..EdgeConfig::default()
     })
     .await
@@ -105,6 +110,9 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     println!("Tollgate is up.");
     println!("  admin API:  http://{admin_addr}/api  (OpenAPI: /api/openapi.json)");
     println!("  edge:       {}/v1  (OpenAI-compatible)", edge.url());
+    if let Some(ops) = edge.ops_addr() {
+        println!("  edge ops:   http://{ops}  (/metrics, /healthz, /readyz)");
+    }
     match &started.generated_admin_token {
         // Shown once: only its hash is stored.
         Some(token) => println!("  admin token (shown once, store it now): {token}"),

@@ -15,6 +15,7 @@ struct Up {
     child: Child,
     admin: String,
     edge: String,
+    ops: String,
     token: Option<String>,
 }
 
@@ -33,6 +34,22 @@ fn after<'a>(lines: &'a [String], label: &str) -> Option<&'a str> {
 }
 
 fn up(dir: &std::path::Path, upstream: &MockUpstream) -> Up {
+    up_with(dir, upstream, &[], &[])
+}
+
+/// Starts `tollgate up` with extra arguments and environment; its log (stderr)
+/// is appended to `<dir>/stderr.log`.
+fn up_with(
+    dir: &std::path::Path,
+    upstream: &MockUpstream,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Up {
+    let log = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(dir.join("stderr.log"))
+        .expect("log file");
     let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
         .args([
             "up",
@@ -40,13 +57,17 @@ fn up(dir: &std::path::Path, upstream: &MockUpstream) -> Up {
             "127.0.0.1:0",
             "--edge-listen",
             "127.0.0.1:0",
+            "--edge-ops-listen",
+            "127.0.0.1:0",
         ])
         .arg("--data-dir")
         .arg(dir)
         .args(["--allow-outbound", &upstream.addr().to_string()])
+        .args(extra)
         .env_remove("TOLLGATE_ADMIN_TOKEN")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::from(log))
         .spawn()
         .expect("tollgate binary runs");
     let mut out = BufReader::new(child.stdout.take().expect("stdout"));
@@ -59,11 +80,16 @@ fn up(dir: &std::path::Path, upstream: &MockUpstream) -> Up {
         .and_then(|s| s.split_whitespace().next())
         .expect("edge URL printed")
         .to_string();
+    let ops = after(&lines, "edge ops:")
+        .and_then(|s| s.split_whitespace().next())
+        .expect("edge ops URL printed")
+        .to_string();
     let token = after(&lines, "store it now):").map(str::to_string);
     Up {
         child,
         admin,
         edge,
+        ops,
         token,
     }
 }
@@ -176,4 +202,152 @@ async fn tollgate_up_serves_what_the_admin_api_creates_and_survives_a_restart() 
         .expect("list orgs");
     assert_eq!(orgs.status(), 200);
     chat_until_ok(&http, &second, &key).await;
+}
+
+/// GETs `url` (with `token` as bearer if given): status and body text.
+async fn fetch(http: &reqwest::Client, url: &str, token: Option<&str>) -> (u16, String) {
+    let mut req = http.get(url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.expect("reachable");
+    (resp.status().as_u16(), resp.text().await.expect("body"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_and_health_are_served_and_no_secret_reaches_a_log_line_or_a_metric() {
+    let upstream = MockUpstream::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let http = reqwest::Client::new();
+    let up = up_with(
+        dir.path(),
+        &upstream,
+        &["--log-format", "json"],
+        &[("RUST_LOG", "debug,wasmtime=warn,cranelift=warn")],
+    );
+    let token = up.token.clone().expect("admin token");
+    let org = admin(
+        &http,
+        &up,
+        &token,
+        "/api/organizations",
+        json!({"name": "Observed"}),
+    )
+    .await;
+    let org_id = org["id"].as_str().expect("org id").to_string();
+    let resp = http
+        .patch(format!("{}/organizations/{org_id}/config", up.admin))
+        .bearer_auth(&token)
+        .json(&json!({"config": {"providers": [{
+            "name": "mock",
+            "base_url": upstream.base_url(),
+            "api_key": PROVIDER_KEY,
+            "models": ["gpt-4o"],
+        }]}}))
+        .send()
+        .await
+        .expect("config");
+    assert_eq!(resp.status(), 200);
+    let key = admin(
+        &http,
+        &up,
+        &token,
+        &format!("/api/organizations/{org_id}/keys"),
+        json!({"name": "observed", "allowed_models": ["gpt-4o"]}),
+    )
+    .await;
+    let key = key["key"].as_str().expect("full key once").to_string();
+    chat_until_ok(&http, &up, &key).await;
+    let denied = http
+        .post(format!("{}/chat/completions", up.edge))
+        .bearer_auth(&key)
+        .json(&json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .expect("edge reachable");
+    assert_eq!(denied.status(), 403);
+    assert_eq!(denied.headers()["x-tollgate-error"], "model_not_allowed");
+
+    // The edge's operator endpoints, off the public port.
+    for path in ["/healthz", "/readyz"] {
+        assert_eq!(
+            fetch(&http, &format!("{}{path}", up.ops), None).await.0,
+            200,
+            "{path}"
+        );
+    }
+    let (status, edge_metrics) = fetch(&http, &format!("{}/metrics", up.ops), None).await;
+    assert_eq!(status, 200);
+    for series in [
+        format!(r#"tollgate_edge_requests_total{{code="",org="{org_id}",status="200"}}"#),
+        format!(
+            r#"tollgate_edge_requests_total{{code="model_not_allowed",org="{org_id}",status="403"}} 1"#
+        ),
+        r#"tollgate_edge_upstream_duration_seconds_count{outcome="response"}"#.to_string(),
+        r#"tollgate_edge_kv_operation_duration_seconds_count{op="get"}"#.to_string(),
+        r#"tollgate_edge_request_duration_seconds_bucket{status_class="2xx""#.to_string(),
+    ] {
+        assert!(
+            edge_metrics.contains(&series),
+            "{series} missing from:\n{edge_metrics}"
+        );
+    }
+    assert_eq!(
+        fetch(
+            &http,
+            &format!("{}/metrics", up.edge.trim_end_matches("/v1")),
+            None
+        )
+        .await
+        .0,
+        404,
+        "metrics are not on the public port"
+    );
+
+    // The admin service's: /metrics for platform admins only.
+    let base = up.admin.trim_end_matches("/api").to_string();
+    for path in ["/healthz", "/readyz"] {
+        assert_eq!(
+            fetch(&http, &format!("{base}{path}"), None).await.0,
+            200,
+            "{path}"
+        );
+    }
+    assert_eq!(fetch(&http, &format!("{base}/metrics"), None).await.0, 401);
+    let (status, admin_metrics) = fetch(&http, &format!("{base}/metrics"), Some(&token)).await;
+    assert_eq!(status, 200, "{admin_metrics}");
+    for series in [
+        r#"tollgate_admin_http_request_duration_seconds_count{method="PATCH",route="/api/organizations/{id}/config",status="200"} 1"#,
+        "tollgate_admin_outbox_pending{sink=",
+        "tollgate_admin_usage_drain_last_success_timestamp_seconds{sink=",
+    ] {
+        assert!(
+            admin_metrics.contains(series),
+            "{series} missing from:\n{admin_metrics}"
+        );
+    }
+    drop(up);
+
+    // Every log line is one JSON object, and no secret is in any line or metric.
+    let log = std::fs::read_to_string(dir.path().join("stderr.log")).expect("log");
+    assert!(
+        log.lines().count() > 10,
+        "debug logging wrote little: {log}"
+    );
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+    }
+    for (name, secret) in [
+        ("provider key", PROVIDER_KEY),
+        ("virtual key", key.as_str()),
+        ("admin token", token.as_str()),
+    ] {
+        for (place, text) in [
+            ("log", &log),
+            ("edge metrics", &edge_metrics),
+            ("admin metrics", &admin_metrics),
+        ] {
+            assert!(!text.contains(secret), "the {name} appears in the {place}");
+        }
+    }
 }

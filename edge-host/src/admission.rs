@@ -62,7 +62,7 @@ impl Default for EdgeLimits {
 /// Who a request counts against.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Tenant {
-    Org(Box<str>),
+    Org(Arc<str>),
     /// No key, or one the store does not know.
     Anonymous,
 }
@@ -93,6 +93,16 @@ pub(crate) struct Admission {
 pub(crate) struct Slot {
     admission: Arc<Admission>,
     tenant: Tenant,
+}
+
+impl Slot {
+    /// The org the request counts against, if its key is known.
+    pub(crate) fn org(&self) -> Option<Arc<str>> {
+        match &self.tenant {
+            Tenant::Org(id) => Some(id.clone()),
+            Tenant::Anonymous => None,
+        }
+    }
 }
 
 impl Drop for Slot {

@@ -50,6 +50,13 @@ struct ServeArgs {
     /// Serve this component instead of the embedded one.
     #[arg(long)]
     component: Option<PathBuf>,
+    /// Address of `/metrics`, `/healthz` and `/readyz` (kept off the public port);
+    /// not served without it.
+    #[arg(long, env = "TOLLGATE_EDGE_OPS_LISTEN")]
+    ops_listen: Option<SocketAddr>,
+    /// Log lines as `text` or `json` (one object per line).
+    #[arg(long, env = "TOLLGATE_LOG_FORMAT", value_enum, default_value_t)]
+    log_format: telemetry::LogFormat,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -108,15 +115,8 @@ pub fn main() -> anyhow::Result<()> {
 }
 
 async fn run() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,wasmtime=warn,cranelift=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-
     let Command::Serve(args) = Cli::parse().command;
+    telemetry::init_logs(args.log_format, "info,wasmtime=warn,cranelift=warn");
     let config = EdgeConfig {
         listen: args.listen,
         kv: args.kv,
@@ -125,6 +125,7 @@ async fn run() -> anyhow::Result<()> {
         allowed_outbound: args.allow_outbound,
         limits: args.limits.limits(),
         trusted_proxies: args.trusted_proxy,
+        ops_listen: args.ops_listen,
         ..EdgeConfig::default()
     };
     let server = EdgeServer::start(config)

@@ -78,6 +78,11 @@ impl HostError {
         }
     }
 
+    /// The error code of the answer (`concurrency_limit_exceeded`, ...).
+    pub(crate) fn code(self) -> &'static str {
+        self.parts().2
+    }
+
     fn json(self) -> String {
         let (_, kind, code, message) = self.parts();
         serde_json::json!({"error": {"message": message, "type": kind, "code": code}}).to_string()

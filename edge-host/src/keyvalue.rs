@@ -153,46 +153,38 @@ impl store::Host for KvView<'_> {
 impl store::HostBucket for KvView<'_> {
     async fn get(&mut self, b: Resource<Bucket>, key: String) -> KvResult<Option<Vec<u8>>> {
         let store = self.bucket(&b)?;
-        Ok(self
-            .host
-            .kv
-            .backend()
-            .get(&store, &key)
-            .await
-            .map_err(to_wit))
+        Ok(
+            crate::metrics::kv_timed("get", self.host.kv.backend().get(&store, &key))
+                .await
+                .map_err(to_wit),
+        )
     }
 
     async fn set(&mut self, b: Resource<Bucket>, key: String, value: Vec<u8>) -> KvResult<()> {
         let store = self.bucket(&b)?;
-        Ok(self
-            .host
-            .kv
-            .backend()
-            .set(&store, &key, &value)
-            .await
-            .map_err(to_wit))
+        Ok(
+            crate::metrics::kv_timed("set", self.host.kv.backend().set(&store, &key, &value))
+                .await
+                .map_err(to_wit),
+        )
     }
 
     async fn delete(&mut self, b: Resource<Bucket>, key: String) -> KvResult<()> {
         let store = self.bucket(&b)?;
-        Ok(self
-            .host
-            .kv
-            .backend()
-            .delete(&store, &key)
-            .await
-            .map_err(to_wit))
+        Ok(
+            crate::metrics::kv_timed("delete", self.host.kv.backend().delete(&store, &key))
+                .await
+                .map_err(to_wit),
+        )
     }
 
     async fn exists(&mut self, b: Resource<Bucket>, key: String) -> KvResult<bool> {
         let store = self.bucket(&b)?;
-        Ok(self
-            .host
-            .kv
-            .backend()
-            .exists(&store, &key)
-            .await
-            .map_err(to_wit))
+        Ok(
+            crate::metrics::kv_timed("exists", self.host.kv.backend().exists(&store, &key))
+                .await
+                .map_err(to_wit),
+        )
     }
 
     async fn list_keys(
@@ -203,20 +195,18 @@ impl store::HostBucket for KvView<'_> {
         let store = self.bucket(&b)?;
         // One page holding every key after the cursor; the cursor is the last
         // key a previous page returned, so paging by keys stays correct.
-        Ok(self
-            .host
-            .kv
-            .backend()
-            .list_keys(&store)
-            .await
-            .map(|keys| store::KeyResponse {
-                keys: match cursor {
-                    Some(c) => keys.into_iter().filter(|k| *k > c).collect(),
-                    None => keys,
-                },
-                cursor: None,
-            })
-            .map_err(to_wit))
+        Ok(
+            crate::metrics::kv_timed("list_keys", self.host.kv.backend().list_keys(&store))
+                .await
+                .map(|keys| store::KeyResponse {
+                    keys: match cursor {
+                        Some(c) => keys.into_iter().filter(|k| *k > c).collect(),
+                        None => keys,
+                    },
+                    cursor: None,
+                })
+                .map_err(to_wit),
+        )
     }
 
     async fn drop(&mut self, b: Resource<Bucket>) -> wasmtime::Result<()> {
@@ -228,7 +218,11 @@ impl store::HostBucket for KvView<'_> {
 impl atomics::Host for KvView<'_> {
     async fn increment(&mut self, b: Resource<Bucket>, key: String, delta: i64) -> KvResult<i64> {
         let store = self.bucket(&b)?;
-        let result = self.host.kv.backend().increment(&store, &key, delta).await;
+        let result = crate::metrics::kv_timed(
+            "increment",
+            self.host.kv.backend().increment(&store, &key, delta),
+        )
+        .await;
         if result.is_ok() && delta != 0 && key.starts_with(policy::kv::COUNTER_PREFIX) {
             self.journal.record(&store, &key, delta);
         }
@@ -246,9 +240,11 @@ impl atomics::Host for KvView<'_> {
             current,
         } = self.table.delete(cas)?;
         let backend = self.host.kv.backend();
-        match backend
-            .compare_and_swap(&store, &key, current.as_deref(), &value)
-            .await
+        match crate::metrics::kv_timed(
+            "compare_and_swap",
+            backend.compare_and_swap(&store, &key, current.as_deref(), &value),
+        )
+        .await
         {
             Ok(true) => Ok(Ok(())),
             Ok(false) => {
@@ -301,7 +297,12 @@ impl batch::Host for KvView<'_> {
         keys: Vec<String>,
     ) -> KvResult<Vec<(String, Option<Vec<u8>>)>> {
         let store = self.bucket(&b)?;
-        let values = match self.host.kv.backend().get_many(&store, &keys).await {
+        let values = match crate::metrics::kv_timed(
+            "get_many",
+            self.host.kv.backend().get_many(&store, &keys),
+        )
+        .await
+        {
             Ok(v) => v,
             Err(e) => return Ok(Err(to_wit(e))),
         };
@@ -314,23 +315,21 @@ impl batch::Host for KvView<'_> {
         key_values: Vec<(String, Vec<u8>)>,
     ) -> KvResult<()> {
         let store = self.bucket(&b)?;
-        Ok(self
-            .host
-            .kv
-            .backend()
-            .set_many(&store, &key_values)
-            .await
-            .map_err(to_wit))
+        Ok(crate::metrics::kv_timed(
+            "set_many",
+            self.host.kv.backend().set_many(&store, &key_values),
+        )
+        .await
+        .map_err(to_wit))
     }
 
     async fn delete_many(&mut self, b: Resource<Bucket>, keys: Vec<String>) -> KvResult<()> {
         let store = self.bucket(&b)?;
-        Ok(self
-            .host
-            .kv
-            .backend()
-            .delete_many(&store, &keys)
-            .await
-            .map_err(to_wit))
+        Ok(crate::metrics::kv_timed(
+            "delete_many",
+            self.host.kv.backend().delete_many(&store, &keys),
+        )
+        .await
+        .map_err(to_wit))
     }
 }

@@ -19,6 +19,8 @@ mod guest_deadline;
 mod intake;
 pub mod keyvalue;
 pub mod kv;
+pub mod metrics;
+mod ops;
 pub mod outbound;
 pub mod records;
 mod server;

@@ -208,16 +208,32 @@ impl WasiHttpHooks for OutboundHooks {
             // The connector enforces the connect timeout; a fresh connection's
             // handshake counts against the time to the response head as well.
             let head = options.first_byte_timeout.unwrap_or(MAX_TIMEOUT);
+            let started = std::time::Instant::now();
+            let upstream = crate::metrics::metrics();
             let response = match tokio::time::timeout(head, client.request(request)).await {
-                Err(_) => return Err(HttpError::ConnectionReadTimeout),
+                Err(_) => {
+                    upstream.upstream("timeout", started);
+                    return Err(HttpError::ConnectionReadTimeout);
+                }
                 Ok(Err(e)) => {
                     if e.is_connect() {
                         // No connection, so the provider never saw the request.
                         reached.fetch_sub(1, Ordering::SeqCst);
                     }
+                    upstream.upstream(
+                        if e.is_connect() {
+                            "connect_error"
+                        } else {
+                            "error"
+                        },
+                        started,
+                    );
                     return Err(client_error(e));
                 }
-                Ok(Ok(response)) => response,
+                Ok(Ok(response)) => {
+                    upstream.upstream("response", started);
+                    response
+                }
             };
             let between = options
                 .between_bytes_timeout

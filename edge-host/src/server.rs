@@ -39,6 +39,8 @@ use crate::keyvalue::{
     self, CounterJournal, Decision, GatewayCorePre, KvHost, KvView, RequestFacts,
 };
 use crate::kv::{DEFAULT_STORE, Kv, KvConfig, KvError};
+use crate::metrics;
+use crate::ops;
 use crate::outbound::{InvalidOutbound, OutboundHooks, OutboundPolicy};
 use crate::records::{self, RecordsError};
 use crate::settings::{self, InvalidTrustedProxy, Settings};
@@ -79,6 +81,8 @@ pub struct EdgeConfig {
     /// Proxies (CIDRs or addresses) whose forwarding headers the guest honours,
     /// served to it as the `trusted_proxies` config variable; empty trusts none.
     pub trusted_proxies: Vec<String>,
+    /// Where to serve `/metrics`, `/healthz` and `/readyz`; none: not served.
+    pub ops_listen: Option<SocketAddr>,
 }
 
 impl Default for EdgeConfig {
@@ -97,6 +101,7 @@ impl Default for EdgeConfig {
             clock: GuestClock::system(),
             limits: EdgeLimits::default(),
             trusted_proxies: Vec::new(),
+            ops_listen: None,
         }
     }
 }
@@ -284,6 +289,7 @@ pub struct EdgeServer {
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
+    ops_addr: Option<SocketAddr>,
 }
 
 impl EdgeServer {
@@ -352,6 +358,15 @@ impl EdgeServer {
             source,
         })?;
         let (stop, stopped) = watch::channel(false);
+        let ops_addr = match cfg.ops_listen {
+            Some(addr) => Some(
+                ops::serve(addr, kv.clone(), stopped.clone())
+                    .await
+                    .map_err(|source| EdgeError::Bind { addr, source })?
+                    .0,
+            ),
+            None => None,
+        };
         let task = tokio::spawn(accept_loop(listener, shared.clone(), stopped));
         tracing::info!(%local_addr, "edge serving");
         Ok(EdgeServer {
@@ -360,12 +375,18 @@ impl EdgeServer {
             shared,
             stop,
             task: Some(task),
+            ops_addr,
         })
     }
 
     /// The bound address (the real port when configured with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The bound address of the ops endpoints, when configured.
+    pub fn ops_addr(&self) -> Option<SocketAddr> {
+        self.ops_addr
     }
 
     /// `http://<local_addr>`.
@@ -527,13 +548,36 @@ async fn handle(shared: &Shared, peer: SocketAddr, mut req: Request<Incoming>) -
         headers.insert(HOST, HeaderValue::from_static("localhost"));
     }
 
-    let response = match admit_and_run(shared, req).await {
-        Ok(response) => response,
+    let mut org = None;
+    let response = match admit_and_run(shared, req, &mut org).await {
+        Ok(response) => {
+            let code = response
+                .headers()
+                .get(metrics::ERROR_CODE_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            let status = response.status().as_u16();
+            metrics::metrics().request(
+                org.as_deref().unwrap_or(metrics::NO_ORG),
+                status,
+                code,
+                started,
+            );
+            response
+        }
         Err(e) => {
             if matches!(e, HostError::Gateway | HostError::GuestDeadline) {
                 tracing::error!(%method, %path, error = ?e, "gateway component failed");
             }
-            e.response()
+            let response = e.response();
+            let status = response.status().as_u16();
+            metrics::metrics().request(
+                org.as_deref().unwrap_or(metrics::NO_ORG),
+                status,
+                e.code(),
+                started,
+            );
+            response
         }
     };
     tracing::debug!(
@@ -551,8 +595,10 @@ async fn handle(shared: &Shared, peer: SocketAddr, mut req: Request<Incoming>) -
 async fn admit_and_run(
     shared: &Shared,
     req: Request<Incoming>,
+    org: &mut Option<Arc<str>>,
 ) -> Result<Response<Body>, HostError> {
     let slot = shared.admission.admit(req.headers()).await?;
+    *org = slot.org();
     let (parts, body) = req.into_parts();
     let body = intake::read_body(&parts.headers, body, shared.limits.body_read_timeout).await?;
     let admitted = shared.admission.instance(slot).await?;

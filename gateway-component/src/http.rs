@@ -300,6 +300,9 @@ fn header_list(headers: &RateHeaders) -> Vec<(String, Vec<u8>)> {
 
 async fn respond_error(out: ResponseOutparam, error: &GatewayError, rate: &RateHeaders) {
     let mut extra = header_list(rate);
+    // The body's code again, for hosts and proxies that count errors without
+    // parsing bodies (the edge host's metrics).
+    extra.push(("x-tollgate-error".into(), error.code().as_bytes().to_vec()));
     if let Some(secs) = error.retry_after_secs() {
         extra.push(("retry-after".into(), secs.to_string().into_bytes()));
     }
