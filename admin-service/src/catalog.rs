@@ -20,6 +20,9 @@ use crate::money::Micros;
 use crate::paging::{PageParams, PageQuery, Paged};
 use policy::{ModelPattern, ModelPrice, ModelSet};
 
+/// Prefix of a team or key grant entry that names an access group (`group:support`).
+pub const ACCESS_GROUP_PREFIX: &str = "group:";
+
 /// Catalog state needed to resolve grants.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
@@ -77,9 +80,19 @@ impl Catalog {
             .collect()
     }
 
-    /// The model set one grant entry stands for: a route group's members, or the
-    /// entry itself as a name or pattern.
+    /// The model set one grant entry stands for: an access group's models
+    /// (`group:<label>`), a route group's members, or the entry itself as a name or
+    /// pattern. A label no catalog model carries is an error: it grants nothing.
     pub fn resolve_entry(&self, entry: &str) -> Result<ModelSet, String> {
+        if let Some(group) = entry.strip_prefix(ACCESS_GROUP_PREFIX) {
+            let members = self.group_members(group);
+            if members.is_empty() {
+                return Err(format!(
+                    "{entry:?}: no catalog model is labelled {group:?} (unknown access group)"
+                ));
+            }
+            return Ok(ModelSet::from_patterns(members));
+        }
         if let Some(models) = self.route_groups.get(entry) {
             return Ok(ModelSet::from_patterns(models.iter().cloned()));
         }
@@ -262,6 +275,12 @@ pub async fn create_model(
         return Err(ApiError::invalid(
             "name",
             "a catalog model is an exact name, not a pattern",
+        ));
+    }
+    if body.name.starts_with(ACCESS_GROUP_PREFIX) {
+        return Err(ApiError::invalid(
+            "name",
+            format!("{ACCESS_GROUP_PREFIX:?} starts grants of access groups, not model names"),
         ));
     }
     check_groups(&body.access_groups)?;
@@ -461,6 +480,12 @@ pub async fn create_route_group(
         return Err(ApiError::invalid(
             "name",
             "must be a non-empty name without whitespace or '*'",
+        ));
+    }
+    if body.name.starts_with(ACCESS_GROUP_PREFIX) {
+        return Err(ApiError::invalid(
+            "name",
+            format!("{ACCESS_GROUP_PREFIX:?} starts grants of access groups, not route groups"),
         ));
     }
     let mut tx = st.writer.begin(&st.db).await?;
