@@ -5,12 +5,14 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod access_group_grants;
 mod agents;
 mod audit;
 mod auth;
 mod config;
 mod email_verification;
 mod invitation_attempts;
+mod key_changes;
 mod keys;
 mod lost_updates;
 mod member_removal;
