@@ -57,27 +57,23 @@ async fn a_rotated_key_keeps_the_old_secret_for_its_grace_only() {
     let (id, first) = cp.key(&org, json!({})).await;
     cp.synced().await;
 
-    // A grace of 10 s (the client needs seconds to start): old and new both serve
-    // the client, then only the new one.
+    // A grace of 20 s (a loaded machine needs seconds to start the client): old and
+    // new both serve the client, then only the new one.
     let rotated_at = Instant::now();
-    let second = rotate(&cp, &id, 10).await;
+    let second = rotate(&cp, &id, 20).await;
     cp.synced().await;
     openai_outcomes(&cp, &[(&first, "gpt-4o", 200), (&second, "gpt-4o", 200)]).await;
-    assert!(
-        rotated_at.elapsed() < Duration::from_secs(9),
-        "the client took too long"
-    );
     while cp.chat(&first, "gpt-4o").await.status() == 200 {
         assert!(
-            rotated_at.elapsed() < Duration::from_secs(12),
+            rotated_at.elapsed() < Duration::from_secs(22),
             "the grace never ended"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let grace = rotated_at.elapsed();
     assert!(
-        grace > Duration::from_millis(9500),
-        "the grace of 10 s ended after {grace:?}"
+        grace > Duration::from_millis(19_500),
+        "the grace of 20 s ended after {grace:?}"
     );
     openai_outcomes(&cp, &[(&first, "gpt-4o", 401), (&second, "gpt-4o", 200)]).await;
 
