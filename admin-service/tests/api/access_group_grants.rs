@@ -6,20 +6,6 @@ use serde_json::json;
 use crate::common::TestServer;
 use policy::Denial;
 
-/// The edge's decision for `key` calling `model`; a model allowed but not routed
-/// (these orgs have no provider) counts as allowed.
-async fn calls(
-    s: &TestServer,
-    key: &str,
-    model: Option<&str>,
-    ip: Option<&str>,
-) -> Result<(), Denial> {
-    match s.edge(key, model, ip).await {
-        Err(Denial::NoRoute(_)) => Ok(()),
-        other => other,
-    }
-}
-
 #[tokio::test]
 async fn teams_and_keys_grant_access_groups_only_within_their_parent() {
     let s = TestServer::start().await;
@@ -108,9 +94,9 @@ async fn teams_and_keys_grant_access_groups_only_within_their_parent() {
     let direct = direct["key"].as_str().unwrap().to_string();
     s.synced().await;
     for k in [&in_team, &direct] {
-        assert_eq!(calls(&s, k, Some("gpt-4o"), None).await, Ok(()));
+        assert_eq!(s.edge_access(k, Some("gpt-4o"), None).await, Ok(()));
         assert_eq!(
-            calls(&s, k, Some("gpt-4o-mini"), None).await,
+            s.edge_access(k, Some("gpt-4o-mini"), None).await,
             Err(Denial::ModelNotAllowed("gpt-4o-mini".into()))
         );
     }
@@ -124,7 +110,7 @@ async fn teams_and_keys_grant_access_groups_only_within_their_parent() {
     .ok();
     s.synced().await;
     for k in [&in_team, &direct] {
-        assert_eq!(calls(&s, k, Some("gpt-4o-mini"), None).await, Ok(()));
+        assert_eq!(s.edge_access(k, Some("gpt-4o-mini"), None).await, Ok(()));
     }
     // Unlabelling takes it away again; the group's other model stays.
     s.patch("/api/models/gpt-4o", json!({"access_groups": []}))
@@ -133,10 +119,10 @@ async fn teams_and_keys_grant_access_groups_only_within_their_parent() {
     s.synced().await;
     for k in [&in_team, &direct] {
         assert_eq!(
-            calls(&s, k, Some("gpt-4o"), None).await,
+            s.edge_access(k, Some("gpt-4o"), None).await,
             Err(Denial::ModelNotAllowed("gpt-4o".into()))
         );
-        assert_eq!(calls(&s, k, Some("gpt-4o-mini"), None).await, Ok(()));
+        assert_eq!(s.edge_access(k, Some("gpt-4o-mini"), None).await, Ok(()));
     }
     // A group nobody carries any more grants nothing: fail closed.
     s.patch("/api/models/gpt-4o-mini", json!({"access_groups": []}))
@@ -144,7 +130,7 @@ async fn teams_and_keys_grant_access_groups_only_within_their_parent() {
         .ok();
     s.synced().await;
     assert_eq!(
-        calls(&s, &direct, Some("gpt-4o-mini"), None).await,
+        s.edge_access(&direct, Some("gpt-4o-mini"), None).await,
         Err(Denial::ModelNotAllowed("gpt-4o-mini".into()))
     );
     // PATCHing a key to the now unknown group is refused.
