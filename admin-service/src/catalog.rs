@@ -649,5 +649,24 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.field.as_deref(), Some("allowed_models[0]"));
         assert_eq!(cat.org_models(&OrgConfig::default()), ModelSet::all());
+        // Access groups below the org: `group:<label>`, within the parent only.
+        let support = cat.resolve_entry("group:support").unwrap();
+        assert!(support.permits("gpt-4o") && !support.permits("claude-3-opus"));
+        assert!(
+            cat.check_narrows("allowed_models", &["group:support".into()], &org, "org")
+                .is_ok()
+        );
+        for g in ["group:finance", "group:nope", "group:"] {
+            let e = cat
+                .check_narrows("allowed_models", &[g.into()], &org, "org")
+                .unwrap_err();
+            assert_eq!(e.field.as_deref(), Some("allowed_models[0]"), "{g}");
+        }
+        // A label nobody carries grants nothing, never everything.
+        assert!(
+            cat.grant_set(Some(&["group:nope".into()]))
+                .intersect(&ModelSet::all())
+                .is_empty()
+        );
     }
 }
