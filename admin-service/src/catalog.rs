@@ -21,6 +21,9 @@ use crate::money::{Micros, check_currency};
 use crate::paging::{PageParams, PageQuery, Paged};
 use policy::{ModelPattern, ModelPrice, ModelSet};
 
+/// Prefix of a team or key grant entry that names an access group (`group:support`).
+pub const ACCESS_GROUP_PREFIX: &str = "group:";
+
 /// Catalog state needed to resolve grants.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
@@ -93,9 +96,19 @@ impl Catalog {
             .collect()
     }
 
-    /// The model set one grant entry stands for: a route group's members, or the
-    /// entry itself as a name or pattern.
+    /// The model set one grant entry stands for: an access group's models
+    /// (`group:<label>`), a route group's members, or the entry itself as a name or
+    /// pattern. A label no catalog model carries is an error: it grants nothing.
     pub fn resolve_entry(&self, entry: &str) -> Result<ModelSet, String> {
+        if let Some(group) = entry.strip_prefix(ACCESS_GROUP_PREFIX) {
+            let members = self.group_members(group);
+            if members.is_empty() {
+                return Err(format!(
+                    "{entry:?}: no catalog model is labelled {group:?} (unknown access group)"
+                ));
+            }
+            return Ok(ModelSet::from_patterns(members));
+        }
         if let Some(models) = self.route_groups.get(entry) {
             return Ok(ModelSet::from_patterns(models.iter().cloned()));
         }
@@ -286,6 +299,12 @@ pub async fn create_model(
         return Err(ApiError::invalid(
             "name",
             "a catalog model is an exact name, not a pattern",
+        ));
+    }
+    if body.name.starts_with(ACCESS_GROUP_PREFIX) {
+        return Err(ApiError::invalid(
+            "name",
+            format!("{ACCESS_GROUP_PREFIX:?} starts grants of access groups, not model names"),
         ));
     }
     check_groups(&body.access_groups)?;
@@ -497,6 +516,12 @@ pub async fn create_route_group(
             "must be a non-empty name without whitespace or '*'",
         ));
     }
+    if body.name.starts_with(ACCESS_GROUP_PREFIX) {
+        return Err(ApiError::invalid(
+            "name",
+            format!("{ACCESS_GROUP_PREFIX:?} starts grants of access groups, not route groups"),
+        ));
+    }
     let mut tx = st.writer.begin(&st.db).await?;
     let clash: Option<String> =
         sqlx::query_scalar("SELECT name FROM catalog_models WHERE name = ?")
@@ -658,5 +683,24 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.field.as_deref(), Some("allowed_models[0]"));
         assert_eq!(cat.org_models(&OrgConfig::default()), ModelSet::all());
+        // Access groups below the org: `group:<label>`, within the parent only.
+        let support = cat.resolve_entry("group:support").unwrap();
+        assert!(support.permits("gpt-4o") && !support.permits("claude-3-opus"));
+        assert!(
+            cat.check_narrows("allowed_models", &["group:support".into()], &org, "org")
+                .is_ok()
+        );
+        for g in ["group:finance", "group:nope", "group:"] {
+            let e = cat
+                .check_narrows("allowed_models", &[g.into()], &org, "org")
+                .unwrap_err();
+            assert_eq!(e.field.as_deref(), Some("allowed_models[0]"), "{g}");
+        }
+        // A label nobody carries grants nothing, never everything.
+        assert!(
+            cat.grant_set(Some(&["group:nope".into()]))
+                .intersect(&ModelSet::all())
+                .is_empty()
+        );
     }
 }

@@ -99,8 +99,20 @@ pub async fn compile(
     pool: &SqlitePool,
     entries: &[OutboxEntry],
 ) -> Result<Vec<KvWrite>, CompileError> {
+    let mut graces: HashMap<String, Vec<(String, i64)>> = HashMap::new();
+    for row in sqlx::query("SELECT key_id, key_hash, grace_ends_at_ms FROM key_grace_hashes")
+        .fetch_all(pool)
+        .await?
+    {
+        graces
+            .entry(row.try_get("key_id")?)
+            .or_default()
+            .push((row.try_get("key_hash")?, row.try_get("grace_ends_at_ms")?));
+    }
     let mut c = Compiler {
         pool,
+        now_ms: crate::db::now_ms(),
+        graces,
         catalog: Catalog::load(pool).await?,
         orgs: HashMap::new(),
         teams: HashMap::new(),
@@ -130,6 +142,9 @@ pub async fn compile(
 
 struct Compiler<'a> {
     pool: &'a SqlitePool,
+    now_ms: i64,
+    /// Key id → (hash of a rotated-out secret, end of its grace), from `key_grace_hashes`.
+    graces: HashMap<String, Vec<(String, i64)>>,
     catalog: Catalog,
     orgs: HashMap<String, Option<OrgState>>,
     teams: HashMap<String, Option<TeamRow>>,
@@ -295,6 +310,9 @@ impl Compiler<'_> {
     async fn key(&mut self, k: &KeyRow) -> Result<(), CompileError> {
         let kv_key = format!("{KEY_PREFIX}{}", k.key_hash);
         let Some(org_models) = self.org_state(&k.org_id).await?.map(|o| o.models.clone()) else {
+            for (hash, _) in self.graces.get(&k.id).into_iter().flatten() {
+                self.out.insert(format!("{KEY_PREFIX}{hash}"), None);
+            }
             self.out.insert(kv_key, None);
             return Ok(());
         };
@@ -331,6 +349,19 @@ impl Compiler<'_> {
             limits: k.limits,
             budget: k.budget.as_ref().map(|b| b.compile()),
         };
+        // A rotated-out secret is the same key until its grace ends, never past the
+        // key's own expiry; once ended its record goes.
+        for (hash, ends) in self.graces.get(&k.id).into_iter().flatten() {
+            let old_key = format!("{KEY_PREFIX}{hash}");
+            if *ends <= self.now_ms {
+                self.out.insert(old_key, None);
+                continue;
+            }
+            let mut old = record.clone();
+            let ends = (*ends).max(0) as u64;
+            old.expires_at_ms = Some(record.expires_at_ms.map_or(ends, |e| e.min(ends)));
+            self.out.insert(old_key, Some(encode(&old)));
+        }
         self.out.insert(kv_key, Some(encode(&record)));
         Ok(())
     }

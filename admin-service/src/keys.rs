@@ -10,12 +10,12 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use crate::AppState;
-use crate::auth::{Actor, Perm, Role, authorize_org};
+use crate::auth::{Actor, OrgAccess, Perm, Role, authorize_org};
 use crate::catalog::Catalog;
 use crate::config::BudgetInput;
-use crate::db::{new_id, now_ms, parse_rfc3339, random_hex, rfc3339};
+use crate::db::{WriteTx, new_id, now_ms, parse_rfc3339, random_hex, rfc3339};
 use crate::errors::{ApiError, ApiResult};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, nullable, present};
 use crate::paging::{PageParams, PageQuery, Paged};
 use crate::team_members::check_key_team;
 use crate::teams::{fetch_team_row, org_model_set};
@@ -163,6 +163,12 @@ async fn fetch_key(st: &AppState, id: &str) -> ApiResult<Option<SqliteRow>> {
         .await?)
 }
 
+/// The key's current view (after a write).
+pub async fn fetch_key_view(st: &AppState, id: &str) -> ApiResult<KeyView> {
+    let row = fetch_key(st, id).await?.ok_or_else(ApiError::internal)?;
+    key_view(&row)
+}
+
 /// Body of `POST /api/organizations/{id}/keys`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -205,6 +211,102 @@ fn check_cidrs(field: &str, items: &[String]) -> Result<Vec<String>, ApiError> {
         })
 }
 
+fn parse_expiry(text: &str, now: i64) -> ApiResult<i64> {
+    let ms = parse_rfc3339(text)
+        .ok_or_else(|| ApiError::invalid("expires_at", "must be an RFC 3339 timestamp"))?;
+    if ms <= now {
+        return Err(ApiError::invalid("expires_at", "must be in the future"));
+    }
+    Ok(ms)
+}
+
+/// A key's settings as they are to be stored; [`check_settings`] validates them.
+struct KeySettings {
+    name: String,
+    team_id: Option<String>,
+    agent_id: Option<String>,
+    allowed_models: Option<Vec<String>>,
+    ip_allow: Vec<String>,
+    ip_deny: Vec<String>,
+    limits: Limits,
+    budget: Option<BudgetInput>,
+    expires_at_ms: Option<i64>,
+}
+
+/// Which settings a write changes (a create: all). Only those are checked against
+/// the org's current state, so renaming a key never fails on a grant the org has
+/// narrowed since (the compiler intersects anyway).
+#[derive(Clone, Copy)]
+struct Changed {
+    team: bool,
+    agent: bool,
+    models: bool,
+}
+
+/// Validates and normalizes `s` for a key of `access.org_id` (create and PATCH
+/// share it): 422 naming the field, 403 for a member's team outside theirs.
+async fn check_settings(
+    st: &AppState,
+    access: &OrgAccess,
+    actor: &Actor,
+    s: &mut KeySettings,
+    changed: Changed,
+) -> ApiResult<()> {
+    let org_id = access.org_id.as_str();
+    s.name = s.name.trim().to_string();
+    if s.name.is_empty() || s.name.len() > 200 {
+        return Err(ApiError::invalid("name", "must be 1-200 characters"));
+    }
+    s.ip_allow = check_cidrs("ip_allow", &s.ip_allow)?;
+    s.ip_deny = check_cidrs("ip_deny", &s.ip_deny)?;
+    if let Some(b) = &s.budget {
+        b.validate("budget")?;
+    }
+    if changed.team || changed.models {
+        let catalog = Catalog::load(&st.db).await?;
+        let mut parent = org_model_set(st, &catalog, org_id).await?;
+        if let Some(team_id) = &s.team_id {
+            let team = fetch_team_row(st, team_id)
+                .await?
+                .filter(|(t, _)| t.org_id == org_id);
+            let Some((team, _)) = team else {
+                return Err(ApiError::invalid(
+                    "team_id",
+                    "no such team in this organization",
+                ));
+            };
+            parent = parent.intersect(&catalog.grant_set(team.allowed_models.as_deref()));
+        }
+        if let Some(grants) = &s.allowed_models {
+            let whose = if s.team_id.is_some() {
+                "team"
+            } else {
+                "organization"
+            };
+            catalog.check_narrows("allowed_models", grants, &parent, whose)?;
+        }
+    }
+    if changed.team {
+        check_key_team(st, access, actor, s.team_id.as_deref()).await?;
+    }
+    if changed.agent
+        && let Some(agent_id) = &s.agent_id
+    {
+        let agent_org: Option<String> =
+            sqlx::query_scalar("SELECT org_id FROM agents WHERE id = ?")
+                .bind(agent_id)
+                .fetch_optional(&st.db)
+                .await?;
+        if agent_org.as_deref() != Some(org_id) {
+            return Err(ApiError::invalid(
+                "agent_id",
+                "no such agent in this organization",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `POST /api/organizations/{id}/keys`: members and above; returns the key once.
 pub async fn create_key(
     State(st): State<AppState>,
@@ -213,71 +315,35 @@ pub async fn create_key(
     ApiJson(body): ApiJson<CreateKey>,
 ) -> ApiResult<(StatusCode, Json<KeyView>)> {
     let access = authorize_org(&st.db, &actor, &org_id, Perm::CreateKey).await?;
-    if body.name.trim().is_empty() || body.name.len() > 200 {
-        return Err(ApiError::invalid("name", "must be 1-200 characters"));
-    }
-    let ip_allow = check_cidrs("ip_allow", &body.ip_allow)?;
-    let ip_deny = check_cidrs("ip_deny", &body.ip_deny)?;
-    if let Some(b) = &body.budget {
-        b.validate("budget")?;
-    }
     let now = now_ms();
-    let expires_at_ms = match &body.expires_at {
-        None => None,
-        Some(text) => {
-            let ms = parse_rfc3339(text)
-                .ok_or_else(|| ApiError::invalid("expires_at", "must be an RFC 3339 timestamp"))?;
-            if ms <= now {
-                return Err(ApiError::invalid("expires_at", "must be in the future"));
-            }
-            Some(ms)
-        }
+    let mut k = KeySettings {
+        name: body.name,
+        team_id: body.team_id,
+        agent_id: body.agent_id,
+        allowed_models: body.allowed_models,
+        ip_allow: body.ip_allow,
+        ip_deny: body.ip_deny,
+        limits: Limits {
+            rpm: body.rate_limit_rpm,
+            rph: body.rate_limit_rph,
+            rpd: body.rate_limit_rpd,
+            tpm: body.rate_limit_tpm,
+            tpd: body.rate_limit_tpd,
+        },
+        budget: body.budget,
+        expires_at_ms: body
+            .expires_at
+            .as_deref()
+            .map(|t| parse_expiry(t, now))
+            .transpose()?,
     };
-    let catalog = Catalog::load(&st.db).await?;
-    let mut parent = org_model_set(&st, &catalog, &org_id).await?;
-    if let Some(team_id) = &body.team_id {
-        let team = fetch_team_row(&st, team_id)
-            .await?
-            .filter(|(t, _)| t.org_id == org_id);
-        let Some((team, _)) = team else {
-            return Err(ApiError::invalid(
-                "team_id",
-                "no such team in this organization",
-            ));
-        };
-        parent = parent.intersect(&catalog.grant_set(team.allowed_models.as_deref()));
-    }
-    check_key_team(&st, &access, &actor, body.team_id.as_deref()).await?;
-    if let Some(agent_id) = &body.agent_id {
-        let agent_org: Option<String> =
-            sqlx::query_scalar("SELECT org_id FROM agents WHERE id = ?")
-                .bind(agent_id)
-                .fetch_optional(&st.db)
-                .await?;
-        if agent_org.as_deref() != Some(org_id.as_str()) {
-            return Err(ApiError::invalid(
-                "agent_id",
-                "no such agent in this organization",
-            ));
-        }
-    }
-    if let Some(grants) = &body.allowed_models {
-        let whose = if body.team_id.is_some() {
-            "team"
-        } else {
-            "organization"
-        };
-        catalog.check_narrows("allowed_models", grants, &parent, whose)?;
-    }
-    let limits = Limits {
-        rpm: body.rate_limit_rpm,
-        rph: body.rate_limit_rph,
-        rpd: body.rate_limit_rpd,
-        tpm: body.rate_limit_tpm,
-        tpd: body.rate_limit_tpd,
+    let all = Changed {
+        team: true,
+        agent: true,
+        models: true,
     };
-    let secret = format!("{KEY_SECRET_PREFIX}{}", random_hex(24));
-    let prefix = secret[..KEY_PREFIX_LEN].to_string();
+    check_settings(&st, &access, &actor, &mut k, all).await?;
+    let (secret, prefix) = new_secret();
     let id = new_id("key");
     let mut tx = st.writer.begin(&st.db).await?;
     sqlx::query(
@@ -287,17 +353,17 @@ pub async fn create_key(
     )
     .bind(&id)
     .bind(&org_id)
-    .bind(&body.team_id)
-    .bind(&body.agent_id)
-    .bind(body.name.trim())
+    .bind(&k.team_id)
+    .bind(&k.agent_id)
+    .bind(&k.name)
     .bind(&prefix)
     .bind(policy::kv::key_hash_hex(&secret))
-    .bind(body.allowed_models.as_ref().map(serde_json::to_string).transpose()?)
-    .bind(serde_json::to_string(&ip_allow)?)
-    .bind(serde_json::to_string(&ip_deny)?)
-    .bind(serde_json::to_string(&limits)?)
-    .bind(body.budget.as_ref().map(serde_json::to_string).transpose()?)
-    .bind(expires_at_ms)
+    .bind(k.allowed_models.as_ref().map(serde_json::to_string).transpose()?)
+    .bind(serde_json::to_string(&k.ip_allow)?)
+    .bind(serde_json::to_string(&k.ip_deny)?)
+    .bind(serde_json::to_string(&k.limits)?)
+    .bind(k.budget.as_ref().map(serde_json::to_string).transpose()?)
+    .bind(k.expires_at_ms)
     .bind(&actor.user_id)
     .bind(now)
     .execute(tx.conn())
@@ -305,10 +371,164 @@ pub async fn create_key(
     tx.enqueue("key", &id).await?;
     tx.commit().await?;
     tracing::info!(org_id = %org_id, key_id = %id, key_prefix = %prefix, "virtual key created");
-    let row = fetch_key(&st, &id).await?.ok_or_else(ApiError::internal)?;
-    let mut view = key_view(&row)?;
+    let mut view = fetch_key_view(&st, &id).await?;
     view.key = Some(secret);
     Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// A fresh secret and its listing prefix.
+pub fn new_secret() -> (String, String) {
+    let secret = format!("{KEY_SECRET_PREFIX}{}", random_hex(24));
+    let prefix = secret[..KEY_PREFIX_LEN].to_string();
+    (secret, prefix)
+}
+
+/// Body of `PATCH /api/keys/{id}`: the create fields; `null` clears (grants: back
+/// to inheriting the team's or org's).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateKey {
+    #[serde(default, deserialize_with = "present")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    team_id: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    agent_id: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    allowed_models: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "present")]
+    ip_allow: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    ip_deny: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    rate_limit_rpm: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "nullable")]
+    rate_limit_tpm: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "nullable")]
+    rate_limit_rph: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "nullable")]
+    rate_limit_rpd: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "nullable")]
+    rate_limit_tpd: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "nullable")]
+    budget: Option<Option<BudgetInput>>,
+    #[serde(default, deserialize_with = "nullable")]
+    expires_at: Option<Option<String>>,
+}
+
+/// Below admin, a caller changes only the keys they created.
+fn check_creator(access: &OrgAccess, actor: &Actor, key: &KeyRow, verb: &str) -> ApiResult<()> {
+    if access.role > Role::Admin && (key.created_by.is_none() || key.created_by != actor.user_id) {
+        return Err(ApiError::forbidden(format!(
+            "members may {verb} only keys they created"
+        )));
+    }
+    Ok(())
+}
+
+/// Loads a key for a change by the caller: admins change any key of the org,
+/// members only the keys they created; revoked keys are final (409).
+pub async fn key_for_change(
+    st: &AppState,
+    actor: &Actor,
+    id: &str,
+    verb: &str,
+) -> ApiResult<(KeyRow, OrgAccess)> {
+    let (row, access) = authorized_key(st, actor, id, Perm::CreateKey).await?;
+    let key = KeyRow::from_row(&row)?;
+    check_creator(&access, actor, &key, verb)?;
+    if key.status == "revoked" {
+        return Err(ApiError::conflict(
+            "revoked",
+            format!("a revoked key cannot be {verb}d; create a new key"),
+        ));
+    }
+    Ok((key, access))
+}
+
+/// Re-reads a key inside a write transaction; a key revoked since the checks is 409.
+pub async fn active_key_in(tx: &mut WriteTx, id: &str) -> ApiResult<(KeyRow, SqliteRow)> {
+    let row = sqlx::query("SELECT * FROM virtual_keys WHERE id = ?")
+        .bind(id)
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or_else(|| ApiError::not_found("key"))?;
+    let key = KeyRow::from_row(&row)?;
+    if key.status == "revoked" {
+        return Err(ApiError::conflict(
+            "revoked",
+            "the key was revoked meanwhile; create a new key",
+        ));
+    }
+    Ok((key, row))
+}
+
+/// `PATCH /api/keys/{id}`: the create rules (grants only narrow the team's or org's
+/// universe; members only their own keys, in their teams); live at the edge at once.
+pub async fn update_key(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateKey>,
+) -> ApiResult<Json<KeyView>> {
+    let (_, access) = key_for_change(&st, &actor, &id, "edit").await?;
+    let now = now_ms();
+    let expires = match &body.expires_at {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(t)) => Some(Some(parse_expiry(t, now)?)),
+    };
+    // Read-modify-write in one transaction: fields this PATCH leaves alone keep what
+    // a concurrent PATCH just wrote.
+    let mut tx = st.writer.begin(&st.db).await?;
+    let (key, row) = active_key_in(&mut tx, &id).await?;
+    let pick = |new: Option<Option<u64>>, old: Option<u64>| new.unwrap_or(old);
+    let changed = Changed {
+        team: body.team_id.is_some(),
+        agent: body.agent_id.is_some(),
+        models: body.allowed_models.is_some(),
+    };
+    let mut k = KeySettings {
+        name: match body.name {
+            Some(n) => n,
+            None => row.try_get("name")?,
+        },
+        team_id: body.team_id.unwrap_or(key.team_id),
+        agent_id: body.agent_id.unwrap_or(key.agent_id),
+        allowed_models: body.allowed_models.unwrap_or(key.allowed_models),
+        ip_allow: body.ip_allow.unwrap_or(key.ip_allow),
+        ip_deny: body.ip_deny.unwrap_or(key.ip_deny),
+        limits: Limits {
+            rpm: pick(body.rate_limit_rpm, key.limits.rpm),
+            rph: pick(body.rate_limit_rph, key.limits.rph),
+            rpd: pick(body.rate_limit_rpd, key.limits.rpd),
+            tpm: pick(body.rate_limit_tpm, key.limits.tpm),
+            tpd: pick(body.rate_limit_tpd, key.limits.tpd),
+        },
+        budget: body.budget.unwrap_or(key.budget),
+        expires_at_ms: expires.unwrap_or(key.expires_at_ms),
+    };
+    check_settings(&st, &access, &actor, &mut k, changed).await?;
+    sqlx::query(
+        "UPDATE virtual_keys SET name = ?, team_id = ?, agent_id = ?, allowed_models = ?, ip_allow = ?,
+            ip_deny = ?, limits = ?, budget = ?, expires_at_ms = ? WHERE id = ?",
+    )
+    .bind(&k.name)
+    .bind(&k.team_id)
+    .bind(&k.agent_id)
+    .bind(k.allowed_models.as_ref().map(serde_json::to_string).transpose()?)
+    .bind(serde_json::to_string(&k.ip_allow)?)
+    .bind(serde_json::to_string(&k.ip_deny)?)
+    .bind(serde_json::to_string(&k.limits)?)
+    .bind(k.budget.as_ref().map(serde_json::to_string).transpose()?)
+    .bind(k.expires_at_ms)
+    .bind(&id)
+    .execute(tx.conn())
+    .await?;
+    tx.enqueue("key", &id).await?;
+    tx.commit().await?;
+    tracing::info!(key_id = %id, "virtual key updated");
+    fetch_key_view(&st, &id).await.map(Json)
 }
 
 /// `GET /api/organizations/{id}/keys`: the key inventory (prefixes, never secrets).
@@ -337,7 +557,7 @@ async fn authorized_key(
     actor: &Actor,
     id: &str,
     perm: Perm,
-) -> ApiResult<(SqliteRow, Role)> {
+) -> ApiResult<(SqliteRow, OrgAccess)> {
     let row = fetch_key(st, id)
         .await?
         .ok_or_else(|| ApiError::not_found("key"))?;
@@ -351,7 +571,7 @@ async fn authorized_key(
                 e
             }
         })?;
-    Ok((row, access.role))
+    Ok((row, access))
 }
 
 /// `GET /api/keys/{id}`.
@@ -371,13 +591,9 @@ pub async fn revoke_key(
     actor: Actor,
     Path(id): Path<String>,
 ) -> ApiResult<Json<KeyView>> {
-    let (row, role) = authorized_key(&st, &actor, &id, Perm::CreateKey).await?;
+    let (row, access) = authorized_key(&st, &actor, &id, Perm::CreateKey).await?;
     let key = KeyRow::from_row(&row)?;
-    if role > Role::Admin && (key.created_by.is_none() || key.created_by != actor.user_id) {
-        return Err(ApiError::forbidden(
-            "members may revoke only keys they created",
-        ));
-    }
+    check_creator(&access, &actor, &key, "revoke")?;
     if key.status != "revoked" {
         let mut tx = st.writer.begin(&st.db).await?;
         sqlx::query("UPDATE virtual_keys SET status = 'revoked', revoked_at_ms = ? WHERE id = ? AND status <> 'revoked'")
@@ -389,6 +605,5 @@ pub async fn revoke_key(
         tx.commit().await?;
         tracing::info!(key_id = %id, "virtual key revoked");
     }
-    let row = fetch_key(&st, &id).await?.ok_or_else(ApiError::internal)?;
-    key_view(&row).map(Json)
+    fetch_key_view(&st, &id).await.map(Json)
 }

@@ -26,6 +26,7 @@ pub mod outbox;
 pub mod paging;
 pub mod platform_owned;
 pub mod rate_history;
+pub mod rotation;
 pub mod routes;
 pub mod sinks;
 pub mod sweep;
@@ -92,7 +93,8 @@ pub struct Started {
     pub state: AppState,
     /// A platform-admin token generated on this start (print it once), if any.
     pub generated_admin_token: Option<String>,
-    /// The background tasks: per sink, a pusher, a usage drainer and a counter sweeper.
+    /// The background tasks: per sink, a pusher, a usage drainer and a counter sweeper;
+    /// the clean-up of rotated-out key secrets.
     pub pushers: Vec<JoinHandle<()>>,
 }
 
@@ -115,6 +117,7 @@ pub async fn start_with_sinks(
     let writer = Writer::new(signal.clone());
     let mut pushers = usage::spawn_drainers(&db, &writer, &sinks);
     pushers.extend(sweep::spawn_sweepers(&sinks));
+    pushers.push(rotation::spawn_grace_cleanup(&db, &writer));
     pushers.extend(outbox::spawn_pushers(&db, sinks, &signal).await?);
     Ok(Started {
         state: AppState {

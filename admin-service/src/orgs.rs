@@ -477,11 +477,15 @@ pub async fn delete_org(
         billing::delete_history(tx.conn(), &id).await?;
     }
     // Keys and teams disappear with the org: remove their records from the edge too.
-    let hashes: Vec<String> =
-        sqlx::query_scalar("SELECT key_hash FROM virtual_keys WHERE org_id = ?")
-            .bind(&id)
-            .fetch_all(tx.conn())
-            .await?;
+    let hashes: Vec<String> = sqlx::query_scalar(
+        "SELECT key_hash FROM virtual_keys WHERE org_id = ?
+             UNION ALL SELECT g.key_hash FROM key_grace_hashes g
+             JOIN virtual_keys k ON k.id = g.key_id WHERE k.org_id = ?",
+    )
+    .bind(&id)
+    .bind(&id)
+    .fetch_all(tx.conn())
+    .await?;
     let teams: Vec<String> = sqlx::query_scalar("SELECT id FROM teams WHERE org_id = ?")
         .bind(&id)
         .fetch_all(tx.conn())

@@ -6,7 +6,7 @@ use axum::routing::{delete, get, patch, post, put};
 
 use crate::{
     AppState, agents, audit, billing, catalog, config, fx, invitations, keys, members, openapi,
-    orgs, outbox, team_members, teams, tokens, usage,
+    orgs, outbox, rotation, team_members, teams, tokens, usage,
 };
 
 /// One endpoint, as documented.
@@ -76,6 +76,8 @@ endpoints! {
     post "/api/organizations/{id}/keys" => keys::create_key, "keys", true, true, "Create a virtual key; the full key is returned once (member+).";
     get "/api/organizations/{id}/keys" => keys::list_keys, "keys", false, true, "Key inventory: names and key_prefix, never keys (viewer+).";
     get "/api/keys/{id}" => keys::get_key, "keys", false, true, "Key detail without the secret (viewer+).";
+    patch "/api/keys/{id}" => keys::update_key, "keys", true, true, "Edit a key: name, limits, models (within its team's or org's), IP lists, budget, expiry, team, agent; null clears (admin+, or the member who created it; revoked keys: 409).";
+    post "/api/keys/{id}/rotate" => rotation::rotate_key, "keys", true, true, "Rotate a key: the new full key is returned once; {\"grace_seconds\": N} (default 0, at most 604800) keeps older secrets working N more seconds (admin+, or the member who created it).";
     delete "/api/keys/{id}" => keys::revoke_key, "keys", false, true, "Revoke a key (admin+, or the member who created it).";
     get "/api/agents" => agents::list_agents, "agents", false, true, "List visible agents; ?org_id= filters.";
     post "/api/agents" => agents::create_agent, "agents", true, true, "Create an agent (platform admin, or admin+ of org_id).";

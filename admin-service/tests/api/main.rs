@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod access_group_grants;
 mod agents;
 mod audit;
 mod auth;
@@ -12,6 +13,7 @@ mod config;
 mod currency;
 mod email_verification;
 mod invitation_attempts;
+mod key_changes;
 mod keys;
 mod lost_updates;
 mod member_removal;

@@ -76,8 +76,9 @@ fn rule(e: &Endpoint) -> Option<Need> {
         ("get", "/api/teams/{id}/members") => Org("viewer"),
         ("post", "/api/teams/{id}/members") => Org("admin"),
         ("delete", "/api/teams/{id}/members/{user_id}") => Org("admin"),
-        // A key created by someone else: only admins revoke it.
-        ("delete", "/api/keys/{id}") => Org("admin"),
+        // A key created by someone else: only admins revoke, edit or rotate it.
+        ("delete" | "patch", "/api/keys/{id}") => Org("admin"),
+        ("post", "/api/keys/{id}/rotate") => Org("admin"),
         ("post", "/api/agents") => Org("admin"),
         ("patch", "/api/agents/{id}") => Org("admin"),
         ("post", "/api/agents/{id}/assign-org" | "/api/agents/{id}/unassign-org") => Org("admin"),
@@ -271,6 +272,8 @@ fn body(e: &Endpoint, w: &World) -> Option<Value> {
         ("post", "/api/organizations/{id}/teams") => json!({"name": format!("team {unique}")}),
         ("patch", "/api/teams/{id}") => json!({"name": format!("team {unique}")}),
         ("post", "/api/organizations/{id}/keys") => json!({"name": "k"}),
+        ("patch", "/api/keys/{id}") => json!({"name": format!("renamed {unique}")}),
+        ("post", "/api/keys/{id}/rotate") => json!({"grace_seconds": 60}),
         ("post", "/api/teams/{id}/members") => json!({"user_id": w.member}),
         ("post", "/api/agents") => json!({"name": "agent", "org_id": w.org}),
         ("patch", "/api/agents/{id}") => json!({"name": "renamed"}),

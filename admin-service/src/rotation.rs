@@ -1,0 +1,147 @@
+//! Key rotation: a new secret replaces a key's secret; the old one keeps working for
+//! a grace period and is then refused. Rotated-out hashes live in
+//! `key_grace_hashes`; the compiler pushes the key's record under each of them with
+//! the grace end as expiry, and a periodic clean-up removes them once ended.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use serde::Deserialize;
+use sqlx::SqlitePool;
+use tokio::task::JoinHandle;
+
+use crate::AppState;
+use crate::auth::Actor;
+use crate::db::{Writer, now_ms};
+use crate::errors::{ApiError, ApiResult};
+use crate::extract::parse_json;
+use crate::keys::{KeyView, active_key_in, fetch_key_view, key_for_change, new_secret};
+use policy::kv::{KEY_PREFIX, key_hash_hex};
+
+/// Longest grace a rotation may give the old secret: 7 days.
+pub const MAX_GRACE_SECONDS: u64 = 7 * 86_400;
+/// How often ended graces are removed from the database and the edge. The edge
+/// refuses an ended grace by the record's expiry already; this only tidies up.
+const CLEANUP_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Body of `POST /api/keys/{id}/rotate` (optional: no body is a grace of 0).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateKey {
+    #[serde(default)]
+    grace_seconds: u64,
+}
+
+/// `POST /api/keys/{id}/rotate`: admins, or the member who created the key. Returns
+/// the new secret once. Every secret issued before this rotation works for at most
+/// `grace_seconds` more (0: refused at once), never past its own earlier deadline.
+pub async fn rotate_key(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<KeyView>> {
+    let body: RotateKey = if body.iter().all(u8::is_ascii_whitespace) {
+        RotateKey::default()
+    } else {
+        parse_json(&body)?
+    };
+    if body.grace_seconds > MAX_GRACE_SECONDS {
+        return Err(ApiError::invalid(
+            "grace_seconds",
+            format!("must be at most {MAX_GRACE_SECONDS} (7 days)"),
+        ));
+    }
+    key_for_change(&st, &actor, &id, "rotate").await?;
+    let (secret, prefix) = new_secret();
+    let now = now_ms();
+    let grace_ends = now + body.grace_seconds as i64 * 1000;
+    let mut tx = st.writer.begin(&st.db).await?;
+    let (key, row) = active_key_in(&mut tx, &id).await?;
+    let old_prefix: String = sqlx::Row::try_get(&row, "key_prefix")?;
+    sqlx::query("UPDATE virtual_keys SET key_hash = ?, key_prefix = ? WHERE id = ?")
+        .bind(key_hash_hex(&secret))
+        .bind(&prefix)
+        .bind(&id)
+        .execute(tx.conn())
+        .await?;
+    // Earlier rotated-out secrets never outlive this rotation's grace either: a
+    // rotation because a secret leaked must not leave an older one working.
+    sqlx::query(
+        "UPDATE key_grace_hashes SET grace_ends_at_ms = MIN(grace_ends_at_ms, ?) WHERE key_id = ?",
+    )
+    .bind(grace_ends)
+    .bind(&id)
+    .execute(tx.conn())
+    .await?;
+    sqlx::query(
+        "INSERT INTO key_grace_hashes (key_hash, key_id, key_prefix, grace_ends_at_ms) VALUES (?, ?, ?, ?)",
+    )
+    .bind(&key.key_hash)
+    .bind(&id)
+    .bind(&old_prefix)
+    .bind(grace_ends)
+    .execute(tx.conn())
+    .await?;
+    end_graces_in(&mut tx, now).await?;
+    tx.enqueue("key", &id).await?;
+    tx.commit().await?;
+    tracing::info!(key_id = %id, key_prefix = %prefix, old_prefix = %old_prefix, grace_seconds = body.grace_seconds, "virtual key rotated");
+    let mut view = fetch_key_view(&st, &id).await?;
+    view.key = Some(secret);
+    Ok(Json(view))
+}
+
+/// Deletes the graces that ended by `now` and queues their edge records' removal.
+async fn end_graces_in(tx: &mut crate::db::WriteTx, now: i64) -> Result<usize, sqlx::Error> {
+    let ended: Vec<String> = sqlx::query_scalar(
+        "DELETE FROM key_grace_hashes WHERE grace_ends_at_ms <= ? RETURNING key_hash",
+    )
+    .bind(now)
+    .fetch_all(tx.conn())
+    .await?;
+    for hash in &ended {
+        tx.enqueue("kvdel", &format!("{KEY_PREFIX}{hash}")).await?;
+    }
+    Ok(ended.len())
+}
+
+/// Removes every grace that ended by `now` from the database and the edge stores;
+/// returns how many ended.
+pub async fn end_graces(
+    pool: &SqlitePool,
+    writer: &Writer,
+    now: i64,
+) -> Result<usize, sqlx::Error> {
+    let pending: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM key_grace_hashes WHERE grace_ends_at_ms <= ? LIMIT 1")
+            .bind(now)
+            .fetch_optional(pool)
+            .await?;
+    if pending.is_none() {
+        return Ok(0);
+    }
+    let mut tx = writer.begin(pool).await?;
+    let n = end_graces_in(&mut tx, now).await?;
+    tx.commit().await?;
+    Ok(n)
+}
+
+/// Spawns the periodic clean-up of ended graces.
+pub fn spawn_grace_cleanup(pool: &SqlitePool, writer: &Writer) -> JoinHandle<()> {
+    let (pool, writer) = (pool.clone(), writer.clone());
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(CLEANUP_INTERVAL);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            match end_graces(&pool, &writer, now_ms()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(ended = n, "rotated-out key secrets removed"),
+                Err(e) => tracing::warn!(error = %e, "clean-up of rotated-out key secrets failed"),
+            }
+        }
+    })
+}
