@@ -7,9 +7,10 @@ Rust side counts what reached the provider and what usage recorded.
 """
 
 import os
-import sys
 
 from openai import OpenAI
+
+import checks
 
 BASE_URL = os.environ["TOLLGATE_BASE_URL"]
 KEY = os.environ["TOLLGATE_KEY"]
@@ -84,13 +85,4 @@ CHECKS = [
 ]
 
 if __name__ == "__main__":
-    failed = 0
-    for check in CHECKS:
-        try:
-            check()
-            print(f"ok   {check.__name__}")
-        except Exception as e:  # report every check, then fail
-            failed += 1
-            print(f"FAIL {check.__name__}: {e!r}")
-    print(f"{len(CHECKS) - failed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    checks.run(CHECKS)

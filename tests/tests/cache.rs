@@ -37,18 +37,6 @@ async fn set_caching(cp: &ControlPlane, org: &str, caching: Value) {
     .await;
 }
 
-/// Prices gpt-4o at $2.50 / $10.00 per 1M tokens: the mock's 10 + 5 tokens cost $0.000075.
-async fn price_gpt_4o(cp: &ControlPlane) {
-    cp.admin(
-        Method::POST,
-        "/api/models",
-        Some(
-            json!({"name": "gpt-4o", "input_price_per_1m": "2.50", "output_price_per_1m": "10.00"}),
-        ),
-    )
-    .await;
-}
-
 /// What the edge answered a raw request.
 #[derive(Debug)]
 struct Answer {
@@ -89,6 +77,12 @@ async fn post(
     }
 }
 
+/// Sends [`CHAT`] `body` with `key` and asserts a 200 with `x-tollgate-cache: want`.
+async fn expect_cache(cp: &ControlPlane, key: &str, body: &str, want: Option<&str>) {
+    let a = post(cp, key, CHAT, body, &[]).await;
+    assert_eq!((a.status, a.cache.as_deref()), (200, want), "{body}");
+}
+
 /// Calls of `path` that reached the provider.
 fn provider_calls(cp: &ControlPlane, path: &str) -> usize {
     cp.upstream
@@ -118,7 +112,7 @@ async fn usage(cp: &ControlPlane, org: &str, requests: u64) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openai_client_gets_hits_and_usage_records_them_cached_at_no_cost() {
     let cp = ControlPlane::start().await;
-    price_gpt_4o(&cp).await;
+    cp.price_gpt_4o().await;
     let org = caching_org(&cp, "Cachers", 60).await;
     let (_, key) = cp.key(&org, json!({})).await;
     cp.synced().await;
@@ -195,18 +189,12 @@ async fn only_the_same_org_model_and_canonical_body_hit() {
     let fresh = BODY.replace("hi", "fresh");
     let a = post(&cp, &key, CHAT, &fresh, &[("cache-control", "no-store")]).await;
     assert_eq!(a.cache, None);
-    assert_eq!(
-        post(&cp, &key, CHAT, &fresh, &[]).await.cache.as_deref(),
-        Some("miss")
-    );
+    expect_cache(&cp, &key, &fresh, Some("miss")).await;
     assert_eq!(provider_calls(&cp, CHAT), 8, "no-store wrote nothing");
     let no_cache = post(&cp, &key, CHAT, BODY, &[("cache-control", "no-cache")]).await;
     assert_eq!(no_cache.cache.as_deref(), Some("miss"));
     assert_eq!(provider_calls(&cp, CHAT), 9);
-    assert_eq!(
-        post(&cp, &key, CHAT, BODY, &[]).await.cache.as_deref(),
-        Some("hit")
-    );
+    expect_cache(&cp, &key, BODY, Some("hit")).await;
 
     // Turning caching off takes effect within a second: no header, provider called.
     set_caching(&cp, &org, json!({"enabled": false})).await;
@@ -228,24 +216,12 @@ async fn entries_expire_after_the_ttl() {
     let org = caching_org(&cp, "Shortlived", 1).await;
     let (_, key) = cp.key(&org, json!({})).await;
     cp.synced().await;
-    assert_eq!(
-        post(&cp, &key, CHAT, BODY, &[]).await.cache.as_deref(),
-        Some("miss")
-    );
-    assert_eq!(
-        post(&cp, &key, CHAT, BODY, &[]).await.cache.as_deref(),
-        Some("hit")
-    );
+    expect_cache(&cp, &key, BODY, Some("miss")).await;
+    expect_cache(&cp, &key, BODY, Some("hit")).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(
-        post(&cp, &key, CHAT, BODY, &[]).await.cache.as_deref(),
-        Some("miss")
-    );
+    expect_cache(&cp, &key, BODY, Some("miss")).await;
     // The expired entry was overwritten by the fresh answer.
-    assert_eq!(
-        post(&cp, &key, CHAT, BODY, &[]).await.cache.as_deref(),
-        Some("hit")
-    );
+    expect_cache(&cp, &key, BODY, Some("hit")).await;
     assert_eq!(provider_calls(&cp, CHAT), 2);
 }
 
@@ -284,7 +260,7 @@ async fn a_ttl_out_of_bounds_is_refused_naming_the_field() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cache_sits_behind_every_check() {
     let cp = ControlPlane::start().await;
-    price_gpt_4o(&cp).await;
+    cp.price_gpt_4o().await;
     let org = caching_org(&cp, "Guarded", 60).await;
     let (_, filler) = cp.key(&org, json!({})).await;
     let (_, narrow) = cp
@@ -299,10 +275,7 @@ async fn the_cache_sits_behind_every_check() {
         .await;
     let (revoked_id, revoked) = cp.key(&org, json!({})).await;
     cp.synced().await;
-    assert_eq!(
-        post(&cp, &filler, CHAT, BODY, &[]).await.cache.as_deref(),
-        Some("miss")
-    );
+    expect_cache(&cp, &filler, BODY, Some("miss")).await;
 
     let code = |a: &Answer| a.body["error"]["code"].as_str().unwrap_or("").to_string();
     // A key without the model gets 403, not the cached answer.
@@ -321,10 +294,7 @@ async fn the_cache_sits_behind_every_check() {
     let a = post(&cp, &broke, CHAT, BODY, &[]).await;
     assert_eq!((a.status, code(&a).as_str()), (429, "budget_exceeded"));
     // A revoked key gets 401.
-    assert_eq!(
-        post(&cp, &revoked, CHAT, BODY, &[]).await.cache.as_deref(),
-        Some("hit")
-    );
+    expect_cache(&cp, &revoked, BODY, Some("hit")).await;
     cp.admin(Method::DELETE, &format!("/api/keys/{revoked_id}"), None)
         .await;
     cp.synced().await;
@@ -341,10 +311,7 @@ async fn on_redis_entries_live_in_the_shared_store() {
     let org = caching_org(&cp, "Redis cachers", 60).await;
     let (_, key) = cp.key(&org, json!({})).await;
     cp.synced().await;
-    assert_eq!(
-        post(&cp, &key, CHAT, BODY, &[]).await.cache.as_deref(),
-        Some("miss")
-    );
+    expect_cache(&cp, &key, BODY, Some("miss")).await;
     let hit = post(&cp, &key, CHAT, BODY, &[]).await;
     assert_eq!((hit.status, hit.cache.as_deref()), (200, Some("hit")));
     assert_eq!(provider_calls(&cp, CHAT), 1);
