@@ -214,6 +214,7 @@ impl Compiler<'_> {
             max_in_flight: cfg.max_in_flight,
             allowed_upstreams: cfg.allowed_upstreams(),
             default_max_output_tokens: cfg.default_max_output_tokens,
+            cache_ttl_seconds: cfg.caching.compile(),
         };
         self.out.insert(org_key(id), Some(encode(&record)));
         self.orgs.insert(

@@ -69,16 +69,42 @@ pub struct RoutingConfig {
     pub provider_order: Option<Vec<String>>,
 }
 
-/// Response caching settings (stored for the edge's cache, not enforced yet).
+/// Response caching settings: the edge's exact-match cache of non-streamed answers.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CachingConfig {
     /// Whether caching is on.
     #[serde(default)]
     pub enabled: bool,
-    /// Time to live of a cached response.
+    /// Time to live of a cached response (default
+    /// [`policy::cache::DEFAULT_TTL_SECONDS`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl_seconds: Option<u64>,
+}
+
+impl CachingConfig {
+    /// The TTL the edge applies, or `None` while caching is off.
+    pub fn compile(&self) -> Option<u32> {
+        self.enabled.then(|| {
+            self.ttl_seconds
+                .and_then(|t| u32::try_from(t).ok())
+                .unwrap_or(policy::cache::DEFAULT_TTL_SECONDS)
+        })
+    }
+
+    fn validate(&self, prefix: &str) -> Result<(), ApiError> {
+        use policy::cache::{MAX_TTL_SECONDS, MIN_TTL_SECONDS};
+        if self
+            .ttl_seconds
+            .is_some_and(|t| t < u64::from(MIN_TTL_SECONDS) || t > u64::from(MAX_TTL_SECONDS))
+        {
+            return Err(ApiError::invalid(
+                format!("{prefix}.ttl_seconds"),
+                format!("must be between {MIN_TTL_SECONDS} and {MAX_TTL_SECONDS} seconds"),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Org-wide rate limits, shared by all its teams and keys.
@@ -316,6 +342,7 @@ impl OrgConfig {
                 }
             }
         }
+        self.caching.validate(&format!("{prefix}.caching"))?;
         if let Some(b) = &self.budgets {
             b.validate(&format!("{prefix}.budgets"))?;
         }
@@ -739,5 +766,28 @@ mod tests {
             );
             assert!(incoming["providers"][0].get("api_key").is_none());
         }
+    }
+
+    #[test]
+    fn caching_ttl_is_bounded_and_defaults_when_enabled() {
+        let caching = |enabled, ttl_seconds| CachingConfig {
+            enabled,
+            ttl_seconds,
+        };
+        for bad in [0, u64::from(policy::cache::MAX_TTL_SECONDS) + 1, u64::MAX] {
+            let err = caching(true, Some(bad))
+                .validate("config.caching")
+                .unwrap_err();
+            assert_eq!(err.field.as_deref(), Some("config.caching.ttl_seconds"));
+            // A TTL kept for later is checked too.
+            assert!(caching(false, Some(bad)).validate("c").is_err());
+        }
+        assert!(caching(true, Some(1)).validate("c").is_ok());
+        assert_eq!(caching(true, Some(60)).compile(), Some(60));
+        assert_eq!(
+            caching(true, None).compile(),
+            Some(policy::cache::DEFAULT_TTL_SECONDS)
+        );
+        assert_eq!(caching(false, Some(60)).compile(), None);
     }
 }

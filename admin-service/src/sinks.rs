@@ -46,6 +46,10 @@ pub trait Sink: Send + Sync + 'static {
     fn spooled_usage(&self, limit: usize) -> SpoolFuture<'_>;
     /// The names of every counter in this store (`ctr:*`), for the sweep of past windows.
     fn counter_keys(&self) -> KeysFuture<'_>;
+    /// Every response-cache entry in this store (`cache:*`) with the first
+    /// [`policy::cache::EXPIRY_PREFIX_BYTES`] bytes of its value (which hold its
+    /// expiry), for the sweep of expired entries.
+    fn cache_expiries(&self) -> SpoolFuture<'_>;
 }
 
 /// Where a sink lives: `sqlite:<path>` (or a bare path) or `redis://host:port[/db]`.
@@ -196,6 +200,18 @@ impl SpinSqliteSink {
         .await
     }
 
+    async fn cache_entries(&self, pool: &SqlitePool) -> Result<Spooled, sqlx::Error> {
+        // `cache;` is the first key after every `cache:…` one.
+        sqlx::query_as(
+            "SELECT key, CAST(substr(value, 1, ?) AS BLOB) FROM spin_key_value
+             WHERE store = ? AND key >= 'cache:' AND key < 'cache;'",
+        )
+        .bind(i64::try_from(policy::cache::EXPIRY_PREFIX_BYTES).unwrap_or(i64::MAX))
+        .bind(SPIN_STORE)
+        .fetch_all(pool)
+        .await
+    }
+
     /// Runs `op` on the (lazily opened) pool; a failure drops the pool so the next
     /// call reconnects (the file may have been replaced or remounted).
     async fn with_pool<T>(
@@ -239,6 +255,12 @@ impl Sink for SpinSqliteSink {
 
     fn counter_keys(&self) -> KeysFuture<'_> {
         Box::pin(self.with_pool("list counters", async |pool| self.counters(pool).await))
+    }
+
+    fn cache_expiries(&self) -> SpoolFuture<'_> {
+        Box::pin(self.with_pool("list cache entries", async |pool| {
+            self.cache_entries(pool).await
+        }))
     }
 }
 
@@ -338,6 +360,27 @@ impl RedisSink {
         Ok(keys)
     }
 
+    async fn cache_entries(&self) -> Result<Spooled, SinkError> {
+        let mut conn = self.connection().await?;
+        let keys = self
+            .scan(&mut conn, policy::cache::CACHE_PREFIX, usize::MAX)
+            .await?;
+        let last = isize::try_from(policy::cache::EXPIRY_PREFIX_BYTES).unwrap_or(isize::MAX) - 1;
+        let mut heads = Vec::with_capacity(keys.len());
+        for batch in keys.chunks(SCAN_COUNT) {
+            let mut pipe = redis::pipe();
+            for key in batch {
+                pipe.cmd("GETRANGE").arg(key).arg(0).arg(last);
+            }
+            let values: Vec<Vec<u8>> = pipe
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| self.error("read cache", e))?;
+            heads.extend(batch.iter().cloned().zip(values));
+        }
+        Ok(heads)
+    }
+
     async fn spooled(&self, limit: usize) -> Result<Spooled, SinkError> {
         let mut conn = self.connection().await?;
         let keys = self
@@ -386,6 +429,10 @@ impl Sink for RedisSink {
             self.scan(&mut conn, policy::kv::COUNTER_PREFIX, usize::MAX)
                 .await
         })
+    }
+
+    fn cache_expiries(&self) -> SpoolFuture<'_> {
+        Box::pin(self.cache_entries())
     }
 }
 

@@ -206,6 +206,8 @@ pub struct UsageRow {
     pub group: Option<String>,
     /// Forwarded requests.
     pub requests: u64,
+    /// Of those, requests answered from the response cache (cost 0, no tokens).
+    pub cached_requests: u64,
     /// Prompt tokens.
     pub input_tokens: u64,
     /// Completion tokens.
@@ -252,7 +254,8 @@ pub async fn org_usage(
     let col = q.group_by.column();
     let mut sql: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
         "SELECT {col} AS grp, COUNT(*) AS requests, SUM(input_tokens) AS input_tokens,
-                SUM(output_tokens) AS output_tokens, SUM(cost_micros) AS cost
+                SUM(output_tokens) AS output_tokens, SUM(cost_micros) AS cost,
+                SUM(cached) AS cached_requests
          FROM usage_events WHERE org_id = "
     ));
     sql.push_bind(&org_id);
@@ -280,11 +283,13 @@ pub async fn org_usage(
         let row = UsageRow {
             group: r.try_get("grp")?,
             requests: get("requests")?,
+            cached_requests: get("cached_requests")?,
             input_tokens: get("input_tokens")?,
             output_tokens: get("output_tokens")?,
             cost: Micros(get("cost")?),
         };
         totals.requests += row.requests;
+        totals.cached_requests += row.cached_requests;
         totals.input_tokens += row.input_tokens;
         totals.output_tokens += row.output_tokens;
         totals.cost.0 += row.cost.0;

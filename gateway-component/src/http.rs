@@ -7,6 +7,7 @@ use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam
 
 use crate::auth::{self, AUTHORIZATION, X_API_KEY};
 use crate::bindings::wasi::keyvalue::store::Bucket;
+use crate::cache::{self, Directive, Slot};
 use crate::client_ip::{self, CLIENT_ADDR_HEADER};
 use crate::errors::GatewayError;
 use crate::quota::{self, Charge};
@@ -116,6 +117,8 @@ struct Forward {
     body: Vec<u8>,
     /// Whether the gateway asked for usage the client did not (strip it again).
     asked_usage: bool,
+    /// Where the answer is cached, when the org caches and the request may be.
+    cache: Option<Slot>,
 }
 
 /// An inference call: authenticate, authorise, count against limits and budgets,
@@ -138,6 +141,7 @@ async fn infer(
         client_ip,
         declared_length,
         client,
+        cache_directive,
     } = match prepared {
         Ok(head) => head,
         Err(e) => return Err(Failed::new(e, out)),
@@ -146,7 +150,7 @@ async fn infer(
         Ok(body) => body,
         Err(e) => return Err(Failed::new(e, out)),
     };
-    let forward = match decide(endpoint, &records, client_ip, body) {
+    let forward = match decide(endpoint, &records, client_ip, cache_directive, body) {
         Ok(f) => f,
         Err(e) => return Err(Failed::new(e, out)),
     };
@@ -184,23 +188,41 @@ async fn infer(
             });
         }
     };
-    let finish = |status: u16, charge: Charge| {
+    // A hit was counted against the request limits by `admit`; it costs nothing.
+    let finish = |status: u16, charge: Charge, cached: bool| {
         admitted.settle(&bucket, &charge);
         let outcome = spool::Outcome {
             model: &forward.model,
             status,
             at_ms,
             latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            provider: Some(&provider.name),
+            provider: (!cached).then_some(provider.name.as_str()),
         };
-        spool::write(&bucket, &spool::event(&records, outcome, &charge));
+        let mut event = spool::event(&records, outcome, &charge);
+        event.cached = cached;
+        spool::write(&bucket, &event);
     };
+    let mut head = header_list(&admitted.headers);
+    if let Some(slot) = &forward.cache {
+        if let Some(hit) = slot.lookup(&bucket, crate::now_ms()) {
+            finish(200, Charge::NONE, true);
+            head.push((cache::HEADER.into(), b"hit".to_vec()));
+            respond_cached(out, head, hit).await;
+            return Ok(());
+        }
+        head.push((cache::HEADER.into(), b"miss".to_vec()));
+    }
     match upstream::send(provider, endpoint, forward.body, client).await {
         Ok(response) => {
-            let head = header_list(&admitted.headers);
             let strip = forward.asked_usage;
-            upstream::relay(response, out, head, strip, |status, relayed| {
-                finish(status, Charge::of(relayed, status, forward.estimate, price));
+            let keep = forward.cache.is_some();
+            upstream::relay(response, out, head, strip, keep, |status, relayed| {
+                if let (Some(slot), Some(answer)) = (&forward.cache, &relayed.answer) {
+                    let kind = answer.content_type.as_deref();
+                    slot.store(&bucket, crate::now_ms(), status, kind, &answer.body);
+                }
+                let charge = Charge::of(&relayed, status, forward.estimate, price);
+                finish(status, charge, false);
             })
             .await;
             Ok(())
@@ -213,7 +235,7 @@ async fn infer(
             } else {
                 Charge::NONE
             };
-            finish(failed.error.status(), charge);
+            finish(failed.error.status(), charge, false);
             Err(Failed {
                 error: failed.error,
                 headers: admitted.headers,
@@ -228,6 +250,7 @@ fn decide(
     endpoint: Endpoint,
     records: &Records,
     client_ip: Option<std::net::IpAddr>,
+    cache_directive: Option<Directive>,
     body: Vec<u8>,
 ) -> Result<Forward, GatewayError> {
     let inspected = request_body::inspect(&body)?;
@@ -248,6 +271,17 @@ fn decide(
         inspected.choices,
         endpoint.generates(),
     );
+    let cache = cache_directive.and_then(|directive| {
+        let model = &inspected.model;
+        Slot::of(
+            &records.org,
+            directive,
+            endpoint,
+            model,
+            inspected.stream,
+            &body,
+        )
+    });
     let model = inspected.model.into_owned();
     let body = match usage_request {
         Some(amend) => amend.apply(body),
@@ -258,6 +292,7 @@ fn decide(
         model,
         body,
         asked_usage: usage_request.is_some(),
+        cache,
     })
 }
 
@@ -268,6 +303,8 @@ struct Head {
     client_ip: Option<std::net::IpAddr>,
     declared_length: Option<usize>,
     client: ClientHeaders,
+    /// The client's `Cache-Control`, read only when the org caches.
+    cache_directive: Option<Directive>,
 }
 
 /// Authenticates, then checks the declared length (so an oversized body from an
@@ -281,12 +318,17 @@ fn prepare(headers: &Fields) -> Result<Head, GatewayError> {
         content_type: header(headers, "content-type"),
         accept: header(headers, "accept"),
     };
+    let cache_directive = records
+        .org
+        .cache_ttl_seconds
+        .map(|_| Directive::of(header(headers, cache::CACHE_CONTROL).as_deref()));
     Ok(Head {
         bucket,
         records,
         client_ip,
         declared_length,
         client,
+        cache_directive,
     })
 }
 
@@ -310,6 +352,21 @@ async fn respond_error(out: ResponseOutparam, error: &GatewayError, rate: &RateH
         extra.push(("allow".into(), allow.as_bytes().to_vec()));
     }
     respond(out, error.status(), extra, error.body()).await;
+}
+
+/// Answers with a cached body under its stored content type.
+async fn respond_cached(out: ResponseOutparam, mut head: Vec<(String, Vec<u8>)>, hit: cache::Hit) {
+    if !hit.content_type.is_empty() {
+        head.push(("content-type".into(), hit.content_type));
+    }
+    head.push((
+        "content-length".into(),
+        hit.body.len().to_string().into_bytes(),
+    ));
+    let fields = Fields::from_list(&head).unwrap_or_else(|_| Fields::new());
+    let response = OutgoingResponse::new(fields);
+    let _ = response.set_status_code(200);
+    let _ = out.set_with_body(response, hit.body).await;
 }
 
 /// Answers with a JSON body.

@@ -13,6 +13,7 @@
 
 mod auth;
 mod bindings;
+mod cache;
 mod client_ip;
 mod errors;
 mod http;

@@ -78,6 +78,7 @@ mod tests {
             max_in_flight: None,
             allowed_upstreams: Vec::new(),
             default_max_output_tokens: None,
+            cache_ttl_seconds: None,
         };
         let key = KeyRecord {
             schema_version: SCHEMA_VERSION,

@@ -67,7 +67,7 @@ impl Charge {
     /// provider omitting usage or a stream breaking cannot make calls free; only a
     /// failed answer read to its end without usage is charged nothing.
     pub fn of(
-        relayed: Relayed,
+        relayed: &Relayed,
         status: u16,
         estimate: Estimate,
         price: Option<&ModelPrice>,
@@ -291,7 +291,11 @@ mod tests {
     };
 
     fn relayed(usage: Option<Usage>, complete: bool) -> Relayed {
-        Relayed { usage, complete }
+        Relayed {
+            usage,
+            complete,
+            answer: None,
+        }
     }
 
     #[test]
@@ -301,11 +305,11 @@ mod tests {
             completion_tokens: 5,
             total_tokens: 15,
         };
-        let c = Charge::of(relayed(Some(usage), true), 200, EST, Some(&price()));
+        let c = Charge::of(&relayed(Some(usage), true), 200, EST, Some(&price()));
         assert_eq!((c.input_tokens, c.output_tokens, c.tokens), (10, 5, 15));
         assert_eq!(c.cost_micros, 60); // 10×2 + 5×8
         assert_eq!(
-            Charge::of(relayed(Some(usage), true), 200, EST, None).cost_micros,
+            Charge::of(&relayed(Some(usage), true), 200, EST, None).cost_micros,
             0
         );
         // A missing total is the sum; a failed call that reports usage still pays.
@@ -314,23 +318,23 @@ mod tests {
             ..usage
         };
         assert_eq!(
-            Charge::of(relayed(Some(partial), true), 500, EST, None).tokens,
+            Charge::of(&relayed(Some(partial), true), 500, EST, None).tokens,
             15
         );
     }
 
     #[test]
     fn missing_usage_charges_the_estimate_unless_a_complete_failure() {
-        let c = Charge::of(relayed(None, true), 200, EST, Some(&price()));
+        let c = Charge::of(&relayed(None, true), 200, EST, Some(&price()));
         assert_eq!((c.tokens, c.cost_micros), (150, 600));
         assert_eq!(c, Charge::estimated(EST, Some(&price())));
         assert_eq!(
-            Charge::of(relayed(None, true), 400, EST, Some(&price())),
+            Charge::of(&relayed(None, true), 400, EST, Some(&price())),
             Charge::NONE
         );
         // Cut off mid-body: the provider may have billed what it never reported.
         assert_eq!(
-            Charge::of(relayed(None, false), 500, EST, Some(&price())).cost_micros,
+            Charge::of(&relayed(None, false), 500, EST, Some(&price())).cost_micros,
             600
         );
     }

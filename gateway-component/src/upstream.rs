@@ -119,13 +119,25 @@ impl SendFailure {
 }
 
 /// What a relayed answer reported.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Relayed {
     /// The usage the provider reported, if any.
     pub usage: Option<Usage>,
     /// Whether the provider's body was read to its end (a broken or timed-out
     /// stream is not: the provider may have billed tokens it never reported).
     pub complete: bool,
+    /// The whole answer, when asked for and it was a complete JSON body of at
+    /// most 1 MiB (for the response cache).
+    pub answer: Option<Answer>,
+}
+
+/// A complete answer body kept for the response cache.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Answer {
+    /// The provider's `Content-Type`.
+    pub content_type: Option<Vec<u8>>,
+    /// The body as relayed.
+    pub body: Vec<u8>,
 }
 
 /// POSTs `body` to the provider's endpoint and waits for the response head.
@@ -205,16 +217,23 @@ pub async fn send(
 /// settles is in place by the time the client sees the answer complete. Once the
 /// head is sent an error can only end the stream. A client that goes away does
 /// not end the read: the provider's answer is read to its end (each wait bounded
-/// by the runtime's between-bytes timeout) for the usage it reports.
+/// by the runtime's between-bytes timeout) for the usage it reports. With
+/// `keep_answer`, a whole JSON answer comes back in [`Relayed::answer`].
 pub async fn relay(
     response: IncomingResponse,
     out: ResponseOutparam,
     mut head: Vec<(String, Vec<u8>)>,
     strip_usage_only: bool,
+    keep_answer: bool,
     before_end: impl FnOnce(u16, Relayed),
 ) {
     let content_type = response.headers().get("content-type").into_iter().next();
     let mut scanner = UsageScanner::for_content_type(content_type.as_deref(), strip_usage_only);
+    let kept_type = if keep_answer {
+        content_type.clone()
+    } else {
+        None
+    };
     head.extend(content_type.map(|ct| ("content-type".to_string(), ct)));
     let headers = Fields::from_list(&head).unwrap_or_else(|_| Fields::new());
     let outgoing = OutgoingResponse::new(headers);
@@ -236,11 +255,24 @@ pub async fn relay(
             client_gone = true;
         }
     }
-    let (usage, tail) = scanner.finish();
+    let (usage, tail, whole) = scanner.finish_with_body();
     if !client_gone && !tail.is_empty() {
         let _ = sink.send(tail).await;
     }
-    before_end(status, Relayed { usage, complete });
+    let answer = whole
+        .filter(|_| keep_answer && complete)
+        .map(|body| Answer {
+            content_type: kept_type,
+            body,
+        });
+    before_end(
+        status,
+        Relayed {
+            usage,
+            complete,
+            answer,
+        },
+    );
     drop(sink);
     // Dropped last: dropping the response first could cancel the body (wasmtime#7413).
     drop(chunks);

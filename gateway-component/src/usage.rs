@@ -68,16 +68,20 @@ impl UsageScanner {
         }
     }
 
-    /// The usage the body reported, if any, and the bytes still held back (a final
-    /// line without a newline) to forward before the body ends.
-    pub fn finish(self) -> (Option<Usage>, Vec<u8>) {
+    /// The usage the body reported, if any; the bytes still held back (a final
+    /// line without a newline) to forward before the body ends; and the whole body
+    /// of a JSON answer when it was kept whole (at most 1 MiB), for the cache.
+    pub fn finish_with_body(self) -> (Option<Usage>, Vec<u8>, Option<Vec<u8>>) {
         match self {
-            UsageScanner::Sse(s) => (s.finish(), Vec::new()),
+            UsageScanner::Sse(s) => (s.finish(), Vec::new(), None),
             UsageScanner::SseStrip(mut s, strip) => {
                 let tail = strip.finish(&mut s);
-                (s.last, tail)
+                (s.last, tail, None)
             }
-            UsageScanner::Json(j) => (j.finish(), Vec::new()),
+            UsageScanner::Json(j) => {
+                let (usage, whole) = j.finish();
+                (usage, Vec::new(), whole)
+            }
         }
     }
 }
@@ -263,11 +267,15 @@ impl JsonScanner {
         }
     }
 
-    fn finish(self) -> Option<Usage> {
-        if !self.truncated {
-            return serde_json::from_slice::<WithUsage>(&self.kept).ok()?.usage;
+    /// The usage, and the body when it was kept whole.
+    fn finish(self) -> (Option<Usage>, Option<Vec<u8>>) {
+        if self.truncated {
+            return (usage_in_tail(&self.kept), None);
         }
-        usage_in_tail(&self.kept)
+        let usage = serde_json::from_slice::<WithUsage>(&self.kept)
+            .ok()
+            .and_then(|w| w.usage);
+        (usage, Some(self.kept))
     }
 }
 
@@ -389,6 +397,14 @@ mod tests {
             Some(USAGE)
         );
         assert_eq!(scan("application/json", &[b"{\"id\":1}"]), None);
+        let (_, _, whole) = UsageScanner::for_content_type(None, false)
+            .fed(body)
+            .finish_with_body();
+        assert_eq!(
+            whole.as_deref(),
+            Some(&body[..]),
+            "a JSON body is kept whole"
+        );
         assert_eq!(scan("application/json", &[b"not json"]), None);
         // Embeddings report no completion tokens.
         let emb = br#"{"data":[],"usage":{"prompt_tokens":5,"total_tokens":5}}"#;
@@ -413,12 +429,22 @@ mod tests {
         s.feed(br#"1.0]}],"usage":{"prompt_tokens":9,"completion_tokens":12,"total_tokens":21}}"#);
         let UsageScanner::Json(j) = &s else { panic!() };
         assert!(j.truncated && j.kept.len() <= JSON_TAIL);
-        assert_eq!(s.finish().0, Some(USAGE));
+        assert_eq!(s.finish_with_body(), (Some(USAGE), Vec::new(), None));
     }
 
     impl UsageScanner {
         fn feed(&mut self, chunk: &[u8]) {
             self.pass(chunk.to_vec());
+        }
+
+        fn finish(self) -> (Option<Usage>, Vec<u8>) {
+            let (usage, tail, _) = self.finish_with_body();
+            (usage, tail)
+        }
+
+        fn fed(mut self, body: &[u8]) -> Self {
+            self.feed(body);
+            self
         }
 
         fn finish_after(mut self, body: &[u8]) -> Option<Usage> {

@@ -64,6 +64,7 @@ fn records() -> (KeyRecord, OrgRecord) {
         max_in_flight: None,
         allowed_upstreams: Vec::new(),
         default_max_output_tokens: None,
+        cache_ttl_seconds: None,
     };
     (key, org)
 }

@@ -6,6 +6,7 @@
 //! WASI component.
 
 pub mod acl;
+pub mod cache;
 pub mod credentials;
 pub mod decision;
 pub mod kv;

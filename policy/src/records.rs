@@ -169,6 +169,9 @@ pub struct OrgRecord {
     /// ([`crate::limits::DEFAULT_OUTPUT_TOKENS`] when unset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_max_output_tokens: Option<u64>,
+    /// Seconds a cached answer is served for; absent: the response cache is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_ttl_seconds: Option<u32>,
 }
 
 impl OrgRecord {
@@ -249,6 +252,7 @@ mod tests {
             max_in_flight: None,
             allowed_upstreams: vec!["http://a:80".into()],
             default_max_output_tokens: None,
+            cache_ttl_seconds: None,
         }
     }
 

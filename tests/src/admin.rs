@@ -174,6 +174,19 @@ impl ControlPlane {
         (uid, token)
     }
 
+    /// Prices gpt-4o in the catalog at $2.50 / $10.00 per 1M tokens: the mock's
+    /// 10 + 5 tokens cost $0.000075.
+    pub async fn price_gpt_4o(&self) {
+        self.admin(
+            Method::POST,
+            "/api/models",
+            Some(
+                json!({"name": "gpt-4o", "input_price_per_1m": "2.50", "output_price_per_1m": "10.00"}),
+            ),
+        )
+        .await;
+    }
+
     /// Creates an org whose only provider is the mock upstream serving every
     /// model in `models`; returns its id.
     pub async fn org_with_provider(&self, name: &str, models: &[&str]) -> String {

@@ -231,15 +231,7 @@ async fn on_redis_records_are_pushed_and_usage_is_drained_the_same_way() {
 /// Records pushed by the admin service serve a key at the edge; the edge's usage
 /// events come back as usage and billing, priced from the catalog.
 async fn usage_reaches_billing(cp: ControlPlane) {
-    // gpt-4o at $2.50 / $10.00 per 1M tokens: the mock's 10 + 5 tokens cost $0.000075.
-    cp.admin(
-        Method::POST,
-        "/api/models",
-        Some(
-            json!({"name": "gpt-4o", "input_price_per_1m": "2.50", "output_price_per_1m": "10.00"}),
-        ),
-    )
-    .await;
+    cp.price_gpt_4o().await;
     let org = cp.org_with_provider("Metered", MODELS).await;
     cp.admin(
         Method::PATCH,

@@ -1,6 +1,7 @@
-//! The admin service's counter sweep on a real SQLite sink and a real Redis sink:
-//! counters of past windows and budget periods are removed (as Spin's stores never
-//! expire them), current ones and every other key are kept.
+//! The admin service's sweep on a real SQLite sink and a real Redis sink:
+//! counters of past windows and budget periods and expired response-cache entries
+//! are removed (as Spin's stores never expire them), current ones and every other
+//! key are kept.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -56,10 +57,37 @@ async fn sweeps_past_counters_only(store: Kv, sink: Arc<dyn Sink>) {
     for key in records {
         store.set(key, b"{}").await.unwrap();
     }
+    // Cache entries as the edge writes them: one expired, one fresh, and a value
+    // the sweep cannot read (left alone).
+    let body = vec![b'x'; 64 * 1024];
+    let entry = |expires_at_ms| {
+        policy::cache::Entry {
+            expires_at_ms,
+            status: 200,
+            content_type: b"application/json",
+            body: &body,
+        }
+        .encode()
+    };
+    let expired = policy::cache::cache_key("org_1", "00aa");
+    store.set(&expired, &entry(now - 1)).await.unwrap();
+    let kept_entries = [
+        (
+            policy::cache::cache_key("org_1", "11bb"),
+            entry(now + 60_000),
+        ),
+        (
+            policy::cache::cache_key("org_1", "22cc"),
+            b"unreadable".to_vec(),
+        ),
+    ];
+    for (key, value) in &kept_entries {
+        store.set(key, value).await.unwrap();
+    }
 
     let removed = sweep::sweep_once(sink.as_ref(), now).await.unwrap();
     let past = counters.iter().filter(|(_, past)| *past).count();
-    assert_eq!(removed, past);
+    assert_eq!(removed, past + 1);
     let mut left = store.list_keys().await.unwrap();
     left.sort();
     let mut expected: Vec<String> = counters
@@ -67,6 +95,7 @@ async fn sweeps_past_counters_only(store: Kv, sink: Arc<dyn Sink>) {
         .filter(|(_, past)| !past)
         .map(|(k, _)| k.clone())
         .chain(records.iter().map(|k| k.to_string()))
+        .chain(kept_entries.iter().map(|(k, _)| k.clone()))
         .collect();
     expected.sort();
     assert_eq!(left, expected);
