@@ -257,12 +257,13 @@ async fn without_smtp_the_binary_logs_the_accept_link() {
         .env("TOLLGATE_ADMIN_TOKEN", crate::common::ADMIN)
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Log lines go to stderr (stdout carries the start-up banner).
     let log = Arc::new(Mutex::new(String::new()));
-    let out = child.stdout.take().unwrap();
+    let out = child.stderr.take().unwrap();
     let sink = log.clone();
     std::thread::spawn(move || {
         for line in BufReader::new(out).lines().map_while(Result::ok) {
