@@ -6,6 +6,7 @@ use std::sync::Arc;
 use admin_service::mail::MailSettings;
 
 use admin_service::sinks::SinkTarget;
+use admin_service::vault::KeySettings;
 use anyhow::Context;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
@@ -26,6 +27,8 @@ struct Cli {
     edge_kv: Vec<SinkTarget>,
     #[command(flatten)]
     mail: MailSettings,
+    #[command(flatten)]
+    keys: KeySettings,
 }
 
 #[tokio::main]
@@ -50,6 +53,8 @@ async fn main() -> anyhow::Result<()> {
         admin_token: std::env::var("TOLLGATE_ADMIN_TOKEN")
             .ok()
             .filter(|t| !t.is_empty()),
+        master_key: cli.keys.master(),
+        edge_keys: cli.keys.edge(),
     };
     let mailer = cli.mail.mailer(cli.listen)?;
     let mut started = admin_service::start(&config)

@@ -14,6 +14,7 @@
 mod auth;
 mod bindings;
 mod client_ip;
+mod credential;
 mod errors;
 mod http;
 mod models;

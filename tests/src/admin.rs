@@ -5,13 +5,14 @@
 use std::time::{Duration, Instant};
 
 use admin_service::sinks::SinkTarget;
+use admin_service::vault::KeySource;
 use edge_host::{EdgeConfig, EdgeServer, KvConfig};
 use reqwest::Method;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
 
-use crate::fixtures::PROVIDER_KEY;
+use crate::fixtures::{EDGE_KEYS, MASTER_KEY, PROVIDER_KEY};
 use crate::harness;
 use crate::upstream::MockUpstream;
 
@@ -78,6 +79,8 @@ impl ControlPlane {
             database_url: format!("sqlite://{}", dir.path().join("admin.db").display()),
             edge_kv: sinks,
             admin_token: Some(ADMIN_TOKEN.to_string()),
+            master_key: KeySource::Inline(MASTER_KEY.to_string().into()),
+            edge_keys: KeySource::Inline(EDGE_KEYS.to_string().into()),
         };
         let started = admin_service::start(&config)
             .await

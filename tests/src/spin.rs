@@ -199,6 +199,7 @@ fn spawn_until_serving(
             .arg("--state-dir")
             .arg(dir.join("state"))
             .env("SPIN_VARIABLE_UPSTREAM_HOSTS", format!("http://{upstream}"))
+            .env("SPIN_VARIABLE_EDGE_KEYS", crate::fixtures::EDGE_KEYS)
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("log handle"))
             .stderr(out)

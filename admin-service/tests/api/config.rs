@@ -339,9 +339,11 @@ async fn provider_credentials_are_write_only_everywhere() {
     );
     s.synced().await;
     let rec: OrgRecord = s.record(&policy::kv::org_key(&org)).await.unwrap();
+    let sealed = rec.providers[0].api_key.as_deref().expect("a credential");
+    assert!(!sealed.contains(SECRET), "the record carries it sealed");
     assert_eq!(
-        rec.providers[0].api_key.as_deref(),
-        Some(SECRET),
+        crate::common::open_edge_credential(&org, "openai", sealed),
+        SECRET,
         "the edge needs the credential"
     );
     assert_eq!(rec.providers[0].base_url, "https://api.openai.com/v2");
