@@ -515,6 +515,10 @@ impl Vault {
         writer: &Writer,
     ) -> Result<usize, VaultError> {
         let mut tx = writer.begin(pool).await?;
+        // Freed bytes (the plaintext's old cells) are zeroed, not left in the file.
+        sqlx::query("PRAGMA secure_delete = ON")
+            .execute(tx.conn())
+            .await?;
         let rows: Vec<(String, String)> = sqlx::query_as(
             "SELECT id, config FROM organizations WHERE EXISTS (SELECT 1 FROM \
              json_each(organizations.config, '$.providers') \
@@ -538,7 +542,16 @@ impl Vault {
             tx.enqueue("org", &id).await?;
             changed += 1;
         }
+        sqlx::query("PRAGMA secure_delete = OFF")
+            .execute(tx.conn())
+            .await?;
         tx.commit().await?;
+        if changed > 0 {
+            // Old page images with the plaintext leave the WAL too.
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(pool)
+                .await?;
+        }
         Ok(changed)
     }
 
