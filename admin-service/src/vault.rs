@@ -280,15 +280,6 @@ impl Vault {
         self.edge.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Reads the master key again from its file (a fixed ring stays as it is).
-    pub fn reload_master(&self) -> Result<(), VaultError> {
-        if !matches!(self.master_source, KeySource::None) {
-            let ring = self.master_source.load(MASTER)?;
-            *self.master.write().unwrap_or_else(|e| e.into_inner()) = ring;
-        }
-        Ok(())
-    }
-
     /// Reads the edge keys again from their file (a fixed ring stays as it is).
     pub fn reload_edge(&self) -> Result<(), VaultError> {
         if !matches!(self.edge_source, KeySource::None) {
@@ -558,7 +549,7 @@ impl Vault {
     /// Re-wraps every data key not wrapped by the current master key (one
     /// transaction: all or nothing); the number re-wrapped. Credentials sealed
     /// under the data keys stay as they are.
-    pub async fn rewrap_data_keys(
+    async fn rewrap_data_keys(
         &self,
         pool: &SqlitePool,
         writer: &Writer,
@@ -592,6 +583,40 @@ impl Vault {
         }
         tx.commit().await?;
         Ok(rewrapped)
+    }
+
+    /// Reads the master key again from its file (a fixed ring stays as it is)
+    /// and re-wraps every data key under its first key; the number re-wrapped.
+    /// While it runs the old keys still open (nothing in flight fails); if any
+    /// data key does not open, nothing changes and the old ring stays in use.
+    pub async fn rotate_master(
+        &self,
+        pool: &SqlitePool,
+        writer: &Writer,
+    ) -> Result<usize, VaultError> {
+        let old = self.master();
+        let new = match self.master_source {
+            KeySource::None => old.clone(),
+            _ => self.master_source.load(MASTER)?,
+        };
+        if new.is_empty() {
+            return Err(master_err(SealError::NoKey));
+        }
+        self.set_master(new.with_fallback(&old));
+        match self.rewrap_data_keys(pool, writer).await {
+            Ok(n) => {
+                self.set_master(new);
+                Ok(n)
+            }
+            Err(e) => {
+                self.set_master(old);
+                Err(e)
+            }
+        }
+    }
+
+    fn set_master(&self, ring: KeyRing) {
+        *self.master.write().unwrap_or_else(|e| e.into_inner()) = ring;
     }
 
     /// Queues the record of every org with a credential so the pushers seal it
@@ -712,20 +737,11 @@ pub async fn rotate_master_key(
     actor: Actor,
 ) -> ApiResult<Json<KeyStatus>> {
     actor.require_platform_admin()?;
-    st.vault
-        .reload_master()
-        .map_err(|e| key_error("master_key_invalid", &e))?;
-    if st.vault.master().is_empty() {
-        return Err(ApiError::unavailable(
-            "master_key_missing",
-            "no master key is configured (TOLLGATE_MASTER_KEY or --master-key-file)",
-        ));
-    }
     let n = st
         .vault
-        .rewrap_data_keys(&st.db, &st.writer)
+        .rotate_master(&st.db, &st.writer)
         .await
-        .map_err(|e| key_error("master_key_mismatch", &e))?;
+        .map_err(|e| key_error("master_key_invalid", &e))?;
     tracing::info!(rewrapped = n, "master key rotated");
     Ok(Json(key_status(&st).await?))
 }

@@ -149,6 +149,20 @@ impl KeyRing {
         KeyRing { keys }
     }
 
+    /// This ring followed by the keys of `older` it lacks (by id): seals like
+    /// this one, opens what either opens.
+    pub fn with_fallback(&self, older: &KeyRing) -> KeyRing {
+        let mut keys = self.keys.clone();
+        keys.extend(
+            older
+                .keys
+                .iter()
+                .filter(|o| !self.keys.iter().any(|k| k.id == o.id))
+                .cloned(),
+        );
+        KeyRing { keys }
+    }
+
     /// Whether the ring holds no key.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
@@ -314,6 +328,8 @@ mod tests {
         );
         assert_eq!(both.ids().collect::<Vec<_>>(), ["k2", "k1"]);
         assert_eq!(KeyRing::parse(&both.to_text()).unwrap().ids().count(), 2);
+        let merged = ring(K2).with_fallback(&ring(&format!("{K1},{K2}")));
+        assert_eq!(merged.ids().collect::<Vec<_>>(), ["k2", "k1"]);
     }
 
     #[test]

@@ -312,6 +312,14 @@ async fn master_key_rotation_rewraps_every_data_key_and_every_org_keeps_working(
         )
         .await;
     assert_eq!(status, 503, "{body}");
+    // The service keeps the ring that works: a re-seal still opens every data key.
+    cp.admin(Method::POST, "/api/platform/edge-keys/rotate", None)
+        .await;
+    cp.synced().await;
+    for key in &keys {
+        assert_eq!(cp.chat(key, "gpt-4o").await.status(), 200);
+    }
+    all_authorized(&cp, 6);
     write_keys(&master_file, NEW_MASTER);
     let status = cp
         .admin(Method::POST, "/api/platform/master-key/rotate", None)
