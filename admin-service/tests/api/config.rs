@@ -529,3 +529,55 @@ async fn plaintext_credentials_of_an_older_database_are_sealed_on_start_and_kept
     .unwrap();
     assert!(queued >= 1);
 }
+
+#[tokio::test]
+async fn a_stored_credential_copied_into_another_org_does_not_open() {
+    use admin_service::compile::{KvWrite, OutboxEntry, compile};
+    let s = TestServer::start().await;
+    let provider = json!({"config": {"providers": [{"name": "openai", "base_url": "https://api.openai.com/v1", "api_key": SECRET, "models": ["gpt-*"]}]}});
+    let victim = s.org("Victim").await;
+    let thief = s.org("Thief").await;
+    for org in [&victim, &thief] {
+        s.patch(
+            &format!("/api/organizations/{org}/config"),
+            provider.clone(),
+        )
+        .await
+        .expect(200);
+    }
+    let db = s.db().await;
+    let stored: String = sqlx::query_scalar("SELECT config FROM organizations WHERE id = ?")
+        .bind(&victim)
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert!(!stored.contains(SECRET));
+    // Someone with write access to the database moves the victim's blob over.
+    sqlx::query("UPDATE organizations SET config = ? WHERE id = ?")
+        .bind(&stored)
+        .bind(&thief)
+        .execute(&db)
+        .await
+        .unwrap();
+    let entry = OutboxEntry {
+        id: 0,
+        kind: "org".into(),
+        entity_id: thief.clone(),
+    };
+    let vault = crate::common::test_vault();
+    let writes = compile(&db, &vault, &[entry]).await.unwrap();
+    let record = writes
+        .iter()
+        .find_map(|w| match w {
+            KvWrite::Put { key, value } if *key == policy::kv::org_key(&thief) => {
+                Some(policy::records::decode::<OrgRecord>(value).unwrap())
+            }
+            _ => None,
+        })
+        .expect("org record compiled");
+    assert_eq!(
+        record.providers[0].api_key.as_deref(),
+        Some(admin_service::vault::UNUSABLE),
+        "the thief's record must carry nothing the edge can open"
+    );
+}
