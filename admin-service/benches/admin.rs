@@ -128,7 +128,8 @@ async fn compile_and_push_big_org() {
         entity_id: org.clone(),
     }];
     let t = Instant::now();
-    let writes = compile(&db, &entries).await.unwrap();
+    let vault = common::test_vault();
+    let writes = compile(&db, &vault, &entries).await.unwrap();
     let compile_s = t.elapsed().as_secs_f64();
     let bytes: usize = writes
         .iter()

@@ -10,6 +10,7 @@ use crate::config::OrgConfig;
 use crate::errors::ApiError;
 use crate::keys::KeyRow;
 use crate::teams::TeamRow;
+use crate::vault::Vault;
 use policy::kv::{KEY_PREFIX, agent_key, org_key, team_key};
 use policy::records::encode;
 use policy::{
@@ -97,6 +98,7 @@ struct OrgState {
 /// result brings a sink up to date whatever it missed.
 pub async fn compile(
     pool: &SqlitePool,
+    vault: &Vault,
     entries: &[OutboxEntry],
 ) -> Result<Vec<KvWrite>, CompileError> {
     let mut graces: HashMap<String, Vec<(String, i64)>> = HashMap::new();
@@ -113,6 +115,7 @@ pub async fn compile(
         pool,
         now_ms: crate::db::now_ms(),
         graces,
+        vault,
         catalog: Catalog::load(pool).await?,
         orgs: HashMap::new(),
         teams: HashMap::new(),
@@ -145,6 +148,7 @@ struct Compiler<'a> {
     now_ms: i64,
     /// Key id → (hash of a rotated-out secret, end of its grace), from `key_grace_hashes`.
     graces: HashMap<String, Vec<(String, i64)>>,
+    vault: &'a Vault,
     catalog: Catalog,
     orgs: HashMap<String, Option<OrgState>>,
     teams: HashMap<String, Option<TeamRow>>,
@@ -192,21 +196,33 @@ impl Compiler<'_> {
         } else {
             Limits::default()
         };
+        let mut providers = Vec::with_capacity(cfg.providers.len());
+        for p in cfg.ordered_providers() {
+            // Sealed for the edge afresh on every compile: never the stored blob.
+            let api_key = match &p.api_key {
+                Some(stored) => {
+                    let mut conn = self.pool.acquire().await?;
+                    Some(
+                        self.vault
+                            .credential_for_edge(&mut conn, id, &p.name, stored)
+                            .await,
+                    )
+                }
+                None => None,
+            };
+            providers.push(ProviderRoute {
+                name: p.name.clone(),
+                base_url: p.base_url.clone(),
+                api_key,
+                models: p.models.clone(),
+            });
+        }
         let record = OrgRecord {
             schema_version: SCHEMA_VERSION,
             org_id: id.to_string(),
             slug: row.try_get("slug")?,
             active,
-            providers: cfg
-                .ordered_providers()
-                .into_iter()
-                .map(|p| ProviderRoute {
-                    name: p.name.clone(),
-                    base_url: p.base_url.clone(),
-                    api_key: p.api_key.as_ref().map(|s| s.0.clone()),
-                    models: p.models.clone(),
-                })
-                .collect(),
+            providers,
             limits,
             budget: cfg.budgets.as_ref().map(|b| b.compile()),
             client_ip_header: cfg.client_ip_header.clone(),

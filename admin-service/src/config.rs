@@ -543,7 +543,14 @@ fn carry_credentials(incoming: &mut Value, stored: &OrgConfig) -> Result<(), Api
         .filter_map(|(i, p)| Some((i, p.as_object_mut()?)))
     {
         p.remove("api_key_set");
-        if p.contains_key("api_key") {
+        if let Some(sent) = p.get("api_key") {
+            // A sealed blob (another org's, copied) would be stored as if sealed here.
+            if sent.as_str().is_some_and(policy::sealed::is_sealed) {
+                return Err(ApiError::invalid(
+                    format!("config.providers[{i}].api_key"),
+                    "must be the provider's credential itself, not a sealed value",
+                ));
+            }
             continue;
         }
         let name = p.get("name").and_then(Value::as_str);
@@ -670,9 +677,12 @@ async fn write_config(
     }
     cfg.check_internal_upstreams(&stored, actor)?;
     let budget_applies = cfg.budgets.is_some() || member_budget_exists(tx.conn(), id).await?;
+    // Credentials are stored sealed; the response below is redacted either way.
+    let mut stored_cfg = cfg.clone();
+    st.vault.seal_config(tx.conn(), id, &mut stored_cfg).await?;
     let now = now_ms();
     sqlx::query("UPDATE organizations SET config = ?, updated_at_ms = ? WHERE id = ?")
-        .bind(serde_json::to_string(&cfg)?)
+        .bind(serde_json::to_string(&stored_cfg)?)
         .bind(now)
         .bind(id)
         .execute(tx.conn())

@@ -166,6 +166,17 @@ impl ApiError {
         )
     }
 
+    /// 503: the service lacks something its operator must provide (a key); the
+    /// message says what, and nothing was stored.
+    pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "api_error",
+            code,
+            message.into(),
+        )
+    }
+
     /// 500: something on our side; details go to the log, not the client.
     pub fn internal() -> Self {
         Self::new(

@@ -34,6 +34,7 @@ pub mod team_members;
 pub mod teams;
 pub mod tokens;
 pub mod usage;
+pub mod vault;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -49,6 +50,7 @@ use crate::errors::ApiError;
 use crate::mail::Mailer;
 use crate::outbox::Signal;
 use crate::sinks::{Sink, SinkTarget};
+use crate::vault::{KeySource, Vault, VaultError};
 
 /// Shared state of the handlers.
 #[derive(Clone)]
@@ -63,10 +65,12 @@ pub struct AppState {
     pub accept_attempts: Arc<AttemptLimiter>,
     /// Sends invitation emails (logs them when no SMTP server is configured).
     pub mailer: Arc<Mailer>,
+    /// The master and edge keys protecting provider credentials.
+    pub vault: Arc<Vault>,
 }
 
 /// How to start the service.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Config {
     /// sqlx SQLite URL of the admin database.
     pub database_url: String,
@@ -74,6 +78,10 @@ pub struct Config {
     pub edge_kv: Vec<SinkTarget>,
     /// Platform-admin token to register instead of generating one.
     pub admin_token: Option<String>,
+    /// The master key wrapping each org's data key (none: credentials are refused).
+    pub master_key: KeySource,
+    /// The edge keys sealing credentials in pushed records, current first.
+    pub edge_keys: KeySource,
 }
 
 /// Why the service could not start.
@@ -85,6 +93,9 @@ pub enum StartError {
     /// Running migrations failed.
     #[error("migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A key is malformed or unreadable, or does not open the stored data keys.
+    #[error("keys: {0}")]
+    Keys(#[from] VaultError),
 }
 
 /// A started service: state for the router, pushers running.
@@ -100,25 +111,30 @@ pub struct Started {
 
 /// Opens the database, bootstraps the admin token and starts one pusher per sink.
 pub async fn start(config: &Config) -> Result<Started, StartError> {
+    let vault = Vault::load(config.master_key.clone(), config.edge_keys.clone())?;
     let db = db::connect(&config.database_url).await?;
     let generated_admin_token = auth::bootstrap(&db, config.admin_token.as_deref()).await?;
     let sinks: Vec<Arc<dyn Sink>> = config.edge_kv.iter().map(SinkTarget::open).collect();
-    start_with_sinks(db, sinks, generated_admin_token).await
+    start_with_sinks(db, sinks, generated_admin_token, Arc::new(vault)).await
 }
 
-/// Like [`start`] with an open database and arbitrary sinks (tests, other sink kinds).
+/// Like [`start`] with an open database, arbitrary sinks (tests, other sink kinds)
+/// and loaded keys.
 pub async fn start_with_sinks(
     db: SqlitePool,
     sinks: Vec<Arc<dyn Sink>>,
     generated_admin_token: Option<String>,
+    vault: Arc<Vault>,
 ) -> Result<Started, StartError> {
     let names = sinks.iter().map(|s| s.name().to_string()).collect();
     let signal = Arc::new(Signal::new(sinks.len()));
     let writer = Writer::new(signal.clone());
+    // Before the pushers start, so what it queues goes out in their first batch.
+    vault.prepare(&db, &writer).await?;
     let mut pushers = usage::spawn_drainers(&db, &writer, &sinks);
     pushers.extend(sweep::spawn_sweepers(&sinks));
     pushers.push(rotation::spawn_grace_cleanup(&db, &writer));
-    pushers.extend(outbox::spawn_pushers(&db, sinks, &signal).await?);
+    pushers.extend(outbox::spawn_pushers(&db, sinks, &signal, &vault).await?);
     Ok(Started {
         state: AppState {
             db,
@@ -126,6 +142,7 @@ pub async fn start_with_sinks(
             sinks: Arc::new(names),
             accept_attempts: Arc::default(),
             mailer: Arc::new(Mailer::log_only("http://127.0.0.1:8081")),
+            vault,
         },
         generated_admin_token,
         pushers,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use admin_service::mail::MailSettings;
 
 use admin_service::sinks::SinkTarget;
+use admin_service::vault::KeySettings;
 use anyhow::Context;
 use clap::Parser;
 
@@ -28,6 +29,8 @@ struct Cli {
     /// Log lines as `text` or `json` (one object per line).
     #[arg(long, env = "TOLLGATE_LOG_FORMAT", value_enum, default_value_t)]
     log_format: telemetry::LogFormat,
+    #[command(flatten)]
+    keys: KeySettings,
 }
 
 #[tokio::main]
@@ -48,6 +51,8 @@ async fn main() -> anyhow::Result<()> {
         admin_token: std::env::var("TOLLGATE_ADMIN_TOKEN")
             .ok()
             .filter(|t| !t.is_empty()),
+        master_key: cli.keys.master(),
+        edge_keys: cli.keys.edge(),
     };
     let mailer = cli.mail.mailer(cli.listen)?;
     let mut started = admin_service::start(&config)

@@ -19,6 +19,7 @@ use crate::compile::{OutboxEntry, compile};
 use crate::db::{now_ms, rfc3339};
 use crate::errors::ApiResult;
 use crate::sinks::Sink;
+use crate::vault::Vault;
 
 /// Outbox rows compiled and pushed per batch.
 const BATCH: i64 = 256;
@@ -54,6 +55,7 @@ pub async fn spawn_pushers(
     pool: &SqlitePool,
     sinks: Vec<Arc<dyn Sink>>,
     signal: &Signal,
+    vault: &Arc<Vault>,
 ) -> Result<Vec<JoinHandle<()>>, sqlx::Error> {
     let mut handles = Vec::new();
     for (sink, waker) in sinks.into_iter().zip(signal.wakers.iter().cloned()) {
@@ -61,15 +63,15 @@ pub async fn spawn_pushers(
             .bind(sink.name())
             .execute(pool)
             .await?;
-        handles.push(tokio::spawn(run(pool.clone(), sink, waker)));
+        handles.push(tokio::spawn(run(pool.clone(), sink, waker, vault.clone())));
     }
     Ok(handles)
 }
 
-async fn run(pool: SqlitePool, sink: Arc<dyn Sink>, waker: Arc<Notify>) {
+async fn run(pool: SqlitePool, sink: Arc<dyn Sink>, waker: Arc<Notify>, vault: Arc<Vault>) {
     let mut backoff = MIN_BACKOFF;
     loop {
-        match drain_once(&pool, sink.as_ref()).await {
+        match drain_once(&pool, sink.as_ref(), &vault).await {
             Ok(true) => backoff = MIN_BACKOFF,
             Ok(false) => {
                 backoff = MIN_BACKOFF;
@@ -99,7 +101,7 @@ async fn run(pool: SqlitePool, sink: Arc<dyn Sink>, waker: Arc<Notify>) {
 }
 
 /// Pushes the next batch to `sink`; `Ok(false)` when it was already up to date.
-pub async fn drain_once(pool: &SqlitePool, sink: &dyn Sink) -> Result<bool, String> {
+pub async fn drain_once(pool: &SqlitePool, sink: &dyn Sink, vault: &Vault) -> Result<bool, String> {
     let position: i64 = sqlx::query_scalar("SELECT position FROM sink_positions WHERE sink = ?")
         .bind(sink.name())
         .fetch_one(pool)
@@ -127,7 +129,9 @@ pub async fn drain_once(pool: &SqlitePool, sink: &dyn Sink) -> Result<bool, Stri
         .collect::<Result<Vec<_>, sqlx::Error>>()
         .map_err(|e| e.to_string())?;
     let last = entries.last().map_or(position, |e| e.id);
-    let writes = compile(pool, &entries).await.map_err(|e| e.to_string())?;
+    let writes = compile(pool, vault, &entries)
+        .await
+        .map_err(|e| e.to_string())?;
     sink.apply(&writes).await.map_err(|e| e.to_string())?;
     sqlx::query("UPDATE sink_positions SET position = ?, last_error = NULL, last_success_at_ms = ? WHERE sink = ?")
         .bind(last)

@@ -6,7 +6,7 @@ use axum::routing::{delete, get, patch, post, put};
 
 use crate::{
     AppState, agents, audit, billing, catalog, config, fx, invitations, keys, members, openapi,
-    orgs, outbox, rotation, team_members, teams, tokens, usage,
+    orgs, outbox, rotation, team_members, teams, tokens, usage, vault,
 };
 
 /// One endpoint, as documented.
@@ -111,5 +111,8 @@ endpoints! {
     get "/api/organizations/{id}/usage" => usage::org_usage, "usage", false, true, "Usage per day, model, key, agent or team; ?from=&to= (YYYY-MM-DD, UTC), ?group_by=, ?key_id=&agent_id=&team_id=&model= (viewer+).";
     get "/api/organizations/{id}/audit-log" => audit::org_audit_log, "audit", false, true, "The org's audit log, newest first: actor, action, entity, before/after with secrets redacted; ?actor=&action=&from=&to= (RFC 3339), ?limit= (≤1000) &cursor= (admin+).";
     get "/api/audit-log" => audit::audit_log, "audit", false, true, "Every audit entry, platform-level ones included; same filters and paging (platform admin).";
+    get "/api/platform/keys" => vault::get_keys, "keys-management", false, true, "Key ids of the master key and edge key rings, data keys per master key, and the edge key pushed records are sealed under; never key material (platform admin).";
+    post "/api/platform/master-key/rotate" => vault::rotate_master_key, "keys-management", false, true, "Read the master key file again and re-wrap every org data key under its first key, while serving (platform admin).";
+    post "/api/platform/edge-keys/rotate" => vault::rotate_edge_keys, "keys-management", false, true, "Read the edge key file again and re-seal and re-push every org record with a credential under its first key (platform admin).";
     get "/api/sync/status" => outbox::sync_status, "sync", false, true, "Per-sink push lag: outbox head, position, pending, last error (platform admin).";
 }

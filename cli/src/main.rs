@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use admin_service::mail::MailSettings;
 use admin_service::sinks::SinkTarget;
+use admin_service::vault::{KeySettings, generate_key_file};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use edge_host::{EdgeConfig, EdgeServer, KvConfig};
@@ -65,6 +66,8 @@ struct UpArgs {
     /// Log lines as `text` or `json` (one object per line).
     #[arg(long, env = "TOLLGATE_LOG_FORMAT", value_enum, default_value_t)]
     log_format: telemetry::LogFormat,
+    #[command(flatten)]
+    keys: KeySettings,
 }
 
 #[tokio::main]
@@ -74,16 +77,37 @@ async fn main() -> anyhow::Result<()> {
     up(args).await
 }
 
+/// `dir/name`, holding a key generated on the first start (mode 0600).
+fn key_file(dir: &std::path::Path, name: &str, prefix: &str) -> anyhow::Result<PathBuf> {
+    let path = dir.join(name);
+    if !path.exists() {
+        generate_key_file(&path, prefix).with_context(|| format!("creating {}", path.display()))?;
+        eprintln!("created {} (mode 0600): back it up", path.display());
+    }
+    Ok(path)
+}
+
 async fn up(args: UpArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
     let kv_path = args.data_dir.join("edge-kv.db");
+    let mut keys = args.keys;
+    if keys.master_key.is_none() && keys.master_key_file.is_none() {
+        keys.master_key_file = Some(key_file(&args.data_dir, "master.key", "m")?);
+    }
+    if keys.edge_keys.is_none() && keys.edge_key_file.is_none() {
+        keys.edge_key_file = Some(key_file(&args.data_dir, "edge.key", "e")?);
+    }
+    // The local edge opens what the admin service seals: the same ring.
+    let edge_keys = keys.edge().edge_ring().context("edge keys")?;
     let config = admin_service::Config {
         database_url: format!("sqlite://{}", args.data_dir.join("admin.db").display()),
         edge_kv: vec![SinkTarget::Sqlite(kv_path.clone())],
         admin_token: std::env::var("TOLLGATE_ADMIN_TOKEN")
             .ok()
             .filter(|t| !t.is_empty()),
+        master_key: keys.master(),
+        edge_keys: keys.edge(),
     };
     let mut started = admin_service::start(&config)
         .await
@@ -102,6 +126,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         kv: KvConfig::Sqlite(kv_path),
         allowed_outbound: allowed,
         ops_listen: Some(args.edge_ops_listen),
+        edge_keys,
         ..EdgeConfig::default()
     })
     .await

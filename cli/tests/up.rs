@@ -190,6 +190,29 @@ async fn tollgate_up_serves_what_the_admin_api_creates_and_survives_a_restart() 
     let completion = chat_until_ok(&http, &first, &key).await;
     assert_eq!(completion["object"], "chat.completion");
     drop(first);
+    // The first start made both keys, readable by their owner only; the
+    // credential reached the provider and is stored sealed.
+    let key_files = ["master.key", "edge.key"].map(|f| dir.path().join(f));
+    let keys_before = key_files
+        .clone()
+        .map(|f| std::fs::read(f).expect("key file"));
+    for f in &key_files {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(f).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{}", f.display());
+    }
+    assert_eq!(
+        upstream.received()[0].authorization.as_deref(),
+        Some(format!("Bearer {PROVIDER_KEY}").as_str())
+    );
+    let mut admin_db = std::fs::read(dir.path().join("admin.db")).unwrap();
+    admin_db.extend(std::fs::read(dir.path().join("admin.db-wal")).unwrap_or_default());
+    assert!(
+        !admin_db
+            .windows(PROVIDER_KEY.len())
+            .any(|w| w == PROVIDER_KEY.as_bytes()),
+        "the admin DB holds the provider key in plaintext"
+    );
 
     // Same data directory: no new token, the old one and the key still work.
     let second = up(dir.path(), &upstream);
@@ -202,6 +225,8 @@ async fn tollgate_up_serves_what_the_admin_api_creates_and_survives_a_restart() 
         .expect("list orgs");
     assert_eq!(orgs.status(), 200);
     chat_until_ok(&http, &second, &key).await;
+    // The keys are kept across starts, not replaced.
+    assert_eq!(key_files.map(|f| std::fs::read(f).unwrap()), keys_before);
 }
 
 /// GETs `url` (with `token` as bearer if given): status and body text.

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::{EdgeConfig, EdgeLimits, EdgeServer, KvConfig};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use policy::sealed::KeyRing;
 
 /// Tollgate's local edge runtime.
 #[derive(Parser)]
@@ -47,6 +48,16 @@ struct ServeArgs {
     /// addresses are the TCP peer's, whatever headers say.
     #[arg(long = "trusted-proxy", value_name = "CIDR")]
     trusted_proxy: Vec<String>,
+    /// Keys opening the provider credentials in org records: `id:<base64>`
+    /// entries, comma-separated, the admin service's current key first during a
+    /// rotation (both open). Prefer `--edge-key-file`: arguments are visible to
+    /// other local users.
+    #[arg(long, env = "TOLLGATE_EDGE_KEYS", hide_env_values = true)]
+    edge_keys: Option<String>,
+    /// File holding the edge key ring (same format; `tollgate up` writes
+    /// `.tollgate/edge.key`).
+    #[arg(long, env = "TOLLGATE_EDGE_KEY_FILE", conflicts_with = "edge_keys")]
+    edge_key_file: Option<PathBuf>,
     /// Serve this component instead of the embedded one.
     #[arg(long)]
     component: Option<PathBuf>,
@@ -117,6 +128,20 @@ pub fn main() -> anyhow::Result<()> {
 async fn run() -> anyhow::Result<()> {
     let Command::Serve(args) = Cli::parse().command;
     telemetry::init_logs(args.log_format, "info,wasmtime=warn,cranelift=warn");
+    let edge_keys = match (&args.edge_keys, &args.edge_key_file) {
+        (Some(text), _) => KeyRing::parse(text).context("--edge-keys")?,
+        (None, Some(path)) => KeyRing::parse(
+            &std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?,
+        )
+        .with_context(|| format!("edge key file {}", path.display()))?,
+        (None, None) => KeyRing::default(),
+    };
+    if edge_keys.is_empty() {
+        tracing::warn!(
+            "no edge keys (--edge-keys / --edge-key-file): requests to providers with a credential are refused"
+        );
+    }
     let config = EdgeConfig {
         listen: args.listen,
         kv: args.kv,
@@ -126,6 +151,7 @@ async fn run() -> anyhow::Result<()> {
         limits: args.limits.limits(),
         trusted_proxies: args.trusted_proxy,
         ops_listen: args.ops_listen,
+        edge_keys,
         ..EdgeConfig::default()
     };
     let server = EdgeServer::start(config)

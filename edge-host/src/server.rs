@@ -20,6 +20,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
+use policy::sealed::KeyRing;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -83,6 +84,10 @@ pub struct EdgeConfig {
     pub trusted_proxies: Vec<String>,
     /// Where to serve `/metrics`, `/healthz` and `/readyz`; none: not served.
     pub ops_listen: Option<SocketAddr>,
+    /// Keys that open the provider credentials sealed in org records, served to
+    /// the guest as the `edge_keys` config variable; empty opens none (requests
+    /// to a provider with a credential are refused with 503).
+    pub edge_keys: KeyRing,
 }
 
 impl Default for EdgeConfig {
@@ -102,6 +107,7 @@ impl Default for EdgeConfig {
             limits: EdgeLimits::default(),
             trusted_proxies: Vec::new(),
             ops_listen: None,
+            edge_keys: KeyRing::default(),
         }
     }
 }
@@ -303,7 +309,7 @@ impl EdgeServer {
             cfg.between_bytes_timeout,
         )?;
         check_limits(&cfg.limits)?;
-        let settings = Settings::new(&cfg.trusted_proxies)?;
+        let settings = Settings::new(&cfg.trusted_proxies, &cfg.edge_keys)?;
         let kv = Kv::connect(&cfg.kv).await?;
         if let Some(path) = &cfg.records {
             let entries = records::load_file(path)?;

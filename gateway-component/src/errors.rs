@@ -12,6 +12,9 @@ pub enum GatewayError {
     Denied(Denial),
     /// The key-value store could not be read; the request is denied (fail closed).
     StoreUnavailable,
+    /// The org's provider credential does not open with the edge's keys (missing
+    /// or wrong `edge_keys`, a tampered or misplaced blob); nothing is sent.
+    CredentialUnavailable,
     /// The request body is not JSON, or not a JSON object.
     InvalidJson(&'static str),
     /// The body names no model, or not as a string.
@@ -53,7 +56,7 @@ impl GatewayError {
             GatewayError::Denied(d) => d.status(),
             // 503, not 403: the store being down is not the client's fault and is
             // transient, so OpenAI clients retry it; still a denial (fail closed).
-            GatewayError::StoreUnavailable => 503,
+            GatewayError::StoreUnavailable | GatewayError::CredentialUnavailable => 503,
             GatewayError::InvalidJson(_)
             | GatewayError::MissingModel
             | GatewayError::InvalidParameter(..)
@@ -74,6 +77,7 @@ impl GatewayError {
         match self {
             GatewayError::Denied(d) => d.error_type(),
             GatewayError::StoreUnavailable
+            | GatewayError::CredentialUnavailable
             | GatewayError::UpstreamError
             | GatewayError::UpstreamTimeout
             | GatewayError::SpoolFull => "server_error",
@@ -87,7 +91,9 @@ impl GatewayError {
         match self {
             GatewayError::Denied(d) => d.code(),
             // Same code as a missing record: both mean "policy could not be verified".
-            GatewayError::StoreUnavailable => "policy_unavailable",
+            GatewayError::StoreUnavailable | GatewayError::CredentialUnavailable => {
+                "policy_unavailable"
+            }
             GatewayError::InvalidJson(_) => "invalid_json",
             GatewayError::MissingModel => "missing_required_parameter",
             GatewayError::InvalidParameter(..) => "invalid_parameter",
@@ -109,6 +115,11 @@ impl GatewayError {
             GatewayError::Denied(d) => d.message(),
             GatewayError::StoreUnavailable => {
                 "The gateway's policy store is unavailable; access is denied. Retry later.".into()
+            }
+            GatewayError::CredentialUnavailable => {
+                "The organization's provider credential cannot be used on this edge; \
+                 the request was not sent."
+                    .into()
             }
             GatewayError::InvalidJson(why) => {
                 format!("The request body is not valid JSON: {why}.").into()
@@ -211,6 +222,11 @@ mod tests {
     fn statuses_and_codes() {
         let cases = [
             (GatewayError::StoreUnavailable, 503, "policy_unavailable"),
+            (
+                GatewayError::CredentialUnavailable,
+                503,
+                "policy_unavailable",
+            ),
             (GatewayError::InvalidJson("x"), 400, "invalid_json"),
             (
                 GatewayError::MissingModel,

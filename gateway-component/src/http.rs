@@ -160,6 +160,12 @@ async fn infer(
     if !records.org.may_call(&provider.base_url) {
         return Err(Failed::new(GatewayError::UpstreamNotAllowed, out));
     }
+    // Opened before anything is reserved: a credential that does not open refuses
+    // the request (503) without counting it.
+    let api_key = match crate::credential::open(&records.org.org_id, provider) {
+        Ok(key) => key,
+        Err(e) => return Err(Failed::new(e, out)),
+    };
     let subject = records.subject();
     let price = policy::pricing::price_of(&records.org.prices, &forward.model);
     // An unpriced model would cost nothing against a budget: refused while one applies.
@@ -212,7 +218,17 @@ async fn infer(
         }
         head.push((cache::HEADER.into(), b"miss".to_vec()));
     }
-    match upstream::send(provider, endpoint, forward.body, client).await {
+    let sent = upstream::send(
+        provider,
+        api_key.as_deref().map(String::as_str),
+        endpoint,
+        forward.body,
+        client,
+    )
+    .await;
+    // The plaintext is wiped as soon as the request is out.
+    drop(api_key);
+    match sent {
         Ok(response) => {
             let strip = forward.asked_usage;
             let keep = forward.cache.is_some();

@@ -140,9 +140,11 @@ pub struct Answer {
     pub body: Vec<u8>,
 }
 
-/// POSTs `body` to the provider's endpoint and waits for the response head.
+/// POSTs `body` to the provider's endpoint with `api_key` (the opened credential)
+/// as bearer, and waits for the response head.
 pub async fn send(
     provider: &ProviderRoute,
+    api_key: Option<&str>,
     endpoint: Endpoint,
     body: Vec<u8>,
     client: ClientHeaders,
@@ -161,7 +163,7 @@ pub async fn send(
     if let Some(accept) = client.accept {
         headers.push(("accept".into(), accept));
     }
-    if let Some(key) = &provider.api_key {
+    if let Some(key) = api_key {
         headers.push(("authorization".into(), format!("Bearer {key}").into_bytes()));
     }
     let fields = Fields::from_list(&headers)

@@ -107,6 +107,24 @@ fn bench(c: &mut Criterion) {
             (k, o)
         })
     });
+    // What the edge adds per forwarded request: parse the `edge_keys` setting and
+    // open one credential.
+    let setting = "k2:AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=,k1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+    let aad = policy::sealed::provider_credential_aad("org_0123456789abcdef", "openai");
+    let sealed = policy::sealed::KeyRing::parse(setting)
+        .unwrap()
+        .seal(
+            [9; 24],
+            b"sk-proj-0123456789abcdefghijklmnopqrstuvwxyz0123456789",
+            &aad,
+        )
+        .unwrap();
+    c.bench_function("edge key ring parse + credential open", |b| {
+        b.iter(|| {
+            let ring = policy::sealed::KeyRing::parse(black_box(setting)).unwrap();
+            ring.open(black_box(&sealed), &aad).unwrap().len()
+        })
+    });
 }
 
 criterion_group!(benches, bench);

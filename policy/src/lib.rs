@@ -14,6 +14,7 @@ pub mod limits;
 pub mod models;
 pub mod pricing;
 pub mod records;
+pub mod sealed;
 pub mod upstream;
 pub mod usage;
 

@@ -110,7 +110,10 @@ pub struct ProviderRoute {
     pub name: String,
     /// OpenAI-compatible base URL, e.g. `https://api.openai.com/v1`.
     pub base_url: String,
-    /// Credential sent upstream as `Authorization: Bearer`.
+    /// Credential sent upstream as `Authorization: Bearer`, sealed under the edge
+    /// key ([`crate::sealed`], associated data
+    /// [`crate::sealed::provider_credential_aad`]); the edge opens it only for the
+    /// outgoing call and refuses the request when it does not open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key: Option<String>,
     /// Models this provider serves: exact names or `*` patterns.

@@ -5,13 +5,14 @@
 use std::time::{Duration, Instant};
 
 use admin_service::sinks::SinkTarget;
+use admin_service::vault::KeySource;
 use edge_host::{EdgeConfig, EdgeServer, KvConfig};
 use reqwest::Method;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
 
-use crate::fixtures::PROVIDER_KEY;
+use crate::fixtures::{EDGE_KEYS, MASTER_KEY, PROVIDER_KEY};
 use crate::harness;
 use crate::upstream::MockUpstream;
 
@@ -74,10 +75,26 @@ impl ControlPlane {
         sinks: Vec<SinkTarget>,
         edge_kv: KvConfig,
     ) -> ControlPlane {
+        let master = KeySource::Inline(MASTER_KEY.to_string().into());
+        let edge = KeySource::Inline(EDGE_KEYS.to_string().into());
+        ControlPlane::start_with_keys(dir, sinks, edge_kv, master, edge).await
+    }
+
+    /// Like [`Self::start_with`] with the admin service's master and edge keys
+    /// read from `master` and `edge` (the edge always gets the test edge keys).
+    pub async fn start_with_keys(
+        dir: TempDir,
+        sinks: Vec<SinkTarget>,
+        edge_kv: KvConfig,
+        master_key: KeySource,
+        edge_keys: KeySource,
+    ) -> ControlPlane {
         let config = admin_service::Config {
             database_url: format!("sqlite://{}", dir.path().join("admin.db").display()),
             edge_kv: sinks,
             admin_token: Some(ADMIN_TOKEN.to_string()),
+            master_key,
+            edge_keys,
         };
         let started = admin_service::start(&config)
             .await
@@ -107,6 +124,11 @@ impl ControlPlane {
             pushers: started.pushers,
             _dir: dir,
         }
+    }
+
+    /// The directory of the admin database (`admin.db`) and the default KV file.
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
     }
 
     /// Calls the admin API as platform admin; panics on a non-2xx answer.

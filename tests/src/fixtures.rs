@@ -8,6 +8,29 @@ use policy::{
 
 /// The credential the org holds for its provider; must reach the upstream, never a client.
 pub const PROVIDER_KEY: &str = "sk-upstream-provider-secret";
+/// The master key the admin service of the end-to-end tests runs with.
+pub const MASTER_KEY: &str = "m-e2e:bWFzdGVyLWtleS1vZi10aGUtZTJlLXRlc3RzLTAwMDA=";
+/// The edge key ring of the end-to-end tests (admin service and every edge).
+pub const EDGE_KEYS: &str = "e-e2e:ZWRnZS1rZXktb2YtdGhlLWUyZS10ZXN0cy0wMDAwMDA=";
+
+/// The edge key ring of the end-to-end tests.
+pub fn edge_keys() -> policy::sealed::KeyRing {
+    policy::sealed::KeyRing::parse(EDGE_KEYS).expect("test edge keys")
+}
+
+/// [`PROVIDER_KEY`] sealed as the admin service seals it into the record of
+/// `provider` of `org_id`.
+pub fn sealed_provider_key(org_id: &str, provider: &str) -> String {
+    let mut nonce = [0u8; policy::sealed::NONCE_LEN];
+    getrandom::fill(&mut nonce).expect("random nonce");
+    edge_keys()
+        .seal(
+            nonce,
+            PROVIDER_KEY.as_bytes(),
+            &policy::sealed::provider_credential_aad(org_id, provider),
+        )
+        .expect("seal")
+}
 /// Models the test org's provider serves.
 pub const SERVED: [&str; 4] = [
     "gpt-4o",
@@ -26,7 +49,7 @@ pub fn org(org_id: &str, base_url: &str) -> OrgRecord {
         providers: vec![ProviderRoute {
             name: "mock".into(),
             base_url: base_url.into(),
-            api_key: Some(PROVIDER_KEY.into()),
+            api_key: Some(sealed_provider_key(org_id, "mock")),
             models: SERVED
                 .iter()
                 .map(|m| m.parse().expect("model name"))

@@ -37,6 +37,7 @@ pub fn config(upstream: &MockUpstream) -> EdgeConfig {
             org_max_in_flight: 10_000,
             ..EdgeLimits::default()
         },
+        edge_keys: fixtures::edge_keys(),
         ..EdgeConfig::default()
     }
 }

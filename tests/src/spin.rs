@@ -70,8 +70,18 @@ pub struct SpinApp {
 
 impl SpinApp {
     /// Starts `spin` (the binary at `bin`) on `store`, allowed to call `upstream`
-    /// over plain HTTP, and waits until it serves.
+    /// over plain HTTP, with the test edge keys, and waits until it serves.
     pub async fn start(bin: &Path, store: SpinStore<'_>, upstream: &MockUpstream) -> SpinApp {
+        SpinApp::start_with_edge_keys(bin, store, upstream, crate::fixtures::EDGE_KEYS).await
+    }
+
+    /// Like [`Self::start`] with `edge_keys` as the `edge_keys` Spin variable.
+    pub async fn start_with_edge_keys(
+        bin: &Path,
+        store: SpinStore<'_>,
+        upstream: &MockUpstream,
+        edge_keys: &str,
+    ) -> SpinApp {
         let manifest = repo_root().join("spin.toml");
         check_component(&manifest);
         let dir = tempfile::tempdir().expect("tempdir");
@@ -86,8 +96,16 @@ impl SpinApp {
             Some(warm)
         };
         let (bin, dir_path, addr) = (bin.to_path_buf(), dir.path().to_path_buf(), upstream.addr());
+        let edge_keys = edge_keys.to_string();
         let (child, url, log) = tokio::task::spawn_blocking(move || {
-            spawn_until_serving(&bin, &manifest, &runtime_config, &dir_path, addr)
+            spawn_until_serving(
+                &bin,
+                &manifest,
+                &runtime_config,
+                &dir_path,
+                addr,
+                &edge_keys,
+            )
         })
         .await
         .expect("spin start");
@@ -180,6 +198,7 @@ fn spawn_until_serving(
     runtime_config: &Path,
     dir: &Path,
     upstream: SocketAddr,
+    edge_keys: &str,
 ) -> (Child, String, PathBuf) {
     let log = dir.join("spin.log");
     for _attempt in 0..3 {
@@ -199,6 +218,7 @@ fn spawn_until_serving(
             .arg("--state-dir")
             .arg(dir.join("state"))
             .env("SPIN_VARIABLE_UPSTREAM_HOSTS", format!("http://{upstream}"))
+            .env("SPIN_VARIABLE_EDGE_KEYS", edge_keys)
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("log handle"))
             .stderr(out)

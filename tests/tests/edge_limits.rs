@@ -290,7 +290,7 @@ async fn guest_interrupted_after_admission(store: impl FnOnce(EdgeConfig) -> Edg
         ProviderRoute {
             name: "hole".into(),
             base_url: format!("http://{hole_addr}/v1"),
-            api_key: Some(fixtures::PROVIDER_KEY.into()),
+            api_key: Some(fixtures::sealed_provider_key(ORG, "hole")),
             models: vec!["gpt-4o".parse().unwrap()],
         },
     );

@@ -121,6 +121,9 @@ impl EdgeProcess {
             // The burst below is 100 concurrent requests per node from one org.
             .args(["--org-max-in-flight", "1000"])
             .env("RUST_LOG", "warn")
+            // Opens the provider credential the fixture org record carries sealed.
+            .env("TOLLGATE_EDGE_KEYS", fixtures::EDGE_KEYS)
+            .env_remove("TOLLGATE_EDGE_KEY_FILE")
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()

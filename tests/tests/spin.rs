@@ -232,6 +232,35 @@ async fn openai_client_chat_streaming_embeddings_and_errors_on_both_stores() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spin_with_a_wrong_edge_key_fails_closed_and_sends_nothing() {
+    let Some(bin) = spin::binary() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kv_path = dir.path().join("edge-kv.db");
+    let cp = ControlPlane::start_with(
+        dir,
+        vec![SinkTarget::Sqlite(kv_path.clone())],
+        KvConfig::Sqlite(kv_path.clone()),
+    )
+    .await;
+    let org = cp.org_with_provider("Spin locked", MODELS).await;
+    let (_, key) = cp.key(&org, json!({})).await;
+    cp.synced().await;
+    // The right key id with other bytes.
+    let wrong = "e-e2e:d3Jvbmctd3Jvbmctd3Jvbmctd3Jvbmctd3Jvbmctd3I=";
+    let spin =
+        SpinApp::start_with_edge_keys(&bin, SpinStore::Sqlite(&kv_path), &cp.upstream, wrong).await;
+    let (status, code) = error_code(cp.chat_at(spin.url(), &key, "gpt-4o").await).await;
+    assert_eq!((status, code.as_str()), (503, "policy_unavailable"));
+    assert!(cp.upstream.received().is_empty(), "a request went out");
+    assert!(
+        !spin.log().contains(PROVIDER_KEY),
+        "the credential was logged"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ip_acl_uses_spins_peer_address_and_a_spoofed_one_is_ignored() {
     let Some(rig) = Rig::start().await else {
         return;

@@ -142,6 +142,7 @@ async fn the_admin_service_sweeps_its_sinks_from_the_start() {
         database_url: format!("sqlite://{}", dir.path().join("admin.db").display()),
         edge_kv: vec![SinkTarget::Redis(redis.url())],
         admin_token: None,
+        ..Default::default()
     })
     .await
     .unwrap();

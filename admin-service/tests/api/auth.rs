@@ -10,6 +10,7 @@ async fn first_start_generates_one_admin_token_and_stores_only_its_hash() {
         database_url: url.clone(),
         edge_kv: Vec::new(),
         admin_token: None,
+        ..Default::default()
     };
     let first = admin_service::start(&config).await.unwrap();
     let token = first
@@ -68,6 +69,7 @@ async fn first_start_generates_one_admin_token_and_stores_only_its_hash() {
         database_url: format!("sqlite://{}", dir2.path().join("admin.db").display()),
         edge_kv: Vec::new(),
         admin_token: Some("tg-admin-from-env-0001".into()),
+        ..Default::default()
     };
     let st = admin_service::start(&env).await.unwrap();
     assert!(st.generated_admin_token.is_none());

@@ -339,9 +339,11 @@ async fn provider_credentials_are_write_only_everywhere() {
     );
     s.synced().await;
     let rec: OrgRecord = s.record(&policy::kv::org_key(&org)).await.unwrap();
+    let sealed = rec.providers[0].api_key.as_deref().expect("a credential");
+    assert!(!sealed.contains(SECRET), "the record carries it sealed");
     assert_eq!(
-        rec.providers[0].api_key.as_deref(),
-        Some(SECRET),
+        crate::common::open_edge_credential(&org, "openai", sealed),
+        SECRET,
         "the edge needs the credential"
     );
     assert_eq!(rec.providers[0].base_url, "https://api.openai.com/v2");
@@ -439,4 +441,143 @@ async fn configured_limits_are_enforced_unless_explicitly_disabled() {
     s.synced().await;
     let rec: OrgRecord = s.record(&policy::kv::org_key(&org)).await.unwrap();
     assert_eq!((rec.limits.rpm, rec.limits.tpm), (None, Some(10)));
+}
+
+#[tokio::test]
+async fn plaintext_credentials_of_an_older_database_are_sealed_on_start_and_kept() {
+    use admin_service::compile::{KvWrite, OutboxEntry, compile};
+    use admin_service::vault::KeySource;
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("admin.db");
+    let url = format!("sqlite://{}", db_path.display());
+    // A database from before encryption: the credential stored as plaintext.
+    let old = admin_service::start(&admin_service::Config {
+        database_url: url.clone(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let config = json!({"providers": [{"name": "openai", "base_url": "https://api.openai.com/v1", "api_key": SECRET, "models": ["gpt-*"]}]});
+    sqlx::query(
+        "INSERT INTO organizations (id, name, slug, config, created_at_ms, updated_at_ms)
+         VALUES ('org_legacy', 'Legacy', 'legacy', ?, 0, 0)",
+    )
+    .bind(config.to_string())
+    .execute(&old.state.db)
+    .await
+    .unwrap();
+    old.pushers.iter().for_each(|t| t.abort());
+    old.state.db.close().await;
+    let raw = |p: &std::path::Path| {
+        let mut b = std::fs::read(p).unwrap_or_default();
+        b.extend(std::fs::read(p.with_extension("db-wal")).unwrap_or_default());
+        b
+    };
+    assert!(
+        crate::common::contains(&raw(&db_path), SECRET),
+        "the old state"
+    );
+
+    // Started with a master key: sealed at once, nothing lost.
+    let new = admin_service::start(&admin_service::Config {
+        database_url: url,
+        master_key: KeySource::Inline(crate::common::MASTER_KEY.to_string().into()),
+        edge_keys: KeySource::Inline(crate::common::EDGE_KEYS.to_string().into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    new.pushers.iter().for_each(|t| t.abort());
+    let stored: String =
+        sqlx::query_scalar("SELECT config FROM organizations WHERE id = 'org_legacy'")
+            .fetch_one(&new.state.db)
+            .await
+            .unwrap();
+    assert!(stored.contains("\"api_key\":\"tg1.org."), "{stored}");
+    assert!(
+        !crate::common::contains(&raw(&db_path), SECRET),
+        "plaintext left in the admin DB or its WAL"
+    );
+    let entry = OutboxEntry {
+        id: 0,
+        kind: "org".into(),
+        entity_id: "org_legacy".into(),
+    };
+    let writes = compile(&new.state.db, &new.state.vault, &[entry])
+        .await
+        .unwrap();
+    let record = writes
+        .iter()
+        .find_map(|w| match w {
+            KvWrite::Put { key, value } if key == "org:org_legacy" => {
+                Some(policy::records::decode::<OrgRecord>(value).unwrap())
+            }
+            _ => None,
+        })
+        .expect("org record compiled");
+    let sealed = record.providers[0].api_key.as_deref().unwrap();
+    assert_eq!(
+        crate::common::open_edge_credential("org_legacy", "openai", sealed),
+        SECRET
+    );
+    // Queued for the edge on start, so the stores get the sealed record too.
+    let queued: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM outbox WHERE kind = 'org' AND entity_id = 'org_legacy'",
+    )
+    .fetch_one(&new.state.db)
+    .await
+    .unwrap();
+    assert!(queued >= 1);
+}
+
+#[tokio::test]
+async fn a_stored_credential_copied_into_another_org_does_not_open() {
+    use admin_service::compile::{KvWrite, OutboxEntry, compile};
+    let s = TestServer::start().await;
+    let provider = json!({"config": {"providers": [{"name": "openai", "base_url": "https://api.openai.com/v1", "api_key": SECRET, "models": ["gpt-*"]}]}});
+    let victim = s.org("Victim").await;
+    let thief = s.org("Thief").await;
+    for org in [&victim, &thief] {
+        s.patch(
+            &format!("/api/organizations/{org}/config"),
+            provider.clone(),
+        )
+        .await
+        .expect(200);
+    }
+    let db = s.db().await;
+    let stored: String = sqlx::query_scalar("SELECT config FROM organizations WHERE id = ?")
+        .bind(&victim)
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert!(!stored.contains(SECRET));
+    // Someone with write access to the database moves the victim's blob over.
+    sqlx::query("UPDATE organizations SET config = ? WHERE id = ?")
+        .bind(&stored)
+        .bind(&thief)
+        .execute(&db)
+        .await
+        .unwrap();
+    let entry = OutboxEntry {
+        id: 0,
+        kind: "org".into(),
+        entity_id: thief.clone(),
+    };
+    let vault = crate::common::test_vault();
+    let writes = compile(&db, &vault, &[entry]).await.unwrap();
+    let record = writes
+        .iter()
+        .find_map(|w| match w {
+            KvWrite::Put { key, value } if *key == policy::kv::org_key(&thief) => {
+                Some(policy::records::decode::<OrgRecord>(value).unwrap())
+            }
+            _ => None,
+        })
+        .expect("org record compiled");
+    assert_eq!(
+        record.providers[0].api_key.as_deref(),
+        Some(admin_service::vault::UNUSABLE),
+        "the thief's record must carry nothing the edge can open"
+    );
 }

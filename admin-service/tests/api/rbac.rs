@@ -43,6 +43,10 @@ fn rule(e: &Endpoint) -> Option<Need> {
         ("get" | "post", "/api/tokens") => Any,
         ("delete", "/api/tokens/{id}") => OthersHidden,
         ("get", "/api/users" | "/api/sync/status" | "/api/audit-log") => PlatformAdmin,
+        ("get", "/api/platform/keys") => PlatformAdmin,
+        ("post", "/api/platform/master-key/rotate" | "/api/platform/edge-keys/rotate") => {
+            PlatformAdmin
+        }
         ("get", "/api/organizations/{id}/audit-log") => Org("admin"),
         ("patch" | "delete", "/api/models/{name}" | "/api/route-groups/{name}") => PlatformAdmin,
         // Viewer: read-only.

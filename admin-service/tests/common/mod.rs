@@ -18,6 +18,30 @@ use tokio::task::JoinHandle;
 
 /// The platform-admin token every test server is started with.
 pub const ADMIN: &str = "tg-admin-test-0123456789abcdef";
+/// The master key of test servers.
+pub const MASTER_KEY: &str = "mtest:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+/// The edge key of test servers.
+pub const EDGE_KEYS: &str = "etest:ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=";
+
+/// The keys of test servers.
+pub fn test_vault() -> admin_service::vault::Vault {
+    admin_service::vault::Vault::with_rings(
+        policy::sealed::KeyRing::parse(MASTER_KEY).unwrap(),
+        policy::sealed::KeyRing::parse(EDGE_KEYS).unwrap(),
+    )
+}
+
+/// The plaintext of a credential an edge record carries, opened as the edge does.
+pub fn open_edge_credential(org_id: &str, provider: &str, sealed: &str) -> String {
+    let ring = policy::sealed::KeyRing::parse(EDGE_KEYS).unwrap();
+    let plain = ring
+        .open(
+            sealed,
+            &policy::sealed::provider_credential_aad(org_id, provider),
+        )
+        .expect("the record's credential opens with the edge key");
+    String::from_utf8(plain.to_vec()).unwrap()
+}
 
 /// A running admin service.
 pub struct TestServer {
@@ -117,6 +141,7 @@ impl TestServer {
             database_url: format!("sqlite://{}", db_path.display()),
             edge_kv: Vec::new(),
             admin_token: Some(ADMIN.to_string()),
+            ..Default::default()
         };
         let db = admin_service::db::connect(&config.database_url)
             .await
@@ -128,9 +153,10 @@ impl TestServer {
             .iter()
             .map(|p| Arc::new(SpinSqliteSink::new(p)) as Arc<dyn Sink>)
             .collect();
-        let mut started = admin_service::start_with_sinks(db, sink_objs, None)
-            .await
-            .unwrap();
+        let mut started =
+            admin_service::start_with_sinks(db, sink_objs, None, Arc::new(test_vault()))
+                .await
+                .unwrap();
         let mail = smtp::SmtpSink::start().await;
         started.state.mailer = Arc::new(
             admin_service::mail::Mailer::smtp(
