@@ -119,6 +119,7 @@ mod tests {
             ip_acl: IpAcl::default(),
             limits: Limits::default(),
             budget: None,
+            route_groups: Vec::new(),
         }
     }
 
@@ -136,6 +137,7 @@ mod tests {
             max_in_flight: None,
             allowed_upstreams: Vec::new(),
             default_max_output_tokens: None,
+            routing: policy::Routing::default(),
         })
     }
 

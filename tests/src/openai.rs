@@ -1,4 +1,4 @@
-//! Runs the official `openai` Python package (tests/python/openai_client.py) against
+//! Runs scripts using the official `openai` Python package (tests/python/) against
 //! a running edge.
 
 use std::process::Command;
@@ -7,24 +7,41 @@ use std::process::Command;
 /// call `gpt-4o`, `gpt-4o-mini` and `text-embedding-3-small` and a key that may call
 /// `gpt-4o-mini` only; panics with the script's output unless every check passes.
 pub async fn run_client_checks(base_url: String, key: String, narrow_key: String) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/openai_client.py");
+    let stdout = run_python(
+        "openai_client.py",
+        &[
+            ("TOLLGATE_BASE_URL", base_url),
+            ("TOLLGATE_KEY", key),
+            ("TOLLGATE_NARROW_KEY", narrow_key),
+        ],
+    )
+    .await;
+    assert!(stdout.contains("6 passed, 0 failed"), "{stdout}");
+}
+
+/// Runs `tests/python/<script>` with `env` set; its stdout, or a panic with its
+/// output when it exits non-zero.
+pub async fn run_python(script: &str, env: &[(&str, String)]) -> String {
+    let script = format!("{}/python/{script}", env!("CARGO_MANIFEST_DIR"));
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
     // The client blocks; run it off the runtime that serves the edge.
     let out = tokio::task::spawn_blocking(move || {
         Command::new("python3")
-            .arg(script)
-            .env("TOLLGATE_BASE_URL", base_url)
-            .env("TOLLGATE_KEY", key)
-            .env("TOLLGATE_NARROW_KEY", narrow_key)
+            .arg(&script)
+            .envs(env)
             .output()
             .expect("python3 runs (the `openai` package is installed by .ci/run)")
     })
     .await
     .expect("client task");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
         "openai client checks failed:\n{stdout}\n{stderr}"
     );
-    assert!(stdout.contains("6 passed, 0 failed"), "{stdout}");
+    stdout
 }
