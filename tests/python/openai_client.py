@@ -7,10 +7,11 @@ exits non-zero on the first failure.
 """
 
 import os
-import sys
 
 import openai
 from openai import OpenAI
+
+from checks import run
 
 BASE_URL = os.environ["TOLLGATE_BASE_URL"]
 KEY = os.environ["TOLLGATE_KEY"]
@@ -86,13 +87,4 @@ CHECKS = [
 ]
 
 if __name__ == "__main__":
-    failed = 0
-    for check in CHECKS:
-        try:
-            check()
-            print(f"ok   {check.__name__}")
-        except Exception as e:  # report every check, then fail
-            failed += 1
-            print(f"FAIL {check.__name__}: {e!r}")
-    print(f"{len(CHECKS) - failed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    run(CHECKS)

@@ -7,9 +7,10 @@ non-zero if any fails.
 """
 
 import os
-import sys
 
 from openai import OpenAI
+
+from checks import run
 
 BASE_URL = os.environ["TOLLGATE_BASE_URL"]
 KEY = os.environ["TOLLGATE_KEY"]
@@ -45,13 +46,4 @@ def the_group_is_listed() -> None:
 CHECKS = [chat_with_a_route_group, stream_with_a_route_group, the_group_is_listed]
 
 if __name__ == "__main__":
-    failed = 0
-    for check in CHECKS:
-        try:
-            check()
-            print(f"ok   {check.__name__}")
-        except Exception as e:  # report every check, then fail
-            failed += 1
-            print(f"FAIL {check.__name__}: {e!r}")
-    print(f"{len(CHECKS) - failed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    run(CHECKS)
