@@ -4,11 +4,12 @@
 
 use std::time::Duration;
 
+use edge_host::{EdgeServer, KvConfig};
 use futures::StreamExt;
 use policy::{Budget, BudgetPeriod, Cooldown, ProviderRoute, RouteGroup, Routing, Strategy};
 use serde_json::{Value, json};
 use tollgate_e2e::fixtures::{self, PROVIDER_KEY};
-use tollgate_e2e::harness::{Gateway, KEY, NARROW_KEY, ORG, config_for};
+use tollgate_e2e::harness::{Gateway, KEY, NARROW_KEY, ORG, RedisServer, config_for};
 use tollgate_e2e::openai::run_python;
 use tollgate_e2e::upstream::MockUpstream;
 
@@ -36,9 +37,14 @@ struct TwoProviders {
 
 impl TwoProviders {
     async fn start(routing: Routing) -> TwoProviders {
+        TwoProviders::start_on(KvConfig::Memory, routing).await
+    }
+
+    /// With the edge's store on `kv`.
+    async fn start_on(kv: KvConfig, routing: Routing) -> TwoProviders {
         let a = MockUpstream::start().await;
         let b = MockUpstream::start().await;
-        TwoProviders::start_at(a, b, None, routing).await
+        TwoProviders::start_at(a, b, None, kv, routing).await
     }
 
     /// With `a_url` as provider a's base URL instead of the mock's.
@@ -46,9 +52,11 @@ impl TwoProviders {
         a: MockUpstream,
         b: MockUpstream,
         a_url: Option<String>,
+        kv: KvConfig,
         routing: Routing,
     ) -> TwoProviders {
         let mut cfg = config_for(&[&a, &b]);
+        cfg.kv = kv;
         let a_url = a_url.unwrap_or_else(|| a.base_url());
         if let Some(origin) = policy::upstream::origin(&a_url) {
             cfg.allowed_outbound
@@ -175,6 +183,7 @@ async fn a_refused_connection_fails_over_to_the_next() {
         a,
         b,
         Some(format!("http://{closed}/v1")),
+        KvConfig::Memory,
         Routing::default(),
     )
     .await;
@@ -275,6 +284,34 @@ async fn a_provider_failing_repeatedly_cools_down_and_then_comes_back() {
     assert_eq!(t.b.received().len(), 7);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cooldown_one_edge_node_starts_holds_on_every_node_of_the_store() {
+    let redis = RedisServer::start();
+    let t = TwoProviders::start_on(redis.kv_config(), cooldown(1, 60)).await;
+    let other = EdgeServer::start(edge_host::EdgeConfig {
+        kv: redis.kv_config(),
+        ..config_for(&[t.a(), &t.b])
+    })
+    .await
+    .expect("second edge starts");
+    t.a().fail_with(Some(500));
+    assert_eq!(t.gw.chat(KEY, "gpt-4o").await.status(), 200);
+    assert_eq!(t.a().received().len(), 1, "one failure starts the cooldown");
+    for _ in 0..3 {
+        let r =
+            t.gw.http
+                .post(format!("{}/v1/chat/completions", other.url()))
+                .bearer_auth(KEY)
+                .json(&json!({"model": "gpt-4o", "messages": []}))
+                .send()
+                .await
+                .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    assert_eq!(t.a().received().len(), 1, "the other node skipped a too");
+    assert_eq!(t.b.received().len(), 4);
+}
+
 #[tokio::test]
 async fn a_success_ends_a_failure_streak() {
     let t = TwoProviders::start(cooldown(2, 60)).await;
@@ -315,7 +352,7 @@ async fn weighted_routing_spreads_by_weight() {
     let a = MockUpstream::start().await;
     let b = MockUpstream::start().await;
     let a_url = a.base_url();
-    let t = TwoProviders::start_at(a, b, None, Routing::default()).await;
+    let t = TwoProviders::start_at(a, b, None, KvConfig::Memory, Routing::default()).await;
     t.set_org(
         a_url,
         Routing {
