@@ -134,6 +134,56 @@ impl Catalog {
         ModelSet::from_patterns(items)
     }
 
+    /// The route groups the org grants, as the edge calls them: each member that
+    /// is a pattern stands for the catalog models (and provider model names) it
+    /// matches, and only members some provider of the org serves are kept, so a
+    /// group always names models upstream.
+    pub fn granted_route_groups(&self, cfg: &OrgConfig) -> Vec<policy::RouteGroup> {
+        let Some(access) = &cfg.access else {
+            return Vec::new();
+        };
+        let served = |m: &str| {
+            cfg.providers
+                .iter()
+                .any(|p| p.models.iter().any(|pat| pat.matches(m)))
+        };
+        let named = self.models.keys().map(String::as_str).chain(
+            cfg.providers
+                .iter()
+                .flat_map(|p| &p.models)
+                .filter(|m| m.is_exact())
+                .map(ModelPattern::as_str),
+        );
+        let named: Vec<&str> = named.collect();
+        access
+            .route_groups
+            .iter()
+            .filter_map(|g| {
+                let mut models: Vec<String> = Vec::new();
+                for member in self.route_groups.get(g)? {
+                    let expanded: Vec<&str> = if member.is_exact() {
+                        vec![member.as_str()]
+                    } else {
+                        named
+                            .iter()
+                            .copied()
+                            .filter(|n| member.matches(n))
+                            .collect()
+                    };
+                    for m in expanded {
+                        if served(m) && !models.iter().any(|x| x == m) {
+                            models.push(m.to_string());
+                        }
+                    }
+                }
+                Some(policy::RouteGroup {
+                    name: g.clone(),
+                    models,
+                })
+            })
+            .collect()
+    }
+
     /// The set a stored grant list allows (`None` = inherit everything). Entries
     /// that no longer resolve are dropped: the edge must fail closed.
     pub fn grant_set(&self, grants: Option<&[String]>) -> ModelSet {

@@ -91,6 +91,18 @@ impl From<serde_json::Error> for CompileError {
 struct OrgState {
     active: bool,
     models: ModelSet,
+    /// Route groups the org grants, with their routable members.
+    groups: Vec<policy::RouteGroup>,
+}
+
+impl OrgState {
+    fn of(catalog: &Catalog, cfg: &OrgConfig, active: bool) -> OrgState {
+        OrgState {
+            active,
+            models: catalog.org_models(cfg),
+            groups: catalog.granted_route_groups(cfg),
+        }
+    }
 }
 
 /// Compiles a batch of outbox entries against the current state. Later entries
@@ -215,8 +227,10 @@ impl Compiler<'_> {
                 base_url: p.base_url.clone(),
                 api_key,
                 models: p.models.clone(),
+                weight: p.weight,
             });
         }
+        let state = OrgState::of(&self.catalog, &cfg, active);
         let record = OrgRecord {
             schema_version: SCHEMA_VERSION,
             org_id: id.to_string(),
@@ -231,15 +245,13 @@ impl Compiler<'_> {
             allowed_upstreams: cfg.allowed_upstreams(),
             default_max_output_tokens: cfg.default_max_output_tokens,
             cache_ttl_seconds: cfg.caching.compile(),
+            routing: policy::Routing {
+                groups: state.groups.clone(),
+                ..cfg.routing.compile()
+            },
         };
         self.out.insert(org_key(id), Some(encode(&record)));
-        self.orgs.insert(
-            id.to_string(),
-            Some(OrgState {
-                active,
-                models: self.catalog.org_models(&cfg),
-            }),
-        );
+        self.orgs.insert(id.to_string(), Some(state));
         let agents: Vec<String> = sqlx::query_scalar("SELECT id FROM agents WHERE org_id = ?")
             .bind(id)
             .fetch_all(self.pool)
@@ -265,12 +277,11 @@ impl Compiler<'_> {
                 .await?;
             let state = match row {
                 None => None,
-                Some(r) => Some(OrgState {
-                    active: r.try_get::<i64, _>("active")? != 0,
-                    models: self
-                        .catalog
-                        .org_models(&OrgConfig::from_stored(r.try_get("config")?)?),
-                }),
+                Some(r) => Some(OrgState::of(
+                    &self.catalog,
+                    &OrgConfig::from_stored(r.try_get("config")?)?,
+                    r.try_get::<i64, _>("active")? != 0,
+                )),
             };
             self.orgs.insert(id.to_string(), state);
         }
@@ -326,7 +337,11 @@ impl Compiler<'_> {
 
     async fn key(&mut self, k: &KeyRow) -> Result<(), CompileError> {
         let kv_key = format!("{KEY_PREFIX}{}", k.key_hash);
-        let Some(org_models) = self.org_state(&k.org_id).await?.map(|o| o.models.clone()) else {
+        let Some((org_models, groups)) = self
+            .org_state(&k.org_id)
+            .await?
+            .map(|o| (o.models.clone(), o.groups.clone()))
+        else {
             for (hash, _) in self.graces.get(&k.id).into_iter().flatten() {
                 self.out.insert(format!("{KEY_PREFIX}{hash}"), None);
             }
@@ -348,6 +363,14 @@ impl Compiler<'_> {
             deny: policy::acl::parse_cidrs(&k.ip_deny)
                 .map_err(|(i, s)| CompileError::Data(format!("key {} ip_deny[{i}] {s:?}", k.id)))?,
         };
+        let models = org_models.intersect(&team_set).intersect(&key_set);
+        let mut route_groups: Vec<String> = groups
+            .into_iter()
+            .filter(|g| g.models.iter().any(|m| models.permits(m)))
+            .map(|g| g.name)
+            .collect();
+        // Sorted: the edge looks names up by binary search.
+        route_groups.sort();
         let record = KeyRecord {
             schema_version: SCHEMA_VERSION,
             key_id: k.id.clone(),
@@ -361,10 +384,11 @@ impl Compiler<'_> {
                 KeyStatus::Revoked
             },
             expires_at_ms: k.expires_at_ms.map(|ms| ms.max(0) as u64),
-            models: org_models.intersect(&team_set).intersect(&key_set),
+            models,
             ip_acl,
             limits: k.limits,
             budget: k.budget.as_ref().map(|b| b.compile()),
+            route_groups,
         };
         // A rotated-out secret is the same key until its grace ends, never past the
         // key's own expiry; once ended its record goes.

@@ -46,15 +46,23 @@ pub struct ProviderConfig {
     /// Models served: exact names or `*` patterns.
     #[serde(default)]
     pub models: Vec<ModelPattern>,
+    /// Share of requests under the `weighted` strategy (1 when unset); refused
+    /// under `priority`, where nothing would act on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
 }
 
 /// How requests pick a provider.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RoutingStrategy {
-    /// The first provider (in `provider_order`, else list order) serving the model.
+    /// The first provider (in `provider_order`, else list order) serving the model;
+    /// the next one when it fails.
     #[default]
     Priority,
+    /// A provider drawn by `weight` among those serving the model; the others,
+    /// drawn likewise, when it fails.
+    Weighted,
 }
 
 /// Routing settings.
@@ -67,6 +75,112 @@ pub struct RoutingConfig {
     /// Provider names in routing order; providers not named follow in list order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_order: Option<Vec<String>>,
+    /// Most provider calls per request, failover included (1 = no failover);
+    /// unset: every provider serving the model, once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+    /// Consecutive failures after which a provider is skipped for
+    /// `cooldown_seconds`; set both or neither.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cooldown_failures: Option<u32>,
+    /// How long a provider is skipped once it failed `cooldown_failures` times in a row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cooldown_seconds: Option<u32>,
+}
+
+/// Largest `cooldown_failures`.
+const MAX_COOLDOWN_FAILURES: u32 = 1_000;
+/// Longest `cooldown_seconds` (a day).
+const MAX_COOLDOWN_SECONDS: u32 = 86_400;
+/// Largest provider `weight`.
+const MAX_WEIGHT: u32 = 1_000_000;
+
+impl RoutingConfig {
+    /// The compiled routing settings (route groups are added by the compiler).
+    pub fn compile(&self) -> policy::Routing {
+        policy::Routing {
+            strategy: match self.strategy {
+                RoutingStrategy::Priority => policy::Strategy::Priority,
+                RoutingStrategy::Weighted => policy::Strategy::Weighted,
+            },
+            max_attempts: self.max_attempts,
+            cooldown: match (self.cooldown_failures, self.cooldown_seconds) {
+                (Some(failures), Some(seconds)) => Some(policy::Cooldown { failures, seconds }),
+                _ => None,
+            },
+            groups: Vec::new(),
+        }
+    }
+
+    /// Checks the settings against the org's `providers`.
+    fn validate(&self, prefix: &str, providers: &[ProviderConfig]) -> Result<(), ApiError> {
+        let at = |field: &str| format!("{prefix}.routing.{field}");
+        if let Some(order) = &self.provider_order {
+            for (i, name) in order.iter().enumerate() {
+                if !providers.iter().any(|p| &p.name == name) {
+                    return Err(ApiError::invalid(
+                        at(&format!("provider_order[{i}]")),
+                        format!("no provider named {name:?}"),
+                    ));
+                }
+            }
+        }
+        if let Some(n) = self.max_attempts {
+            let most = u32::try_from(providers.len()).unwrap_or(u32::MAX);
+            if n == 0 || n > most {
+                return Err(ApiError::invalid(
+                    at("max_attempts"),
+                    format!("must be between 1 and the number of providers ({most})"),
+                ));
+            }
+        }
+        match (self.cooldown_failures, self.cooldown_seconds) {
+            (None, None) => {}
+            (Some(f), Some(s)) => {
+                if !(1..=MAX_COOLDOWN_FAILURES).contains(&f) {
+                    return Err(ApiError::invalid(
+                        at("cooldown_failures"),
+                        format!("must be between 1 and {MAX_COOLDOWN_FAILURES}"),
+                    ));
+                }
+                if !(1..=MAX_COOLDOWN_SECONDS).contains(&s) {
+                    return Err(ApiError::invalid(
+                        at("cooldown_seconds"),
+                        format!("must be between 1 and {MAX_COOLDOWN_SECONDS}"),
+                    ));
+                }
+            }
+            (Some(_), None) => {
+                return Err(ApiError::invalid(
+                    at("cooldown_seconds"),
+                    "must be set with cooldown_failures",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ApiError::invalid(
+                    at("cooldown_failures"),
+                    "must be set with cooldown_seconds",
+                ));
+            }
+        }
+        for (i, p) in providers.iter().enumerate() {
+            let Some(w) = p.weight else { continue };
+            let field = format!("{prefix}.providers[{i}].weight");
+            if self.strategy != RoutingStrategy::Weighted {
+                return Err(ApiError::invalid(
+                    field,
+                    "only the weighted routing strategy uses weights; set routing.strategy to \"weighted\" or remove it",
+                ));
+            }
+            if !(1..=MAX_WEIGHT).contains(&w) {
+                return Err(ApiError::invalid(
+                    field,
+                    format!("must be between 1 and {MAX_WEIGHT}"),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Response caching settings: the edge's exact-match cache of non-streamed answers.
@@ -332,16 +446,7 @@ impl OrgConfig {
                 ));
             }
         }
-        if let Some(order) = &self.routing.provider_order {
-            for (i, name) in order.iter().enumerate() {
-                if !self.providers.iter().any(|p| &p.name == name) {
-                    return Err(ApiError::invalid(
-                        format!("{prefix}.routing.provider_order[{i}]"),
-                        format!("no provider named {name:?}"),
-                    ));
-                }
-            }
-        }
+        self.routing.validate(prefix, &self.providers)?;
         self.caching.validate(&format!("{prefix}.caching"))?;
         if let Some(b) = &self.budgets {
             b.validate(&format!("{prefix}.budgets"))?;
@@ -738,6 +843,7 @@ mod tests {
                 base_url: "https://api.openai.com/v1".into(),
                 api_key: Some(Secret("sk-upstream-secret".into())),
                 models: vec!["gpt-*".parse().unwrap()],
+                weight: None,
             }],
             ..OrgConfig::default()
         };
@@ -758,6 +864,7 @@ mod tests {
                 base_url: "https://api.openai.com/v1".into(),
                 api_key: Some(Secret("sk-upstream-secret".into())),
                 models: vec![],
+                weight: None,
             }],
             ..OrgConfig::default()
         };
@@ -799,5 +906,95 @@ mod tests {
             Some(policy::cache::DEFAULT_TTL_SECONDS)
         );
         assert_eq!(caching(false, Some(60)).compile(), None);
+    }
+
+    #[test]
+    fn routing_settings_nothing_acts_on_are_refused() {
+        let provider = |name: &str, weight: Option<u32>| ProviderConfig {
+            name: name.into(),
+            base_url: format!("https://{name}.example/v1"),
+            api_key: None,
+            models: vec!["gpt-*".parse().unwrap()],
+            weight,
+        };
+        let cfg = |strategy, weights: [Option<u32>; 2], routing: Value| {
+            let mut routing: RoutingConfig = serde_json::from_value(routing).unwrap();
+            routing.strategy = strategy;
+            OrgConfig {
+                providers: vec![provider("a", weights[0]), provider("b", weights[1])],
+                routing,
+                ..OrgConfig::default()
+            }
+        };
+        let field = |c: OrgConfig| {
+            c.validate("config", &Catalog::default())
+                .err()
+                .and_then(|e| e.field)
+        };
+        use RoutingStrategy::{Priority, Weighted};
+        let ok = cfg(
+            Weighted,
+            [Some(3), None],
+            json!({"max_attempts": 2, "cooldown_failures": 3, "cooldown_seconds": 30}),
+        );
+        assert_eq!(field(ok.clone()), None);
+        assert_eq!(
+            ok.routing.compile(),
+            policy::Routing {
+                strategy: policy::Strategy::Weighted,
+                max_attempts: Some(2),
+                cooldown: Some(policy::Cooldown {
+                    failures: 3,
+                    seconds: 30
+                }),
+                groups: vec![],
+            }
+        );
+        for (c, expected) in [
+            (
+                cfg(Priority, [Some(3), None], json!({})),
+                "config.providers[0].weight",
+            ),
+            (
+                cfg(Weighted, [None, Some(0)], json!({})),
+                "config.providers[1].weight",
+            ),
+            (
+                cfg(Priority, [None, None], json!({"max_attempts": 0})),
+                "config.routing.max_attempts",
+            ),
+            (
+                cfg(Priority, [None, None], json!({"max_attempts": 3})),
+                "config.routing.max_attempts",
+            ),
+            (
+                cfg(Priority, [None, None], json!({"cooldown_failures": 2})),
+                "config.routing.cooldown_seconds",
+            ),
+            (
+                cfg(Priority, [None, None], json!({"cooldown_seconds": 2})),
+                "config.routing.cooldown_failures",
+            ),
+            (
+                cfg(
+                    Priority,
+                    [None, None],
+                    json!({"cooldown_failures": 0, "cooldown_seconds": 2}),
+                ),
+                "config.routing.cooldown_failures",
+            ),
+            (
+                cfg(
+                    Priority,
+                    [None, None],
+                    json!({"cooldown_failures": 1, "cooldown_seconds": 86401}),
+                ),
+                "config.routing.cooldown_seconds",
+            ),
+        ] {
+            assert_eq!(field(c).as_deref(), Some(expected));
+        }
+        // Unknown routing members stay unknown (422 at the API).
+        assert!(serde_json::from_value::<RoutingConfig>(json!({"retries": 2})).is_err());
     }
 }

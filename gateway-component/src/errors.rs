@@ -41,6 +41,12 @@ pub enum GatewayError {
     UpstreamError,
     /// The provider did not answer in time.
     UpstreamTimeout,
+    /// Every provider that could serve the request is cooling down after
+    /// consecutive failures; the first cooldown ends in `retry_after_secs`.
+    ProvidersCoolingDown {
+        /// Seconds until the first cooldown ends.
+        retry_after_secs: u64,
+    },
 }
 
 impl From<Denial> for GatewayError {
@@ -69,6 +75,7 @@ impl GatewayError {
             GatewayError::MethodNotAllowed(_) => 405,
             GatewayError::UpstreamError => 502,
             GatewayError::UpstreamTimeout => 504,
+            GatewayError::ProvidersCoolingDown { .. } => 503,
         }
     }
 
@@ -80,6 +87,7 @@ impl GatewayError {
             | GatewayError::CredentialUnavailable
             | GatewayError::UpstreamError
             | GatewayError::UpstreamTimeout
+            | GatewayError::ProvidersCoolingDown { .. }
             | GatewayError::SpoolFull => "server_error",
             GatewayError::UpstreamNotAllowed => "permission_error",
             _ => "invalid_request_error",
@@ -106,6 +114,7 @@ impl GatewayError {
             GatewayError::MethodNotAllowed(_) => "method_not_allowed",
             GatewayError::UpstreamError => "upstream_error",
             GatewayError::UpstreamTimeout => "upstream_timeout",
+            GatewayError::ProvidersCoolingDown { .. } => "providers_cooling_down",
         }
     }
 
@@ -155,6 +164,11 @@ impl GatewayError {
             }
             GatewayError::UpstreamError => "The model provider could not be reached.".into(),
             GatewayError::UpstreamTimeout => "The model provider did not answer in time.".into(),
+            GatewayError::ProvidersCoolingDown { .. } => {
+                "Every provider serving this model failed repeatedly and is paused for a \
+                 while; retry later."
+                    .into()
+            }
         }
     }
 
@@ -162,6 +176,7 @@ impl GatewayError {
     pub fn retry_after_secs(&self) -> Option<u64> {
         match self {
             GatewayError::Denied(d) => d.retry_after_secs(),
+            GatewayError::ProvidersCoolingDown { retry_after_secs } => Some(*retry_after_secs),
             _ => None,
         }
     }
@@ -242,6 +257,13 @@ mod tests {
             ),
             (GatewayError::UpstreamError, 502, "upstream_error"),
             (GatewayError::UpstreamTimeout, 504, "upstream_timeout"),
+            (
+                GatewayError::ProvidersCoolingDown {
+                    retry_after_secs: 3,
+                },
+                503,
+                "providers_cooling_down",
+            ),
             (
                 GatewayError::Denied(Denial::RecordUnavailable("x")),
                 403,

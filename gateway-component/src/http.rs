@@ -2,7 +2,7 @@
 //! writes their answers. Kept thin so a move to WASI 0.3 touches only this file
 //! and `upstream`.
 
-use policy::{Estimate, Facts, OrgRecord, RateHeaders};
+use policy::{Candidate, Estimate, Facts, OrgRecord, RateHeaders};
 use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam};
 
 use crate::auth::{self, AUTHORIZATION, X_API_KEY};
@@ -14,6 +14,7 @@ use crate::quota::{self, Charge};
 use crate::records::{self, Records};
 use crate::request_body::{self, UsageRequest};
 use crate::routes::{self, Endpoint, Route};
+use crate::routing;
 use crate::spool;
 use crate::upstream::{self, ClientHeaders};
 
@@ -154,33 +155,25 @@ async fn infer(
         Ok(f) => f,
         Err(e) => return Err(Failed::new(e, out)),
     };
-    let Some(provider) = records.org.route(&forward.model) else {
-        return Err(Failed::new(policy::Denial::NoRoute(forward.model), out));
-    };
-    if !records.org.may_call(&provider.base_url) {
-        return Err(Failed::new(GatewayError::UpstreamNotAllowed, out));
-    }
-    // Opened before anything is reserved: a credential that does not open refuses
-    // the request (503) without counting it.
-    let api_key = match crate::credential::open(&records.org.org_id, provider) {
-        Ok(key) => key,
+    let subject = records.subject();
+    // Under a budget an unpriced model would cost nothing: such members are not
+    // tried, and a model with none left is refused.
+    let needs_price = subject.budgets().next().is_some();
+    let plan = match routing::plan(&bucket, &records, &forward.model, needs_price, at_ms) {
+        Ok(p) => p,
         Err(e) => return Err(Failed::new(e, out)),
     };
-    let subject = records.subject();
-    let price = policy::pricing::price_of(&records.org.prices, &forward.model);
-    // An unpriced model would cost nothing against a budget: refused while one applies.
-    if price.is_none() && subject.budgets().next().is_some() {
-        return Err(Failed::new(
-            policy::Denial::ModelNotPriced(forward.model),
-            out,
-        ));
-    }
-    let estimate_micros = price.map_or(0, |p| {
-        p.cost_micros(
-            forward.estimate.input_tokens,
-            forward.estimate.output_tokens,
-        )
-    });
+    let price_of = |model: &str| policy::pricing::price_of(&records.org.prices, model);
+    let estimate = forward.estimate;
+    // Reserved once, for the dearest model an attempt may call; settled at the
+    // price of the one that served.
+    let estimate_micros = plan
+        .attempts
+        .iter()
+        .filter_map(|c| price_of(c.model))
+        .map(|p| p.cost_micros(estimate.input_tokens, estimate.output_tokens))
+        .max()
+        .unwrap_or(0);
     if let Err(e) = spool::check_room(&bucket) {
         return Err(Failed::new(e, out));
     }
@@ -194,71 +187,140 @@ async fn infer(
             });
         }
     };
-    // A hit was counted against the request limits by `admit`; it costs nothing.
-    let finish = |status: u16, charge: Charge, cached: bool| {
+    // A cache hit (`served` none) was counted against the request limits by
+    // `admit`; it costs nothing and no provider served it.
+    let finish = |status: u16, charge: Charge, served: Option<Candidate<'_>>| {
         admitted.settle(&bucket, &charge);
         let outcome = spool::Outcome {
-            model: &forward.model,
+            model: served.map_or(forward.model.as_str(), |call| call.model),
+            route_group: plan.group,
             status,
             at_ms,
             latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            provider: (!cached).then_some(provider.name.as_str()),
+            provider: served.map(|call| records.org.providers[call.provider].name.as_str()),
         };
         let mut event = spool::event(&records, outcome, &charge);
-        event.cached = cached;
+        event.cached = served.is_none();
         spool::write(&bucket, &event);
     };
     let mut head = header_list(&admitted.headers);
     if let Some(slot) = &forward.cache {
         if let Some(hit) = slot.lookup(&bucket, crate::now_ms()) {
-            finish(200, Charge::NONE, true);
+            finish(200, Charge::NONE, None);
             head.push((cache::HEADER.into(), b"hit".to_vec()));
             respond_cached(out, head, hit).await;
             return Ok(());
         }
         head.push((cache::HEADER.into(), b"miss".to_vec()));
     }
-    let sent = upstream::send(
-        provider,
-        api_key.as_deref().map(String::as_str),
-        endpoint,
-        forward.body,
-        client,
-    )
-    .await;
-    // The plaintext is wiped as soon as the request is out.
-    drop(api_key);
-    match sent {
-        Ok(response) => {
-            let strip = forward.asked_usage;
-            let keep = forward.cache.is_some();
-            upstream::relay(response, out, head, strip, keep, |status, relayed| {
-                if let (Some(slot), Some(answer)) = (&forward.cache, &relayed.answer) {
-                    let kind = answer.content_type.as_deref();
-                    slot.store(&bucket, crate::now_ms(), status, kind, &answer.body);
+    // Before a byte is relayed, a failed call (no answer, 5xx, 429) moves on to the
+    // next candidate; the last one's answer or error is the client's.
+    let last = plan.attempts.len() - 1;
+    let mut body = Some(forward.body);
+    for (i, &call) in plan.attempts.iter().enumerate() {
+        let provider = &records.org.providers[call.provider];
+        let attempt_body = match (plan.group, i == last) {
+            (Some(_), _) => {
+                request_body::with_model(body.as_deref().unwrap_or_default(), call.model)
+            }
+            // The body is kept for a next attempt only when there is one.
+            (None, true) => body.take().unwrap_or_default(),
+            (None, false) => body.clone().unwrap_or_default(),
+        };
+        // Opened only for the outgoing call: a credential that does not open is
+        // never sent, and counts as a failed attempt that reached no provider.
+        let api_key = match crate::credential::open(&records.org.org_id, provider) {
+            Ok(key) => key,
+            Err(_) if i < last => {
+                eprintln!(
+                    "tollgate: credential of provider {} of org {} does not open; failing over",
+                    provider.name, records.org.org_id
+                );
+                continue;
+            }
+            Err(e) => {
+                finish(e.status(), Charge::NONE, Some(call));
+                return Err(Failed {
+                    error: e,
+                    headers: admitted.headers,
+                    out,
+                });
+            }
+        };
+        let sent = upstream::send(
+            provider,
+            api_key.as_deref().map(String::as_str),
+            endpoint,
+            attempt_body,
+            &client,
+        )
+        .await;
+        // The plaintext is wiped as soon as the request is out.
+        drop(api_key);
+        match sent {
+            Ok(response) if i < last && routing::retryable(response.status()) => {
+                eprintln!(
+                    "tollgate: provider {} answered {} for org {}; failing over",
+                    provider.name,
+                    response.status(),
+                    records.org.org_id
+                );
+                drop(response);
+                plan.failed(&bucket, &records, call.provider, crate::now_ms());
+            }
+            Ok(response) => {
+                if routing::retryable(response.status()) {
+                    plan.failed(&bucket, &records, call.provider, crate::now_ms());
+                } else {
+                    plan.served(&bucket, &records, call.provider);
                 }
-                let charge = Charge::of(&relayed, status, forward.estimate, price);
-                finish(status, charge, false);
-            })
-            .await;
-            Ok(())
-        }
-        Err(failed) => {
-            // Once the request may have reached the provider it may have been
-            // billed: settled at the reservation. Otherwise it is released.
-            let charge = if failed.reached_provider {
-                Charge::estimated(forward.estimate, price)
-            } else {
-                Charge::NONE
-            };
-            finish(failed.error.status(), charge, false);
-            Err(Failed {
-                error: failed.error,
-                headers: admitted.headers,
-                out,
-            })
+                let strip = forward.asked_usage;
+                let price = price_of(call.model);
+                let keep = forward.cache.is_some();
+                upstream::relay(response, out, head, strip, keep, |status, relayed| {
+                    if let (Some(slot), Some(answer)) = (&forward.cache, &relayed.answer) {
+                        let kind = answer.content_type.as_deref();
+                        slot.store(&bucket, crate::now_ms(), status, kind, &answer.body);
+                    }
+                    finish(
+                        status,
+                        Charge::of(&relayed, status, estimate, price),
+                        Some(call),
+                    );
+                })
+                .await;
+                return Ok(());
+            }
+            Err(failed) if i < last => {
+                eprintln!(
+                    "tollgate: provider {} of org {} failed ({}); failing over",
+                    provider.name,
+                    records.org.org_id,
+                    failed.error.code()
+                );
+                plan.failed(&bucket, &records, call.provider, crate::now_ms());
+            }
+            Err(failed) => {
+                plan.failed(&bucket, &records, call.provider, crate::now_ms());
+                // Once the request may have reached the provider it may have been
+                // billed: settled at the reservation. Otherwise it is released.
+                let charge = if failed.reached_provider {
+                    Charge::estimated(estimate, price_of(call.model))
+                } else {
+                    Charge::NONE
+                };
+                finish(failed.error.status(), charge, Some(call));
+                return Err(Failed {
+                    error: failed.error,
+                    headers: admitted.headers,
+                    out,
+                });
+            }
         }
     }
+    // `plan` never holds no attempt; should it, nothing was sent.
+    admitted.settle(&bucket, &Charge::NONE);
+    Err(Failed::new(GatewayError::UpstreamError, out))
 }
 
 /// Checks the body and the policy; what to forward, or why not.

@@ -24,6 +24,7 @@ mod quota;
 mod records;
 mod request_body;
 mod routes;
+mod routing;
 mod spool;
 mod upstream;
 mod usage;

@@ -4,7 +4,8 @@ use policy::{KeyRecord, OrgRecord};
 use serde::Serialize;
 
 /// The list body: every model the key permits among its exact grants and the exact
-/// names its organization's providers serve, keeping only models that route.
+/// names its organization's providers serve, keeping only models that route; then
+/// the route groups the key may call (owned by `route-group`).
 pub fn list_body(key: &KeyRecord, org: &OrgRecord) -> Vec<u8> {
     #[derive(Serialize)]
     struct List<'a> {
@@ -24,6 +25,16 @@ pub fn list_body(key: &KeyRecord, org: &OrgRecord) -> Vec<u8> {
         .flat_map(|p| &p.models)
         .filter(|m| m.is_exact())
         .map(|m| m.as_str());
+    let groups = key
+        .route_groups
+        .iter()
+        .filter(|g| org.routing.group(g).is_some())
+        .map(|g| Model {
+            id: g,
+            object: "model",
+            created: 0,
+            owned_by: "route-group",
+        });
     let data = key
         .models
         .listed(catalog)
@@ -36,6 +47,7 @@ pub fn list_body(key: &KeyRecord, org: &OrgRecord) -> Vec<u8> {
                 owned_by: &p.name,
             })
         })
+        .chain(groups)
         .collect();
     serde_json::to_vec(&List {
         object: "list",
@@ -57,6 +69,7 @@ mod tests {
             base_url: "http://up/v1".into(),
             api_key: None,
             models: models.iter().map(|m| m.parse().unwrap()).collect(),
+            weight: None,
         }
     }
 
@@ -79,6 +92,13 @@ mod tests {
             allowed_upstreams: Vec::new(),
             default_max_output_tokens: None,
             cache_ttl_seconds: None,
+            routing: policy::Routing {
+                groups: vec![policy::RouteGroup {
+                    name: "fast".into(),
+                    models: vec!["gpt-4o-mini".into()],
+                }],
+                ..policy::Routing::default()
+            },
         };
         let key = KeyRecord {
             schema_version: SCHEMA_VERSION,
@@ -95,6 +115,8 @@ mod tests {
             ip_acl: IpAcl::default(),
             limits: Limits::default(),
             budget: None,
+            // `gone` is no longer granted to the org: not listed.
+            route_groups: vec!["fast".into(), "gone".into()],
         };
         let body: Value = serde_json::from_slice(&list_body(&key, &org)).unwrap();
         let model = |id: &str, owner: &str| json!({"id": id, "object": "model", "created": 0, "owned_by": owner});
@@ -105,6 +127,7 @@ mod tests {
                 model("gpt-4o", "openai"),
                 model("gpt-4o-mini", "openai"),
                 model("gpt-5", "openai"),
+                model("fast", "route-group"),
             ]})
         );
     }

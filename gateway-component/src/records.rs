@@ -119,6 +119,7 @@ mod tests {
             ip_acl: IpAcl::default(),
             limits: Limits::default(),
             budget: None,
+            route_groups: Vec::new(),
         }
     }
 
@@ -137,6 +138,7 @@ mod tests {
             allowed_upstreams: Vec::new(),
             default_max_output_tokens: None,
             cache_ttl_seconds: None,
+            routing: policy::Routing::default(),
         })
     }
 

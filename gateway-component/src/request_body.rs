@@ -134,6 +134,17 @@ impl UsageRequest {
     }
 }
 
+/// The body with its `model` replaced: what a route group's member is called
+/// with. Re-serialised, which [`inspect`] guarantees succeeds for a body it
+/// accepted (every string and number in it was decoded).
+pub fn with_model(body: &[u8], model: &str) -> Vec<u8> {
+    let Ok(mut object) = serde_json::from_slice::<serde_json::Map<String, Value>>(body) else {
+        return body.to_vec();
+    };
+    object.insert("model".into(), Value::String(model.to_string()));
+    serde_json::to_vec(&object).unwrap_or_else(|_| body.to_vec())
+}
+
 /// Longest `model` or `user` accepted: both end up in the usage spool and the
 /// billing database, so they are bounded like every other stored string.
 pub const MAX_SPOOLED_STRING: usize = policy::models::MAX_MODEL_LEN;
@@ -425,6 +436,19 @@ mod tests {
     use super::*;
     use futures::executor::block_on;
     use futures::stream;
+
+    #[test]
+    fn with_model_names_the_member_and_keeps_the_rest() {
+        let body =
+            br#"{"model":"fast","messages":[{"role":"user","content":"h\u00e9"}],"n":2,"x":1.5e3}"#;
+        let out: Value = serde_json::from_slice(&with_model(body, "gpt-4o-mini")).unwrap();
+        let mut expected: Value = serde_json::from_slice(body).unwrap();
+        expected["model"] = "gpt-4o-mini".into();
+        assert_eq!(out, expected);
+        // A second rewrite (the next attempt) replaces, never duplicates, the member.
+        let twice = with_model(&with_model(body, "a"), "b");
+        assert_eq!(inspect(&twice).unwrap().model, "b");
+    }
 
     #[test]
     fn accepts_an_object_with_a_string_model() {

@@ -12,8 +12,10 @@ use crate::records::Records;
 /// What the event records about one request besides its records and charge.
 #[derive(Debug, Clone, Copy)]
 pub struct Outcome<'a> {
-    /// Model requested.
+    /// Model that served (a route group's member when the client named a group).
     pub model: &'a str,
+    /// Route group the client named, if any.
+    pub route_group: Option<&'a str>,
     /// Status the client got.
     pub status: u16,
     /// When the request arrived, Unix milliseconds.
@@ -40,7 +42,7 @@ pub fn event(records: &Records, outcome: Outcome<'_>, charge: &Charge) -> UsageE
         latency_ms: outcome.latency_ms,
         at_ms: outcome.at_ms,
         provider: outcome.provider.map(str::to_owned),
-        route_group: None,
+        route_group: outcome.route_group.map(str::to_owned),
         cached: false,
         code: None,
     }

@@ -147,7 +147,7 @@ pub async fn send(
     api_key: Option<&str>,
     endpoint: Endpoint,
     body: Vec<u8>,
-    client: ClientHeaders,
+    client: &ClientHeaders,
 ) -> Result<IncomingResponse, SendFailure> {
     let target = target(&provider.base_url, endpoint)
         .ok_or(SendFailure::before(GatewayError::UpstreamError))?;
@@ -156,12 +156,13 @@ pub async fn send(
         "content-type".into(),
         client
             .content_type
+            .clone()
             .unwrap_or_else(|| b"application/json".to_vec()),
     ));
     // A declared length lets the request go out unchunked, which every server takes.
     headers.push(("content-length".into(), body.len().to_string().into_bytes()));
-    if let Some(accept) = client.accept {
-        headers.push(("accept".into(), accept));
+    if let Some(accept) = &client.accept {
+        headers.push(("accept".into(), accept.clone()));
     }
     if let Some(key) = api_key {
         headers.push(("authorization".into(), format!("Bearer {key}").into_bytes()));

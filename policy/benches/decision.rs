@@ -38,6 +38,7 @@ fn records() -> (KeyRecord, OrgRecord) {
             ..Default::default()
         },
         budget: None,
+        route_groups: Vec::new(),
     };
     let org = OrgRecord {
         schema_version: SCHEMA_VERSION,
@@ -53,6 +54,7 @@ fn records() -> (KeyRecord, OrgRecord) {
                 "o3-*".parse().unwrap(),
                 "text-embedding-*".parse().unwrap(),
             ],
+            weight: None,
         }],
         limits: Limits {
             rpm: Some(1000),
@@ -65,6 +67,7 @@ fn records() -> (KeyRecord, OrgRecord) {
         allowed_upstreams: Vec::new(),
         default_max_output_tokens: None,
         cache_ttl_seconds: None,
+        routing: Default::default(),
     };
     (key, org)
 }

@@ -280,6 +280,18 @@ pub fn authorize(subject: &Subject<'_>, facts: &Facts<'_>) -> Result<(), Denial>
         return Err(Denial::IpNotAllowed);
     }
     if let Some(model) = facts.model {
+        // A granted route group is called by name: the key may call it when it may
+        // call one of its members (compiled into the key record).
+        if org.routing.group(model).is_some() {
+            if key
+                .route_groups
+                .binary_search_by(|g| g.as_str().cmp(model))
+                .is_err()
+            {
+                return Err(Denial::ModelNotAllowed(model.to_string()));
+            }
+            return Ok(());
+        }
         if !key.models.permits(model) {
             return Err(Denial::ModelNotAllowed(model.to_string()));
         }
@@ -317,6 +329,7 @@ mod tests {
             },
             limits: Limits::default(),
             budget: None,
+            route_groups: vec!["fast".into()],
         }
     }
 
@@ -331,6 +344,7 @@ mod tests {
                 base_url: "http://up".into(),
                 api_key: None,
                 models: vec!["gpt-*".parse().unwrap()],
+                weight: None,
             }],
             limits: Limits::default(),
             budget: None,
@@ -340,6 +354,19 @@ mod tests {
             allowed_upstreams: Vec::new(),
             default_max_output_tokens: None,
             cache_ttl_seconds: None,
+            routing: crate::Routing {
+                groups: vec![
+                    crate::RouteGroup {
+                        name: "fast".into(),
+                        models: vec!["gpt-4o".into()],
+                    },
+                    crate::RouteGroup {
+                        name: "smart".into(),
+                        models: vec!["gpt-5".into()],
+                    },
+                ],
+                ..crate::Routing::default()
+            },
         }
     }
 
@@ -415,6 +442,33 @@ mod tests {
                 .unwrap_err()
                 .status(),
             404
+        );
+    }
+
+    #[test]
+    fn granted_route_groups_are_callable_by_name_only_when_compiled_into_the_key() {
+        let (k, o) = (key(), org());
+        assert_eq!(decide(&k, &o, &facts(Some("fast"))), Ok(()));
+        // The org grants `smart` but the key may call none of its members.
+        let d = decide(&k, &o, &facts(Some("smart"))).unwrap_err();
+        assert_eq!((d.status(), d.code()), (403, "model_not_allowed"));
+        // A key naming a group its org does not grant (another org's) gets nothing.
+        let mut spoofed = key();
+        spoofed.route_groups = vec!["fast".into(), "other-orgs-group".into()];
+        assert_eq!(
+            decide(&spoofed, &o, &facts(Some("other-orgs-group")))
+                .unwrap_err()
+                .status(),
+            403
+        );
+        // A group the org no longer grants is a plain (unknown) model name.
+        let mut revoked = org();
+        revoked.routing.groups.clear();
+        assert_eq!(
+            decide(&k, &revoked, &facts(Some("fast")))
+                .unwrap_err()
+                .status(),
+            403
         );
     }
 

@@ -90,6 +90,21 @@ pub fn spend_key(scope: Scope, id: &str, period_start_ms: u64) -> String {
     )
 }
 
+/// Prefix of provider cooldown states: `cool:<org_id>:<provider name>`, holding
+/// the provider's failure streak and the time its cooldown ends.
+pub const COOLDOWN_PREFIX: &str = "cool:";
+
+/// `cool:<org_id>:<provider>`: a provider's cooldown state (plain bytes, `set`).
+pub fn cooldown_key(org_id: &str, provider: &str) -> String {
+    format!("{COOLDOWN_PREFIX}{org_id}:{provider}")
+}
+
+/// `ctr:fail:<org_id>:<provider>`: consecutive failed calls of a provider, counted
+/// atomically across edge nodes.
+pub fn failures_key(org_id: &str, provider: &str) -> String {
+    format!("{COUNTER_PREFIX}fail:{org_id}:{provider}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +132,7 @@ mod tests {
             spend_key(Scope::Team, "t1", 86_400_000),
             "ctr:team:t1:spend:86400000"
         );
+        assert_eq!(cooldown_key("o1", "openai"), "cool:o1:openai");
+        assert_eq!(failures_key("o1", "openai"), "ctr:fail:o1:openai");
     }
 }

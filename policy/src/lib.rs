@@ -14,6 +14,7 @@ pub mod limits;
 pub mod models;
 pub mod pricing;
 pub mod records;
+pub mod routing;
 pub mod sealed;
 pub mod upstream;
 pub mod usage;
@@ -28,4 +29,5 @@ pub use pricing::ModelPrice;
 pub use records::{
     AgentRecord, KeyRecord, KeyStatus, OrgRecord, ProviderRoute, SCHEMA_VERSION, TeamRecord,
 };
+pub use routing::{Candidate, Cooldown, RouteGroup, Routing, Strategy};
 pub use usage::UsageEvent;

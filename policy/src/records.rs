@@ -9,6 +9,7 @@ use crate::acl::IpAcl;
 use crate::limits::{Budget, Limits};
 use crate::models::{ModelPattern, ModelSet};
 use crate::pricing::ModelPrice;
+use crate::routing::Routing;
 
 /// Version of the record schema; the edge denies records of any other version.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -100,6 +101,10 @@ pub struct KeyRecord {
     /// Key-scope budget.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<Budget>,
+    /// Route groups of the org (sorted) of which the key may call at least one
+    /// member: the names it may send as `model`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub route_groups: Vec<String>,
 }
 
 /// An upstream provider of an organization.
@@ -118,6 +123,9 @@ pub struct ProviderRoute {
     pub api_key: Option<String>,
     /// Models this provider serves: exact names or `*` patterns.
     pub models: Vec<ModelPattern>,
+    /// Share of requests under the `weighted` strategy (absent: 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
 }
 
 impl std::fmt::Debug for ProviderRoute {
@@ -128,6 +136,7 @@ impl std::fmt::Debug for ProviderRoute {
             .field("base_url", &self.base_url)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("models", &self.models)
+            .field("weight", &self.weight)
             .finish()
     }
 }
@@ -175,10 +184,13 @@ pub struct OrgRecord {
     /// Seconds a cached answer is served for; absent: the response cache is off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_ttl_seconds: Option<u32>,
+    /// Strategy, failover, cooldown and the route groups the org grants.
+    #[serde(default, skip_serializing_if = "Routing::is_default")]
+    pub routing: Routing,
 }
 
 impl OrgRecord {
-    /// The provider that serves `model`, in routing order.
+    /// The first provider that serves `model`, in the org's order.
     pub fn route(&self, model: &str) -> Option<&ProviderRoute> {
         self.providers
             .iter()
@@ -240,12 +252,14 @@ mod tests {
                     base_url: "http://a".into(),
                     api_key: Some("sk-secret".into()),
                     models: vec!["gpt-4o".parse().unwrap()],
+                    weight: None,
                 },
                 ProviderRoute {
                     name: "b".into(),
                     base_url: "http://b".into(),
                     api_key: None,
                     models: vec!["gpt-*".parse().unwrap()],
+                    weight: Some(2),
                 },
             ],
             limits: Limits::default(),
@@ -256,6 +270,7 @@ mod tests {
             allowed_upstreams: vec!["http://a:80".into()],
             default_max_output_tokens: None,
             cache_ttl_seconds: None,
+            routing: Routing::default(),
         }
     }
 

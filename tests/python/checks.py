@@ -1,10 +1,10 @@
-"""Runs a list of client checks: one line per check, then a summary the Rust side
-reads (tests/src/openai.rs); exits non-zero if any failed."""
+"""Runs a script's checks: one line per check, a summary, non-zero exit if any failed."""
 
 import sys
+from typing import Callable, List
 
 
-def run(checks) -> None:
+def run(checks: List[Callable[[], None]]) -> None:
     failed = 0
     for check in checks:
         try:

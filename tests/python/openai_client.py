@@ -11,7 +11,7 @@ import os
 import openai
 from openai import OpenAI
 
-import checks
+from checks import run
 
 BASE_URL = os.environ["TOLLGATE_BASE_URL"]
 KEY = os.environ["TOLLGATE_KEY"]
@@ -87,4 +87,4 @@ CHECKS = [
 ]
 
 if __name__ == "__main__":
-    checks.run(CHECKS)
+    run(CHECKS)

@@ -54,6 +54,7 @@ pub fn org(org_id: &str, base_url: &str) -> OrgRecord {
                 .iter()
                 .map(|m| m.parse().expect("model name"))
                 .collect(),
+            weight: None,
         }],
         limits: Limits::default(),
         budget: None,
@@ -63,6 +64,7 @@ pub fn org(org_id: &str, base_url: &str) -> OrgRecord {
         allowed_upstreams: policy::upstream::origin(base_url).into_iter().collect(),
         default_max_output_tokens: None,
         cache_ttl_seconds: None,
+        routing: policy::Routing::default(),
     }
 }
 
@@ -80,6 +82,7 @@ pub fn key(key_id: &str, org_id: &str, models: &[&str]) -> KeyRecord {
         ip_acl: IpAcl::default(),
         limits: Limits::default(),
         budget: None,
+        route_groups: Vec::new(),
     }
 }
 

@@ -42,6 +42,13 @@ pub fn config(upstream: &MockUpstream) -> EdgeConfig {
     }
 }
 
+/// [`config`] with outbound allowed to every one of `upstreams` (failover tests).
+pub fn config_for(upstreams: &[&MockUpstream]) -> EdgeConfig {
+    let mut cfg = config(upstreams[0]);
+    cfg.allowed_outbound = upstreams.iter().map(|u| u.addr().to_string()).collect();
+    cfg
+}
+
 impl Gateway {
     /// Starts provider and edge with `cfg`, seeding the org, [`KEY`] and [`NARROW_KEY`].
     pub async fn start_with(upstream: MockUpstream, cfg: EdgeConfig) -> Gateway {

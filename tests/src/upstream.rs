@@ -45,7 +45,15 @@ struct Shared {
     /// Prompt tokens reported instead of [`PROMPT_TOKENS`] (a provider counting
     /// images or tool schemas the gateway's byte estimate cannot see).
     prompt_tokens: Mutex<Option<u64>>,
+    /// Status every call is answered with instead of a completion (a failing provider).
+    fail_status: Mutex<Option<u16>>,
+    /// Whether every call waits [`STALL`] before answering (a provider too slow to
+    /// send its response head).
+    stall: Mutex<bool>,
 }
+
+/// How long a stalled provider waits before answering: past any sane first-byte timeout.
+pub const STALL: Duration = Duration::from_secs(30);
 
 /// A running mock provider.
 #[derive(Clone)]
@@ -100,11 +108,46 @@ impl MockUpstream {
         *self.shared.prompt_tokens.lock().unwrap() = Some(prompt_tokens);
     }
 
+    /// From now on, answers every call with `status` and an OpenAI-shaped error
+    /// (`None`: answers normally again). Calls are still recorded.
+    pub fn fail_with(&self, status: Option<u16>) {
+        *self.shared.fail_status.lock().unwrap() = status;
+    }
+
+    /// From now on, every call waits [`STALL`] before it is answered (or not).
+    pub fn stall(&self, stall: bool) {
+        *self.shared.stall.lock().unwrap() = stall;
+    }
+
     /// Lets held streams finish.
     pub fn release(&self) {
         *self.shared.hold_streams.lock().unwrap() = false;
         self.shared.release.notify_waiters();
     }
+}
+
+/// Records the call, then applies the failure knobs: the error response to answer
+/// with instead of a completion, if the provider is set to fail.
+async fn record_and_misbehave(
+    shared: &Shared,
+    path: &str,
+    headers: &HeaderMap,
+    body: &Value,
+) -> Option<Response> {
+    record(shared, path, headers, body);
+    let stall = *shared.stall.lock().unwrap();
+    if stall {
+        tokio::time::sleep(STALL).await;
+    }
+    let status = (*shared.fail_status.lock().unwrap())?;
+    let status = StatusCode::from_u16(status).expect("a valid status");
+    Some(
+        (
+            status,
+            axum::Json(json!({"error": {"message": "mock provider failure", "type": "server_error", "code": status.as_u16()}})),
+        )
+            .into_response(),
+    )
 }
 
 fn record(shared: &Shared, path: &str, headers: &HeaderMap, body: &Value) {
@@ -155,7 +198,11 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, bytes: Byte
         Ok(b) => b,
         Err(r) => return *r,
     };
-    record(&shared, "/v1/chat/completions", &headers, &body);
+    if let Some(failure) =
+        record_and_misbehave(&shared, "/v1/chat/completions", &headers, &body).await
+    {
+        return failure;
+    }
     let model = body["model"].as_str().unwrap_or_default().to_string();
     maybe_slow(&model).await;
     if body["stream"].as_bool() != Some(true) {
@@ -233,7 +280,9 @@ async fn completions(
         Ok(b) => b,
         Err(r) => return *r,
     };
-    record(&shared, "/v1/completions", &headers, &body);
+    if let Some(failure) = record_and_misbehave(&shared, "/v1/completions", &headers, &body).await {
+        return failure;
+    }
     maybe_slow(body["model"].as_str().unwrap_or_default()).await;
     axum::Json(json!({
         "id": "cmpl-mock",
@@ -255,7 +304,9 @@ async fn embeddings(
         Ok(b) => b,
         Err(r) => return *r,
     };
-    record(&shared, "/v1/embeddings", &headers, &body);
+    if let Some(failure) = record_and_misbehave(&shared, "/v1/embeddings", &headers, &body).await {
+        return failure;
+    }
     axum::Json(json!({
         "object": "list",
         "model": body["model"],

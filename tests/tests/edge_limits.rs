@@ -292,6 +292,7 @@ async fn guest_interrupted_after_admission(store: impl FnOnce(EdgeConfig) -> Edg
             base_url: format!("http://{hole_addr}/v1"),
             api_key: Some(fixtures::sealed_provider_key(ORG, "hole")),
             models: vec!["gpt-4o".parse().unwrap()],
+            weight: None,
         },
     );
     // The org record allows the hole's origin, so the guest does call it.
