@@ -15,6 +15,7 @@ pub mod errors;
 pub mod extract;
 pub mod invitations;
 pub mod keys;
+pub mod logs;
 pub mod mail;
 pub mod members;
 pub mod money;

@@ -96,6 +96,8 @@ struct Failed {
     error: GatewayError,
     headers: RateHeaders,
     out: ResponseOutparam,
+    /// Its usage event is already spooled (a provider was called).
+    spooled: bool,
 }
 
 impl Failed {
@@ -104,13 +106,13 @@ impl Failed {
             error: error.into(),
             headers: RateHeaders::default(),
             out,
+            spooled: false,
         }
     }
 }
 
 /// What the policy stage decided to forward.
 struct Forward {
-    model: String,
     estimate: Estimate,
     /// The body to send: the client's, amended to ask for streamed usage.
     body: Vec<u8>,
@@ -118,8 +120,14 @@ struct Forward {
     asked_usage: bool,
 }
 
-/// An inference call: authenticate, authorise, count against limits and budgets,
-/// forward, relay, settle the counters and spool the usage event.
+/// Milliseconds since `started`.
+fn elapsed_ms(started: std::time::Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// An inference call: authenticate, then forward (below). A request refused after
+/// its key resolved is logged as a denial of the key's org; an unknown or missing
+/// key has no tenant to log it under and is not logged.
 async fn infer(
     endpoint: Endpoint,
     request: IncomingRequest,
@@ -132,36 +140,78 @@ async fn infer(
         let headers = request.headers();
         prepare(&headers)
     };
+    let mut head = match prepared {
+        Ok(head) => head,
+        Err(e) => return Err(Failed::new(e, out)),
+    };
+    let client = std::mem::take(&mut head.client);
+    let (bucket, records) = (&head.bucket, &head.records);
+    // The model, once the body named one: what the denial log records.
+    let mut model = String::new();
+    let result = forward(
+        endpoint,
+        (request, client),
+        out,
+        &head,
+        &mut model,
+        (started, at_ms),
+    )
+    .await;
+    if let Err(failed) = &result
+        && !failed.spooled
+    {
+        let outcome = spool::Outcome {
+            model: &model,
+            status: failed.error.status(),
+            at_ms,
+            latency_ms: elapsed_ms(started),
+            provider: None,
+            code: Some(failed.error.code()),
+        };
+        spool::write_denial(bucket, records, outcome);
+    }
+    result
+}
+
+/// Reads the body, authorises, counts against limits and budgets, forwards,
+/// relays, settles the counters and spools the usage event.
+async fn forward(
+    endpoint: Endpoint,
+    (request, client): (IncomingRequest, ClientHeaders),
+    out: ResponseOutparam,
+    head: &Head,
+    model: &mut String,
+    (started, at_ms): (std::time::Instant, u64),
+) -> Result<(), Failed> {
     let Head {
         bucket,
         records,
         client_ip,
         declared_length,
-        client,
-    } = match prepared {
-        Ok(head) => head,
-        Err(e) => return Err(Failed::new(e, out)),
-    };
-    let body = match request_body::read_limited(request.into_body_stream(), declared_length).await {
+        ..
+    } = head;
+    let body = match request_body::read_limited(request.into_body_stream(), *declared_length).await
+    {
         Ok(body) => body,
         Err(e) => return Err(Failed::new(e, out)),
     };
-    let forward = match decide(endpoint, &records, client_ip, body) {
+    let forward = match decide(endpoint, records, *client_ip, body, model) {
         Ok(f) => f,
         Err(e) => return Err(Failed::new(e, out)),
     };
-    let Some(provider) = records.org.route(&forward.model) else {
-        return Err(Failed::new(policy::Denial::NoRoute(forward.model), out));
+    let model = model.as_str();
+    let Some(provider) = records.org.route(model) else {
+        return Err(Failed::new(policy::Denial::NoRoute(model.to_string()), out));
     };
     if !records.org.may_call(&provider.base_url) {
         return Err(Failed::new(GatewayError::UpstreamNotAllowed, out));
     }
     let subject = records.subject();
-    let price = policy::pricing::price_of(&records.org.prices, &forward.model);
+    let price = policy::pricing::price_of(&records.org.prices, model);
     // An unpriced model would cost nothing against a budget: refused while one applies.
     if price.is_none() && subject.budgets().next().is_some() {
         return Err(Failed::new(
-            policy::Denial::ModelNotPriced(forward.model),
+            policy::Denial::ModelNotPriced(model.to_string()),
             out,
         ));
     }
@@ -171,36 +221,42 @@ async fn infer(
             forward.estimate.output_tokens,
         )
     });
-    if let Err(e) = spool::check_room(&bucket) {
+    if let Err(e) = spool::check_room(bucket) {
         return Err(Failed::new(e, out));
     }
-    let admitted = match quota::admit(&bucket, &subject, estimate_micros, crate::now_ms()) {
+    let admitted = match quota::admit(bucket, &subject, estimate_micros, crate::now_ms()) {
         Ok(a) => a,
         Err(refused) => {
             return Err(Failed {
                 error: refused.error,
                 headers: refused.headers,
                 out,
+                spooled: false,
             });
         }
     };
-    let finish = |status: u16, charge: Charge| {
-        admitted.settle(&bucket, &charge);
+    let finish = |status: u16, charge: Charge, code: Option<&str>| {
+        admitted.settle(bucket, &charge);
         let outcome = spool::Outcome {
-            model: &forward.model,
+            model,
             status,
             at_ms,
-            latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            latency_ms: elapsed_ms(started),
             provider: Some(&provider.name),
+            code,
         };
-        spool::write(&bucket, &spool::event(&records, outcome, &charge));
+        spool::write(bucket, &spool::event(records, outcome, &charge));
     };
     match upstream::send(provider, endpoint, forward.body, client).await {
         Ok(response) => {
             let head = header_list(&admitted.headers);
             let strip = forward.asked_usage;
             upstream::relay(response, out, head, strip, |status, relayed| {
-                finish(status, Charge::of(relayed, status, forward.estimate, price));
+                finish(
+                    status,
+                    Charge::of(relayed, status, forward.estimate, price),
+                    None,
+                );
             })
             .await;
             Ok(())
@@ -213,11 +269,12 @@ async fn infer(
             } else {
                 Charge::NONE
             };
-            finish(failed.error.status(), charge);
+            finish(failed.error.status(), charge, Some(failed.error.code()));
             Err(Failed {
                 error: failed.error,
                 headers: admitted.headers,
                 out,
+                spooled: true,
             })
         }
     }
@@ -229,8 +286,10 @@ fn decide(
     records: &Records,
     client_ip: Option<std::net::IpAddr>,
     body: Vec<u8>,
+    model: &mut String,
 ) -> Result<Forward, GatewayError> {
     let inspected = request_body::inspect(&body)?;
+    model.push_str(&inspected.model);
     records.authorize(&Facts {
         now_ms: crate::now_ms(),
         client_ip,
@@ -248,14 +307,12 @@ fn decide(
         inspected.choices,
         endpoint.generates(),
     );
-    let model = inspected.model.into_owned();
     let body = match usage_request {
         Some(amend) => amend.apply(body),
         None => body,
     };
     Ok(Forward {
         estimate,
-        model,
         body,
         asked_usage: usage_request.is_some(),
     })

@@ -59,6 +59,7 @@ fn rule(e: &Endpoint) -> Option<Need> {
             | "/api/agents/{id}",
         ) => Org("viewer"),
         ("get", "/api/organizations/{id}/usage") => Org("viewer"),
+        ("get", "/api/organizations/{id}/logs") => Org("viewer"),
         // Member: views config and creates keys.
         ("get", "/api/organizations/{id}/config") => Org("member"),
         ("post", "/api/organizations/{id}/keys") => Org("member"),
