@@ -12,6 +12,7 @@ pub mod compile;
 pub mod config;
 pub mod db;
 pub mod errors;
+pub mod explain;
 pub mod extract;
 pub mod invitations;
 pub mod keys;
@@ -43,6 +44,7 @@ use tokio::task::JoinHandle;
 use crate::attempts::AttemptLimiter;
 use crate::db::Writer;
 use crate::errors::ApiError;
+use crate::explain::Explainer;
 use crate::mail::Mailer;
 use crate::outbox::Signal;
 use crate::sinks::{Sink, SinkTarget};
@@ -60,6 +62,8 @@ pub struct AppState {
     pub accept_attempts: Arc<AttemptLimiter>,
     /// Sends invitation emails (logs them when no SMTP server is configured).
     pub mailer: Arc<Mailer>,
+    /// Runs the edge's policy export for `explain`.
+    pub explainer: Arc<Explainer>,
 }
 
 /// How to start the service.
@@ -99,7 +103,9 @@ pub async fn start(config: &Config) -> Result<Started, StartError> {
     let db = db::connect(&config.database_url).await?;
     let generated_admin_token = auth::bootstrap(&db, config.admin_token.as_deref()).await?;
     let sinks: Vec<Arc<dyn Sink>> = config.edge_kv.iter().map(SinkTarget::open).collect();
-    start_with_sinks(db, sinks, generated_admin_token).await
+    let mut started = start_with_sinks(db, sinks, generated_admin_token).await?;
+    started.state.explainer = Arc::new(Explainer::new(&config.edge_kv));
+    Ok(started)
 }
 
 /// Like [`start`] with an open database and arbitrary sinks (tests, other sink kinds).
@@ -121,6 +127,7 @@ pub async fn start_with_sinks(
             sinks: Arc::new(names),
             accept_attempts: Arc::default(),
             mailer: Arc::new(Mailer::log_only("http://127.0.0.1:8081")),
+            explainer: Arc::default(),
         },
         generated_admin_token,
         pushers,
