@@ -289,14 +289,8 @@ impl PolicyProbe {
             kv: kv.clone(),
             ..EdgeConfig::default()
         };
+        let (outbound, settings) = checked_parts(&cfg)?;
         let kv = Kv::connect(&cfg.kv).await?;
-        let outbound = OutboundPolicy::new(
-            &cfg.allowed_outbound,
-            cfg.connect_timeout,
-            cfg.first_byte_timeout,
-            cfg.between_bytes_timeout,
-        )?;
-        let settings = Settings::new(&cfg.trusted_proxies)?;
         let shared = Shared::build(&cfg, &kv, outbound, settings).await?;
         Ok(PolicyProbe { shared })
     }
@@ -384,14 +378,7 @@ impl EdgeServer {
     /// Opens the store, loads records, compiles and links the component, binds
     /// and starts serving.
     pub async fn start(cfg: EdgeConfig) -> Result<EdgeServer, EdgeError> {
-        let outbound = OutboundPolicy::new(
-            &cfg.allowed_outbound,
-            cfg.connect_timeout,
-            cfg.first_byte_timeout,
-            cfg.between_bytes_timeout,
-        )?;
-        check_limits(&cfg.limits)?;
-        let settings = Settings::new(&cfg.trusted_proxies)?;
+        let (outbound, settings) = checked_parts(&cfg)?;
         let kv = Kv::connect(&cfg.kv).await?;
         if let Some(path) = &cfg.records {
             let entries = records::load_file(path)?;
@@ -459,6 +446,19 @@ impl Drop for EdgeServer {
         // Dropped without `shutdown`: still stop accepting in the background.
         let _ = self.stop.send(true);
     }
+}
+
+/// The outbound policy and guest settings of `cfg`, once its limits are checked.
+fn checked_parts(cfg: &EdgeConfig) -> Result<(OutboundPolicy, Settings), EdgeError> {
+    let outbound = OutboundPolicy::new(
+        &cfg.allowed_outbound,
+        cfg.connect_timeout,
+        cfg.first_byte_timeout,
+        cfg.between_bytes_timeout,
+    )?;
+    check_limits(&cfg.limits)?;
+    let settings = Settings::new(&cfg.trusted_proxies)?;
+    Ok((outbound, settings))
 }
 
 /// Refuses limits that would make the edge refuse everything.
