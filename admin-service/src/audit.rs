@@ -90,7 +90,8 @@ pub struct AuditQuery {
     cursor: Option<String>,
 }
 
-fn time_filter(field: &str, text: Option<&str>) -> Result<Option<i64>, ApiError> {
+/// An RFC 3339 query bound as Unix ms; 422 naming `field` when unreadable.
+pub fn time_filter(field: &str, text: Option<&str>) -> Result<Option<i64>, ApiError> {
     text.map(|t| {
         parse_rfc3339(t).ok_or_else(|| ApiError::invalid(field, "must be an RFC 3339 timestamp"))
     })

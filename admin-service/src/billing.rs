@@ -309,7 +309,7 @@ pub async fn compute(pool: &SqlitePool, org_id: &str, range: &MonthRange) -> Api
             let first: Option<i64> = sqlx::query_scalar(
                 "SELECT MIN(t) FROM (
                     SELECT MIN(from_ms) AS t FROM agent_assignments WHERE org_id = ?1
-                    UNION ALL SELECT MIN(at_ms) FROM usage_events WHERE org_id = ?1)",
+                    UNION ALL SELECT MIN(at_ms) FROM usage_events WHERE org_id = ?1 AND denied = 0)",
             )
             .bind(org_id)
             .fetch_one(pool)
@@ -362,7 +362,7 @@ pub async fn compute(pool: &SqlitePool, org_id: &str, range: &MonthRange) -> Api
         "SELECT substr(u.day, 1, 7) AS month, u.agent_id, g.name,
                 SUM(u.input_tokens) AS input, SUM(u.output_tokens) AS output, SUM(u.cost_micros) AS cost
          FROM usage_events u LEFT JOIN agents g ON g.id = u.agent_id
-         WHERE u.org_id = ? AND u.at_ms >= ? AND u.at_ms < ?
+         WHERE u.org_id = ? AND u.at_ms >= ? AND u.at_ms < ? AND u.denied = 0
          GROUP BY month, u.agent_id",
     )
     .bind(org_id)

@@ -330,7 +330,8 @@ const MAX_OUTPUT_CEILING: u64 = 10_000_000;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditConfig {
-    /// Whether request and response bodies are stored with usage events.
+    /// Whether request and response bodies are stored with usage events: not
+    /// supported yet, so `true` is refused (422).
     #[serde(default)]
     pub store_content: bool,
 }
@@ -450,6 +451,15 @@ impl OrgConfig {
         self.caching.validate(&format!("{prefix}.caching"))?;
         if let Some(b) = &self.budgets {
             b.validate(&format!("{prefix}.budgets"))?;
+        }
+        // Nothing stores request or response bodies yet: refused rather than
+        // stored and believed on.
+        if self.audit.store_content {
+            return Err(ApiError::invalid(
+                format!("{prefix}.audit.store_content"),
+                "storing request and response bodies is not supported yet; \
+                 request logs (GET /api/organizations/{id}/logs) keep metadata only",
+            ));
         }
         if self
             .default_max_output_tokens

@@ -12,10 +12,12 @@ pub mod compile;
 pub mod config;
 pub mod db;
 pub mod errors;
+pub mod explain;
 pub mod extract;
 pub mod fx;
 pub mod invitations;
 pub mod keys;
+pub mod logs;
 pub mod mail;
 pub mod members;
 pub mod metrics;
@@ -47,6 +49,7 @@ use tokio::task::JoinHandle;
 use crate::attempts::AttemptLimiter;
 use crate::db::Writer;
 use crate::errors::ApiError;
+use crate::explain::Explainer;
 use crate::mail::Mailer;
 use crate::outbox::Signal;
 use crate::sinks::{Sink, SinkTarget};
@@ -67,6 +70,8 @@ pub struct AppState {
     pub mailer: Arc<Mailer>,
     /// The master and edge keys protecting provider credentials.
     pub vault: Arc<Vault>,
+    /// Runs the edge's policy export for `explain`.
+    pub explainer: Arc<Explainer>,
 }
 
 /// How to start the service.
@@ -115,7 +120,9 @@ pub async fn start(config: &Config) -> Result<Started, StartError> {
     let db = db::connect(&config.database_url).await?;
     let generated_admin_token = auth::bootstrap(&db, config.admin_token.as_deref()).await?;
     let sinks: Vec<Arc<dyn Sink>> = config.edge_kv.iter().map(SinkTarget::open).collect();
-    start_with_sinks(db, sinks, generated_admin_token, Arc::new(vault)).await
+    let mut started = start_with_sinks(db, sinks, generated_admin_token, Arc::new(vault)).await?;
+    started.state.explainer = Arc::new(Explainer::new(&config.edge_kv));
+    Ok(started)
 }
 
 /// Like [`start`] with an open database, arbitrary sinks (tests, other sink kinds)
@@ -143,6 +150,7 @@ pub async fn start_with_sinks(
             accept_attempts: Arc::default(),
             mailer: Arc::new(Mailer::log_only("http://127.0.0.1:8081")),
             vault,
+            explainer: Arc::default(),
         },
         generated_admin_token,
         pushers,

@@ -5,8 +5,8 @@ use axum::Router;
 use axum::routing::{delete, get, patch, post, put};
 
 use crate::{
-    AppState, agents, audit, billing, catalog, config, fx, invitations, keys, members, openapi,
-    orgs, outbox, rotation, team_members, teams, tokens, usage, vault,
+    AppState, agents, audit, billing, catalog, config, explain, fx, invitations, keys, logs,
+    members, openapi, orgs, outbox, rotation, team_members, teams, tokens, usage, vault,
 };
 
 /// One endpoint, as documented.
@@ -109,6 +109,8 @@ endpoints! {
     get "/api/organizations/{id}/billing" => billing::billing_records, "billing", false, true, "Per-agent billing records: month, agent, rate, days, tokens in/out, cost, revenue, margin (owner).";
     get "/api/organizations/{id}/billing.csv" => billing::billing_csv, "billing", false, true, "The billing records as CSV, for export before deletion (owner).";
     get "/api/organizations/{id}/usage" => usage::org_usage, "usage", false, true, "Usage per day, model, key, agent or team; ?from=&to= (YYYY-MM-DD, UTC), ?group_by=, ?key_id=&agent_id=&team_id=&model= (viewer+).";
+    get "/api/organizations/{id}/logs" => logs::org_logs, "usage", false, true, "Request logs, newest first: every forwarded request and every request denied after its key resolved (time, key, team, agent, model, provider, status, code, latency, tokens, cost, cache); ?from=&to= (RFC 3339), ?key_id=&team_id=&agent_id=&model=&provider=&status=&code=&cached=&denied=, ?limit= (≤1000) &cursor= (viewer+).";
+    post "/api/organizations/{id}/explain" => explain::explain, "usage", true, true, "Why denied: {\"key_id\" | \"key_prefix\", \"model\", \"ip\"} -> {allowed, status, code, message}: the edge component's own policy decision against the records the edge holds; consumes no counter (admin+).";
     get "/api/organizations/{id}/audit-log" => audit::org_audit_log, "audit", false, true, "The org's audit log, newest first: actor, action, entity, before/after with secrets redacted; ?actor=&action=&from=&to= (RFC 3339), ?limit= (≤1000) &cursor= (admin+).";
     get "/api/audit-log" => audit::audit_log, "audit", false, true, "Every audit entry, platform-level ones included; same filters and paging (platform admin).";
     get "/api/platform/keys" => vault::get_keys, "keys-management", false, true, "Key ids of the master key and edge key rings, data keys per master key, and the edge key pushed records are sealed under; never key material (platform admin).";

@@ -116,8 +116,8 @@ async fn insert(conn: &mut sqlx::SqliteConnection, e: &UsageEvent) -> Result<(),
     sqlx::query(
         "INSERT OR IGNORE INTO usage_events (event_id, org_id, team_id, key_id, agent_id, model,
             input_tokens, output_tokens, cost_micros, status, latency_ms, at_ms, day,
-            provider, route_group, cached, code)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            provider, route_group, cached, code, denied)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&e.event_id)
     .bind(&e.org_id)
@@ -136,6 +136,7 @@ async fn insert(conn: &mut sqlx::SqliteConnection, e: &UsageEvent) -> Result<(),
     .bind(&e.route_group)
     .bind(e.cached)
     .bind(&e.code)
+    .bind(e.denied)
     .execute(conn)
     .await?;
     Ok(())
@@ -204,10 +205,12 @@ pub struct UsageQuery {
 pub struct UsageRow {
     /// The group's value (day, model, key id, agent id, team id; `null` if none).
     pub group: Option<String>,
-    /// Forwarded requests.
+    /// Forwarded requests (denied ones are not requests here; see `denied`).
     pub requests: u64,
     /// Of those, requests answered from the response cache (cost 0, no tokens).
     pub cached_requests: u64,
+    /// Requests the edge denied after their key resolved (no tokens, no cost).
+    pub denied: u64,
     /// Prompt tokens.
     pub input_tokens: u64,
     /// Completion tokens.
@@ -253,7 +256,8 @@ pub async fn org_usage(
     check_day("to", &q.to)?;
     let col = q.group_by.column();
     let mut sql: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
-        "SELECT {col} AS grp, COUNT(*) AS requests, SUM(input_tokens) AS input_tokens,
+        "SELECT {col} AS grp, COUNT(*) - SUM(denied) AS requests, SUM(denied) AS denied,
+                SUM(input_tokens) AS input_tokens,
                 SUM(output_tokens) AS output_tokens, SUM(cost_micros) AS cost,
                 SUM(cached) AS cached_requests
          FROM usage_events WHERE org_id = "
@@ -284,12 +288,14 @@ pub async fn org_usage(
             group: r.try_get("grp")?,
             requests: get("requests")?,
             cached_requests: get("cached_requests")?,
+            denied: get("denied")?,
             input_tokens: get("input_tokens")?,
             output_tokens: get("output_tokens")?,
             cost: Micros(get("cost")?),
         };
         totals.requests += row.requests;
         totals.cached_requests += row.cached_requests;
+        totals.denied += row.denied;
         totals.input_tokens += row.input_tokens;
         totals.output_tokens += row.output_tokens;
         totals.cost.0 += row.cost.0;

@@ -34,6 +34,7 @@ fn event(org: &str, agent: Option<&str>, model: &str, cost_micros: u64, at_ms: i
         route_group: None,
         cached: false,
         code: None,
+        denied: false,
     }
 }
 

@@ -22,7 +22,7 @@ pub(crate) mod bindings {
 }
 
 pub use bindings::GatewayCorePre;
-pub use bindings::exports::tollgate::gateway::policy::{Decision, RequestFacts};
+pub use bindings::exports::tollgate::gateway::policy::{Decision, KeyRef, RequestFacts};
 use bindings::wasi::keyvalue::{atomics, batch, store};
 
 /// An open bucket: the store name it was opened with.

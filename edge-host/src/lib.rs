@@ -28,11 +28,11 @@ pub mod settings;
 
 pub use admission::EdgeLimits;
 pub use clock::GuestClock;
-pub use keyvalue::{Decision, RequestFacts};
+pub use keyvalue::{Decision, KeyRef, RequestFacts};
 pub use kv::{Kv, KvBackend, KvConfig, KvError, MemoryKv, RedisKv, SqliteKv};
 pub use outbound::OutboundPolicy;
 pub use records::RecordsError;
-pub use server::{CLIENT_ADDR_HEADER, EdgeConfig, EdgeError, EdgeServer};
+pub use server::{CLIENT_ADDR_HEADER, EdgeConfig, EdgeError, EdgeServer, PolicyProbe};
 
 /// The gateway component this binary ships (built by `build.rs`).
 pub fn component_wasm() -> &'static [u8] {

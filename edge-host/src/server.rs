@@ -224,6 +224,94 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// Compiles and links the component against `kv` once; requests and policy
+    /// probes instantiate it from here.
+    async fn build(
+        cfg: &EdgeConfig,
+        kv: &Kv,
+        outbound: OutboundPolicy,
+        settings: Settings,
+    ) -> Result<Arc<Shared>, EdgeError> {
+        let (engine, pool) = engine(cfg.limits.max_instances)?;
+        let component = load_component(&engine, cfg.component.clone()).await?;
+        let mut linker = Linker::<HostState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(component_err)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(component_err)?;
+        keyvalue::add_to_linker(&mut linker, |s: &mut HostState| KvView {
+            table: &mut s.table,
+            journal: &mut s.journal,
+            host: &s.kv,
+        })
+        .map_err(component_err)?;
+        settings::add_to_linker(&mut linker, |s: &mut HostState| &s.settings)
+            .map_err(component_err)?;
+        let pre = linker.instantiate_pre(&component).map_err(component_err)?;
+        let proxy = ProxyPre::new(pre.clone()).map_err(|e| {
+            EdgeError::Component(format!(
+                "the component does not export wasi:http/incoming-handler: {e:#}"
+            ))
+        })?;
+        // The policy export is optional: without it only `decide` is unavailable.
+        let core = GatewayCorePre::new(pre).ok();
+
+        Ok(Arc::new(Shared {
+            engine,
+            proxy,
+            core,
+            kv: KvHost::new(kv.clone(), &[DEFAULT_STORE]),
+            outbound,
+            clock: cfg.clock.clone(),
+            // A pool made smaller by an earlier server in this process bounds this one.
+            admission: Admission::new(kv.clone(), &cfg.limits, cfg.limits.max_instances.min(pool)),
+            limits: cfg.limits.clone(),
+            settings,
+        }))
+    }
+
+    /// Runs `tollgate:gateway/policy.decide` in a fresh instance.
+    async fn decide(&self, facts: RequestFacts) -> Result<Decision, EdgeError> {
+        let pre = self.core.as_ref().ok_or_else(|| {
+            EdgeError::Component("the component does not export tollgate:gateway/policy".into())
+        })?;
+        let mut store = self.new_store();
+        let core = pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| EdgeError::Guest(format!("{e:#}")))?;
+        core.tollgate_gateway_policy()
+            .call_decide(&mut store, &facts)
+            .await
+            .map_err(|e| EdgeError::Guest(format!("{e:#}")))
+    }
+}
+
+/// The component's policy export over a given store, without serving HTTP: what a
+/// control plane runs to explain a decision exactly as the edge reaches it.
+pub struct PolicyProbe {
+    shared: Arc<Shared>,
+}
+
+impl PolicyProbe {
+    /// Connects to `kv` and compiles (once per process) and links the embedded component.
+    pub async fn new(kv: &KvConfig) -> Result<PolicyProbe, EdgeError> {
+        let cfg = EdgeConfig {
+            kv: kv.clone(),
+            ..EdgeConfig::default()
+        };
+        let (outbound, settings) = checked_parts(&cfg)?;
+        let kv = Kv::connect(&cfg.kv).await?;
+        let shared = Shared::build(&cfg, &kv, outbound, settings).await?;
+        Ok(PolicyProbe { shared })
+    }
+
+    /// The decision the edge would reach for `facts`; consumes no counter.
+    pub async fn decide(&self, facts: RequestFacts) -> Result<Decision, EdgeError> {
+        self.shared.decide(facts).await
+    }
+}
+
 /// One engine per process: compiled code and the pooling allocator's slots are
 /// shared by every server (tests start many). The first start sizes the pool;
 /// returns the engine and that size.
@@ -302,14 +390,7 @@ impl EdgeServer {
     /// Opens the store, loads records, compiles and links the component, binds
     /// and starts serving.
     pub async fn start(cfg: EdgeConfig) -> Result<EdgeServer, EdgeError> {
-        let outbound = OutboundPolicy::new(
-            &cfg.allowed_outbound,
-            cfg.connect_timeout,
-            cfg.first_byte_timeout,
-            cfg.between_bytes_timeout,
-        )?;
-        check_limits(&cfg.limits)?;
-        let settings = Settings::new(&cfg.trusted_proxies, &cfg.edge_keys)?;
+        let (outbound, settings) = checked_parts(&cfg)?;
         let kv = Kv::connect(&cfg.kv).await?;
         if let Some(path) = &cfg.records {
             let entries = records::load_file(path)?;
@@ -317,41 +398,7 @@ impl EdgeServer {
             tracing::info!(path = %path.display(), records = entries.len(), "records loaded");
         }
 
-        let (engine, pool) = engine(cfg.limits.max_instances)?;
-        let component = load_component(&engine, cfg.component.clone()).await?;
-        let mut linker = Linker::<HostState>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(component_err)?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
-            .map_err(component_err)?;
-        keyvalue::add_to_linker(&mut linker, |s: &mut HostState| KvView {
-            table: &mut s.table,
-            journal: &mut s.journal,
-            host: &s.kv,
-        })
-        .map_err(component_err)?;
-        settings::add_to_linker(&mut linker, |s: &mut HostState| &s.settings)
-            .map_err(component_err)?;
-        let pre = linker.instantiate_pre(&component).map_err(component_err)?;
-        let proxy = ProxyPre::new(pre.clone()).map_err(|e| {
-            EdgeError::Component(format!(
-                "the component does not export wasi:http/incoming-handler: {e:#}"
-            ))
-        })?;
-        // The policy export is optional: without it only `decide` is unavailable.
-        let core = GatewayCorePre::new(pre).ok();
-
-        let shared = Arc::new(Shared {
-            engine,
-            proxy,
-            core,
-            kv: KvHost::new(kv.clone(), &[DEFAULT_STORE]),
-            outbound,
-            clock: cfg.clock.clone(),
-            // A pool made smaller by an earlier server in this process bounds this one.
-            admission: Admission::new(kv.clone(), &cfg.limits, cfg.limits.max_instances.min(pool)),
-            limits: cfg.limits.clone(),
-            settings,
-        });
+        let shared = Shared::build(&cfg, &kv, outbound, settings).await?;
 
         let listener = TcpListener::bind(cfg.listen)
             .await
@@ -408,18 +455,7 @@ impl EdgeServer {
     /// Asks the component's `tollgate:gateway/policy.decide` export, in a fresh
     /// instance, exactly as a request would be decided.
     pub async fn decide(&self, facts: RequestFacts) -> Result<Decision, EdgeError> {
-        let pre = self.shared.core.as_ref().ok_or_else(|| {
-            EdgeError::Component("the component does not export tollgate:gateway/policy".into())
-        })?;
-        let mut store = self.shared.new_store();
-        let core = pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| EdgeError::Guest(format!("{e:#}")))?;
-        core.tollgate_gateway_policy()
-            .call_decide(&mut store, &facts)
-            .await
-            .map_err(|e| EdgeError::Guest(format!("{e:#}")))
+        self.shared.decide(facts).await
     }
 
     /// Stops accepting, lets in-flight requests finish (up to a grace period),
@@ -437,6 +473,19 @@ impl Drop for EdgeServer {
         // Dropped without `shutdown`: still stop accepting in the background.
         let _ = self.stop.send(true);
     }
+}
+
+/// The outbound policy and guest settings of `cfg`, once its limits are checked.
+fn checked_parts(cfg: &EdgeConfig) -> Result<(OutboundPolicy, Settings), EdgeError> {
+    let outbound = OutboundPolicy::new(
+        &cfg.allowed_outbound,
+        cfg.connect_timeout,
+        cfg.first_byte_timeout,
+        cfg.between_bytes_timeout,
+    )?;
+    check_limits(&cfg.limits)?;
+    let settings = Settings::new(&cfg.trusted_proxies, &cfg.edge_keys)?;
+    Ok((outbound, settings))
 }
 
 /// Refuses limits that would make the edge refuse everything.

@@ -202,7 +202,7 @@ async fn decide_calls_the_component_policy_export() {
     })
     .await;
     let facts = |key: &str, model: &str| RequestFacts {
-        api_key: key.into(),
+        key: edge_host::KeyRef::Secret(key.into()),
         client_ip: Some("127.0.0.1".into()),
         model: Some(model.into()),
     };

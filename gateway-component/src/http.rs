@@ -98,6 +98,8 @@ struct Failed {
     error: GatewayError,
     headers: RateHeaders,
     out: ResponseOutparam,
+    /// Its usage event is already spooled (a provider was called).
+    spooled: bool,
 }
 
 impl Failed {
@@ -106,13 +108,13 @@ impl Failed {
             error: error.into(),
             headers: RateHeaders::default(),
             out,
+            spooled: false,
         }
     }
 }
 
 /// What the policy stage decided to forward.
 struct Forward {
-    model: String,
     estimate: Estimate,
     /// The body to send: the client's, amended to ask for streamed usage.
     body: Vec<u8>,
@@ -122,8 +124,14 @@ struct Forward {
     cache: Option<Slot>,
 }
 
-/// An inference call: authenticate, authorise, count against limits and budgets,
-/// forward, relay, settle the counters and spool the usage event.
+/// Milliseconds since `started`.
+fn elapsed_ms(started: std::time::Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// An inference call: authenticate, then forward (below). A request refused after
+/// its key resolved is logged as a denial of the key's org; an unknown or missing
+/// key has no tenant to log it under and is not logged.
 async fn infer(
     endpoint: Endpoint,
     request: IncomingRequest,
@@ -136,30 +144,73 @@ async fn infer(
         let headers = request.headers();
         prepare(&headers)
     };
+    let mut head = match prepared {
+        Ok(head) => head,
+        Err(e) => return Err(Failed::new(e, out)),
+    };
+    let client = std::mem::take(&mut head.client);
+    let (bucket, records) = (&head.bucket, &head.records);
+    // The model, once the body named one: what the denial log records.
+    let mut model = String::new();
+    let result = forward(
+        endpoint,
+        (request, client),
+        out,
+        &head,
+        &mut model,
+        (started, at_ms),
+    )
+    .await;
+    if let Err(failed) = &result
+        && !failed.spooled
+    {
+        let outcome = spool::Outcome {
+            model: &model,
+            route_group: None,
+            status: failed.error.status(),
+            at_ms,
+            latency_ms: elapsed_ms(started),
+            provider: None,
+            code: Some(failed.error.code()),
+        };
+        spool::write_denial(bucket, records, outcome);
+    }
+    result
+}
+
+/// Reads the body, authorises, counts against limits and budgets, forwards,
+/// relays, settles the counters and spools the usage event.
+async fn forward(
+    endpoint: Endpoint,
+    (request, client): (IncomingRequest, ClientHeaders),
+    out: ResponseOutparam,
+    head: &Head,
+    model: &mut String,
+    (started, at_ms): (std::time::Instant, u64),
+) -> Result<(), Failed> {
     let Head {
         bucket,
         records,
         client_ip,
         declared_length,
-        client,
         cache_directive,
-    } = match prepared {
-        Ok(head) => head,
-        Err(e) => return Err(Failed::new(e, out)),
-    };
-    let body = match request_body::read_limited(request.into_body_stream(), declared_length).await {
+        ..
+    } = head;
+    let body = match request_body::read_limited(request.into_body_stream(), *declared_length).await
+    {
         Ok(body) => body,
         Err(e) => return Err(Failed::new(e, out)),
     };
-    let forward = match decide(endpoint, &records, client_ip, cache_directive, body) {
+    let forward = match decide(endpoint, records, *client_ip, *cache_directive, body, model) {
         Ok(f) => f,
         Err(e) => return Err(Failed::new(e, out)),
     };
+    let model = model.as_str();
     let subject = records.subject();
     // Under a budget an unpriced model would cost nothing: such members are not
     // tried, and a model with none left is refused.
     let needs_price = subject.budgets().next().is_some();
-    let plan = match routing::plan(&bucket, &records, &forward.model, needs_price, at_ms) {
+    let plan = match routing::plan(bucket, records, model, needs_price, at_ms) {
         Ok(p) => p,
         Err(e) => return Err(Failed::new(e, out)),
     };
@@ -174,39 +225,42 @@ async fn infer(
         .map(|p| p.cost_micros(estimate.input_tokens, estimate.output_tokens))
         .max()
         .unwrap_or(0);
-    if let Err(e) = spool::check_room(&bucket) {
+    if let Err(e) = spool::check_room(bucket) {
         return Err(Failed::new(e, out));
     }
-    let admitted = match quota::admit(&bucket, &subject, estimate_micros, crate::now_ms()) {
+    let admitted = match quota::admit(bucket, &subject, estimate_micros, crate::now_ms()) {
         Ok(a) => a,
         Err(refused) => {
             return Err(Failed {
                 error: refused.error,
                 headers: refused.headers,
                 out,
+                spooled: false,
             });
         }
     };
     // A cache hit (`served` none) was counted against the request limits by
     // `admit`; it costs nothing and no provider served it.
-    let finish = |status: u16, charge: Charge, served: Option<Candidate<'_>>| {
-        admitted.settle(&bucket, &charge);
-        let outcome = spool::Outcome {
-            model: served.map_or(forward.model.as_str(), |call| call.model),
-            route_group: plan.group,
-            status,
-            at_ms,
-            latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            provider: served.map(|call| records.org.providers[call.provider].name.as_str()),
+    let finish =
+        |status: u16, charge: Charge, served: Option<Candidate<'_>>, code: Option<&str>| {
+            admitted.settle(bucket, &charge);
+            let outcome = spool::Outcome {
+                model: served.map_or(model, |call| call.model),
+                route_group: plan.group,
+                status,
+                at_ms,
+                latency_ms: elapsed_ms(started),
+                provider: served.map(|call| records.org.providers[call.provider].name.as_str()),
+                code,
+            };
+            let mut event = spool::event(records, outcome, &charge);
+            event.cached = served.is_none();
+            spool::write(bucket, &event);
         };
-        let mut event = spool::event(&records, outcome, &charge);
-        event.cached = served.is_none();
-        spool::write(&bucket, &event);
-    };
     let mut head = header_list(&admitted.headers);
     if let Some(slot) = &forward.cache {
-        if let Some(hit) = slot.lookup(&bucket, crate::now_ms()) {
-            finish(200, Charge::NONE, None);
+        if let Some(hit) = slot.lookup(bucket, crate::now_ms()) {
+            finish(200, Charge::NONE, None, None);
             head.push((cache::HEADER.into(), b"hit".to_vec()));
             respond_cached(out, head, hit).await;
             return Ok(());
@@ -239,11 +293,12 @@ async fn infer(
                 continue;
             }
             Err(e) => {
-                finish(e.status(), Charge::NONE, Some(call));
+                finish(e.status(), Charge::NONE, Some(call), Some(e.code()));
                 return Err(Failed {
                     error: e,
                     headers: admitted.headers,
                     out,
+                    spooled: true,
                 });
             }
         };
@@ -266,13 +321,13 @@ async fn infer(
                     records.org.org_id
                 );
                 drop(response);
-                plan.failed(&bucket, &records, call.provider, crate::now_ms());
+                plan.failed(bucket, records, call.provider, crate::now_ms());
             }
             Ok(response) => {
                 if routing::retryable(response.status()) {
-                    plan.failed(&bucket, &records, call.provider, crate::now_ms());
+                    plan.failed(bucket, records, call.provider, crate::now_ms());
                 } else {
-                    plan.served(&bucket, &records, call.provider);
+                    plan.served(bucket, records, call.provider);
                 }
                 let strip = forward.asked_usage;
                 let price = price_of(call.model);
@@ -280,12 +335,13 @@ async fn infer(
                 upstream::relay(response, out, head, strip, keep, |status, relayed| {
                     if let (Some(slot), Some(answer)) = (&forward.cache, &relayed.answer) {
                         let kind = answer.content_type.as_deref();
-                        slot.store(&bucket, crate::now_ms(), status, kind, &answer.body);
+                        slot.store(bucket, crate::now_ms(), status, kind, &answer.body);
                     }
                     finish(
                         status,
                         Charge::of(&relayed, status, estimate, price),
                         Some(call),
+                        None,
                     );
                 })
                 .await;
@@ -298,10 +354,10 @@ async fn infer(
                     records.org.org_id,
                     failed.error.code()
                 );
-                plan.failed(&bucket, &records, call.provider, crate::now_ms());
+                plan.failed(bucket, records, call.provider, crate::now_ms());
             }
             Err(failed) => {
-                plan.failed(&bucket, &records, call.provider, crate::now_ms());
+                plan.failed(bucket, records, call.provider, crate::now_ms());
                 // Once the request may have reached the provider it may have been
                 // billed: settled at the reservation. Otherwise it is released.
                 let charge = if failed.reached_provider {
@@ -309,17 +365,23 @@ async fn infer(
                 } else {
                     Charge::NONE
                 };
-                finish(failed.error.status(), charge, Some(call));
+                finish(
+                    failed.error.status(),
+                    charge,
+                    Some(call),
+                    Some(failed.error.code()),
+                );
                 return Err(Failed {
                     error: failed.error,
                     headers: admitted.headers,
                     out,
+                    spooled: true,
                 });
             }
         }
     }
     // `plan` never holds no attempt; should it, nothing was sent.
-    admitted.settle(&bucket, &Charge::NONE);
+    admitted.settle(bucket, &Charge::NONE);
     Err(Failed::new(GatewayError::UpstreamError, out))
 }
 
@@ -330,8 +392,10 @@ fn decide(
     client_ip: Option<std::net::IpAddr>,
     cache_directive: Option<Directive>,
     body: Vec<u8>,
+    model: &mut String,
 ) -> Result<Forward, GatewayError> {
     let inspected = request_body::inspect(&body)?;
+    model.push_str(&inspected.model);
     records.authorize(&Facts {
         now_ms: crate::now_ms(),
         client_ip,
@@ -360,14 +424,12 @@ fn decide(
             &body,
         )
     });
-    let model = inspected.model.into_owned();
     let body = match usage_request {
         Some(amend) => amend.apply(body),
         None => body,
     };
     Ok(Forward {
         estimate,
-        model,
         body,
         asked_usage: usage_request.is_some(),
         cache,

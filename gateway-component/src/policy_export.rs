@@ -2,7 +2,7 @@
 
 use policy::{Denial, Facts};
 
-use crate::bindings::exports::tollgate::gateway::policy::{Decision, Guest, RequestFacts};
+use crate::bindings::exports::tollgate::gateway::policy::{Decision, Guest, KeyRef, RequestFacts};
 use crate::client_ip;
 use crate::errors::GatewayError;
 use crate::records;
@@ -11,11 +11,25 @@ struct PolicyExport;
 
 impl Guest for PolicyExport {
     fn decide(facts: RequestFacts) -> Decision {
-        let secret = facts.api_key.trim();
-        if secret.is_empty() {
-            return denied(&Denial::MissingKey.into(), None, None);
-        }
-        let records = match records::open().and_then(|bucket| records::load(&bucket, secret)) {
+        let loaded = match &facts.key {
+            KeyRef::Secret(secret) => {
+                let secret = secret.trim();
+                if secret.is_empty() {
+                    return denied(&Denial::MissingKey.into(), None, None);
+                }
+                records::open().and_then(|bucket| records::load(&bucket, secret))
+            }
+            // Only a well-formed hash names a key record: nothing else is looked up.
+            KeyRef::Hash(hash) => {
+                if hash.len() != 64 || !hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+                {
+                    return denied(&Denial::UnknownKey.into(), None, None);
+                }
+                let name = format!("{}{hash}", policy::kv::KEY_PREFIX);
+                records::open().and_then(|bucket| records::load_named(&bucket, &name))
+            }
+        };
+        let records = match loaded {
             Ok(r) => r,
             Err(e) => return denied(&e, None, None),
         };

@@ -50,9 +50,13 @@ pub fn open() -> Result<store::Bucket, GatewayError> {
 /// Reads and decodes the records of `secret`. An absent key record is an unknown
 /// key; anything else missing or unreadable denies (fail closed).
 pub fn load(bucket: &store::Bucket, secret: &str) -> Result<Records, GatewayError> {
-    let name = kv::KeyName::of(secret);
+    load_named(bucket, kv::KeyName::of(secret).as_str())
+}
+
+/// Like [`load`] for the key record named `name` (`key:<sha256 hex>`).
+pub fn load_named(bucket: &store::Bucket, name: &str) -> Result<Records, GatewayError> {
     let get = |name: &str| bucket.get(name).map_err(|_| GatewayError::StoreUnavailable);
-    let key_bytes = get(name.as_str())?.ok_or(Denial::UnknownKey)?;
+    let key_bytes = get(name)?.ok_or(Denial::UnknownKey)?;
     let key: KeyRecord = decode_or_deny(&key_bytes, "key record unreadable")?;
     let org = get(&kv::org_key(&key.org_id))?;
     let team = match key.team_id.as_deref() {

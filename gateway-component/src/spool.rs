@@ -1,8 +1,11 @@
 //! Usage events: one per forwarded request, spooled in the edge store under
-//! `usage:<event_id>` for the admin service to drain.
+//! `usage:<event_id>` for the admin service to drain; and one per request denied
+//! after its key resolved (the request log), within a bound of their own.
 
 use policy::UsageEvent;
-use policy::usage::{MAX_SPOOLED_EVENTS, SPOOL_PENDING_KEY};
+use policy::usage::{
+    DENIALS_DROPPED_KEY, MAX_PENDING_FOR_DENIALS, MAX_SPOOLED_EVENTS, SPOOL_PENDING_KEY,
+};
 
 use crate::bindings::wasi::keyvalue::store::Bucket;
 use crate::errors::GatewayError;
@@ -24,6 +27,8 @@ pub struct Outcome<'a> {
     pub latency_ms: u64,
     /// Provider that served, if one was called.
     pub provider: Option<&'a str>,
+    /// Error code of a failed or denied request.
+    pub code: Option<&'a str>,
 }
 
 /// Builds the event of a finished request under a fresh random id.
@@ -44,7 +49,29 @@ pub fn event(records: &Records, outcome: Outcome<'_>, charge: &Charge) -> UsageE
         provider: outcome.provider.map(str::to_owned),
         route_group: outcome.route_group.map(str::to_owned),
         cached: false,
-        code: None,
+        code: outcome.code.map(str::to_owned),
+        denied: false,
+    }
+}
+
+/// Logs a request denied after its key resolved: no tokens, no cost, no provider.
+/// Denials never refuse a request and never fill the spool for others: past
+/// [`MAX_PENDING_FOR_DENIALS`] spooled events they are only counted (under
+/// [`DENIALS_DROPPED_KEY`]), so a flood of them leaves half the spool to requests
+/// that are forwarded.
+pub fn write_denial(bucket: &Bucket, records: &Records, outcome: Outcome<'_>) {
+    match increment_unless_busy(bucket, SPOOL_PENDING_KEY, 0) {
+        Ok(pending) if u64::try_from(pending).unwrap_or(0) < MAX_PENDING_FOR_DENIALS => {
+            let mut event = event(records, outcome, &Charge::NONE);
+            event.denied = true;
+            write(bucket, &event);
+        }
+        Ok(_) => {
+            if let Err(e) = increment_unless_busy(bucket, DENIALS_DROPPED_KEY, 1) {
+                eprintln!("tollgate: dropped-denials counter not incremented: {e:?}");
+            }
+        }
+        Err(e) => eprintln!("tollgate: denial not logged, spool counter unavailable: {e:?}"),
     }
 }
 

@@ -168,6 +168,7 @@ mod tests {
             max_in_flight: None,
             allowed_upstreams: Vec::new(),
             default_max_output_tokens: None,
+            cache_ttl_seconds: None,
             routing: Routing {
                 groups: vec![RouteGroup {
                     name: "fast".into(),

@@ -1,4 +1,5 @@
-//! Usage events: one per forwarded request, spooled in the edge KV under
+//! Usage events: one per forwarded request, and one per request denied after its
+//! key resolved to an org (the request log), spooled in the edge KV under
 //! `usage:<event_id>` and drained by the admin service, which stores each event id
 //! once (so a drain repeated after a crash counts nothing twice).
 
@@ -15,8 +16,15 @@ pub const SPOOL_PENDING_KEY: &str = "spool:pending";
 /// Spooled events the edge keeps before refusing new requests (503
 /// `usage_spool_full`): about 300 MB of events if the admin drain stops.
 pub const MAX_SPOOLED_EVENTS: u64 = 1_000_000;
+/// Spooled events above which the edge stops logging denied requests (and counts
+/// them under [`DENIALS_DROPPED_KEY`] instead): a flood of denials can fill at
+/// most half the spool, so it never makes forwarded requests `usage_spool_full`.
+pub const MAX_PENDING_FOR_DENIALS: u64 = MAX_SPOOLED_EVENTS / 2;
+/// Counter of denied requests not logged because the spool was past
+/// [`MAX_PENDING_FOR_DENIALS`]; outside `usage:` and `ctr:` like the pending count.
+pub const DENIALS_DROPPED_KEY: &str = "spool:denials_dropped";
 
-/// One forwarded request, as the edge saw it.
+/// One request as the edge saw it: forwarded, or denied after its key resolved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UsageEvent {
@@ -60,6 +68,10 @@ pub struct UsageEvent {
     /// OpenAI-style error code of a denied or failed request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
+    /// Refused by the edge before any provider call (no tokens, no cost): a
+    /// request-log entry that usage totals and billing leave out.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub denied: bool,
 }
 
 impl UsageEvent {
@@ -102,6 +114,7 @@ mod tests {
             route_group: None,
             cached: false,
             code: None,
+            denied: false,
         };
         assert_eq!(e.kv_key(), "usage:0123456789abcdef0123456789abcdef");
         assert_eq!(UsageEvent::decode(&e.encode()).unwrap(), e);

@@ -448,7 +448,7 @@ async fn slow_upstreams_get_504() {
 async fn policy_export_decides_without_http() {
     let gw = Gateway::start().await;
     let facts = |key: &str, model: Option<&str>| edge_host::RequestFacts {
-        api_key: key.to_string(),
+        key: edge_host::KeyRef::Secret(key.to_string()),
         client_ip: Some("127.0.0.1".to_string()),
         model: model.map(str::to_string),
     };

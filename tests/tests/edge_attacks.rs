@@ -10,7 +10,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tollgate_e2e::admin::ControlPlane;
 use tollgate_e2e::fixtures;
-use tollgate_e2e::harness::{Gateway, KEY, ORG, RedisServer, config};
+use tollgate_e2e::harness::{Gateway, KEY, NARROW_KEY, ORG, RedisServer, config};
 use tollgate_e2e::upstream::{COMPLETION_TOKENS, MockUpstream};
 
 const DAY_MS: u64 = 86_400_000;
@@ -659,4 +659,84 @@ async fn the_spool_count_follows_the_admin_drain_on_redis() {
         .unwrap();
     let (status, code, _) = error_of(cp.chat(&key, "gpt-4o").await).await;
     assert_eq!((status, code.as_str()), (503, "usage_spool_full"));
+}
+
+// Request logs: denials of a resolved key are logged, within a bound of their own.
+
+#[tokio::test]
+async fn denials_of_a_known_key_are_logged_unknown_keys_are_not() {
+    let (gw, _) = gateway().await;
+    let (status, code, _) = error_of(gw.chat(NARROW_KEY, "gpt-4o").await).await;
+    assert_eq!((status, code.as_str()), (403, "model_not_allowed"));
+    let (status, _, _) = error_of(gw.chat("sk-tg-nobody-at-all-0123456789", "gpt-4o").await).await;
+    assert_eq!(status, 401);
+    assert_eq!(gw.chat(KEY, "gpt-4o").await.status(), 200);
+    let mut events = until_events(&gw, 2).await;
+    events.sort_by_key(|e| e.denied);
+    assert_eq!(events.len(), 2, "the unknown key has no org to log under");
+    let (ok, denied) = (&events[0], &events[1]);
+    assert!(!ok.denied && ok.code.is_none() && ok.provider.as_deref() == Some("mock"));
+    assert!(denied.denied, "{denied:?}");
+    assert_eq!(
+        (
+            denied.key_id.as_str(),
+            denied.org_id.as_str(),
+            denied.model.as_str()
+        ),
+        ("key_narrow", ORG, "gpt-4o")
+    );
+    assert_eq!(
+        (denied.status, denied.code.as_deref()),
+        (403, Some("model_not_allowed"))
+    );
+    assert_eq!(
+        (
+            denied.cost_micros,
+            denied.input_tokens,
+            denied.output_tokens
+        ),
+        (0, 0, 0)
+    );
+    assert_eq!(denied.provider, None);
+}
+
+#[tokio::test]
+async fn a_flood_of_denials_cannot_fill_the_spool_for_another_org() {
+    let (gw, _) = gateway().await;
+    let victim_key = "sk-tg-victim-0123456789abcdefghijklmnop";
+    let victim = fixtures::org("org_victim", &gw.upstream.base_url());
+    seed(
+        &gw,
+        &[
+            fixtures::org_entry(&victim),
+            fixtures::key_entry(
+                victim_key,
+                &fixtures::key("key_victim", "org_victim", &["gpt-4o"]),
+            ),
+        ],
+    )
+    .await;
+    let kv = gw.edge.kv();
+    // The spool is 3 events short of the point where denials stop being logged.
+    let start = policy::usage::MAX_PENDING_FOR_DENIALS as i64 - 3;
+    kv.increment(policy::usage::SPOOL_PENDING_KEY, start)
+        .await
+        .unwrap();
+    for _ in 0..40 {
+        let (status, _, _) = error_of(gw.chat(NARROW_KEY, "gpt-4o").await).await;
+        assert_eq!(status, 403);
+    }
+    let pending = kv.counter(policy::usage::SPOOL_PENDING_KEY).await.unwrap();
+    assert_eq!(pending, start + 3, "denials stop at their bound");
+    assert_eq!(
+        kv.counter(policy::usage::DENIALS_DROPPED_KEY)
+            .await
+            .unwrap(),
+        37,
+        "every denial not logged is counted"
+    );
+    assert_eq!(events(&gw).await.len(), 3);
+    // The other org's requests still have the rest of the spool.
+    assert_eq!(gw.chat(victim_key, "gpt-4o").await.status(), 200);
+    assert_eq!(events(&gw).await.len(), 4);
 }

@@ -371,7 +371,8 @@ async fn unmetered_requests_touch_no_counter_and_every_forwarded_request_is_spoo
         )
         .await;
     assert_eq!(emb.status(), 200);
-    // Refused requests are not forwarded and yield no event.
+    // Refused requests are not forwarded: an unknown key yields no event, a known
+    // one's denial only a request-log entry.
     assert_eq!(gw.chat("sk-tg-unknown", "gpt-4o").await.status(), 401);
     assert_eq!(gw.chat(KEY, "not-served").await.status(), 403);
 
@@ -380,9 +381,15 @@ async fn unmetered_requests_touch_no_counter_and_every_forwarded_request_is_spoo
         !after.iter().any(|k| k.starts_with(kv::COUNTER_PREFIX)),
         "{after:?}"
     );
-    let mut events = events(&gw).await;
-    // Three events and the count of spooled events.
-    assert_eq!(after.len(), before.len() + 4);
+    let (denied, mut events): (Vec<_>, Vec<_>) =
+        events(&gw).await.into_iter().partition(|e| e.denied);
+    // Three usage events, one denial and the count of spooled events.
+    assert_eq!(after.len(), before.len() + 5);
+    assert_eq!(denied.len(), 1);
+    assert_eq!(
+        (denied[0].model.as_str(), denied[0].cost_micros),
+        ("not-served", 0)
+    );
     events.sort_by_key(|e| e.model.clone());
     let ids: BTreeSet<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
     assert_eq!(ids.len(), 3);

@@ -221,15 +221,23 @@ async fn two_edge_processes_on_one_redis_admit_exactly_the_org_rpm() {
     let counter = kv::counter_key(Scope::Org, ORG, Metric::Rpm, window);
     assert_eq!(store.counter(&counter).await.unwrap(), 20);
     assert_eq!(upstream.received().len(), 20);
-    // Both processes spooled their events into the one store.
-    let events = store
-        .list_keys()
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|k| k.starts_with(policy::usage::USAGE_PREFIX))
-        .count();
-    assert_eq!(events, 20);
+    // Both processes spooled their events into the one store: the 20 forwarded
+    // requests, and the 180 refused ones as denials (the request log).
+    let mut forwarded = 0;
+    let mut denied = 0;
+    for k in store.list_keys().await.unwrap() {
+        if k.starts_with(policy::usage::USAGE_PREFIX) {
+            let bytes = store.get(&k).await.unwrap().expect("event present");
+            let e = policy::UsageEvent::decode(&bytes).expect("a usage event");
+            if e.denied {
+                assert_eq!(e.code.as_deref(), Some("rate_limit_exceeded"), "{e:?}");
+                denied += 1;
+            } else {
+                forwarded += 1;
+            }
+        }
+    }
+    assert_eq!((forwarded, denied), (20, 180));
 }
 
 #[tokio::test]

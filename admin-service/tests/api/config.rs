@@ -38,7 +38,7 @@ async fn retrieve_and_update_as_in_the_seed_and_partial_updates_merge() {
 
     // A partial update touches only what it names.
     s.patch(&path, json!({"config": {"rate_limiting": {"tpm": 50000, "rph": 10000, "rpd": 100000, "tpd": 9000000}}})).await.ok();
-    s.patch(&path, json!({"config": {"caching": {"enabled": true, "ttl_seconds": 60}, "audit": {"store_content": true}}})).await.ok();
+    s.patch(&path, json!({"config": {"caching": {"enabled": true, "ttl_seconds": 60}, "audit": {"store_content": false}}})).await.ok();
     let c = s.get(&path).await.ok()["config"].clone();
     assert_eq!(
         c["rate_limiting"],
@@ -46,7 +46,7 @@ async fn retrieve_and_update_as_in_the_seed_and_partial_updates_merge() {
     );
     assert_eq!(c["budgets"]["limit"], "500.00", "merge kept the budget");
     assert_eq!(c["caching"], json!({"enabled": true, "ttl_seconds": 60}));
-    assert_eq!(c["audit"]["store_content"], true);
+    assert_eq!(c["audit"]["store_content"], false);
 
     s.synced().await;
     let rec: OrgRecord = s.record(&policy::kv::org_key(&org)).await.unwrap();
@@ -232,6 +232,11 @@ async fn bad_config_input_is_422_naming_the_field_and_changes_nothing() {
         ),
         (
             json!({"config": {"audit": {"store_content": 1}}}),
+            "config.audit.store_content",
+        ),
+        // Nothing stores bodies yet: refused, not stored and believed on.
+        (
+            json!({"config": {"audit": {"store_content": true}}}),
             "config.audit.store_content",
         ),
         (

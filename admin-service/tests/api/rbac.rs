@@ -64,6 +64,8 @@ fn rule(e: &Endpoint) -> Option<Need> {
             | "/api/agents/{id}",
         ) => Org("viewer"),
         ("get", "/api/organizations/{id}/usage") => Org("viewer"),
+        ("get", "/api/organizations/{id}/logs") => Org("viewer"),
+        ("post", "/api/organizations/{id}/explain") => Org("admin"),
         // Member: views config and creates keys.
         ("get", "/api/organizations/{id}/config") => Org("member"),
         ("post", "/api/organizations/{id}/keys") => Org("member"),
@@ -158,7 +160,7 @@ async fn world(s: &TestServer, e: &Endpoint, org: &str) -> World {
             .ok();
         w.team = t["id"].as_str().unwrap().into();
     }
-    if p.starts_with("/api/keys/") {
+    if p.starts_with("/api/keys/") || p.ends_with("/explain") {
         w.key = s.key(org, json!({"name": "fixture"})).await["id"]
             .as_str()
             .unwrap()
@@ -281,6 +283,7 @@ fn body(e: &Endpoint, w: &World) -> Option<Value> {
         ("post", "/api/teams/{id}/members") => json!({"user_id": w.member}),
         ("post", "/api/agents") => json!({"name": "agent", "org_id": w.org}),
         ("patch", "/api/agents/{id}") => json!({"name": "renamed"}),
+        ("post", "/api/organizations/{id}/explain") => json!({"key_id": w.key, "model": "m"}),
         ("post", "/api/agents/{id}/assign-org") => json!({"org_id": w.org}),
         ("post", "/api/users") => json!({"email": format!("u-{unique}@example.com")}),
         ("post", "/api/users/{id}/tokens" | "/api/tokens") => json!({}),

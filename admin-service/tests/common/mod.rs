@@ -157,6 +157,11 @@ impl TestServer {
             admin_service::start_with_sinks(db, sink_objs, None, Arc::new(test_vault()))
                 .await
                 .unwrap();
+        let targets: Vec<admin_service::sinks::SinkTarget> = sinks
+            .iter()
+            .map(|p| admin_service::sinks::SinkTarget::Sqlite(p.clone()))
+            .collect();
+        started.state.explainer = Arc::new(admin_service::explain::Explainer::new(&targets));
         let mail = smtp::SmtpSink::start().await;
         started.state.mailer = Arc::new(
             admin_service::mail::Mailer::smtp(
