@@ -82,7 +82,7 @@ fn key_file(dir: &std::path::Path, name: &str, prefix: &str) -> anyhow::Result<P
     let path = dir.join(name);
     if !path.exists() {
         generate_key_file(&path, prefix).with_context(|| format!("creating {}", path.display()))?;
-        eprintln!("created {} (mode 0600): back it up", path.display());
+        println!("created {} (mode 0600): back it up", path.display());
     }
     Ok(path)
 }

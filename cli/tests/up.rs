@@ -123,6 +123,44 @@ async fn admin(http: &reqwest::Client, up: &Up, token: &str, path: &str, body: V
     body
 }
 
+/// Creates an org whose provider is the mock (with [`PROVIDER_KEY`]) and a key
+/// that may call `gpt-4o`; returns the org id and the full key.
+async fn org_and_key(
+    http: &reqwest::Client,
+    up: &Up,
+    token: &str,
+    upstream: &MockUpstream,
+    name: &str,
+) -> (String, String) {
+    let org = admin(http, up, token, "/api/organizations", json!({"name": name})).await;
+    let org_id = org["id"].as_str().expect("org id").to_string();
+    let resp = http
+        .patch(format!("{}/organizations/{org_id}/config", up.admin))
+        .bearer_auth(token)
+        .json(&json!({"config": {"providers": [{
+            "name": "mock",
+            "base_url": upstream.base_url(),
+            "api_key": PROVIDER_KEY,
+            "models": ["gpt-4o"],
+        }]}}))
+        .send()
+        .await
+        .expect("config");
+    assert_eq!(resp.status(), 200);
+    let key = admin(
+        http,
+        up,
+        token,
+        &format!("/api/organizations/{org_id}/keys"),
+        json!({"name": "e2e", "allowed_models": ["gpt-4o"]}),
+    )
+    .await;
+    (
+        org_id,
+        key["key"].as_str().expect("full key once").to_string(),
+    )
+}
+
 async fn chat_until_ok(http: &reqwest::Client, up: &Up, key: &str) -> Value {
     let start = Instant::now();
     loop {
@@ -156,37 +194,7 @@ async fn tollgate_up_serves_what_the_admin_api_creates_and_survives_a_restart() 
         .token
         .clone()
         .expect("first start prints the admin token");
-    let org = admin(
-        &http,
-        &first,
-        &token,
-        "/api/organizations",
-        json!({"name": "Local Dev"}),
-    )
-    .await;
-    let org_id = org["id"].as_str().expect("org id");
-    let resp = http
-        .patch(format!("{}/organizations/{org_id}/config", first.admin))
-        .bearer_auth(&token)
-        .json(&json!({"config": {"providers": [{
-            "name": "mock",
-            "base_url": upstream.base_url(),
-            "api_key": PROVIDER_KEY,
-            "models": ["gpt-4o"],
-        }]}}))
-        .send()
-        .await
-        .expect("config");
-    assert_eq!(resp.status(), 200);
-    let key = admin(
-        &http,
-        &first,
-        &token,
-        &format!("/api/organizations/{org_id}/keys"),
-        json!({"name": "laptop"}),
-    )
-    .await;
-    let key = key["key"].as_str().expect("full key once").to_string();
+    let (_, key) = org_and_key(&http, &first, &token, &upstream, "Local Dev").await;
     let completion = chat_until_ok(&http, &first, &key).await;
     assert_eq!(completion["object"], "chat.completion");
     drop(first);
@@ -251,37 +259,7 @@ async fn metrics_and_health_are_served_and_no_secret_reaches_a_log_line_or_a_met
         &[("RUST_LOG", "debug,wasmtime=warn,cranelift=warn")],
     );
     let token = up.token.clone().expect("admin token");
-    let org = admin(
-        &http,
-        &up,
-        &token,
-        "/api/organizations",
-        json!({"name": "Observed"}),
-    )
-    .await;
-    let org_id = org["id"].as_str().expect("org id").to_string();
-    let resp = http
-        .patch(format!("{}/organizations/{org_id}/config", up.admin))
-        .bearer_auth(&token)
-        .json(&json!({"config": {"providers": [{
-            "name": "mock",
-            "base_url": upstream.base_url(),
-            "api_key": PROVIDER_KEY,
-            "models": ["gpt-4o"],
-        }]}}))
-        .send()
-        .await
-        .expect("config");
-    assert_eq!(resp.status(), 200);
-    let key = admin(
-        &http,
-        &up,
-        &token,
-        &format!("/api/organizations/{org_id}/keys"),
-        json!({"name": "observed", "allowed_models": ["gpt-4o"]}),
-    )
-    .await;
-    let key = key["key"].as_str().expect("full key once").to_string();
+    let (org_id, key) = org_and_key(&http, &up, &token, &upstream, "Observed").await;
     // The first success may race the record push past the host's admission read
     // (counted under no org); the second is surely the org's.
     chat_until_ok(&http, &up, &key).await;

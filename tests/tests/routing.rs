@@ -8,17 +8,18 @@ use edge_host::{EdgeServer, KvConfig};
 use futures::StreamExt;
 use policy::{Budget, BudgetPeriod, Cooldown, ProviderRoute, RouteGroup, Routing, Strategy};
 use serde_json::{Value, json};
-use tollgate_e2e::fixtures::{self, PROVIDER_KEY};
+use tollgate_e2e::fixtures;
 use tollgate_e2e::harness::{Gateway, KEY, NARROW_KEY, ORG, RedisServer, config_for};
 use tollgate_e2e::openai::run_python;
 use tollgate_e2e::upstream::MockUpstream;
 
-/// A provider named `name` at `base_url` serving every test model.
+/// A provider of [`ORG`] named `name` at `base_url` serving every test model, its
+/// credential sealed as the admin service seals it.
 fn provider(name: &str, base_url: &str) -> ProviderRoute {
     ProviderRoute {
         name: name.into(),
         base_url: base_url.into(),
-        api_key: Some(PROVIDER_KEY.into()),
+        api_key: Some(fixtures::sealed_provider_key(ORG, name)),
         models: fixtures::SERVED
             .iter()
             .map(|m| m.parse().unwrap())
