@@ -245,6 +245,7 @@ impl Compiler<'_> {
             allowed_upstreams: cfg.allowed_upstreams(),
             default_max_output_tokens: cfg.default_max_output_tokens,
             cache_ttl_seconds: cfg.caching.compile(),
+            store_content: cfg.audit.store_content,
             routing: policy::Routing {
                 groups: state.groups.clone(),
                 ..cfg.routing.compile()

@@ -330,11 +330,17 @@ const MAX_OUTPUT_CEILING: u64 = 10_000_000;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditConfig {
-    /// Whether request and response bodies are stored with usage events: not
-    /// supported yet, so `true` is refused (422).
+    /// Whether request and response bodies (the first 32 KiB of each) are kept
+    /// with the request logs, readable by admins.
     #[serde(default)]
     pub store_content: bool,
+    /// Days stored bodies are kept; required while `store_content` is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_days: Option<u32>,
 }
+
+/// Longest content retention: ten years.
+const MAX_RETENTION_DAYS: u32 = 3650;
 
 /// The whole org config as stored (credentials included).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -452,14 +458,21 @@ impl OrgConfig {
         if let Some(b) = &self.budgets {
             b.validate(&format!("{prefix}.budgets"))?;
         }
-        // Nothing stores request or response bodies yet: refused rather than
-        // stored and believed on.
-        if self.audit.store_content {
-            return Err(ApiError::invalid(
-                format!("{prefix}.audit.store_content"),
-                "storing request and response bodies is not supported yet; \
-                 request logs (GET /api/organizations/{id}/logs) keep metadata only",
-            ));
+        // Bodies are kept for a stated time or not at all.
+        match self.audit.retention_days {
+            Some(d) if d == 0 || d > MAX_RETENTION_DAYS => {
+                return Err(ApiError::invalid(
+                    format!("{prefix}.audit.retention_days"),
+                    format!("must be between 1 and {MAX_RETENTION_DAYS}"),
+                ));
+            }
+            None if self.audit.store_content => {
+                return Err(ApiError::invalid(
+                    format!("{prefix}.audit.retention_days"),
+                    "is required while store_content is on: stored bodies are deleted after it",
+                ));
+            }
+            _ => {}
         }
         if self
             .default_max_output_tokens

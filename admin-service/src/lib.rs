@@ -141,6 +141,7 @@ pub async fn start_with_sinks(
     let mut pushers = usage::spawn_drainers(&db, &writer, &sinks);
     pushers.extend(sweep::spawn_sweepers(&sinks));
     pushers.push(rotation::spawn_grace_cleanup(&db, &writer));
+    pushers.push(logs::spawn_content_retention(&db, &writer));
     pushers.extend(outbox::spawn_pushers(&db, sinks, &signal, &vault).await?);
     Ok(Started {
         state: AppState {

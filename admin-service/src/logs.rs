@@ -4,12 +4,13 @@
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use tokio::task::JoinHandle;
 
 use crate::AppState;
 use crate::audit::time_filter;
 use crate::auth::{Actor, Perm, authorize_org};
-use crate::db::rfc3339;
+use crate::db::{Writer, now_ms, rfc3339};
 use crate::errors::{ApiError, ApiResult};
 use crate::money::Micros;
 use crate::paging::{PageParams, Paged, query};
@@ -183,5 +184,90 @@ pub async fn org_logs(
     Ok(Paged {
         items: page.items.into_iter().map(|(_, e)| e).collect(),
         next_cursor: page.next_cursor,
+    })
+}
+
+/// The stored bodies of one request.
+#[derive(Debug, Serialize)]
+pub struct LogContent {
+    /// The request-log entry they belong to.
+    pub event_id: String,
+    /// The client's request body (its first 32 KiB).
+    pub request: String,
+    /// The answer relayed to the client (its first 32 KiB).
+    pub response: String,
+    /// Whether either body was longer and was cut off.
+    pub truncated: bool,
+    /// When the retention job deletes them.
+    pub expires_at: String,
+}
+
+/// `GET /api/organizations/{id}/logs/{event_id}/content` (admin+): the bodies an
+/// org with `audit.store_content` kept; 404 when none were (or they expired).
+pub async fn log_content(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path((org_id, event_id)): Path<(String, String)>,
+) -> ApiResult<axum::Json<LogContent>> {
+    authorize_org(&st.db, &actor, &org_id, Perm::Manage).await?;
+    let r = sqlx::query(
+        "SELECT * FROM request_contents WHERE org_id = ? AND event_id = ? AND expires_at_ms > ?",
+    )
+    .bind(&org_id)
+    .bind(&event_id)
+    .bind(now_ms())
+    .fetch_optional(&st.db)
+    .await?
+    .ok_or_else(|| ApiError::not_found("stored content"))?;
+    Ok(axum::Json(LogContent {
+        event_id: r.try_get("event_id")?,
+        request: r.try_get("request")?,
+        response: r.try_get("response")?,
+        truncated: r.try_get("truncated")?,
+        expires_at: rfc3339(r.try_get("expires_at_ms")?),
+    }))
+}
+
+/// How often expired bodies are looked for (a read; the delete only when some are).
+const RETENTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Deletes the stored bodies whose retention ended by `now`; returns how many.
+pub async fn delete_expired_content(
+    pool: &SqlitePool,
+    writer: &Writer,
+    now: i64,
+) -> Result<u64, sqlx::Error> {
+    let due: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM request_contents WHERE expires_at_ms <= ? LIMIT 1")
+            .bind(now)
+            .fetch_optional(pool)
+            .await?;
+    if due.is_none() {
+        return Ok(0);
+    }
+    let mut tx = writer.begin(pool).await?;
+    let n = sqlx::query("DELETE FROM request_contents WHERE expires_at_ms <= ?")
+        .bind(now)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+    tx.commit().await?;
+    Ok(n)
+}
+
+/// Spawns the retention job of stored bodies.
+pub fn spawn_content_retention(pool: &SqlitePool, writer: &Writer) -> JoinHandle<()> {
+    let (pool, writer) = (pool.clone(), writer.clone());
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(RETENTION_INTERVAL);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            match delete_expired_content(&pool, &writer, now_ms()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "expired request bodies deleted"),
+                Err(e) => tracing::warn!(error = %e, "deleting expired request bodies failed"),
+            }
+        }
     })
 }

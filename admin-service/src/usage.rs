@@ -137,8 +137,29 @@ async fn insert(conn: &mut sqlx::SqliteConnection, e: &UsageEvent) -> Result<(),
     .bind(e.cached)
     .bind(&e.code)
     .bind(e.denied)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    if let Some(c) = &e.content {
+        // Kept only while the org still stores content (it may have turned it off
+        // since the edge spooled this), until its retention from the request time.
+        sqlx::query(
+            "INSERT OR IGNORE INTO request_contents
+                (event_id, org_id, at_ms, expires_at_ms, request, response, truncated)
+             SELECT ?1, id, ?2, ?2 + 86400000 * json_extract(config, '$.audit.retention_days'),
+                    ?3, ?4, ?5
+             FROM organizations
+             WHERE id = ?6 AND json_extract(config, '$.audit.store_content') = 1
+               AND json_extract(config, '$.audit.retention_days') > 0",
+        )
+        .bind(&e.event_id)
+        .bind(as_i64(e.at_ms))
+        .bind(&c.request)
+        .bind(&c.response)
+        .bind(c.truncated)
+        .bind(&e.org_id)
+        .execute(conn)
+        .await?;
+    }
     Ok(())
 }
 

@@ -35,6 +35,7 @@ fn event(org: &str, agent: Option<&str>, model: &str, cost_micros: u64, at_ms: i
         cached: false,
         code: None,
         denied: false,
+        content: None,
     }
 }
 

@@ -2,6 +2,7 @@
 //! writes their answers. Kept thin so a move to WASI 0.3 touches only this file
 //! and `upstream`.
 
+use policy::usage::{Content, MAX_CONTENT_BYTES};
 use policy::{Candidate, Estimate, Facts, OrgRecord, RateHeaders};
 use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam};
 
@@ -201,6 +202,11 @@ async fn forward(
         Ok(body) => body,
         Err(e) => return Err(Failed::new(e, out)),
     };
+    // Kept before the body is amended, one byte past the bound to show a cut.
+    let request_content = records
+        .org
+        .store_content
+        .then(|| body[..body.len().min(MAX_CONTENT_BYTES + 1)].to_vec());
     let forward = match decide(endpoint, records, *client_ip, *cache_directive, body, model) {
         Ok(f) => f,
         Err(e) => return Err(Failed::new(e, out)),
@@ -240,27 +246,34 @@ async fn forward(
         }
     };
     // A cache hit (`served` none) was counted against the request limits by
-    // `admit`; it costs nothing and no provider served it.
-    let finish =
-        |status: u16, charge: Charge, served: Option<Candidate<'_>>, code: Option<&str>| {
-            admitted.settle(bucket, &charge);
-            let outcome = spool::Outcome {
-                model: served.map_or(model, |call| call.model),
-                route_group: plan.group,
-                status,
-                at_ms,
-                latency_ms: elapsed_ms(started),
-                provider: served.map(|call| records.org.providers[call.provider].name.as_str()),
-                code,
-            };
-            let mut event = spool::event(records, outcome, &charge);
-            event.cached = served.is_none();
-            spool::write(bucket, &event);
+    // `admit`; it costs nothing and no provider served it. `answer`: what the
+    // client got, kept with the request for orgs that store content.
+    let finish = |status: u16,
+                  charge: Charge,
+                  served: Option<Candidate<'_>>,
+                  code: Option<&str>,
+                  answer: Option<&[u8]>| {
+        admitted.settle(bucket, &charge);
+        let outcome = spool::Outcome {
+            model: served.map_or(model, |call| call.model),
+            route_group: plan.group,
+            status,
+            at_ms,
+            latency_ms: elapsed_ms(started),
+            provider: served.map(|call| records.org.providers[call.provider].name.as_str()),
+            code,
         };
+        let mut event = spool::event(records, outcome, &charge);
+        event.cached = served.is_none();
+        if let (Some(request), Some(answer)) = (&request_content, answer) {
+            event.content = Some(Content::of(request, answer));
+        }
+        spool::write(bucket, &event);
+    };
     let mut head = header_list(&admitted.headers);
     if let Some(slot) = &forward.cache {
         if let Some(hit) = slot.lookup(bucket, crate::now_ms()) {
-            finish(200, Charge::NONE, None, None);
+            finish(200, Charge::NONE, None, None, Some(&hit.body));
             head.push((cache::HEADER.into(), b"hit".to_vec()));
             respond_cached(out, head, hit).await;
             return Ok(());
@@ -293,7 +306,7 @@ async fn forward(
                 continue;
             }
             Err(e) => {
-                finish(e.status(), Charge::NONE, Some(call), Some(e.code()));
+                finish(e.status(), Charge::NONE, Some(call), Some(e.code()), None);
                 return Err(Failed {
                     error: e,
                     headers: admitted.headers,
@@ -331,7 +344,7 @@ async fn forward(
                 }
                 let strip = forward.asked_usage;
                 let price = price_of(call.model);
-                let keep = forward.cache.is_some();
+                let keep = (forward.cache.is_some(), request_content.is_some());
                 upstream::relay(response, out, head, strip, keep, |status, relayed| {
                     if let (Some(slot), Some(answer)) = (&forward.cache, &relayed.answer) {
                         let kind = answer.content_type.as_deref();
@@ -342,6 +355,7 @@ async fn forward(
                         Charge::of(&relayed, status, estimate, price),
                         Some(call),
                         None,
+                        relayed.transcript.as_deref(),
                     );
                 })
                 .await;
@@ -370,6 +384,7 @@ async fn forward(
                     charge,
                     Some(call),
                     Some(failed.error.code()),
+                    None,
                 );
                 return Err(Failed {
                     error: failed.error,

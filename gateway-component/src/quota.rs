@@ -295,6 +295,7 @@ mod tests {
             usage,
             complete,
             answer: None,
+            transcript: None,
         }
     }
 

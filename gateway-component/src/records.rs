@@ -142,6 +142,7 @@ mod tests {
             allowed_upstreams: Vec::new(),
             default_max_output_tokens: None,
             cache_ttl_seconds: None,
+            store_content: false,
             routing: policy::Routing::default(),
         })
     }

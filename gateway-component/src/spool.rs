@@ -51,6 +51,7 @@ pub fn event(records: &Records, outcome: Outcome<'_>, charge: &Charge) -> UsageE
         cached: false,
         code: outcome.code.map(str::to_owned),
         denied: false,
+        content: None,
     }
 }
 

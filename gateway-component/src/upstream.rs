@@ -129,6 +129,10 @@ pub struct Relayed {
     /// The whole answer, when asked for and it was a complete JSON body of at
     /// most 1 MiB (for the response cache).
     pub answer: Option<Answer>,
+    /// What was relayed, when asked for: its first
+    /// [`MAX_CONTENT_BYTES`](policy::usage::MAX_CONTENT_BYTES) and one byte more (so
+    /// a cut shows), for orgs that store content.
+    pub transcript: Option<Vec<u8>>,
 }
 
 /// A complete answer body kept for the response cache.
@@ -221,13 +225,14 @@ pub async fn send(
 /// head is sent an error can only end the stream. A client that goes away does
 /// not end the read: the provider's answer is read to its end (each wait bounded
 /// by the runtime's between-bytes timeout) for the usage it reports. With
-/// `keep_answer`, a whole JSON answer comes back in [`Relayed::answer`].
+/// `keep_answer`, a whole JSON answer comes back in [`Relayed::answer`]; with
+/// `keep_transcript`, the start of what was relayed in [`Relayed::transcript`].
 pub async fn relay(
     response: IncomingResponse,
     out: ResponseOutparam,
     mut head: Vec<(String, Vec<u8>)>,
     strip_usage_only: bool,
-    keep_answer: bool,
+    (keep_answer, keep_transcript): (bool, bool),
     before_end: impl FnOnce(u16, Relayed),
 ) {
     let content_type = response.headers().get("content-type").into_iter().next();
@@ -248,17 +253,24 @@ pub async fn relay(
     let mut chunks = response.take_body_stream();
     let mut client_gone = false;
     let mut complete = true;
+    let mut transcript = keep_transcript.then(Vec::new);
     while let Some(next) = chunks.next().await {
         let Ok(chunk) = next else {
             complete = false;
             break;
         };
         let forward = scanner.pass(chunk);
+        if let Some(t) = &mut transcript {
+            note(t, &forward);
+        }
         if !client_gone && !forward.is_empty() && sink.send(forward).await.is_err() {
             client_gone = true;
         }
     }
     let (usage, tail, whole) = scanner.finish_with_body();
+    if let Some(t) = &mut transcript {
+        note(t, &tail);
+    }
     if !client_gone && !tail.is_empty() {
         let _ = sink.send(tail).await;
     }
@@ -274,6 +286,7 @@ pub async fn relay(
             usage,
             complete,
             answer,
+            transcript,
         },
     );
     drop(sink);
@@ -282,12 +295,30 @@ pub async fn relay(
     drop(response);
 }
 
+/// Appends what fits of `chunk` to a transcript bounded one byte past the kept
+/// content (that byte only marks the cut).
+fn note(transcript: &mut Vec<u8>, chunk: &[u8]) {
+    let room = (policy::usage::MAX_CONTENT_BYTES + 1).saturating_sub(transcript.len());
+    transcript.extend_from_slice(&chunk[..chunk.len().min(room)]);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn t(base: &str, e: Endpoint) -> Option<(bool, String, String)> {
         target(base, e).map(|t| (t.https, t.authority.to_string(), t.path))
+    }
+
+    #[test]
+    fn a_transcript_stops_one_byte_past_the_kept_content() {
+        let max = policy::usage::MAX_CONTENT_BYTES;
+        let mut t = Vec::new();
+        note(&mut t, &vec![b'a'; max - 1]);
+        note(&mut t, b"bcd");
+        note(&mut t, b"e");
+        assert_eq!(t.len(), max + 1);
+        assert_eq!(&t[max - 1..], b"bc");
     }
 
     #[test]

@@ -67,6 +67,7 @@ fn records() -> (KeyRecord, OrgRecord) {
         allowed_upstreams: Vec::new(),
         default_max_output_tokens: None,
         cache_ttl_seconds: None,
+        store_content: false,
         routing: Default::default(),
     };
     (key, org)

@@ -354,6 +354,7 @@ mod tests {
             allowed_upstreams: Vec::new(),
             default_max_output_tokens: None,
             cache_ttl_seconds: None,
+            store_content: false,
             routing: crate::Routing {
                 groups: vec![
                     crate::RouteGroup {

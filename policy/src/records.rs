@@ -184,6 +184,10 @@ pub struct OrgRecord {
     /// Seconds a cached answer is served for; absent: the response cache is off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_ttl_seconds: Option<u32>,
+    /// Usage events carry the request and response bodies (bounded) for the admin
+    /// service to keep for the org's retention (`audit.store_content`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub store_content: bool,
     /// Strategy, failover, cooldown and the route groups the org grants.
     #[serde(default, skip_serializing_if = "Routing::is_default")]
     pub routing: Routing,
@@ -270,6 +274,7 @@ mod tests {
             allowed_upstreams: vec!["http://a:80".into()],
             default_max_output_tokens: None,
             cache_ttl_seconds: None,
+            store_content: false,
             routing: Routing::default(),
         }
     }

@@ -169,6 +169,7 @@ mod tests {
             allowed_upstreams: Vec::new(),
             default_max_output_tokens: None,
             cache_ttl_seconds: None,
+            store_content: false,
             routing: Routing {
                 groups: vec![RouteGroup {
                     name: "fast".into(),

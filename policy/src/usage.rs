@@ -72,6 +72,37 @@ pub struct UsageEvent {
     /// request-log entry that usage totals and billing leave out.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub denied: bool,
+    /// The request and response bodies, for orgs that store content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<Content>,
+}
+
+/// Bytes of a request or response body an event keeps; the rest is cut off.
+pub const MAX_CONTENT_BYTES: usize = 32 * 1024;
+
+/// The bodies of one request, as relayed (bounded by [`MAX_CONTENT_BYTES`] each).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Content {
+    /// The client's request body (UTF-8; invalid sequences replaced).
+    pub request: String,
+    /// The answer relayed to the client: JSON, or the SSE text of a stream.
+    pub response: String,
+    /// Whether either body was longer than the bound and was cut off.
+    pub truncated: bool,
+}
+
+impl Content {
+    /// The bounded, lossily decoded bodies.
+    pub fn of(request: &[u8], response: &[u8]) -> Content {
+        let cut =
+            |b: &[u8]| String::from_utf8_lossy(&b[..b.len().min(MAX_CONTENT_BYTES)]).into_owned();
+        Content {
+            request: cut(request),
+            response: cut(response),
+            truncated: request.len() > MAX_CONTENT_BYTES || response.len() > MAX_CONTENT_BYTES,
+        }
+    }
 }
 
 impl UsageEvent {
@@ -115,11 +146,29 @@ mod tests {
             cached: false,
             code: None,
             denied: false,
+            content: Some(Content::of(b"{}", b"{}")),
         };
         assert_eq!(e.kv_key(), "usage:0123456789abcdef0123456789abcdef");
         assert_eq!(UsageEvent::decode(&e.encode()).unwrap(), e);
         let mut v: serde_json::Value = serde_json::from_slice(&e.encode()).unwrap();
         v["surprise"] = 1.into();
         assert!(UsageEvent::decode(v.to_string().as_bytes()).is_err());
+    }
+
+    #[test]
+    fn content_is_cut_at_the_bound_and_says_so() {
+        let big = vec![b'a'; MAX_CONTENT_BYTES + 1];
+        let c = Content::of(&big, b"ok");
+        assert_eq!(
+            (c.request.len(), c.response.as_str()),
+            (MAX_CONTENT_BYTES, "ok")
+        );
+        assert!(c.truncated);
+        let whole = Content::of(&big[..MAX_CONTENT_BYTES], b"\xff");
+        assert!(!whole.truncated);
+        assert_eq!(
+            whole.response, "\u{fffd}",
+            "invalid UTF-8 is replaced, not refused"
+        );
     }
 }

@@ -64,6 +64,7 @@ pub fn org(org_id: &str, base_url: &str) -> OrgRecord {
         allowed_upstreams: policy::upstream::origin(base_url).into_iter().collect(),
         default_max_output_tokens: None,
         cache_ttl_seconds: None,
+        store_content: false,
         routing: policy::Routing::default(),
     }
 }

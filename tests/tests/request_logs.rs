@@ -244,3 +244,136 @@ async fn allowed_and_denied_requests_are_logged_and_read_by_viewers_only() {
         .await;
     assert_eq!(status, 422);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_bodies_are_read_by_admins_only_and_deleted_after_their_retention() {
+    let cp = ControlPlane::start().await;
+    let org = cp.org_with_provider("Audited", &["gpt-4o"]).await;
+    let config = format!("/api/organizations/{org}/config");
+    cp.admin(
+        Method::PATCH,
+        &config,
+        Some(json!({"config": {"audit": {"store_content": true, "retention_days": 30}}})),
+    )
+    .await;
+    let (_, key) = cp.key(&org, json!({})).await;
+    cp.synced().await;
+    let base = format!("{}/v1", cp.edge.url());
+    assert_eq!(
+        openai_chat(base.clone(), key.clone(), "gpt-4o").await,
+        "200"
+    );
+    let logs = until_logs(&cp, &org, 1).await;
+    let event = logs[0]["event_id"].as_str().expect("event id").to_string();
+    let content_path = format!("/api/organizations/{org}/logs/{event}/content");
+
+    // What the client sent and what it got back, for admins only.
+    let c = cp.admin(Method::GET, &content_path, None).await;
+    assert!(
+        c["request"].as_str().unwrap().contains(r#""content":"hi""#),
+        "{c}"
+    );
+    assert!(
+        c["response"].as_str().unwrap().contains("chat.completion"),
+        "{c}"
+    );
+    assert_eq!(c["truncated"], false);
+    for role in ["viewer", "member"] {
+        let (_, token) = cp.member(&org, role).await;
+        let (status, body) = cp.api_as(&token, Method::GET, &content_path, None).await;
+        assert_eq!(status, 403, "{role}: {body}");
+    }
+    // A stream keeps the SSE text the client got.
+    let streamed = cp
+        .http
+        .post(format!("{base}/chat/completions"))
+        .bearer_auth(&key)
+        .json(&json!({"model": "gpt-4o", "stream": true, "messages": [{"role": "user", "content": "stream me"}]}))
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(streamed.status(), 200);
+    let relayed = streamed.text().await.expect("stream body");
+    let logs = until_logs(&cp, &org, 2).await;
+    let stream_event = logs[0]["event_id"].as_str().unwrap();
+    let sc = cp
+        .admin(
+            Method::GET,
+            &format!("/api/organizations/{org}/logs/{stream_event}/content"),
+            None,
+        )
+        .await;
+    assert!(
+        sc["request"].as_str().unwrap().contains("stream me"),
+        "{sc}"
+    );
+    assert_eq!(
+        sc["response"],
+        json!(relayed),
+        "the content is what the client got"
+    );
+
+    let other = cp.org_with_provider("Nosy", &["gpt-4o"]).await;
+    let (_, outsider) = cp.member(&other, "owner").await;
+    let (status, _) = cp.api_as(&outsider, Method::GET, &content_path, None).await;
+    assert!(status == 403 || status == 404, "{status}");
+
+    // Off: the next request keeps nothing.
+    cp.admin(
+        Method::PATCH,
+        &config,
+        Some(json!({"config": {"audit": {"store_content": false}}})),
+    )
+    .await;
+    cp.synced().await;
+    assert_eq!(openai_chat(base, key, "gpt-4o").await, "200");
+    let logs = until_logs(&cp, &org, 3).await;
+    let second = logs[0]["event_id"].as_str().unwrap();
+    assert_ne!(second, event);
+    let (status, _) = cp
+        .api_as(
+            tollgate_e2e::admin::ADMIN_TOKEN,
+            Method::GET,
+            &format!("/api/organizations/{org}/logs/{second}/content"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+
+    // Past its retention the body is refused at once and deleted by the job.
+    let db =
+        sqlx::SqlitePool::connect(&format!("sqlite://{}", cp.dir().join("admin.db").display()))
+            .await
+            .expect("admin db");
+    sqlx::query("UPDATE request_contents SET expires_at_ms = 1 WHERE event_id = ?")
+        .bind(&event)
+        .execute(&db)
+        .await
+        .unwrap();
+    let (status, _) = cp
+        .api_as(
+            tollgate_e2e::admin::ADMIN_TOKEN,
+            Method::GET,
+            &content_path,
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let start = Instant::now();
+    loop {
+        let left: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM request_contents WHERE event_id = ?")
+                .bind(&event)
+                .fetch_one(&db)
+                .await
+                .unwrap();
+        if left == 0 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "retention job did not delete"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -234,10 +234,18 @@ async fn bad_config_input_is_422_naming_the_field_and_changes_nothing() {
             json!({"config": {"audit": {"store_content": 1}}}),
             "config.audit.store_content",
         ),
-        // Nothing stores bodies yet: refused, not stored and believed on.
+        // Bodies are kept for a stated time or not at all.
         (
             json!({"config": {"audit": {"store_content": true}}}),
-            "config.audit.store_content",
+            "config.audit.retention_days",
+        ),
+        (
+            json!({"config": {"audit": {"store_content": true, "retention_days": 0}}}),
+            "config.audit.retention_days",
+        ),
+        (
+            json!({"config": {"audit": {"store_content": true, "retention_days": 3651}}}),
+            "config.audit.retention_days",
         ),
         (
             json!({"config": {"max_in_flight": 0}}),

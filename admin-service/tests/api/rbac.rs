@@ -65,6 +65,7 @@ fn rule(e: &Endpoint) -> Option<Need> {
         ) => Org("viewer"),
         ("get", "/api/organizations/{id}/usage") => Org("viewer"),
         ("get", "/api/organizations/{id}/logs") => Org("viewer"),
+        ("get", "/api/organizations/{id}/logs/{event_id}/content") => Org("admin"),
         ("post", "/api/organizations/{id}/explain") => Org("admin"),
         // Member: views config and creates keys.
         ("get", "/api/organizations/{id}/config") => Org("member"),
@@ -123,6 +124,7 @@ struct World {
     fresh_user: String,
     model: String,
     route_group: String,
+    event: String,
 }
 
 impl World {
@@ -211,6 +213,16 @@ async fn world(s: &TestServer, e: &Endpoint, org: &str) -> World {
         w.model = format!("model-{}", rand_suffix());
         s.post("/api/models", json!({"name": w.model})).await.ok();
     }
+    if p.ends_with("/content") {
+        // Bodies as the drain stores them for an org that keeps content.
+        w.event = format!("evt-{}", rand_suffix());
+        sqlx::query("INSERT INTO request_contents VALUES (?, ?, 0, 9999999999999, '{}', '{}', 0)")
+            .bind(&w.event)
+            .bind(org)
+            .execute(&s.db().await)
+            .await
+            .unwrap();
+    }
     if p.starts_with("/api/fx-rates/") {
         s.put("/api/fx-rates/EUR/GBP", json!({"rate": "0.87"}))
             .await
@@ -252,6 +264,7 @@ fn path(e: &Endpoint, w: &World) -> String {
         &w.route_group
     };
     p.replace("{id}", id)
+        .replace("{event_id}", &w.event)
         .replace("{from}", "EUR")
         .replace("{to}", "GBP")
         .replace("{user_id}", &w.member)
