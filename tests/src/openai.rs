@@ -31,6 +31,24 @@ pub async fn run_cache_checks(base_url: String, key: String) {
     assert!(stdout.contains("5 passed, 0 failed"), "{stdout}");
 }
 
+/// Runs tests/python/chat_outcomes.py against `base_url` (`http://addr/v1`): each
+/// `(key, model, status)` is one chat completion by the `openai` client that must
+/// end in `status`; panics with the script's output if any differs.
+pub async fn chat_outcomes(base_url: String, calls: &[(&str, &str, u16)]) {
+    let calls: Vec<serde_json::Value> = calls
+        .iter()
+        .map(|(key, model, expect)| serde_json::json!({"key": key, "model": model, "expect": expect}))
+        .collect();
+    run_python(
+        "chat_outcomes.py",
+        &[
+            ("TOLLGATE_BASE_URL", base_url),
+            ("TOLLGATE_CALLS", serde_json::Value::from(calls).to_string()),
+        ],
+    )
+    .await;
+}
+
 /// Runs `tests/python/<script>` with `env` set; its stdout, or a panic with its
 /// output when it exits non-zero.
 pub async fn run_python(script: &str, env: &[(&str, String)]) -> String {

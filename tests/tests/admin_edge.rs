@@ -7,7 +7,7 @@ use std::time::Duration;
 use tollgate_e2e::admin::ControlPlane;
 use tollgate_e2e::fixtures::PROVIDER_KEY;
 use tollgate_e2e::harness::RedisServer;
-use tollgate_e2e::openai::run_client_checks;
+use tollgate_e2e::openai::{chat_outcomes, run_client_checks};
 
 const MODELS: &[&str] = &["gpt-4o", "gpt-4o-mini", "text-embedding-3-small"];
 
@@ -353,9 +353,12 @@ async fn an_org_in_another_currency_pays_catalog_prices_at_the_rate_in_force_whe
     assert_eq!(o["currency"], "EUR");
     let (_, key) = cp.key(&org, json!({})).await;
     cp.synced().await;
-    for _ in 0..2 {
-        assert_eq!(cp.chat(&key, "gpt-4o").await.status(), 200);
-    }
+    let base = format!("{}/v1", cp.edge.url());
+    chat_outcomes(
+        base.clone(),
+        &[(&key, "gpt-4o", 200), (&key, "gpt-4o", 200)],
+    )
+    .await;
     let u = drained_cost(&cp, &org, 2).await;
     assert_eq!(
         (&u["totals"]["cost"], &u["currency"]),
@@ -371,7 +374,7 @@ async fn an_org_in_another_currency_pays_catalog_prices_at_the_rate_in_force_whe
     )
     .await;
     cp.synced().await;
-    assert_eq!(cp.chat(&key, "gpt-4o").await.status(), 200);
+    chat_outcomes(base, &[(&key, "gpt-4o", 200)]).await;
     let u = drained_cost(&cp, &org, 3).await;
     assert_eq!(u["totals"]["cost"], "0.00021", "{u}");
 }

@@ -1,42 +1,20 @@
 //! Keys edited, rotated and granted access groups through the admin API act at the
 //! real edge within a second, as the `openai` Python client sees it.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 use tollgate_e2e::admin::ControlPlane;
+use tollgate_e2e::openai::chat_outcomes;
 use tollgate_e2e::wall_clock::clear_of_minute_end;
 
 const MODELS: &[&str] = &["gpt-4o", "gpt-4o-mini"];
 
-/// Runs tests/python/chat_outcomes.py: each `(key, model, status)` is one chat
-/// completion by the `openai` client that must end in `status`.
+/// Each `(key, model, status)` is one chat completion by the `openai` client that
+/// must end in `status`.
 async fn openai_outcomes(cp: &ControlPlane, calls: &[(&str, &str, u16)]) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/chat_outcomes.py");
-    let calls: Vec<Value> = calls
-        .iter()
-        .map(|(key, model, expect)| json!({"key": key, "model": model, "expect": expect}))
-        .collect();
-    let base = format!("{}/v1", cp.edge.url());
-    let calls = Value::from(calls).to_string();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("python3")
-            .arg(script)
-            .env("TOLLGATE_BASE_URL", base)
-            .env("TOLLGATE_CALLS", calls)
-            .output()
-            .expect("python3 runs")
-    })
-    .await
-    .expect("client task");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "openai client outcomes differ:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    chat_outcomes(format!("{}/v1", cp.edge.url()), calls).await;
 }
 
 async fn rotate(cp: &ControlPlane, id: &str, grace_seconds: u64) -> String {
