@@ -16,6 +16,7 @@ pub mod explain;
 pub mod extract;
 pub mod fx;
 pub mod invitations;
+pub mod jobs;
 pub mod keys;
 pub mod logs;
 pub mod mail;

@@ -258,16 +258,8 @@ pub async fn delete_expired_content(
 /// Spawns the retention job of stored bodies.
 pub fn spawn_content_retention(pool: &SqlitePool, writer: &Writer) -> JoinHandle<()> {
     let (pool, writer) = (pool.clone(), writer.clone());
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(RETENTION_INTERVAL);
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            every.tick().await;
-            match delete_expired_content(&pool, &writer, now_ms()).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(deleted = n, "expired request bodies deleted"),
-                Err(e) => tracing::warn!(error = %e, "deleting expired request bodies failed"),
-            }
-        }
+    crate::jobs::every(RETENTION_INTERVAL, "expired request bodies", move || {
+        let (pool, writer) = (pool.clone(), writer.clone());
+        async move { delete_expired_content(&pool, &writer, now_ms()).await }
     })
 }

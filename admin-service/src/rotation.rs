@@ -132,16 +132,8 @@ pub async fn end_graces(
 /// Spawns the periodic clean-up of ended graces.
 pub fn spawn_grace_cleanup(pool: &SqlitePool, writer: &Writer) -> JoinHandle<()> {
     let (pool, writer) = (pool.clone(), writer.clone());
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(CLEANUP_INTERVAL);
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            every.tick().await;
-            match end_graces(&pool, &writer, now_ms()).await {
-                Ok(0) => {}
-                Ok(n) => tracing::debug!(ended = n, "rotated-out key secrets removed"),
-                Err(e) => tracing::warn!(error = %e, "clean-up of rotated-out key secrets failed"),
-            }
-        }
+    crate::jobs::every(CLEANUP_INTERVAL, "rotated-out key secrets", move || {
+        let (pool, writer) = (pool.clone(), writer.clone());
+        async move { end_graces(&pool, &writer, now_ms()).await.map(|n| n as u64) }
     })
 }
