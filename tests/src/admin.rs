@@ -151,6 +151,25 @@ impl ControlPlane {
         }
     }
 
+    /// The org's usage report (`query`: e.g. `?group_by=key`, or empty) once it
+    /// counts `requests` forwarded requests: the admin service drains the edge's
+    /// spool in the background. Panics after 10 s.
+    pub async fn usage_once_drained(&self, org: &str, query: &str, requests: u64) -> Value {
+        let path = format!("/api/organizations/{org}/usage{query}");
+        let start = Instant::now();
+        loop {
+            let u = self.admin(Method::GET, &path, None).await;
+            if u["totals"]["requests"] == requests {
+                return u;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "usage not drained: {u}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Calls the admin API with `token`; returns the status and the JSON body (`Null` when empty).
     pub async fn api_as(
         &self,

@@ -264,20 +264,7 @@ async fn usage_reaches_billing(cp: ControlPlane) {
     assert_eq!(stream.status(), 200);
     stream.text().await.expect("stream body");
 
-    // The admin service drains the edge's spool in the background.
-    let path = format!("/api/organizations/{org}/usage?group_by=key");
-    let start = std::time::Instant::now();
-    let usage = loop {
-        let u = cp.admin(Method::GET, &path, None).await;
-        if u["totals"]["requests"] == 4 {
-            break u;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "usage not drained: {u}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let usage = cp.usage_once_drained(&org, "?group_by=key", 4).await;
     assert_eq!(usage["rows"][0]["group"], json!(key_id));
     assert_eq!(
         (
@@ -305,23 +292,6 @@ async fn usage_reaches_billing(cp: ControlPlane) {
     assert_eq!(month["token_cost"], "0.0003", "{month}");
     assert_eq!(month["agents"][0]["agent_id"], json!(agent_id));
     assert_eq!(month["agents"][0]["input_tokens"], 40);
-}
-
-/// Usage in the org's currency once `n` events are drained.
-async fn drained_cost(cp: &ControlPlane, org: &str, n: u64) -> serde_json::Value {
-    let path = format!("/api/organizations/{org}/usage");
-    let start = std::time::Instant::now();
-    loop {
-        let u = cp.admin(Method::GET, &path, None).await;
-        if u["totals"]["requests"] == n {
-            return u;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "usage not drained: {u}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -359,7 +329,7 @@ async fn an_org_in_another_currency_pays_catalog_prices_at_the_rate_in_force_whe
         &[(&key, "gpt-4o", 200), (&key, "gpt-4o", 200)],
     )
     .await;
-    let u = drained_cost(&cp, &org, 2).await;
+    let u = cp.usage_once_drained(&org, "", 2).await;
     assert_eq!(
         (&u["totals"]["cost"], &u["currency"]),
         (&json!("0.00006"), &json!("EUR")),
@@ -375,6 +345,6 @@ async fn an_org_in_another_currency_pays_catalog_prices_at_the_rate_in_force_whe
     .await;
     cp.synced().await;
     chat_outcomes(base, &[(&key, "gpt-4o", 200)]).await;
-    let u = drained_cost(&cp, &org, 3).await;
+    let u = cp.usage_once_drained(&org, "", 3).await;
     assert_eq!(u["totals"]["cost"], "0.00021", "{u}");
 }

@@ -92,23 +92,6 @@ fn provider_calls(cp: &ControlPlane, path: &str) -> usize {
         .count()
 }
 
-/// Waits until the admin service has drained `requests` usage events of `org`.
-async fn usage(cp: &ControlPlane, org: &str, requests: u64) -> Value {
-    let path = format!("/api/organizations/{org}/usage?group_by=model");
-    let start = Instant::now();
-    loop {
-        let u = cp.admin(Method::GET, &path, None).await;
-        if u["totals"]["requests"] == requests {
-            return u;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "usage not drained: {u}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openai_client_gets_hits_and_usage_records_them_cached_at_no_cost() {
     let cp = ControlPlane::start().await;
@@ -125,7 +108,7 @@ async fn the_openai_client_gets_hits_and_usage_records_them_cached_at_no_cost() 
     assert_eq!(provider_calls(&cp, "/v1/completions"), 1);
     // 9 requests, 3 of them hits; the 5 gpt-4o calls that reached the provider
     // cost $0.000075 each and the hits nothing.
-    let u = usage(&cp, &org, 9).await;
+    let u = cp.usage_once_drained(&org, "?group_by=model", 9).await;
     assert_eq!(u["totals"]["cached_requests"], 3, "{u}");
     assert_eq!(u["totals"]["cost"], "0.000375", "{u}");
     let gpt = u["rows"]

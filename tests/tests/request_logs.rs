@@ -317,6 +317,16 @@ async fn stored_bodies_are_read_by_admins_only_and_deleted_after_their_retention
     let (_, outsider) = cp.member(&other, "owner").await;
     let (status, _) = cp.api_as(&outsider, Method::GET, &content_path, None).await;
     assert!(status == 403 || status == 404, "{status}");
+    // Nor through their own org's path: an event of another org is not there.
+    let (status, _) = cp
+        .api_as(
+            &outsider,
+            Method::GET,
+            &format!("/api/organizations/{other}/logs/{event}/content"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
 
     // Off: the next request keeps nothing.
     cp.admin(
