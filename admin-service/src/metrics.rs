@@ -102,14 +102,13 @@ pub fn drained(sink: &str, events: usize) {
 pub async fn track(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    // A shared handle on the template, not a copy of it.
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     METRICS
         .http_seconds
-        .with_label_values(&[method.as_str(), &route, response.status().as_str()])
+        .with_label_values(&[method.as_str(), route, response.status().as_str()])
         .observe(started.elapsed().as_secs_f64());
     response
 }

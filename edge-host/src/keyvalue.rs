@@ -6,6 +6,7 @@ use std::sync::Arc;
 use wasmtime::component::{HasData, Resource, ResourceTable};
 
 use crate::kv::{Kv, KvError};
+use crate::metrics::{KvOp, kv_timed};
 
 pub(crate) mod bindings {
     wasmtime::component::bindgen!({
@@ -154,7 +155,7 @@ impl store::HostBucket for KvView<'_> {
     async fn get(&mut self, b: Resource<Bucket>, key: String) -> KvResult<Option<Vec<u8>>> {
         let store = self.bucket(&b)?;
         Ok(
-            crate::metrics::kv_timed("get", self.host.kv.backend().get(&store, &key))
+            kv_timed(KvOp::Get, self.host.kv.backend().get(&store, &key))
                 .await
                 .map_err(to_wit),
         )
@@ -163,7 +164,7 @@ impl store::HostBucket for KvView<'_> {
     async fn set(&mut self, b: Resource<Bucket>, key: String, value: Vec<u8>) -> KvResult<()> {
         let store = self.bucket(&b)?;
         Ok(
-            crate::metrics::kv_timed("set", self.host.kv.backend().set(&store, &key, &value))
+            kv_timed(KvOp::Set, self.host.kv.backend().set(&store, &key, &value))
                 .await
                 .map_err(to_wit),
         )
@@ -172,7 +173,7 @@ impl store::HostBucket for KvView<'_> {
     async fn delete(&mut self, b: Resource<Bucket>, key: String) -> KvResult<()> {
         let store = self.bucket(&b)?;
         Ok(
-            crate::metrics::kv_timed("delete", self.host.kv.backend().delete(&store, &key))
+            kv_timed(KvOp::Delete, self.host.kv.backend().delete(&store, &key))
                 .await
                 .map_err(to_wit),
         )
@@ -181,7 +182,7 @@ impl store::HostBucket for KvView<'_> {
     async fn exists(&mut self, b: Resource<Bucket>, key: String) -> KvResult<bool> {
         let store = self.bucket(&b)?;
         Ok(
-            crate::metrics::kv_timed("exists", self.host.kv.backend().exists(&store, &key))
+            kv_timed(KvOp::Exists, self.host.kv.backend().exists(&store, &key))
                 .await
                 .map_err(to_wit),
         )
@@ -196,7 +197,7 @@ impl store::HostBucket for KvView<'_> {
         // One page holding every key after the cursor; the cursor is the last
         // key a previous page returned, so paging by keys stays correct.
         Ok(
-            crate::metrics::kv_timed("list_keys", self.host.kv.backend().list_keys(&store))
+            kv_timed(KvOp::ListKeys, self.host.kv.backend().list_keys(&store))
                 .await
                 .map(|keys| store::KeyResponse {
                     keys: match cursor {
@@ -218,8 +219,8 @@ impl store::HostBucket for KvView<'_> {
 impl atomics::Host for KvView<'_> {
     async fn increment(&mut self, b: Resource<Bucket>, key: String, delta: i64) -> KvResult<i64> {
         let store = self.bucket(&b)?;
-        let result = crate::metrics::kv_timed(
-            "increment",
+        let result = kv_timed(
+            KvOp::Increment,
             self.host.kv.backend().increment(&store, &key, delta),
         )
         .await;
@@ -240,8 +241,8 @@ impl atomics::Host for KvView<'_> {
             current,
         } = self.table.delete(cas)?;
         let backend = self.host.kv.backend();
-        match crate::metrics::kv_timed(
-            "compare_and_swap",
+        match kv_timed(
+            KvOp::CompareAndSwap,
             backend.compare_and_swap(&store, &key, current.as_deref(), &value),
         )
         .await
@@ -297,8 +298,8 @@ impl batch::Host for KvView<'_> {
         keys: Vec<String>,
     ) -> KvResult<Vec<(String, Option<Vec<u8>>)>> {
         let store = self.bucket(&b)?;
-        let values = match crate::metrics::kv_timed(
-            "get_many",
+        let values = match kv_timed(
+            KvOp::GetMany,
             self.host.kv.backend().get_many(&store, &keys),
         )
         .await
@@ -315,8 +316,8 @@ impl batch::Host for KvView<'_> {
         key_values: Vec<(String, Vec<u8>)>,
     ) -> KvResult<()> {
         let store = self.bucket(&b)?;
-        Ok(crate::metrics::kv_timed(
-            "set_many",
+        Ok(kv_timed(
+            KvOp::SetMany,
             self.host.kv.backend().set_many(&store, &key_values),
         )
         .await
@@ -325,8 +326,8 @@ impl batch::Host for KvView<'_> {
 
     async fn delete_many(&mut self, b: Resource<Bucket>, keys: Vec<String>) -> KvResult<()> {
         let store = self.bucket(&b)?;
-        Ok(crate::metrics::kv_timed(
-            "delete_many",
+        Ok(kv_timed(
+            KvOp::DeleteMany,
             self.host.kv.backend().delete_many(&store, &keys),
         )
         .await

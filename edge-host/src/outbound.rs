@@ -15,6 +15,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
+use crate::metrics::{self, Upstream};
+
 /// HTTP and HTTPS upstream connections.
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
@@ -209,10 +211,10 @@ impl WasiHttpHooks for OutboundHooks {
             // handshake counts against the time to the response head as well.
             let head = options.first_byte_timeout.unwrap_or(MAX_TIMEOUT);
             let started = std::time::Instant::now();
-            let upstream = crate::metrics::metrics();
+            let upstream = metrics::metrics();
             let response = match tokio::time::timeout(head, client.request(request)).await {
                 Err(_) => {
-                    upstream.upstream("timeout", started);
+                    upstream.upstream(Upstream::Timeout, started);
                     return Err(HttpError::ConnectionReadTimeout);
                 }
                 Ok(Err(e)) => {
@@ -220,18 +222,16 @@ impl WasiHttpHooks for OutboundHooks {
                         // No connection, so the provider never saw the request.
                         reached.fetch_sub(1, Ordering::SeqCst);
                     }
-                    upstream.upstream(
-                        if e.is_connect() {
-                            "connect_error"
-                        } else {
-                            "error"
-                        },
-                        started,
-                    );
+                    let outcome = if e.is_connect() {
+                        Upstream::ConnectError
+                    } else {
+                        Upstream::Error
+                    };
+                    upstream.upstream(outcome, started);
                     return Err(client_error(e));
                 }
                 Ok(Ok(response)) => {
-                    upstream.upstream("response", started);
+                    upstream.upstream(Upstream::Response, started);
                     response
                 }
             };
