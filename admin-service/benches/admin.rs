@@ -8,8 +8,8 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use admin_service::compile::{OutboxEntry, compile};
-use admin_service::sinks::{Sink, SpinSqliteSink};
+use admin_service::sync::compile::{OutboxEntry, compile};
+use admin_service::sync::sinks::{Sink, SpinSqliteSink};
 use common::TestServer;
 use serde_json::json;
 use sqlx::sqlite::SqliteConnectOptions;
@@ -134,9 +134,9 @@ async fn compile_and_push_big_org() {
     let bytes: usize = writes
         .iter()
         .map(|w| match w {
-            admin_service::compile::KvWrite::Put { value, .. } => value.len(),
-            admin_service::compile::KvWrite::Delete { .. }
-            | admin_service::compile::KvWrite::AddToCounter { .. } => 0,
+            admin_service::sync::compile::KvWrite::Put { value, .. } => value.len(),
+            admin_service::sync::compile::KvWrite::Delete { .. }
+            | admin_service::sync::compile::KvWrite::AddToCounter { .. } => 0,
         })
         .sum();
     let fresh = SpinSqliteSink::new(s.dir.path().join("fresh.db"));

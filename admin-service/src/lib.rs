@@ -2,41 +2,15 @@
 //! teams, virtual keys, agents and the model catalog; every mutation commits with an
 //! outbox entry, and pushers compile records (policy's schema) into edge KV sinks.
 
-pub mod agents;
-pub mod attempts;
-pub mod audit;
+pub mod api;
 pub mod auth;
 pub mod billing;
-pub mod catalog;
-pub mod compile;
-pub mod config;
-pub mod db;
 pub mod errors;
-pub mod explain;
-pub mod extract;
-pub mod fx;
-pub mod invitations;
 pub mod jobs;
-pub mod keys;
-pub mod logs;
 pub mod mail;
-pub mod members;
 pub mod metrics;
-pub mod money;
-pub mod openapi;
-pub mod orgs;
-pub mod outbox;
-pub mod paging;
-pub mod platform_owned;
-pub mod rate_history;
-pub mod rotation;
-pub mod routes;
-pub mod sinks;
-pub mod sweep;
-pub mod team_members;
-pub mod teams;
-pub mod tokens;
-pub mod usage;
+pub mod store;
+pub mod sync;
 pub mod vault;
 
 use std::future::Future;
@@ -47,13 +21,13 @@ use sqlx::SqlitePool;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::attempts::AttemptLimiter;
-use crate::db::Writer;
+use crate::api::explain::Explainer;
+use crate::auth::attempts::AttemptLimiter;
 use crate::errors::ApiError;
-use crate::explain::Explainer;
 use crate::mail::Mailer;
-use crate::outbox::Signal;
-use crate::sinks::{Sink, SinkTarget};
+use crate::store::db::Writer;
+use crate::sync::outbox::Signal;
+use crate::sync::sinks::{Sink, SinkTarget};
 use crate::vault::{KeySource, Vault, VaultError};
 
 /// Shared state of the handlers.
@@ -118,7 +92,7 @@ pub struct Started {
 /// Opens the database, bootstraps the admin token and starts one pusher per sink.
 pub async fn start(config: &Config) -> Result<Started, StartError> {
     let vault = Vault::load(config.master_key.clone(), config.edge_keys.clone())?;
-    let db = db::connect(&config.database_url).await?;
+    let db = store::db::connect(&config.database_url).await?;
     let generated_admin_token = auth::bootstrap(&db, config.admin_token.as_deref()).await?;
     let sinks: Vec<Arc<dyn Sink>> = config.edge_kv.iter().map(SinkTarget::open).collect();
     let mut started = start_with_sinks(db, sinks, generated_admin_token, Arc::new(vault)).await?;
@@ -139,11 +113,11 @@ pub async fn start_with_sinks(
     let writer = Writer::new(signal.clone());
     // Before the pushers start, so what it queues goes out in their first batch.
     vault.prepare(&db, &writer).await?;
-    let mut pushers = usage::spawn_drainers(&db, &writer, &sinks);
-    pushers.extend(sweep::spawn_sweepers(&sinks));
-    pushers.push(rotation::spawn_grace_cleanup(&db, &writer));
-    pushers.push(logs::spawn_content_retention(&db, &writer));
-    pushers.extend(outbox::spawn_pushers(&db, sinks, &signal, &vault).await?);
+    let mut pushers = billing::usage::spawn_drainers(&db, &writer, &sinks);
+    pushers.extend(sync::sweep::spawn_sweepers(&sinks));
+    pushers.push(api::rotation::spawn_grace_cleanup(&db, &writer));
+    pushers.push(api::logs::spawn_content_retention(&db, &writer));
+    pushers.extend(sync::outbox::spawn_pushers(&db, sinks, &signal, &vault).await?);
     Ok(Started {
         state: AppState {
             db,
@@ -162,7 +136,7 @@ pub async fn start_with_sinks(
 /// The HTTP API.
 pub async fn app(state: AppState) -> Router {
     // Operator endpoints live beside /api, outside the documented API.
-    routes::router()
+    api::routes::router()
         .route("/metrics", axum::routing::get(metrics::serve_metrics))
         .route("/healthz", axum::routing::get(metrics::healthz))
         .route("/readyz", axum::routing::get(metrics::readyz))
@@ -174,7 +148,7 @@ pub async fn app(state: AppState) -> Router {
             e.message = "method not allowed on this endpoint".into();
             e
         })
-        .layer(axum::middleware::from_fn(audit::actor_scope))
+        .layer(axum::middleware::from_fn(auth::audit::actor_scope))
         .layer(axum::middleware::from_fn(metrics::track))
         .with_state(state)
 }

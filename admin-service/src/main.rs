@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use admin_service::mail::MailSettings;
 
-use admin_service::sinks::SinkTarget;
+use admin_service::sync::sinks::SinkTarget;
 use admin_service::vault::KeySettings;
 use anyhow::Context;
 use clap::Parser;
@@ -18,7 +18,7 @@ struct Cli {
     #[arg(long, env = "TOLLGATE_LISTEN", default_value = "127.0.0.1:8081")]
     listen: SocketAddr,
     /// SQLite URL of the admin database.
-    #[arg(long, env = "DATABASE_URL", default_value = admin_service::db::DEFAULT_DATABASE_URL)]
+    #[arg(long, env = "DATABASE_URL", default_value = admin_service::store::db::DEFAULT_DATABASE_URL)]
     database_url: String,
     /// Edge key-value store to push records to and drain usage from:
     /// `sqlite:<path>` (or a path) or `redis://host:port[/db]`; repeatable.

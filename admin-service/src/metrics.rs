@@ -19,7 +19,7 @@ use telemetry::prometheus::{
 use crate::AppState;
 use crate::auth::Actor;
 use crate::errors::ApiResult;
-use crate::outbox;
+use crate::sync::outbox;
 
 /// The process's admin metrics.
 struct AdminMetrics {

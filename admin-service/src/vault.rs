@@ -24,10 +24,10 @@ use serde::Serialize;
 use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::AppState;
+use crate::api::config::{OrgConfig, Secret};
 use crate::auth::Actor;
-use crate::config::{OrgConfig, Secret};
-use crate::db::{Writer, now_ms};
 use crate::errors::{ApiError, ApiResult};
+use crate::store::db::{Writer, now_ms};
 
 /// What an edge record carries for a credential the admin service cannot seal
 /// (no edge key, a data key the master key does not open): not a sealed value,

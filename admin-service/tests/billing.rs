@@ -18,7 +18,7 @@ const DAY_MS: i64 = 86_400_000;
 
 fn event(org: &str, agent: Option<&str>, model: &str, cost_micros: u64, at_ms: i64) -> UsageEvent {
     UsageEvent {
-        event_id: admin_service::db::random_hex(16),
+        event_id: admin_service::store::db::random_hex(16),
         org_id: org.into(),
         team_id: None,
         key_id: "key_x".into(),
@@ -491,7 +491,7 @@ async fn the_csv_export_round_trips_the_json_records() {
 async fn usage_is_counted_once_across_repeated_drains_and_restarts() {
     let s = TestServer::start().await;
     let org = s.org("Counted").await;
-    let now = admin_service::db::now_ms();
+    let now = admin_service::store::db::now_ms();
     let events: Vec<UsageEvent> = (0..5)
         .map(|i| {
             event(

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use admin_service::mail::MailSettings;
-use admin_service::sinks::SinkTarget;
+use admin_service::sync::sinks::SinkTarget;
 use admin_service::vault::{KeySettings, generate_key_file};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use admin_service::sinks::SinkTarget;
+use admin_service::sync::sinks::SinkTarget;
 use admin_service::vault::KeySource;
 use edge_host::{EdgeConfig, EdgeServer, KvConfig};
 use policy::OrgRecord;

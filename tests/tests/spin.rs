@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use admin_service::sinks::SinkTarget;
+use admin_service::sync::sinks::SinkTarget;
 use edge_host::{Kv, KvConfig};
 use futures::future::join_all;
 use policy::{Metric, Scope, kv};

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use admin_service::sinks::{Sink, SinkTarget};
-use admin_service::sweep::{self, GRACE_MS, LONGEST_PERIOD_MS};
+use admin_service::sync::sinks::{Sink, SinkTarget};
+use admin_service::sync::sweep::{self, GRACE_MS, LONGEST_PERIOD_MS};
 use edge_host::{Kv, KvConfig};
 use policy::{Metric, Scope, kv};
 use tollgate_e2e::harness::RedisServer;

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use serde_json::json;
 
 use crate::common::{ADMIN, TestServer};
-use admin_service::routes::ENDPOINTS;
+use admin_service::api::routes::ENDPOINTS;
 use policy::{BudgetPeriod, OrgRecord};
 
 const SECRET: &str = "sk-upstream-credential-7f3a9c";
@@ -458,7 +458,7 @@ async fn configured_limits_are_enforced_unless_explicitly_disabled() {
 
 #[tokio::test]
 async fn plaintext_credentials_of_an_older_database_are_sealed_on_start_and_kept() {
-    use admin_service::compile::{KvWrite, OutboxEntry, compile};
+    use admin_service::sync::compile::{KvWrite, OutboxEntry, compile};
     use admin_service::vault::KeySource;
     let dir = tempfile::tempdir().unwrap();
     let db_path = dir.path().join("admin.db");
@@ -545,7 +545,7 @@ async fn plaintext_credentials_of_an_older_database_are_sealed_on_start_and_kept
 
 #[tokio::test]
 async fn a_stored_credential_copied_into_another_org_does_not_open() {
-    use admin_service::compile::{KvWrite, OutboxEntry, compile};
+    use admin_service::sync::compile::{KvWrite, OutboxEntry, compile};
     let s = TestServer::start().await;
     let provider = json!({"config": {"providers": [{"name": "openai", "base_url": "https://api.openai.com/v1", "api_key": SECRET, "models": ["gpt-*"]}]}});
     let victim = s.org("Victim").await;

@@ -39,7 +39,7 @@ async fn repeated_guesses_from_one_address_get_429() {
     let s = TestServer::start().await;
     let org = s.org("Inviters").await;
     let (_, secret) = s.invite(&org, "real@example.com", "viewer").await;
-    for i in 0..admin_service::attempts::MAX_FAILURES {
+    for i in 0..admin_service::auth::attempts::MAX_FAILURES {
         let body = json!({"token": format!("tg-inv-guess-{i}")}).to_string();
         s.raw("POST", "/api/invitations/accept", None, Some(&body))
             .await

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use admin_service::db::Writer;
-use admin_service::outbox::Signal;
+use admin_service::store::db::Writer;
+use admin_service::sync::outbox::Signal;
 use serde_json::{Value, json};
 
 use crate::common::TestServer;
@@ -316,7 +316,7 @@ async fn rotation_replaces_the_secret_and_the_old_one_ends_with_its_grace() {
     assert_eq!(record_of(&s, &second).await.unwrap().key_id, id);
 
     // A grace: both work, as the same key; the old one until the grace ends.
-    let t0 = admin_service::db::now_ms() as u64;
+    let t0 = admin_service::store::db::now_ms() as u64;
     let third = secret(&s.post(&rotate, json!({"grace_seconds": 3600})).await.ok());
     s.synced().await;
     let old = record_of(&s, &second).await.unwrap();
@@ -343,7 +343,10 @@ async fn rotation_replaces_the_secret_and_the_old_one_ends_with_its_grace() {
     s.synced().await;
     for old in [&second, &third] {
         let ends = record_of(&s, old).await.unwrap().expires_at_ms.unwrap();
-        assert!(ends <= admin_service::db::now_ms() as u64 + 1000, "{ends}");
+        assert!(
+            ends <= admin_service::store::db::now_ms() as u64 + 1000,
+            "{ends}"
+        );
     }
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     for old in [&second, &third] {
@@ -358,9 +361,10 @@ async fn rotation_replaces_the_secret_and_the_old_one_ends_with_its_grace() {
     // The clean-up removes ended graces from the database and the edge.
     let db = s.db().await;
     let writer = Writer::new(Arc::new(Signal::new(0)));
-    let ended = admin_service::rotation::end_graces(&db, &writer, admin_service::db::now_ms())
-        .await
-        .unwrap();
+    let ended =
+        admin_service::api::rotation::end_graces(&db, &writer, admin_service::store::db::now_ms())
+            .await
+            .unwrap();
     // The service's own clean-up (every 30 s) may have been first.
     assert!(ended <= 2, "{ended}");
     let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM key_grace_hashes")
@@ -378,10 +382,10 @@ async fn rotation_replaces_the_secret_and_the_old_one_ends_with_its_grace() {
     }
 
     // A grace never outlives the key's own expiry, and revocation ends it at once.
-    let exp = admin_service::db::now_ms() + 120_000;
+    let exp = admin_service::store::db::now_ms() + 120_000;
     s.patch(
         &format!("/api/keys/{id}"),
-        json!({"expires_at": admin_service::db::rfc3339(exp)}),
+        json!({"expires_at": admin_service::store::db::rfc3339(exp)}),
     )
     .await
     .ok();

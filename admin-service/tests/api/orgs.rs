@@ -219,7 +219,7 @@ async fn bad_create_bodies_are_4xx_naming_the_field_and_write_nothing() {
     assert_eq!(r.body["error"]["code"], "malformed_json");
     let huge = format!(
         "{{\"name\": \"x\", \"description\": \"{}\"}}",
-        "d".repeat(admin_service::extract::BODY_LIMIT)
+        "d".repeat(admin_service::api::extract::BODY_LIMIT)
     );
     let r = s
         .raw(

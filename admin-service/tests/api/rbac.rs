@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::common::{ADMIN, TestServer, rand_suffix};
-use admin_service::routes::{ENDPOINTS, Endpoint};
+use admin_service::api::routes::{ENDPOINTS, Endpoint};
 
 /// Who may call an endpoint.
 #[derive(Debug, Clone, Copy, PartialEq)]

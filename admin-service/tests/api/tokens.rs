@@ -99,7 +99,7 @@ async fn expired_tokens_are_refused_and_bad_expiries_name_the_field() {
     )
     .await
     .err(422, "expires_at");
-    let soon = admin_service::db::rfc3339(admin_service::db::now_ms() + 1_500);
+    let soon = admin_service::store::db::rfc3339(admin_service::store::db::now_ms() + 1_500);
     let t = s
         .post(
             &format!("/api/users/{uid}/tokens"),

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use admin_service::sinks::{Sink, SpinSqliteSink};
+use admin_service::sync::sinks::{Sink, SpinSqliteSink};
 use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::sqlite::SqliteConnectOptions;
@@ -143,7 +143,7 @@ impl TestServer {
             admin_token: Some(ADMIN.to_string()),
             ..Default::default()
         };
-        let db = admin_service::db::connect(&config.database_url)
+        let db = admin_service::store::db::connect(&config.database_url)
             .await
             .unwrap();
         admin_service::auth::bootstrap(&db, Some(ADMIN))
@@ -157,11 +157,11 @@ impl TestServer {
             admin_service::start_with_sinks(db, sink_objs, None, Arc::new(test_vault()))
                 .await
                 .unwrap();
-        let targets: Vec<admin_service::sinks::SinkTarget> = sinks
+        let targets: Vec<admin_service::sync::sinks::SinkTarget> = sinks
             .iter()
-            .map(|p| admin_service::sinks::SinkTarget::Sqlite(p.clone()))
+            .map(|p| admin_service::sync::sinks::SinkTarget::Sqlite(p.clone()))
             .collect();
-        started.state.explainer = Arc::new(admin_service::explain::Explainer::new(&targets));
+        started.state.explainer = Arc::new(admin_service::api::explain::Explainer::new(&targets));
         let mail = smtp::SmtpSink::start().await;
         started.state.mailer = Arc::new(
             admin_service::mail::Mailer::smtp(
@@ -214,7 +214,7 @@ impl TestServer {
         let status = res.status().as_u16();
         let next_cursor = res
             .headers()
-            .get(admin_service::paging::NEXT_CURSOR)
+            .get(admin_service::api::paging::NEXT_CURSOR)
             .map(|v| v.to_str().unwrap().to_string());
         let text = res.text().await.unwrap();
         let body = if text.is_empty() {
@@ -502,7 +502,7 @@ impl TestServer {
             agent: agent.as_ref(),
         };
         let facts = policy::Facts {
-            now_ms: u64::try_from(admin_service::db::now_ms()).unwrap(),
+            now_ms: u64::try_from(admin_service::store::db::now_ms()).unwrap(),
             client_ip: ip.map(|i| i.parse().unwrap()),
             model,
         };
@@ -547,5 +547,5 @@ pub async fn kv_get(path: &Path, key: &str) -> Option<Vec<u8>> {
 
 /// A short random suffix for unique names.
 pub fn rand_suffix() -> String {
-    admin_service::db::random_hex(4)
+    admin_service::store::db::random_hex(4)
 }

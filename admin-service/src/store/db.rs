@@ -9,7 +9,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use crate::outbox::Signal;
+use crate::sync::outbox::Signal;
 
 /// Default database: a file under `.tollgate/` in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://.tollgate/admin.db";
@@ -95,7 +95,7 @@ impl Writer {
     pub async fn begin(&self, pool: &SqlitePool) -> Result<WriteTx, sqlx::Error> {
         let guard = self.lock.clone().lock_owned().await;
         let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-        set_audit_actor(&mut tx, &crate::audit::current_actor()).await?;
+        set_audit_actor(&mut tx, &crate::auth::audit::current_actor()).await?;
         Ok(WriteTx {
             tx,
             _guard: guard,

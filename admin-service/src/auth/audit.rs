@@ -14,10 +14,10 @@ use serde_json::Value;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use crate::AppState;
+use crate::api::paging::{PageParams, Paged, query};
 use crate::auth::{Actor, Perm, authorize_org};
-use crate::db::{parse_rfc3339, rfc3339};
 use crate::errors::{ApiError, ApiResult};
-use crate::paging::{PageParams, Paged, query};
+use crate::store::db::{parse_rfc3339, rfc3339};
 
 /// The actor of writes made outside any request (start-up, pushers, drainers).
 pub const SYSTEM: &str = "system";

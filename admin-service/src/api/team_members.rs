@@ -11,12 +11,12 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use crate::AppState;
+use crate::api::extract::ApiJson;
+use crate::api::paging::{PageParams, PageQuery, Paged};
+use crate::api::teams::authorized_team;
 use crate::auth::{Actor, OrgAccess, Perm, Role};
-use crate::db::{now_ms, rfc3339};
 use crate::errors::{ApiError, ApiResult, unique_or_conflict};
-use crate::extract::ApiJson;
-use crate::paging::{PageParams, PageQuery, Paged};
-use crate::teams::authorized_team;
+use crate::store::db::{now_ms, rfc3339};
 
 /// A member of a team.
 #[derive(Debug, Serialize)]

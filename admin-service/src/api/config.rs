@@ -11,13 +11,13 @@ use serde_json::{Map, Value};
 use sqlx::SqliteConnection;
 
 use crate::AppState;
+use crate::api::catalog::Catalog;
+use crate::api::extract::{ApiJson, from_value};
+use crate::api::platform_owned;
 use crate::auth::{Actor, Perm, authorize_org};
-use crate::catalog::Catalog;
-use crate::db::{now_ms, rfc3339};
+use crate::billing::money::Micros;
 use crate::errors::{ApiError, ApiResult};
-use crate::extract::{ApiJson, from_value};
-use crate::money::Micros;
-use crate::platform_owned;
+use crate::store::db::{now_ms, rfc3339};
 use policy::{BudgetPeriod, ModelPattern};
 
 /// A provider credential: serialized only into the database and compiled records,

@@ -1,6 +1,9 @@
 //! Admin authentication and role-based access: bearer tokens (hashed at rest),
 //! platform admins, and per-organization roles.
 
+pub mod attempts;
+pub mod audit;
+
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
@@ -8,8 +11,8 @@ use sha2::{Digest, Sha256};
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
 use crate::AppState;
-use crate::db::{new_id, now_ms, random_hex};
 use crate::errors::ApiError;
+use crate::store::db::{new_id, now_ms, random_hex};
 
 /// Prefix of platform-admin tokens.
 pub const ADMIN_TOKEN_PREFIX: &str = "tg-admin-";
@@ -38,7 +41,7 @@ pub async fn bootstrap(
 ) -> Result<Option<String>, sqlx::Error> {
     let now = now_ms();
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    crate::db::set_audit_actor(&mut tx, crate::audit::SYSTEM).await?;
+    crate::store::db::set_audit_actor(&mut tx, crate::auth::audit::SYSTEM).await?;
     if let Some(token) = from_env {
         let hash = hash_secret(token);
         sqlx::query(
@@ -206,7 +209,7 @@ impl FromRequestParts<AppState> for Actor {
         let token_id: String = row.try_get("id")?;
         touch_token(&state.db, &token_id, now).await?;
         let user_id: Option<String> = row.try_get("user_id")?;
-        crate::audit::record_actor(user_id.as_deref().unwrap_or(&token_id));
+        crate::auth::audit::record_actor(user_id.as_deref().unwrap_or(&token_id));
         Ok(Actor {
             user_id,
             platform_admin: row.try_get::<i64, _>("platform_admin")? != 0,

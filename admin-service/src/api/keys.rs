@@ -10,15 +10,15 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use crate::AppState;
+use crate::api::catalog::Catalog;
+use crate::api::config::BudgetInput;
+use crate::api::extract::{ApiJson, nullable, present};
+use crate::api::paging::{PageParams, PageQuery, Paged};
+use crate::api::team_members::check_key_team;
+use crate::api::teams::{fetch_team_row, org_model_set};
 use crate::auth::{Actor, OrgAccess, Perm, Role, authorize_org};
-use crate::catalog::Catalog;
-use crate::config::BudgetInput;
-use crate::db::{WriteTx, new_id, now_ms, parse_rfc3339, random_hex, rfc3339};
 use crate::errors::{ApiError, ApiResult};
-use crate::extract::{ApiJson, nullable, present};
-use crate::paging::{PageParams, PageQuery, Paged};
-use crate::team_members::check_key_team;
-use crate::teams::{fetch_team_row, org_model_set};
+use crate::store::db::{WriteTx, new_id, now_ms, parse_rfc3339, random_hex, rfc3339};
 use policy::Limits;
 
 /// Prefix of every virtual key.

@@ -10,13 +10,13 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use crate::AppState;
+use crate::api::catalog::Catalog;
+use crate::api::config::{BudgetInput, OrgConfig};
+use crate::api::extract::{ApiJson, nullable, present};
+use crate::api::paging::{PageParams, PageQuery, Paged};
 use crate::auth::{Actor, Perm, authorize_org};
-use crate::catalog::Catalog;
-use crate::config::{BudgetInput, OrgConfig};
-use crate::db::{new_id, now_ms, rfc3339};
 use crate::errors::{ApiError, ApiResult, unique_or_conflict};
-use crate::extract::{ApiJson, nullable, present};
-use crate::paging::{PageParams, PageQuery, Paged};
+use crate::store::db::{new_id, now_ms, rfc3339};
 use policy::Limits;
 
 /// A team as returned by the API.

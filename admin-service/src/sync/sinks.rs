@@ -13,7 +13,7 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use tokio::sync::Mutex;
 
-use crate::compile::KvWrite;
+use crate::sync::compile::KvWrite;
 
 /// The Spin key-value store records are written to.
 pub const SPIN_STORE: &str = "default";

@@ -14,7 +14,7 @@ use utoipa::openapi::{
     PathsBuilder, Ref, Required, ResponseBuilder, Type,
 };
 
-use crate::routes::ENDPOINTS;
+use crate::api::routes::ENDPOINTS;
 
 fn method(m: &str) -> HttpMethod {
     match m {

@@ -14,10 +14,10 @@ use sqlx::Row;
 use tokio::sync::OnceCell;
 
 use crate::AppState;
+use crate::api::extract::ApiJson;
 use crate::auth::{Actor, Perm, authorize_org};
 use crate::errors::{ApiError, ApiResult};
-use crate::extract::ApiJson;
-use crate::sinks::SinkTarget;
+use crate::sync::sinks::SinkTarget;
 
 /// The policy runner over the first edge sink, compiled on first use and then
 /// kept (compiling the component takes seconds; most admin processes never explain).

@@ -18,9 +18,9 @@ use std::time::Duration;
 use policy::{Metric, kv};
 use tokio::task::JoinHandle;
 
-use crate::compile::KvWrite;
-use crate::db::now_ms;
-use crate::sinks::{Sink, SinkError};
+use crate::store::db::now_ms;
+use crate::sync::compile::KvWrite;
+use crate::sync::sinks::{Sink, SinkError};
 
 /// How often each sink is swept (the first sweep runs at start).
 const INTERVAL: Duration = Duration::from_secs(60);

@@ -13,11 +13,11 @@ use sqlx::SqlitePool;
 use tokio::task::JoinHandle;
 
 use crate::AppState;
+use crate::api::extract::parse_json;
+use crate::api::keys::{KeyView, active_key_in, fetch_key_view, key_for_change, new_secret};
 use crate::auth::Actor;
-use crate::db::{Writer, now_ms};
 use crate::errors::{ApiError, ApiResult};
-use crate::extract::parse_json;
-use crate::keys::{KeyView, active_key_in, fetch_key_view, key_for_change, new_secret};
+use crate::store::db::{Writer, now_ms};
 use policy::kv::{KEY_PREFIX, key_hash_hex};
 
 /// Longest grace a rotation may give the old secret: 7 days.
@@ -95,7 +95,7 @@ pub async fn rotate_key(
 }
 
 /// Deletes the graces that ended by `now` and queues their edge records' removal.
-async fn end_graces_in(tx: &mut crate::db::WriteTx, now: i64) -> Result<usize, sqlx::Error> {
+async fn end_graces_in(tx: &mut crate::store::db::WriteTx, now: i64) -> Result<usize, sqlx::Error> {
     let ended: Vec<String> = sqlx::query_scalar(
         "DELETE FROM key_grace_hashes WHERE grace_ends_at_ms <= ? RETURNING key_hash",
     )

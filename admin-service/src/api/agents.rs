@@ -10,15 +10,15 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use crate::AppState;
+use crate::api::extract::{ApiJson, nullable, present};
+use crate::api::orgs::INTERNAL_ORG_ID;
+use crate::api::paging::{self, PageParams, Paged};
 use crate::auth::{Actor, Perm, Role, authorize_org, role_in};
 use crate::billing;
-use crate::db::{new_id, now_ms, rfc3339};
+use crate::billing::money::Cents;
+use crate::billing::rate_history;
 use crate::errors::{ApiError, ApiResult};
-use crate::extract::{ApiJson, nullable, present};
-use crate::money::Cents;
-use crate::orgs::INTERNAL_ORG_ID;
-use crate::paging::{self, PageParams, Paged};
-use crate::rate_history;
+use crate::store::db::{new_id, now_ms, rfc3339};
 
 /// An agent as returned by the API.
 #[derive(Debug, Serialize)]

@@ -14,11 +14,11 @@ use tokio::task::JoinHandle;
 
 use crate::AppState;
 use crate::auth::{Actor, Perm, authorize_org};
-use crate::compile::KvWrite;
-use crate::db::{Writer, now_ms};
+use crate::billing::money::Micros;
 use crate::errors::{ApiError, ApiResult};
-use crate::money::Micros;
-use crate::sinks::Sink;
+use crate::store::db::{Writer, now_ms};
+use crate::sync::compile::KvWrite;
+use crate::sync::sinks::Sink;
 use policy::UsageEvent;
 
 /// Spooled events taken per batch.

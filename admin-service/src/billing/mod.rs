@@ -3,6 +3,11 @@
 //! usage, with margins; the same records as JSON and CSV. All amounts are integers
 //! (rates in minor units, costs in micros); months are UTC calendar months.
 
+pub mod fx;
+pub mod money;
+pub mod rate_history;
+pub mod usage;
+
 use std::collections::BTreeMap;
 
 use axum::Json;
@@ -14,10 +19,10 @@ use sqlx::{Row, SqliteConnection, SqlitePool};
 
 use crate::AppState;
 use crate::auth::{Actor, Perm, authorize_org};
-use crate::db::now_ms;
+use crate::billing::money::{Cents, Micros, SignedMicros};
+use crate::billing::rate_history::Rates;
 use crate::errors::{ApiError, ApiResult};
-use crate::money::{Cents, Micros, SignedMicros};
-use crate::rate_history::Rates;
+use crate::store::db::now_ms;
 
 const DAY_MS: i64 = 86_400_000;
 /// Longest range one request may ask for.

@@ -5,11 +5,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use sqlx::{Row, SqlitePool};
 
-use crate::catalog::Catalog;
-use crate::config::OrgConfig;
+use crate::api::catalog::Catalog;
+use crate::api::config::OrgConfig;
+use crate::api::keys::KeyRow;
+use crate::api::teams::TeamRow;
 use crate::errors::ApiError;
-use crate::keys::KeyRow;
-use crate::teams::TeamRow;
 use crate::vault::Vault;
 use policy::kv::{KEY_PREFIX, agent_key, org_key, team_key};
 use policy::records::encode;
@@ -125,7 +125,7 @@ pub async fn compile(
     }
     let mut c = Compiler {
         pool,
-        now_ms: crate::db::now_ms(),
+        now_ms: crate::store::db::now_ms(),
         graces,
         vault,
         catalog: Catalog::load(pool).await?,

@@ -14,13 +14,13 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use crate::AppState;
+use crate::api::extract::ApiJson;
+use crate::api::members::{check_email, check_grant, upsert_user};
+use crate::api::paging::{PageParams, PageQuery, Paged};
 use crate::auth::{Actor, Perm, Role, authorize_org, hash_secret, issue_user_token};
-use crate::db::{new_id, now_ms, random_hex, rfc3339};
 use crate::errors::{ApiError, ApiResult};
-use crate::extract::ApiJson;
 use crate::mail::MailError;
-use crate::members::{check_email, check_grant, upsert_user};
-use crate::paging::{PageParams, PageQuery, Paged};
+use crate::store::db::{new_id, now_ms, random_hex, rfc3339};
 
 /// Prefix of invitation tokens.
 pub const INVITE_PREFIX: &str = "tg-inv-";

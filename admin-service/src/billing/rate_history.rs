@@ -7,8 +7,8 @@ use std::collections::HashMap;
 
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
+use crate::billing::usage::utc_day;
 use crate::errors::{ApiError, ApiResult};
-use crate::usage::utc_day;
 
 /// Effective day of the rates an org or agent had before rate history existed.
 pub const SINCE_ALWAYS: &str = "0000-01-01";

@@ -13,11 +13,11 @@ use serde::{Deserialize, Serialize};
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
 use crate::AppState;
+use crate::api::extract::ApiJson;
 use crate::auth::Actor;
-use crate::db::{now_ms, rfc3339};
+use crate::billing::money::{FxRate, check_currency};
 use crate::errors::{ApiError, ApiResult};
-use crate::extract::ApiJson;
-use crate::money::{FxRate, check_currency};
+use crate::store::db::{now_ms, rfc3339};
 
 /// Rates by `(from, to)`, in millionths of `to` per unit of `from`.
 #[derive(Debug, Clone, Default)]

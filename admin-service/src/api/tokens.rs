@@ -10,11 +10,11 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use crate::AppState;
+use crate::api::extract::ApiJson;
+use crate::api::paging::{PageParams, PageQuery, Paged};
 use crate::auth::{Actor, TokenOwner, issue_token};
-use crate::db::{now_ms, parse_rfc3339, rfc3339};
 use crate::errors::{ApiError, ApiResult};
-use crate::extract::ApiJson;
-use crate::paging::{PageParams, PageQuery, Paged};
+use crate::store::db::{now_ms, parse_rfc3339, rfc3339};
 
 /// A token as listed: who, what, when; never the secret.
 #[derive(Debug, Serialize)]

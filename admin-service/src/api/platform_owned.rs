@@ -3,10 +3,10 @@
 //! decide which assets an organization can use; teams, keys and users can only
 //! narrow". Org admins may narrow; widening is a 403 naming the field.
 
-use crate::catalog::Catalog;
-use crate::config::OrgConfig;
+use crate::api::catalog::Catalog;
+use crate::api::config::OrgConfig;
+use crate::billing::money::Cents;
 use crate::errors::ApiError;
-use crate::money::Cents;
 
 /// 403 naming `field`: only a platform admin may widen it.
 fn widening(field: &str, what: &str) -> ApiError {

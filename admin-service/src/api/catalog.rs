@@ -11,14 +11,14 @@ use serde::{Deserialize, Serialize};
 use sqlx::{Row, SqlitePool};
 
 use crate::AppState;
+use crate::api::config::{OrgConfig, valid_label};
+use crate::api::extract::{ApiJson, nullable, present};
+use crate::api::paging::{PageParams, PageQuery, Paged};
 use crate::auth::Actor;
-use crate::config::{OrgConfig, valid_label};
-use crate::db::{now_ms, rfc3339};
+use crate::billing::fx::{self, FxRates};
+use crate::billing::money::{Micros, check_currency};
 use crate::errors::{ApiError, ApiResult, unique_or_conflict};
-use crate::extract::{ApiJson, nullable, present};
-use crate::fx::{self, FxRates};
-use crate::money::{Micros, check_currency};
-use crate::paging::{PageParams, PageQuery, Paged};
+use crate::store::db::{now_ms, rfc3339};
 use policy::{ModelPattern, ModelPrice, ModelSet};
 
 /// Prefix of a team or key grant entry that names an access group (`group:support`).
@@ -689,7 +689,7 @@ pub async fn delete_route_group(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::AccessConfig;
+    use crate::api::config::AccessConfig;
 
     #[test]
     fn org_universe_and_narrowing() {

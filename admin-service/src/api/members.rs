@@ -9,12 +9,12 @@ use serde::{Deserialize, Serialize};
 use sqlx::{Row, SqliteConnection};
 
 use crate::AppState;
+use crate::api::extract::ApiJson;
+use crate::api::orgs::valid_email;
+use crate::api::paging::{PageParams, PageQuery, Paged};
 use crate::auth::{Actor, OrgAccess, Perm, Role, authorize_org};
-use crate::db::{new_id, now_ms, rfc3339};
 use crate::errors::{ApiError, ApiResult, unique_or_conflict};
-use crate::extract::ApiJson;
-use crate::orgs::valid_email;
-use crate::paging::{PageParams, PageQuery, Paged};
+use crate::store::db::{new_id, now_ms, rfc3339};
 
 /// A user as returned by the API.
 #[derive(Debug, Serialize)]

@@ -9,17 +9,17 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use crate::AppState;
-use crate::agents::{AgentView, list_org_agents};
+use crate::api::agents::{AgentView, list_org_agents};
+use crate::api::extract::{ApiJson, nullable, present};
+use crate::api::paging::{PageParams, PageQuery, Paged};
+use crate::api::platform_owned;
 use crate::auth::{Actor, Perm, Role, authorize_org};
 use crate::billing;
-use crate::db::{new_id, now_ms, rfc3339};
+use crate::billing::fx;
+use crate::billing::money::{Cents, check_currency};
+use crate::billing::rate_history;
 use crate::errors::{ApiError, ApiResult, unique_or_conflict};
-use crate::extract::{ApiJson, nullable, present};
-use crate::fx;
-use crate::money::{Cents, check_currency};
-use crate::paging::{PageParams, PageQuery, Paged};
-use crate::platform_owned;
-use crate::rate_history;
+use crate::store::db::{new_id, now_ms, rfc3339};
 
 /// Id of the internal org that holds unassigned agents.
 pub const INTERNAL_ORG_ID: &str = "org_internal";

@@ -8,12 +8,12 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use tokio::task::JoinHandle;
 
 use crate::AppState;
-use crate::audit::time_filter;
+use crate::api::paging::{PageParams, Paged, query};
+use crate::auth::audit::time_filter;
 use crate::auth::{Actor, Perm, authorize_org};
-use crate::db::{Writer, now_ms, rfc3339};
+use crate::billing::money::Micros;
 use crate::errors::{ApiError, ApiResult};
-use crate::money::Micros;
-use crate::paging::{PageParams, Paged, query};
+use crate::store::db::{Writer, now_ms, rfc3339};
 
 /// One request as the edge logged it.
 #[derive(Debug, Serialize)]

@@ -15,10 +15,10 @@ use tokio::task::JoinHandle;
 
 use crate::AppState;
 use crate::auth::Actor;
-use crate::compile::{OutboxEntry, compile};
-use crate::db::{now_ms, rfc3339};
 use crate::errors::ApiResult;
-use crate::sinks::Sink;
+use crate::store::db::{now_ms, rfc3339};
+use crate::sync::compile::{OutboxEntry, compile};
+use crate::sync::sinks::Sink;
 use crate::vault::Vault;
 
 /// Outbox rows compiled and pushed per batch.

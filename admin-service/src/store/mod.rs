@@ -1,0 +1,3 @@
+//! The admin database: connection, migrations and the write transaction.
+
+pub mod db;
