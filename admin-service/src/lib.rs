@@ -17,7 +17,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -34,7 +34,7 @@ use crate::vault::{KeySource, Vault, VaultError};
 #[derive(Clone)]
 pub struct AppState {
     /// The admin database.
-    pub db: SqlitePool,
+    pub db: AnyPool,
     /// Serialized writer that pairs mutations with outbox entries.
     pub writer: Writer,
     /// Names of the configured sinks (for the sync status).
@@ -103,7 +103,7 @@ pub async fn start(config: &Config) -> Result<Started, StartError> {
 /// Like [`start`] with an open database, arbitrary sinks (tests, other sink kinds)
 /// and loaded keys.
 pub async fn start_with_sinks(
-    db: SqlitePool,
+    db: AnyPool,
     sinks: Vec<Arc<dyn Sink>>,
     generated_admin_token: Option<String>,
     vault: Arc<Vault>,

@@ -21,7 +21,7 @@ use policy::sealed::{
     provider_credential_aad,
 };
 use serde::Serialize;
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::{AnyConnection, AnyPool};
 
 use crate::AppState;
 use crate::api::config::{OrgConfig, Secret};
@@ -292,7 +292,7 @@ impl Vault {
     /// The org's data key, unwrapped; `None` when it has none yet.
     async fn data_key(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         org_id: &str,
     ) -> Result<Option<KeyRing>, VaultError> {
         let wrapped: Option<String> =
@@ -318,7 +318,7 @@ impl Vault {
     /// The org's data key, created (and stored wrapped) on first use.
     async fn data_key_or_create(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         org_id: &str,
     ) -> Result<KeyRing, VaultError> {
         if let Some(ring) = self.data_key(conn, org_id).await? {
@@ -344,7 +344,7 @@ impl Vault {
     /// number sealed. Needs the master key when there is anything to seal.
     async fn seal_credentials(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         org_id: &str,
         cfg: &mut OrgConfig,
     ) -> Result<usize, VaultError> {
@@ -376,7 +376,7 @@ impl Vault {
     /// reach the edge.
     pub async fn seal_config(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         org_id: &str,
         cfg: &mut OrgConfig,
     ) -> ApiResult<()> {
@@ -422,7 +422,7 @@ impl Vault {
     /// encryption is already plaintext until the next start seals it).
     async fn open_stored(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         org_id: &str,
         stored: &Secret,
     ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
@@ -442,7 +442,7 @@ impl Vault {
     /// when it cannot be, so the edge refuses that provider's requests.
     pub async fn credential_for_edge(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         org_id: &str,
         provider: &str,
         stored: &Secret,
@@ -468,7 +468,7 @@ impl Vault {
     /// Brings stored state up to the configured keys on start: data keys wrapped
     /// by an older master key are re-wrapped, plaintext credentials from older
     /// databases sealed, and org records re-sealed when the edge key changed.
-    pub async fn prepare(&self, pool: &SqlitePool, writer: &Writer) -> Result<(), VaultError> {
+    pub async fn prepare(&self, pool: &AnyPool, writer: &Writer) -> Result<(), VaultError> {
         if self.master().is_empty() {
             let plaintext: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM organizations, json_each(organizations.config, '$.providers') \
@@ -500,11 +500,7 @@ impl Vault {
 
     /// Seals the plaintext credentials of every org (one transaction) and queues
     /// their records; the number of orgs changed.
-    async fn seal_plaintext(
-        &self,
-        pool: &SqlitePool,
-        writer: &Writer,
-    ) -> Result<usize, VaultError> {
+    async fn seal_plaintext(&self, pool: &AnyPool, writer: &Writer) -> Result<usize, VaultError> {
         let mut tx = writer.begin(pool).await?;
         // Freed bytes (the plaintext's old cells) are zeroed, not left in the file.
         sqlx::query("PRAGMA secure_delete = ON")
@@ -549,11 +545,7 @@ impl Vault {
     /// Re-wraps every data key not wrapped by the current master key (one
     /// transaction: all or nothing); the number re-wrapped. Credentials sealed
     /// under the data keys stay as they are.
-    async fn rewrap_data_keys(
-        &self,
-        pool: &SqlitePool,
-        writer: &Writer,
-    ) -> Result<usize, VaultError> {
+    async fn rewrap_data_keys(&self, pool: &AnyPool, writer: &Writer) -> Result<usize, VaultError> {
         let master = self.master();
         let Some(current) = master.current().map(|k| k.id().to_string()) else {
             return Ok(0);
@@ -591,7 +583,7 @@ impl Vault {
     /// data key does not open, nothing changes and the old ring stays in use.
     pub async fn rotate_master(
         &self,
-        pool: &SqlitePool,
+        pool: &AnyPool,
         writer: &Writer,
     ) -> Result<usize, VaultError> {
         let old = self.master();
@@ -624,7 +616,7 @@ impl Vault {
     /// not the one the records were last sealed under. The number of orgs queued.
     pub async fn reseal_for_edge(
         &self,
-        pool: &SqlitePool,
+        pool: &AnyPool,
         writer: &Writer,
         force: bool,
     ) -> Result<usize, VaultError> {

@@ -193,7 +193,10 @@ impl ControlPlane {
 
     /// Creates a user with `role` in `org` and an API token for them; returns (user id, token).
     pub async fn member(&self, org: &str, role: &str) -> (String, String) {
-        let email = format!("{role}-{}@example.com", admin_service::store::db::random_hex(4));
+        let email = format!(
+            "{role}-{}@example.com",
+            admin_service::store::db::random_hex(4)
+        );
         let user = self
             .admin(Method::POST, "/api/users", Some(json!({"email": email})))
             .await;

@@ -6,8 +6,8 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::any::AnyRow;
+use sqlx::{Any, QueryBuilder, Row};
 
 use crate::AppState;
 use crate::api::extract::{ApiJson, nullable, present};
@@ -43,7 +43,7 @@ pub struct AgentView {
 
 const AGENT_SELECT: &str = "SELECT a.*, o.billing_rate_minor AS org_rate FROM agents a JOIN organizations o ON o.id = a.org_id";
 
-fn agent_view(row: &SqliteRow) -> Result<AgentView, ApiError> {
+fn agent_view(row: &AnyRow) -> Result<AgentView, ApiError> {
     let rate: Option<i64> = row.try_get("billing_rate_minor")?;
     let org_rate: i64 = row.try_get("org_rate")?;
     Ok(AgentView {
@@ -121,7 +121,7 @@ pub async fn list_agents(
 ) -> ApiResult<Paged<AgentView>> {
     let Query(filter) = paging::query(filter)?;
     let page = PageParams::new(filter.limit, filter.cursor)?;
-    let mut sql: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+    let mut sql: QueryBuilder<Any> = QueryBuilder::new(format!(
         "SELECT a.rowid AS page_key, s.* FROM ({AGENT_SELECT}) s JOIN agents a ON a.id = s.id"
     ));
     if !actor.platform_admin {

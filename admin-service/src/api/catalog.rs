@@ -8,7 +8,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use sqlx::{Row, SqlitePool};
+use sqlx::{AnyPool, Row};
 
 use crate::AppState;
 use crate::api::config::{OrgConfig, valid_label};
@@ -48,7 +48,7 @@ pub struct CatalogPrice {
 
 impl Catalog {
     /// Loads the catalog.
-    pub async fn load(pool: &SqlitePool) -> Result<Catalog, ApiError> {
+    pub async fn load(pool: &AnyPool) -> Result<Catalog, ApiError> {
         let mut cat = Catalog::default();
         for row in sqlx::query(
             "SELECT name, access_groups, input_price_micros_per_1m, output_price_micros_per_1m, currency FROM catalog_models",
@@ -287,7 +287,7 @@ fn check_groups(groups: &[String]) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn model_view(row: &sqlx::sqlite::SqliteRow) -> Result<ModelView, ApiError> {
+fn model_view(row: &sqlx::any::AnyRow) -> Result<ModelView, ApiError> {
     Ok(ModelView {
         name: row.try_get("name")?,
         access_groups: serde_json::from_str(row.try_get("access_groups")?)?,
@@ -299,7 +299,7 @@ fn model_view(row: &sqlx::sqlite::SqliteRow) -> Result<ModelView, ApiError> {
     })
 }
 
-async fn fetch_model(pool: &SqlitePool, name: &str) -> ApiResult<ModelView> {
+async fn fetch_model(pool: &AnyPool, name: &str) -> ApiResult<ModelView> {
     let row = sqlx::query("SELECT * FROM catalog_models WHERE name = ?")
         .bind(name)
         .fetch_optional(pool)

@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use sqlx::SqliteConnection;
+use sqlx::AnyConnection;
 
 use crate::AppState;
 use crate::api::catalog::Catalog;
@@ -708,16 +708,17 @@ fn carry_credentials(incoming: &mut Value, stored: &OrgConfig) -> Result<(), Api
 }
 
 /// Whether a team or key budget of the org applies (the org's own is in its config).
-async fn member_budget_exists(conn: &mut SqliteConnection, org_id: &str) -> ApiResult<bool> {
-    let exists: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM teams WHERE org_id = ?1 AND budget IS NOT NULL)
-             OR EXISTS (SELECT 1 FROM virtual_keys WHERE org_id = ?1 AND budget IS NOT NULL
-                        AND status = 'active')",
+async fn member_budget_exists(conn: &mut AnyConnection, org_id: &str) -> ApiResult<bool> {
+    // A 0/1 integer: booleans do not decode alike on both backends.
+    let exists: i64 = sqlx::query_scalar(
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM teams WHERE org_id = $1 AND budget IS NOT NULL)
+             OR EXISTS (SELECT 1 FROM virtual_keys WHERE org_id = $1 AND budget IS NOT NULL
+                        AND status = 'active') THEN 1 ELSE 0 END",
     )
     .bind(org_id)
     .fetch_one(conn)
     .await?;
-    Ok(exists)
+    Ok(exists != 0)
 }
 
 /// Body of `PATCH`/`PUT /api/organizations/{id}/config`.
@@ -742,7 +743,7 @@ pub struct ConfigView {
     pub warnings: Vec<String>,
 }
 
-async fn load(conn: &mut SqliteConnection, org_id: &str) -> ApiResult<(OrgConfig, i64)> {
+async fn load(conn: &mut AnyConnection, org_id: &str) -> ApiResult<(OrgConfig, i64)> {
     let (text, updated): (String, i64) =
         sqlx::query_as("SELECT config, updated_at_ms FROM organizations WHERE id = ?")
             .bind(org_id)

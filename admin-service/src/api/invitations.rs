@@ -11,7 +11,7 @@ use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use crate::AppState;
 use crate::api::extract::ApiJson;
@@ -45,7 +45,7 @@ pub struct InvitationView {
     pub created_at: String,
 }
 
-fn invitation_view(r: &SqliteRow, now: i64) -> Result<InvitationView, ApiError> {
+fn invitation_view(r: &AnyRow, now: i64) -> Result<InvitationView, ApiError> {
     let expires: i64 = r.try_get("expires_at_ms")?;
     let status = if r.try_get::<Option<i64>, _>("accepted_at_ms")?.is_some() {
         "accepted"

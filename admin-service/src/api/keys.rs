@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use crate::AppState;
 use crate::api::catalog::Catalog;
@@ -105,7 +105,7 @@ pub struct KeyRow {
 
 impl KeyRow {
     /// Decodes a `virtual_keys` row.
-    pub fn from_row(r: &SqliteRow) -> Result<KeyRow, ApiError> {
+    pub fn from_row(r: &AnyRow) -> Result<KeyRow, ApiError> {
         Ok(KeyRow {
             id: r.try_get("id")?,
             org_id: r.try_get("org_id")?,
@@ -130,7 +130,7 @@ impl KeyRow {
     }
 }
 
-fn key_view(r: &SqliteRow) -> Result<KeyView, ApiError> {
+fn key_view(r: &AnyRow) -> Result<KeyView, ApiError> {
     let k = KeyRow::from_row(r)?;
     Ok(KeyView {
         id: k.id,
@@ -156,7 +156,7 @@ fn key_view(r: &SqliteRow) -> Result<KeyView, ApiError> {
     })
 }
 
-async fn fetch_key(st: &AppState, id: &str) -> ApiResult<Option<SqliteRow>> {
+async fn fetch_key(st: &AppState, id: &str) -> ApiResult<Option<AnyRow>> {
     Ok(sqlx::query("SELECT * FROM virtual_keys WHERE id = ?")
         .bind(id)
         .fetch_optional(&st.db)
@@ -447,7 +447,7 @@ pub async fn key_for_change(
 }
 
 /// Re-reads a key inside a write transaction; a key revoked since the checks is 409.
-pub async fn active_key_in(tx: &mut WriteTx, id: &str) -> ApiResult<(KeyRow, SqliteRow)> {
+pub async fn active_key_in(tx: &mut WriteTx, id: &str) -> ApiResult<(KeyRow, AnyRow)> {
     let row = sqlx::query("SELECT * FROM virtual_keys WHERE id = ?")
         .bind(id)
         .fetch_optional(tx.conn())
@@ -557,7 +557,7 @@ async fn authorized_key(
     actor: &Actor,
     id: &str,
     perm: Perm,
-) -> ApiResult<(SqliteRow, OrgAccess)> {
+) -> ApiResult<(AnyRow, OrgAccess)> {
     let row = fetch_key(st, id)
         .await?
         .ok_or_else(|| ApiError::not_found("key"))?;

@@ -4,7 +4,7 @@
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::{Any, AnyPool, QueryBuilder, Row};
 use tokio::task::JoinHandle;
 
 use crate::AppState;
@@ -110,7 +110,7 @@ pub async fn org_logs(
     let from = time_filter("from", q.from.as_deref())?;
     let to = time_filter("to", q.to.as_deref())?;
     let cursor = p.cursor.as_deref().map(parse_cursor).transpose()?;
-    let mut sql: QueryBuilder<Sqlite> =
+    let mut sql: QueryBuilder<Any> =
         QueryBuilder::new("SELECT * FROM usage_events WHERE org_id = ");
     sql.push_bind(&org_id);
     let text_filters = [
@@ -223,7 +223,7 @@ pub async fn log_content(
         event_id: r.try_get("event_id")?,
         request: r.try_get("request")?,
         response: r.try_get("response")?,
-        truncated: r.try_get("truncated")?,
+        truncated: r.try_get::<i64, _>("truncated")? != 0,
         expires_at: rfc3339(r.try_get("expires_at_ms")?),
     }))
 }
@@ -233,7 +233,7 @@ const RETENTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5
 
 /// Deletes the stored bodies whose retention ended by `now`; returns how many.
 pub async fn delete_expired_content(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     writer: &Writer,
     now: i64,
 ) -> Result<u64, sqlx::Error> {
@@ -256,7 +256,7 @@ pub async fn delete_expired_content(
 }
 
 /// Spawns the retention job of stored bodies.
-pub fn spawn_content_retention(pool: &SqlitePool, writer: &Writer) -> JoinHandle<()> {
+pub fn spawn_content_retention(pool: &AnyPool, writer: &Writer) -> JoinHandle<()> {
     let (pool, writer) = (pool.clone(), writer.clone());
     crate::jobs::every(RETENTION_INTERVAL, "expired request bodies", move || {
         let (pool, writer) = (pool.clone(), writer.clone());

@@ -6,7 +6,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use sqlx::{Row, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 
 use crate::AppState;
 use crate::api::extract::ApiJson;
@@ -35,7 +35,7 @@ pub struct CreateUser {
 }
 
 /// Finds or creates the user with `email` inside a transaction; returns its id.
-pub async fn upsert_user(conn: &mut SqliteConnection, email: &str) -> Result<String, sqlx::Error> {
+pub async fn upsert_user(conn: &mut AnyConnection, email: &str) -> Result<String, sqlx::Error> {
     let existing: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE email = ?")
         .bind(email)
         .fetch_optional(&mut *conn)
@@ -252,7 +252,7 @@ fn check_target(access: &OrgAccess, target: Role) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn owner_count(conn: &mut SqliteConnection, org_id: &str) -> Result<i64, sqlx::Error> {
+async fn owner_count(conn: &mut AnyConnection, org_id: &str) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE org_id = ? AND role = 'owner'")
         .bind(org_id)
         .fetch_one(conn)
@@ -353,11 +353,7 @@ pub struct UpdateMember {
 
 /// The member's role, read inside the write transaction so that a concurrent change
 /// cannot slip between the check and the write.
-async fn role_for_update(
-    conn: &mut SqliteConnection,
-    org_id: &str,
-    user_id: &str,
-) -> ApiResult<Role> {
+async fn role_for_update(conn: &mut AnyConnection, org_id: &str, user_id: &str) -> ApiResult<Role> {
     let role: Option<String> =
         sqlx::query_scalar("SELECT role FROM memberships WHERE org_id = ? AND user_id = ?")
             .bind(org_id)

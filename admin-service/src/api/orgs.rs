@@ -6,7 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use crate::AppState;
 use crate::api::agents::{AgentView, list_org_agents};
@@ -64,7 +64,7 @@ pub struct OrgView {
 
 const ORG_SELECT: &str = "SELECT o.rowid AS page_key, o.*, (SELECT COUNT(*) FROM agents a WHERE a.org_id = o.id) AS agent_count, (SELECT COUNT(*) FROM teams t WHERE t.org_id = o.id) AS team_count FROM organizations o";
 
-fn org_view(row: &SqliteRow, role: Option<Role>) -> Result<OrgView, ApiError> {
+fn org_view(row: &AnyRow, role: Option<Role>) -> Result<OrgView, ApiError> {
     Ok(OrgView {
         id: row.try_get("id")?,
         name: row.try_get("name")?,

@@ -9,7 +9,7 @@ use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use crate::errors::ApiError;
 
@@ -110,9 +110,9 @@ impl<T> Paged<T> {
 
     /// A page from rows selecting a `page_key` column (a row id or a name).
     pub fn from_rows(
-        rows: Vec<SqliteRow>,
+        rows: Vec<AnyRow>,
         p: &PageParams,
-        view: impl Fn(&SqliteRow) -> Result<T, ApiError>,
+        view: impl Fn(&AnyRow) -> Result<T, ApiError>,
     ) -> Result<Self, ApiError> {
         let page = Paged::from_items(rows, p, |r| {
             r.try_get::<i64, _>("page_key")

@@ -9,7 +9,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use serde::Deserialize;
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 use tokio::task::JoinHandle;
 
 use crate::AppState;
@@ -110,11 +110,7 @@ async fn end_graces_in(tx: &mut crate::store::db::WriteTx, now: i64) -> Result<u
 
 /// Removes every grace that ended by `now` from the database and the edge stores;
 /// returns how many ended.
-pub async fn end_graces(
-    pool: &SqlitePool,
-    writer: &Writer,
-    now: i64,
-) -> Result<usize, sqlx::Error> {
+pub async fn end_graces(pool: &AnyPool, writer: &Writer, now: i64) -> Result<usize, sqlx::Error> {
     let pending: Option<i64> =
         sqlx::query_scalar("SELECT 1 FROM key_grace_hashes WHERE grace_ends_at_ms <= ? LIMIT 1")
             .bind(now)
@@ -130,7 +126,7 @@ pub async fn end_graces(
 }
 
 /// Spawns the periodic clean-up of ended graces.
-pub fn spawn_grace_cleanup(pool: &SqlitePool, writer: &Writer) -> JoinHandle<()> {
+pub fn spawn_grace_cleanup(pool: &AnyPool, writer: &Writer) -> JoinHandle<()> {
     let (pool, writer) = (pool.clone(), writer.clone());
     crate::jobs::every(CLEANUP_INTERVAL, "rotated-out key secrets", move || {
         let (pool, writer) = (pool.clone(), writer.clone());

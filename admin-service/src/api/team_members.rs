@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use crate::AppState;
 use crate::api::extract::ApiJson;
@@ -59,7 +59,7 @@ const SELECT: &str =
      JOIN users u ON u.id = tm.user_id
      JOIN memberships m ON m.user_id = tm.user_id AND m.org_id = t.org_id";
 
-fn team_member_view(r: &SqliteRow) -> Result<TeamMemberView, ApiError> {
+fn team_member_view(r: &AnyRow) -> Result<TeamMemberView, ApiError> {
     Ok(TeamMemberView {
         team_id: r.try_get("team_id")?,
         user_id: r.try_get("user_id")?,

@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use crate::AppState;
 use crate::api::catalog::Catalog;
@@ -65,7 +65,7 @@ pub struct TeamRow {
 
 impl TeamRow {
     /// Decodes a `teams` row.
-    pub fn from_row(r: &SqliteRow) -> Result<TeamRow, ApiError> {
+    pub fn from_row(r: &AnyRow) -> Result<TeamRow, ApiError> {
         Ok(TeamRow {
             id: r.try_get("id")?,
             org_id: r.try_get("org_id")?,
@@ -82,7 +82,7 @@ impl TeamRow {
     }
 }
 
-fn team_view(r: &SqliteRow) -> Result<TeamView, ApiError> {
+fn team_view(r: &AnyRow) -> Result<TeamView, ApiError> {
     let t = TeamRow::from_row(r)?;
     Ok(TeamView {
         id: t.id,
@@ -101,7 +101,7 @@ fn team_view(r: &SqliteRow) -> Result<TeamView, ApiError> {
 }
 
 /// Loads a team row by id.
-pub async fn fetch_team_row(st: &AppState, id: &str) -> ApiResult<Option<(TeamRow, SqliteRow)>> {
+pub async fn fetch_team_row(st: &AppState, id: &str) -> ApiResult<Option<(TeamRow, AnyRow)>> {
     let Some(r) = sqlx::query("SELECT * FROM teams WHERE id = ?")
         .bind(id)
         .fetch_optional(&st.db)
@@ -253,7 +253,7 @@ pub async fn authorized_team(
     actor: &Actor,
     id: &str,
     perm: Perm,
-) -> ApiResult<(TeamRow, SqliteRow)> {
+) -> ApiResult<(TeamRow, AnyRow)> {
     let (team, row) = fetch_team_row(st, id)
         .await?
         .ok_or_else(|| ApiError::not_found("team"))?;

@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use crate::AppState;
 use crate::api::extract::ApiJson;
@@ -49,7 +49,7 @@ pub struct TokenView {
 const SELECT: &str = "SELECT t.rowid AS page_key, t.*, u.last_used_at_ms FROM api_tokens t
      LEFT JOIN api_token_usage u ON u.token_id = t.id";
 
-fn token_view(r: &SqliteRow, now: i64) -> Result<TokenView, ApiError> {
+fn token_view(r: &AnyRow, now: i64) -> Result<TokenView, ApiError> {
     let expires: Option<i64> = r.try_get("expires_at_ms")?;
     let revoked: Option<i64> = r.try_get("revoked_at_ms")?;
     let status = if revoked.is_some() {

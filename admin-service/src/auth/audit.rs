@@ -11,7 +11,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{Any, QueryBuilder, Row};
 
 use crate::AppState;
 use crate::api::paging::{PageParams, Paged, query};
@@ -104,7 +104,7 @@ async fn read(st: &AppState, org_id: Option<&str>, q: AuditQuery) -> ApiResult<P
     let from = time_filter("from", q.from.as_deref())?;
     let to = time_filter("to", q.to.as_deref())?;
     let cursor = p.cursor.is_some().then(|| p.after_rowid()).transpose()?;
-    let mut sql: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT * FROM audit_log WHERE 1 = 1");
+    let mut sql: QueryBuilder<Any> = QueryBuilder::new("SELECT * FROM audit_log WHERE 1 = 1");
     if let Some(org) = org_id {
         sql.push(" AND org_id = ").push_bind(org);
     }

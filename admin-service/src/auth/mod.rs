@@ -8,7 +8,7 @@ use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use sqlx::{AnyConnection, AnyPool, Row};
 
 use crate::AppState;
 use crate::errors::ApiError;
@@ -36,7 +36,7 @@ pub fn token_prefix(token: &str) -> String {
 /// (the caller prints it once). A token from the environment replaces every other
 /// bootstrap token, so changing `TOLLGATE_ADMIN_TOKEN` and restarting rotates it.
 pub async fn bootstrap(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     from_env: Option<&str>,
 ) -> Result<Option<String>, sqlx::Error> {
     let now = now_ms();
@@ -103,7 +103,7 @@ pub enum TokenOwner<'a> {
 
 /// Issues a token inside a transaction; returns (token id, token).
 pub async fn issue_token(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     owner: TokenOwner<'_>,
     name: &str,
     expires_at_ms: Option<i64>,
@@ -133,7 +133,7 @@ pub async fn issue_token(
 
 /// Issues a new token for a user inside a transaction; returns (token id, token).
 pub async fn issue_user_token(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     user_id: &str,
     name: &str,
 ) -> Result<(String, String), sqlx::Error> {
@@ -155,7 +155,7 @@ pub struct Actor {
 const LAST_USED_GRANULARITY_MS: i64 = 60_000;
 
 /// Records that a token was used (at most once per [`LAST_USED_GRANULARITY_MS`]).
-async fn touch_token(pool: &SqlitePool, token_id: &str, now: i64) -> Result<(), sqlx::Error> {
+async fn touch_token(pool: &AnyPool, token_id: &str, now: i64) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO api_token_usage (token_id, last_used_at_ms) VALUES (?, ?)
          ON CONFLICT (token_id) DO UPDATE SET last_used_at_ms = excluded.last_used_at_ms
@@ -318,7 +318,7 @@ pub struct OrgAccess {
 
 /// The caller's role in `org_id`: `None` when not a member (platform admins are owners).
 pub async fn role_in(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     actor: &Actor,
     org_id: &str,
 ) -> Result<Option<Role>, ApiError> {
@@ -341,7 +341,7 @@ pub async fn role_in(
 /// or the caller is not a member (other tenants' objects are invisible), 403 when the
 /// role is too weak.
 pub async fn authorize_org(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     actor: &Actor,
     org_id: &str,
     perm: Perm,

@@ -10,7 +10,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use sqlx::{AnyConnection, AnyPool, Row};
 
 use crate::AppState;
 use crate::api::extract::ApiJson;
@@ -25,7 +25,7 @@ pub struct FxRates(BTreeMap<(String, String), u64>);
 
 impl FxRates {
     /// Loads every rate.
-    pub async fn load(pool: &SqlitePool) -> Result<FxRates, sqlx::Error> {
+    pub async fn load(pool: &AnyPool) -> Result<FxRates, sqlx::Error> {
         let mut rates = BTreeMap::new();
         for r in sqlx::query("SELECT from_currency, to_currency, rate_micros FROM fx_rates")
             .fetch_all(pool)
@@ -53,7 +53,7 @@ impl FxRates {
 
 /// Refuses the write in progress (409 naming `field`) when some priced catalog
 /// model has no rate into the currency of some organization.
-pub async fn check_convertible(conn: &mut SqliteConnection, field: &str) -> ApiResult<()> {
+pub async fn check_convertible(conn: &mut AnyConnection, field: &str) -> ApiResult<()> {
     let gap = sqlx::query(
         "SELECT m.name, m.currency AS from_c, o.slug, o.currency AS to_c
          FROM catalog_models m JOIN organizations o ON o.currency <> m.currency

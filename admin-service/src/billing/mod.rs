@@ -15,7 +15,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use sqlx::{AnyConnection, AnyPool, Row};
 
 use crate::AppState;
 use crate::auth::{Actor, Perm, authorize_org};
@@ -33,7 +33,7 @@ const MICROS_PER_MINOR: i64 = 10_000;
 /// Records that `agent_id` belongs to `org_id` from `at_ms` on, closing its previous
 /// assignment; runs inside the transaction that moves the agent.
 pub async fn record_assignment(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     agent_id: &str,
     org_id: &str,
     at_ms: i64,
@@ -55,18 +55,19 @@ pub async fn record_assignment(
 }
 
 /// Whether the org has usage or agent-assignment history that deleting it would lose.
-pub async fn has_history(conn: &mut SqliteConnection, org_id: &str) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM usage_events WHERE org_id = ?1)
-             OR EXISTS (SELECT 1 FROM agent_assignments WHERE org_id = ?1)",
+pub async fn has_history(conn: &mut AnyConnection, org_id: &str) -> Result<bool, sqlx::Error> {
+    let found: i64 = sqlx::query_scalar(
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM usage_events WHERE org_id = $1)
+             OR EXISTS (SELECT 1 FROM agent_assignments WHERE org_id = $1) THEN 1 ELSE 0 END",
     )
     .bind(org_id)
     .fetch_one(conn)
-    .await
+    .await?;
+    Ok(found != 0)
 }
 
 /// Deletes the org's billing history (with the org, after confirmation).
-pub async fn delete_history(conn: &mut SqliteConnection, org_id: &str) -> Result<(), sqlx::Error> {
+pub async fn delete_history(conn: &mut AnyConnection, org_id: &str) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM usage_events WHERE org_id = ?")
         .bind(org_id)
         .execute(&mut *conn)
@@ -300,7 +301,7 @@ struct Used {
 }
 
 /// Computes the org's billing for the months in `range`.
-pub async fn compute(pool: &SqlitePool, org_id: &str, range: &MonthRange) -> ApiResult<Billing> {
+pub async fn compute(pool: &AnyPool, org_id: &str, range: &MonthRange) -> ApiResult<Billing> {
     let currency: String = sqlx::query_scalar("SELECT currency FROM organizations WHERE id = ?")
         .bind(org_id)
         .fetch_optional(pool)

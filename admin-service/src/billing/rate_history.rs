@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use sqlx::{AnyConnection, AnyPool, Row};
 
 use crate::billing::usage::utc_day;
 use crate::errors::{ApiError, ApiResult};
@@ -46,7 +46,7 @@ pub fn effective_day(field: &str, requested: Option<&str>, now_ms: i64) -> ApiRe
 
 /// Records the org's default rate from `day` on and refreshes the rate in force.
 pub async fn set_org_rate(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     org_id: &str,
     day: &str,
     rate_minor: i64,
@@ -73,7 +73,7 @@ pub async fn set_org_rate(
 /// Records the agent's own rate (`None`: its org's default) from `day` on and
 /// refreshes the rate in force.
 pub async fn set_agent_rate(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     agent_id: &str,
     day: &str,
     rate_minor: Option<i64>,
@@ -108,7 +108,7 @@ pub struct Rates {
 
 impl Rates {
     /// Loads the org's history and its agents' (every agent ever assigned or billed).
-    pub async fn load(pool: &SqlitePool, org_id: &str) -> Result<Rates, sqlx::Error> {
+    pub async fn load(pool: &AnyPool, org_id: &str) -> Result<Rates, sqlx::Error> {
         let mut rates = Rates::default();
         for r in sqlx::query(
             "SELECT effective_day, rate_minor FROM org_rate_history WHERE org_id = ?

@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::{Any, AnyPool, QueryBuilder, Row};
 use tokio::task::JoinHandle;
 
 use crate::AppState;
@@ -29,7 +29,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Spawns one drainer per sink.
 pub fn spawn_drainers(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     writer: &Writer,
     sinks: &[Arc<dyn Sink>],
 ) -> Vec<JoinHandle<()>> {
@@ -64,11 +64,7 @@ pub fn spawn_drainers(
 
 /// Moves one batch of spooled events from `sink` into the database; returns how
 /// many spool entries were consumed. Safe to repeat after a crash at any point.
-pub async fn drain_once(
-    pool: &SqlitePool,
-    writer: &Writer,
-    sink: &dyn Sink,
-) -> Result<usize, String> {
+pub async fn drain_once(pool: &AnyPool, writer: &Writer, sink: &dyn Sink) -> Result<usize, String> {
     let spooled = sink.spooled_usage(BATCH).await.map_err(|e| e.0)?;
     if spooled.is_empty() {
         return Ok(0);
@@ -111,7 +107,7 @@ pub async fn drain_once(
     Ok(drained)
 }
 
-async fn insert(conn: &mut sqlx::SqliteConnection, e: &UsageEvent) -> Result<(), sqlx::Error> {
+async fn insert(conn: &mut sqlx::AnyConnection, e: &UsageEvent) -> Result<(), sqlx::Error> {
     let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
     sqlx::query(
         "INSERT OR IGNORE INTO usage_events (event_id, org_id, team_id, key_id, agent_id, model,
@@ -276,7 +272,7 @@ pub async fn org_usage(
     check_day("from", &q.from)?;
     check_day("to", &q.to)?;
     let col = q.group_by.column();
-    let mut sql: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+    let mut sql: QueryBuilder<Any> = QueryBuilder::new(format!(
         "SELECT {col} AS grp, COUNT(*) - SUM(denied) AS requests, SUM(denied) AS denied,
                 SUM(input_tokens) AS input_tokens,
                 SUM(output_tokens) AS output_tokens, SUM(cost_micros) AS cost,

@@ -1,12 +1,10 @@
 //! The admin database: connection, migrations, ids, clocks and the write transaction
 //! that couples every mutation with its outbox entries.
 
-use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
-use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::sync::outbox::Signal;
@@ -14,24 +12,89 @@ use crate::sync::outbox::Signal;
 /// Default database: a file under `.tollgate/` in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://.tollgate/admin.db";
 
-/// Opens (creating if needed) a SQLite database in WAL mode and runs the migrations.
-pub async fn connect(url: &str) -> Result<SqlitePool, sqlx::Error> {
-    let opts = SqliteConnectOptions::from_str(url)?
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .busy_timeout(Duration::from_secs(10))
-        .foreign_keys(true);
-    if let Some(dir) = opts.get_filename().parent()
-        && !dir.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
+/// The admin database pool; the backend is chosen by the URL's scheme.
+pub type Db = AnyPool;
+
+/// Which SQL engine holds the admin state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An embedded SQLite file (the `tollgate up` default).
+    Sqlite,
+    /// A PostgreSQL server shared by one or more admin replicas.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a database URL names, if it is one we run on.
+    pub fn of_url(url: &str) -> Option<Backend> {
+        let scheme = url.split_once(':').map(|(s, _)| s)?;
+        match scheme {
+            "sqlite" => Some(Backend::Sqlite),
+            "postgres" | "postgresql" => Some(Backend::Postgres),
+            _ => None,
+        }
     }
-    let pool = SqlitePoolOptions::new()
-        .max_connections(8)
-        .connect_with(opts)
-        .await?;
-    sqlx::migrate!("./migrations").run(&pool).await?;
+
+    /// The backend behind an open pool.
+    pub fn of(db: &Db) -> Backend {
+        Backend::of_url(db.connect_options().database_url.as_str()).unwrap_or(Backend::Sqlite)
+    }
+}
+
+/// Opens the database named by `url` (`sqlite://…` or `postgres://…`), creating a
+/// SQLite file if needed, and runs that backend's migrations.
+pub async fn connect(url: &str) -> Result<Db, sqlx::Error> {
+    sqlx::any::install_default_drivers();
+    let backend = Backend::of_url(url).ok_or_else(|| {
+        sqlx::Error::Configuration("database URL must start with sqlite:// or postgres://".into())
+    })?;
+    let pool = match backend {
+        Backend::Sqlite => {
+            let opts = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(url)?;
+            if let Some(dir) = opts.get_filename().parent()
+                && !dir.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
+            }
+            let url = with_create_mode(url);
+            AnyPoolOptions::new()
+                .max_connections(8)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
+                             PRAGMA foreign_keys = ON;",
+                        )
+                        .await?;
+                        Ok(())
+                    })
+                })
+                .connect_with(url.parse::<AnyConnectOptions>()?)
+                .await?
+        }
+        Backend::Postgres => {
+            AnyPoolOptions::new()
+                .max_connections(16)
+                .connect(url)
+                .await?
+        }
+    };
+    match backend {
+        Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
+        Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
+    }
     Ok(pool)
+}
+
+/// Adds `mode=rwc` so a missing SQLite file is created.
+fn with_create_mode(url: &str) -> String {
+    if url.contains("mode=") {
+        url.to_string()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    }
 }
 
 /// Milliseconds since the Unix epoch.
@@ -88,13 +151,25 @@ impl Writer {
         }
     }
 
-    /// Starts a write transaction. Writers take turns: SQLite has one writer anyway.
-    /// `BEGIN IMMEDIATE` takes the write lock up front: a deferred transaction that
-    /// reads first fails with SQLITE_BUSY when a pusher commits in between.
+    /// Starts a write transaction. Writers take turns, across replicas too, so a
+    /// check-then-write (the last owner, a budget, a slug) never races another writer.
+    /// SQLite: `BEGIN IMMEDIATE` takes the write lock up front (a deferred transaction
+    /// that reads first fails with SQLITE_BUSY when a pusher commits in between).
+    /// PostgreSQL: a transaction-scoped advisory lock shared by every replica.
     /// The audit triggers attribute the transaction's changes to the request's actor.
-    pub async fn begin(&self, pool: &SqlitePool) -> Result<WriteTx, sqlx::Error> {
+    pub async fn begin(&self, pool: &Db) -> Result<WriteTx, sqlx::Error> {
         let guard = self.lock.clone().lock_owned().await;
-        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = match Backend::of(pool) {
+            Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(WRITER_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                tx
+            }
+        };
         set_audit_actor(&mut tx, &crate::auth::audit::current_actor()).await?;
         Ok(WriteTx {
             tx,
@@ -105,9 +180,12 @@ impl Writer {
     }
 }
 
+/// The advisory-lock key that serializes admin writers on PostgreSQL ("tgwr").
+const WRITER_LOCK: i64 = 0x7467_7772;
+
 /// A write transaction; changes and outbox entries commit together or not at all.
 pub struct WriteTx {
-    tx: Transaction<'static, Sqlite>,
+    tx: Transaction<'static, Any>,
     _guard: OwnedMutexGuard<()>,
     signal: Arc<Signal>,
     enqueued: bool,
@@ -115,7 +193,7 @@ pub struct WriteTx {
 
 impl WriteTx {
     /// The connection to run statements on.
-    pub fn conn(&mut self) -> &mut SqliteConnection {
+    pub fn conn(&mut self) -> &mut AnyConnection {
         &mut self.tx
     }
 
@@ -142,10 +220,15 @@ impl WriteTx {
 }
 
 /// Names who the audit triggers record for the writes of this transaction.
-pub async fn set_audit_actor(conn: &mut SqliteConnection, actor: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE audit_context SET actor = ? WHERE id = 1")
-        .bind(actor)
-        .execute(conn)
-        .await?;
+pub async fn set_audit_actor(conn: &mut AnyConnection, actor: &str) -> Result<(), sqlx::Error> {
+    match conn.backend_name() {
+        // One writer at a time: a one-row table the triggers read.
+        "SQLite" => sqlx::query("UPDATE audit_context SET actor = $1 WHERE id = 1"),
+        // Concurrent writers: a setting local to this transaction.
+        _ => sqlx::query("SELECT set_config('tollgate.actor', $1, true)"),
+    }
+    .bind(actor)
+    .execute(conn)
+    .await?;
     Ok(())
 }

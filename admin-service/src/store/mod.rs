@@ -1,3 +1,4 @@
 //! The admin database: connection, migrations and the write transaction.
 
 pub mod db;
+pub mod query;

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use sqlx::{Row, SqlitePool};
+use sqlx::{AnyPool, Row};
 
 use crate::api::catalog::Catalog;
 use crate::api::config::OrgConfig;
@@ -109,7 +109,7 @@ impl OrgState {
 /// win for the same KV key; since every entry compiles current state, applying the
 /// result brings a sink up to date whatever it missed.
 pub async fn compile(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     vault: &Vault,
     entries: &[OutboxEntry],
 ) -> Result<Vec<KvWrite>, CompileError> {
@@ -156,7 +156,7 @@ pub async fn compile(
 }
 
 struct Compiler<'a> {
-    pool: &'a SqlitePool,
+    pool: &'a AnyPool,
     now_ms: i64,
     /// Key id → (hash of a rotated-out secret, end of its grace), from `key_grace_hashes`.
     graces: HashMap<String, Vec<(String, i64)>>,

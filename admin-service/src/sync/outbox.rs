@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
-use sqlx::{Row, SqlitePool};
+use sqlx::{AnyPool, Row};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
@@ -52,7 +52,7 @@ impl Signal {
 
 /// Registers the sinks and spawns one pusher task per sink.
 pub async fn spawn_pushers(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     sinks: Vec<Arc<dyn Sink>>,
     signal: &Signal,
     vault: &Arc<Vault>,
@@ -68,7 +68,7 @@ pub async fn spawn_pushers(
     Ok(handles)
 }
 
-async fn run(pool: SqlitePool, sink: Arc<dyn Sink>, waker: Arc<Notify>, vault: Arc<Vault>) {
+async fn run(pool: AnyPool, sink: Arc<dyn Sink>, waker: Arc<Notify>, vault: Arc<Vault>) {
     let mut backoff = MIN_BACKOFF;
     loop {
         match drain_once(&pool, sink.as_ref(), &vault).await {
@@ -101,7 +101,7 @@ async fn run(pool: SqlitePool, sink: Arc<dyn Sink>, waker: Arc<Notify>, vault: A
 }
 
 /// Pushes the next batch to `sink`; `Ok(false)` when it was already up to date.
-pub async fn drain_once(pool: &SqlitePool, sink: &dyn Sink, vault: &Vault) -> Result<bool, String> {
+pub async fn drain_once(pool: &AnyPool, sink: &dyn Sink, vault: &Vault) -> Result<bool, String> {
     let position: i64 = sqlx::query_scalar("SELECT position FROM sink_positions WHERE sink = ?")
         .bind(sink.name())
         .fetch_one(pool)

@@ -55,7 +55,7 @@ pub struct TestServer {
     /// The SMTP server the service sends invitation emails to.
     pub mail: smtp::SmtpSink,
     /// A connection kept for snapshots, which the RBAC matrix takes hundreds of.
-    snap: tokio::sync::OnceCell<sqlx::SqlitePool>,
+    snap: tokio::sync::OnceCell<admin_service::store::db::Db>,
 }
 
 impl Drop for TestServer {
@@ -376,9 +376,10 @@ impl TestServer {
     }
 
     /// A read-write connection to the admin database, for assertions on what is stored.
-    pub async fn db(&self) -> sqlx::SqlitePool {
-        let opts = SqliteConnectOptions::new().filename(&self.db_path);
-        sqlx::SqlitePool::connect_with(opts).await.unwrap()
+    pub async fn db(&self) -> admin_service::store::db::Db {
+        admin_service::store::db::connect(&format!("sqlite://{}", self.db_path.display()))
+            .await
+            .unwrap()
     }
 
     /// Every row of every admin table except the pushers' and token-use bookkeeping, as text:

@@ -1,0 +1,82 @@
+//! Dynamic SQL for both backends: `sqlx::QueryBuilder<Any>` writes `?` placeholders,
+//! which PostgreSQL rejects, so filters are assembled here with numbered `$N` ones
+//! (SQLite reads `$N` as the N-th argument too).
+
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::{Any, Arguments, Encode, Executor, Type};
+
+/// A statement built from fragments, each bound value numbered in order.
+pub struct Sql {
+    text: String,
+    args: AnyArguments<'static>,
+    count: usize,
+}
+
+impl Sql {
+    /// Starts a statement with `text`.
+    pub fn new(text: impl Into<String>) -> Sql {
+        Sql {
+            text: text.into(),
+            args: AnyArguments::default(),
+            count: 0,
+        }
+    }
+
+    /// Appends raw SQL (never user input).
+    pub fn push(&mut self, fragment: &str) -> &mut Sql {
+        self.text.push_str(fragment);
+        self
+    }
+
+    /// Appends a placeholder for `value` and binds it.
+    pub fn bind<T>(&mut self, value: T) -> &mut Sql
+    where
+        T: 'static + Send + Encode<'static, Any> + Type<Any>,
+    {
+        self.count += 1;
+        self.text.push('$');
+        self.text.push_str(&self.count.to_string());
+        // Encoding into AnyArguments fails only for types Any cannot carry, which
+        // the `Type<Any>` bound already excludes.
+        let _ = self.args.add(value);
+        self
+    }
+
+    /// The SQL text so far.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Runs the statement and returns every row.
+    pub async fn fetch_all<'e, E>(self, executor: E) -> Result<Vec<AnyRow>, sqlx::Error>
+    where
+        E: Executor<'e, Database = Any>,
+    {
+        sqlx::query_with(&self.text, self.args)
+            .fetch_all(executor)
+            .await
+    }
+
+    /// Runs the statement and returns the rows affected.
+    pub async fn execute<'e, E>(self, executor: E) -> Result<u64, sqlx::Error>
+    where
+        E: Executor<'e, Database = Any>,
+    {
+        Ok(sqlx::query_with(&self.text, self.args)
+            .execute(executor)
+            .await?
+            .rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Sql;
+
+    #[test]
+    fn placeholders_are_numbered_in_order() {
+        let mut q = Sql::new("SELECT * FROM t WHERE a = ");
+        q.bind("x".to_string()).push(" AND b > ").bind(3_i64);
+        assert_eq!(q.text(), "SELECT * FROM t WHERE a = $1 AND b > $2");
+    }
+}
