@@ -6,17 +6,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Json;
-use axum::extract::{Path, Query, State};
-use serde::{Deserialize, Serialize};
-use sqlx::{Any, AnyPool, QueryBuilder, Row};
+use serde::Serialize;
+use sqlx::AnyPool;
 use tokio::task::JoinHandle;
 
-use crate::AppState;
-use crate::auth::{Actor, Perm, authorize_org};
 use crate::billing::money::Micros;
 use crate::errors::{ApiError, ApiResult};
-use crate::store::db::{Writer, now_ms};
+use crate::store;
+use crate::store::db::{Db, Writer, now_ms};
+pub use crate::store::usage::GroupBy;
+use crate::store::usage::UsageFilter;
 use crate::sync::compile::KvWrite;
 use crate::sync::sinks::Sink;
 use policy::UsageEvent;
@@ -166,57 +165,6 @@ pub fn utc_day(ms: i64) -> String {
     format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
 }
 
-/// What usage rows are grouped by.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GroupBy {
-    /// UTC calendar day.
-    #[default]
-    Day,
-    /// Model requested.
-    Model,
-    /// Virtual key.
-    Key,
-    /// Agent (`null` for keys without one).
-    Agent,
-    /// Team (`null` for keys without one).
-    Team,
-}
-
-impl GroupBy {
-    fn column(self) -> &'static str {
-        match self {
-            GroupBy::Day => "day",
-            GroupBy::Model => "model",
-            GroupBy::Key => "key_id",
-            GroupBy::Agent => "agent_id",
-            GroupBy::Team => "team_id",
-        }
-    }
-}
-
-/// Query of `GET /api/organizations/{id}/usage`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UsageQuery {
-    /// First day included, `YYYY-MM-DD` (UTC).
-    #[serde(default)]
-    from: Option<String>,
-    /// Last day included, `YYYY-MM-DD` (UTC).
-    #[serde(default)]
-    to: Option<String>,
-    #[serde(default)]
-    group_by: GroupBy,
-    #[serde(default)]
-    key_id: Option<String>,
-    #[serde(default)]
-    agent_id: Option<String>,
-    #[serde(default)]
-    team_id: Option<String>,
-    #[serde(default)]
-    model: Option<String>,
-}
-
 /// Totals of one group.
 #[derive(Debug, Default, Serialize)]
 pub struct UsageRow {
@@ -251,64 +199,27 @@ pub struct UsageReport {
     pub totals: UsageRow,
 }
 
-fn check_day(field: &str, v: &Option<String>) -> Result<(), ApiError> {
-    let Some(d) = v else { return Ok(()) };
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(d, &format)
-        .map(|_| ())
-        .map_err(|_| ApiError::invalid(field, format!("{d:?} is not a date (YYYY-MM-DD)")))
-}
-
-/// `GET /api/organizations/{id}/usage`: usage per day, model, key, agent or team,
-/// filtered by day range, key, agent, team and model (viewer+).
-pub async fn org_usage(
-    State(st): State<AppState>,
-    actor: Actor,
-    Path(org_id): Path<String>,
-    query: Result<Query<UsageQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult<Json<UsageReport>> {
-    authorize_org(&st.db, &actor, &org_id, Perm::View).await?;
-    let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
-    check_day("from", &q.from)?;
-    check_day("to", &q.to)?;
-    let col = q.group_by.column();
-    let mut sql: QueryBuilder<Any> = QueryBuilder::new(format!(
-        "SELECT {col} AS grp, COUNT(*) - SUM(denied) AS requests, SUM(denied) AS denied,
-                SUM(input_tokens) AS input_tokens,
-                SUM(output_tokens) AS output_tokens, SUM(cost_micros) AS cost,
-                SUM(cached) AS cached_requests
-         FROM usage_events WHERE org_id = "
-    ));
-    sql.push_bind(&org_id);
-    let filters = [
-        ("day >= ", &q.from),
-        ("day <= ", &q.to),
-        ("key_id = ", &q.key_id),
-        ("agent_id = ", &q.agent_id),
-        ("team_id = ", &q.team_id),
-        ("model = ", &q.model),
-    ];
-    for (clause, value) in filters {
-        if let Some(v) = value {
-            sql.push(" AND ").push(clause).push_bind(v);
-        }
-    }
-    sql.push(format!(" GROUP BY {col} ORDER BY {col}"));
-    let rows = sql.build().fetch_all(&st.db).await?;
+/// The org's recorded usage matching `filter`, one row per `group_by` value, with
+/// totals; 404 for an unknown org.
+pub async fn report(
+    pool: &Db,
+    org_id: &str,
+    group_by: GroupBy,
+    filter: &UsageFilter<'_>,
+) -> ApiResult<UsageReport> {
     let mut totals = UsageRow::default();
+    // Ordered in Rust: PostgreSQL's collation may order text differently.
     let mut out = BTreeMap::new();
-    for r in rows {
-        let get = |c: &str| -> Result<u64, sqlx::Error> {
-            Ok(u64::try_from(r.try_get::<i64, _>(c)?).unwrap_or(0))
-        };
+    for g in store::usage::totals_by(pool, org_id, group_by, filter).await? {
+        let n = |v: i64| u64::try_from(v).unwrap_or(0);
         let row = UsageRow {
-            group: r.try_get("grp")?,
-            requests: get("requests")?,
-            cached_requests: get("cached_requests")?,
-            denied: get("denied")?,
-            input_tokens: get("input_tokens")?,
-            output_tokens: get("output_tokens")?,
-            cost: Micros(get("cost")?),
+            group: g.group,
+            requests: n(g.requests),
+            cached_requests: n(g.cached),
+            denied: n(g.denied),
+            input_tokens: n(g.input_tokens),
+            output_tokens: n(g.output_tokens),
+            cost: Micros(n(g.cost_micros)),
         };
         totals.requests += row.requests;
         totals.cached_requests += row.cached_requests;
@@ -318,15 +229,14 @@ pub async fn org_usage(
         totals.cost.0 += row.cost.0;
         out.insert(row.group.clone(), row);
     }
-    let currency: String = sqlx::query_scalar("SELECT currency FROM organizations WHERE id = ?")
-        .bind(&org_id)
-        .fetch_one(&st.db)
-        .await?;
-    Ok(Json(UsageReport {
-        org_id,
+    let currency = store::billing::org_currency(pool, org_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("organization"))?;
+    Ok(UsageReport {
+        org_id: org_id.to_string(),
         currency,
-        group_by: q.group_by,
+        group_by,
         rows: out.into_values().collect(),
         totals,
-    }))
+    })
 }
