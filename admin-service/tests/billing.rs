@@ -79,10 +79,10 @@ async fn drained(s: &TestServer) {
     }
 }
 
+/// Runs `statement` on the admin database (whichever backend the server runs on):
+/// `$1..` take `binds`, the last placeholder takes `id`.
 async fn sql(s: &TestServer, statement: &str, binds: &[i64], id: &str) {
-    let pool = sqlx::SqlitePool::connect_with(SqliteConnectOptions::new().filename(&s.db_path))
-        .await
-        .unwrap();
+    let pool = s.db().await;
     let mut q = sqlx::query(statement);
     for b in binds {
         q = q.bind(*b);
@@ -106,7 +106,7 @@ async fn org_with_agent(s: &TestServer, rate: &str) -> (String, String) {
     // History is recorded at the real time of the move; back-date it to before October.
     sql(
         s,
-        "UPDATE agent_assignments SET from_ms = ? WHERE agent_id = ?",
+        "UPDATE agent_assignments SET from_ms = $1 WHERE agent_id = $2",
         &[OCT_2026_MS - DAY_MS],
         &agent,
     )
@@ -323,14 +323,14 @@ async fn an_agent_moved_mid_month_bills_each_org_for_its_days() {
     let moved = OCT_2026_MS + 10 * DAY_MS + 12 * 3_600_000;
     sql(
         &s,
-        "UPDATE agent_assignments SET to_ms = ? WHERE agent_id = ? AND to_ms IS NOT NULL",
+        "UPDATE agent_assignments SET to_ms = $1 WHERE agent_id = $2 AND to_ms IS NOT NULL",
         &[moved],
         &agent,
     )
     .await;
     sql(
         &s,
-        "UPDATE agent_assignments SET from_ms = ? WHERE agent_id = ? AND to_ms IS NULL",
+        "UPDATE agent_assignments SET from_ms = $1 WHERE agent_id = $2 AND to_ms IS NULL",
         &[moved],
         &agent,
     )
