@@ -105,6 +105,52 @@ pub async fn assignments(
     .collect()
 }
 
+/// Whose rate a rate-history entry sets.
+#[derive(Clone, Copy)]
+enum RateOf {
+    Org,
+    Agent,
+}
+
+impl RateOf {
+    /// `(history table, its id column, table holding the rate in force)`.
+    fn tables(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            RateOf::Org => ("org_rate_history", "org_id", "organizations"),
+            RateOf::Agent => ("agent_rate_history", "agent_id", "agents"),
+        }
+    }
+}
+
+/// Records `rate_minor` from `day` on for `id`, then copies the latest entry into
+/// the rate in force.
+async fn set_rate(
+    conn: &mut AnyConnection,
+    of: RateOf,
+    id: &str,
+    day: &str,
+    rate_minor: Option<i64>,
+) -> Result<(), sqlx::Error> {
+    let (history, column, current) = of.tables();
+    sqlx::query(&format!(
+        "INSERT INTO {history} ({column}, effective_day, rate_minor) VALUES ($1, $2, $3)
+         ON CONFLICT ({column}, effective_day) DO UPDATE SET rate_minor = excluded.rate_minor"
+    ))
+    .bind(id)
+    .bind(day)
+    .bind(rate_minor)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(&format!(
+        "UPDATE {current} SET billing_rate_minor = (SELECT rate_minor FROM {history}
+            WHERE {column} = $1 ORDER BY effective_day DESC LIMIT 1) WHERE id = $1"
+    ))
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Records the org's default rate from `day` on and refreshes the rate in force.
 pub async fn set_org_rate(
     conn: &mut AnyConnection,
@@ -112,23 +158,7 @@ pub async fn set_org_rate(
     day: &str,
     rate_minor: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO org_rate_history (org_id, effective_day, rate_minor) VALUES ($1, $2, $3)
-         ON CONFLICT (org_id, effective_day) DO UPDATE SET rate_minor = excluded.rate_minor",
-    )
-    .bind(org_id)
-    .bind(day)
-    .bind(rate_minor)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "UPDATE organizations SET billing_rate_minor = (SELECT rate_minor FROM org_rate_history
-            WHERE org_id = $1 ORDER BY effective_day DESC LIMIT 1) WHERE id = $1",
-    )
-    .bind(org_id)
-    .execute(conn)
-    .await?;
-    Ok(())
+    set_rate(conn, RateOf::Org, org_id, day, Some(rate_minor)).await
 }
 
 /// Records the agent's own rate (`None`: its org's default) from `day` on and
@@ -139,23 +169,7 @@ pub async fn set_agent_rate(
     day: &str,
     rate_minor: Option<i64>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO agent_rate_history (agent_id, effective_day, rate_minor) VALUES ($1, $2, $3)
-         ON CONFLICT (agent_id, effective_day) DO UPDATE SET rate_minor = excluded.rate_minor",
-    )
-    .bind(agent_id)
-    .bind(day)
-    .bind(rate_minor)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "UPDATE agents SET billing_rate_minor = (SELECT rate_minor FROM agent_rate_history
-            WHERE agent_id = $1 ORDER BY effective_day DESC LIMIT 1) WHERE id = $1",
-    )
-    .bind(agent_id)
-    .execute(conn)
-    .await?;
-    Ok(())
+    set_rate(conn, RateOf::Agent, agent_id, day, rate_minor).await
 }
 
 /// The org's default-rate history: `(effective_day, rate_minor)`, oldest first.
