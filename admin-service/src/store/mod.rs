@@ -5,4 +5,5 @@ pub mod db;
 pub mod fx;
 pub mod logs;
 pub mod query;
+pub mod sync;
 pub mod usage;
