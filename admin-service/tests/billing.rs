@@ -79,10 +79,10 @@ async fn drained(s: &TestServer) {
     }
 }
 
+/// Runs `statement` on the admin database (whichever backend the server runs on):
+/// `$1..` take `binds`, the last placeholder takes `id`.
 async fn sql(s: &TestServer, statement: &str, binds: &[i64], id: &str) {
-    let pool = sqlx::SqlitePool::connect_with(SqliteConnectOptions::new().filename(&s.db_path))
-        .await
-        .unwrap();
+    let pool = s.db().await;
     let mut q = sqlx::query(statement);
     for b in binds {
         q = q.bind(*b);
@@ -106,7 +106,7 @@ async fn org_with_agent(s: &TestServer, rate: &str) -> (String, String) {
     // History is recorded at the real time of the move; back-date it to before October.
     sql(
         s,
-        "UPDATE agent_assignments SET from_ms = ? WHERE agent_id = ?",
+        "UPDATE agent_assignments SET from_ms = $1 WHERE agent_id = $2",
         &[OCT_2026_MS - DAY_MS],
         &agent,
     )
@@ -323,14 +323,14 @@ async fn an_agent_moved_mid_month_bills_each_org_for_its_days() {
     let moved = OCT_2026_MS + 10 * DAY_MS + 12 * 3_600_000;
     sql(
         &s,
-        "UPDATE agent_assignments SET to_ms = ? WHERE agent_id = ? AND to_ms IS NOT NULL",
+        "UPDATE agent_assignments SET to_ms = $1 WHERE agent_id = $2 AND to_ms IS NOT NULL",
         &[moved],
         &agent,
     )
     .await;
     sql(
         &s,
-        "UPDATE agent_assignments SET from_ms = ? WHERE agent_id = ? AND to_ms IS NULL",
+        "UPDATE agent_assignments SET from_ms = $1 WHERE agent_id = $2 AND to_ms IS NULL",
         &[moved],
         &agent,
     )
@@ -611,4 +611,145 @@ async fn deleting_an_org_with_billing_history_needs_confirmation() {
         s.get(&format!("/api/organizations/{org}")).await.status,
         404
     );
+}
+
+/// A request the edge denied after its key resolved: no tokens, no cost.
+fn denied(org: &str, at_ms: i64) -> UsageEvent {
+    UsageEvent {
+        input_tokens: 0,
+        output_tokens: 0,
+        status: 429,
+        code: Some("rate_limited".into()),
+        denied: true,
+        provider: None,
+        ..event(org, None, "gpt-4o", 0, at_ms)
+    }
+}
+
+#[tokio::test]
+async fn usage_groups_and_request_logs_count_denied_and_cached_apart_per_org() {
+    let s = TestServer::start().await;
+    let org = s.org("Logged").await;
+    let other = s.org("Neighbour").await;
+    let agent = s.agent(&org, "Logger").await;
+    let t = OCT_2026_MS + 3 * DAY_MS;
+    let mut events = vec![
+        event(&org, Some(&agent), "gpt-4o", 20_000, t),
+        event(&org, Some(&agent), "gpt-4o", 30_000, t + 1),
+        event(&org, None, "gpt-4o-mini", 5_000, t + DAY_MS),
+        UsageEvent {
+            cached: true,
+            input_tokens: 0,
+            output_tokens: 0,
+            ..event(&org, Some(&agent), "gpt-4o", 0, t + 2)
+        },
+        denied(&org, t + 3),
+        denied(&org, t + DAY_MS + 1),
+        // Another tenant's traffic never shows in this org's figures or logs.
+        event(&other, None, "gpt-4o", 999_000, t),
+    ];
+    events[2].team_id = Some("team_x".into());
+    s.synced().await;
+    spool(&s.sink_paths[0], &events).await;
+    drained(&s).await;
+
+    let base = format!("/api/organizations/{org}");
+    let by_agent = s.get(&format!("{base}/usage?group_by=agent")).await.ok();
+    let rows = by_agent["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{by_agent}");
+    // Keys without an agent group under `null`, listed first.
+    assert_eq!(rows[0]["group"], Value::Null);
+    assert_eq!(
+        (&rows[0]["requests"], &rows[0]["denied"], &rows[0]["cost"]),
+        (&json!(1), &json!(2), &json!("0.005"))
+    );
+    assert_eq!(rows[1]["group"], json!(agent));
+    assert_eq!(
+        (
+            &rows[1]["requests"],
+            &rows[1]["cached_requests"],
+            &rows[1]["denied"]
+        ),
+        (&json!(3), &json!(1), &json!(0))
+    );
+    assert_eq!(rows[1]["input_tokens"], 2000);
+    assert_eq!(rows[1]["cost"], "0.05");
+    let totals = &by_agent["totals"];
+    assert_eq!(
+        (&totals["requests"], &totals["denied"]),
+        (&json!(4), &json!(2))
+    );
+    assert_eq!(totals["cost"], "0.055");
+    let by_team = s.get(&format!("{base}/usage?group_by=team")).await.ok();
+    assert_eq!(by_team["rows"][1]["group"], "team_x", "{by_team}");
+    assert_eq!(by_team["rows"][1]["requests"], 1);
+    let one_day = s
+        .get(&format!("{base}/usage?from=2026-10-05&to=2026-10-05"))
+        .await
+        .ok();
+    assert_eq!(one_day["rows"][0]["group"], "2026-10-05", "{one_day}");
+    assert_eq!(one_day["totals"]["requests"], 1);
+    assert_eq!(one_day["totals"]["denied"], 1);
+
+    let logs = |q: &str| {
+        let path = format!("{base}/logs?{q}");
+        let s = &s;
+        async move { s.get(&path).await.ok().as_array().unwrap().clone() }
+    };
+    assert_eq!(logs("denied=true").await.len(), 2);
+    assert_eq!(logs("denied=false").await.len(), 4);
+    let cached = logs("cached=true").await;
+    assert_eq!(cached.len(), 1);
+    assert_eq!(cached[0]["cached"], true);
+    assert_eq!(cached[0]["denied"], false);
+    let limited = logs("status=429&code=rate_limited").await;
+    assert_eq!(limited.len(), 2);
+    assert!(
+        limited
+            .iter()
+            .all(|e| e["denied"] == true && e["cost"] == "0.00")
+    );
+    assert_eq!(
+        logs(&format!("agent_id={agent}&model=gpt-4o")).await.len(),
+        3
+    );
+    assert_eq!(logs("team_id=team_x").await[0]["model"], "gpt-4o-mini");
+
+    // Pages of two, newest first, every event once.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let q = cursor.map_or(String::new(), |c| format!("&cursor={c}"));
+        let page = s.get(&format!("{base}/logs?limit=2{q}")).await;
+        cursor = page.next_cursor.clone();
+        let items = page.ok();
+        seen.extend(items.as_array().unwrap().iter().map(|e| e["at"].clone()));
+        if cursor.is_none() {
+            break;
+        }
+    }
+    let newest_first: Vec<Value> = [t + DAY_MS + 1, t + DAY_MS, t + 3, t + 2, t + 1, t]
+        .map(|ms| json!(admin_service::store::db::rfc3339(ms)))
+        .into();
+    assert_eq!(seen, newest_first);
+
+    // Attacks: a forged cursor, and a viewer of this org reading the neighbour's logs.
+    s.get(&format!("{base}/logs?cursor=nope"))
+        .await
+        .err(422, "cursor");
+    let (_, viewer) = s.user(&org, "viewer").await;
+    let theirs = s
+        .call(
+            "GET",
+            &format!("/api/organizations/{other}/logs"),
+            &viewer,
+            None,
+        )
+        .await;
+    assert_eq!(theirs.status, 404, "{}", theirs.text);
+    let mine = s
+        .call("GET", &format!("{base}/logs"), &viewer, None)
+        .await
+        .ok();
+    assert_eq!(mine.as_array().unwrap().len(), 6);
 }

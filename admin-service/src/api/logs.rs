@@ -4,7 +4,6 @@
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
-use sqlx::{Any, AnyPool, QueryBuilder, Row};
 use tokio::task::JoinHandle;
 
 use crate::AppState;
@@ -13,7 +12,9 @@ use crate::auth::audit::time_filter;
 use crate::auth::{Actor, Perm, authorize_org};
 use crate::billing::money::Micros;
 use crate::errors::{ApiError, ApiResult};
-use crate::store::db::{Writer, now_ms, rfc3339};
+use crate::store;
+use crate::store::db::{Db, Writer, now_ms, rfc3339};
+use crate::store::logs::{LogFilter, LogRow};
 
 /// One request as the edge logged it.
 #[derive(Debug, Serialize)]
@@ -88,6 +89,28 @@ pub struct LogQuery {
     cursor: Option<String>,
 }
 
+fn entry(r: LogRow) -> LogEntry {
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+    LogEntry {
+        event_id: r.event_id,
+        at: rfc3339(r.at_ms),
+        key_id: r.key_id,
+        team_id: r.team_id,
+        agent_id: r.agent_id,
+        model: r.model,
+        route_group: r.route_group,
+        provider: r.provider,
+        status: u16::try_from(r.status).unwrap_or(0),
+        code: r.code,
+        denied: r.denied,
+        cached: r.cached,
+        latency_ms: n(r.latency_ms),
+        input_tokens: n(r.input_tokens),
+        output_tokens: n(r.output_tokens),
+        cost: Micros(n(r.cost_micros)),
+    }
+}
+
 /// A page cursor: the `(at_ms, event_id)` the previous page ended at.
 fn parse_cursor(text: &str) -> Result<(i64, &str), ApiError> {
     text.split_once('.')
@@ -109,77 +132,26 @@ pub async fn org_logs(
     let p = PageParams::new(q.limit, q.cursor.clone())?;
     let from = time_filter("from", q.from.as_deref())?;
     let to = time_filter("to", q.to.as_deref())?;
-    let cursor = p.cursor.as_deref().map(parse_cursor).transpose()?;
-    let mut sql: QueryBuilder<Any> =
-        QueryBuilder::new("SELECT * FROM usage_events WHERE org_id = ");
-    sql.push_bind(&org_id);
-    let text_filters = [
-        ("key_id", &q.key_id),
-        ("team_id", &q.team_id),
-        ("agent_id", &q.agent_id),
-        ("model", &q.model),
-        ("provider", &q.provider),
-        ("code", &q.code),
-    ];
-    for (column, value) in text_filters {
-        if let Some(v) = value {
-            sql.push(format!(" AND {column} = ")).push_bind(v);
-        }
-    }
-    if let Some(s) = q.status {
-        sql.push(" AND status = ").push_bind(i64::from(s));
-    }
-    if let Some(c) = q.cached {
-        sql.push(" AND cached = ").push_bind(c);
-    }
-    if let Some(d) = q.denied {
-        sql.push(" AND denied = ").push_bind(d);
-    }
-    if let Some(f) = from {
-        sql.push(" AND at_ms >= ").push_bind(f);
-    }
-    if let Some(t) = to {
-        sql.push(" AND at_ms < ").push_bind(t);
-    }
-    if let Some((at, id)) = cursor {
-        sql.push(" AND (at_ms < ")
-            .push_bind(at)
-            .push(" OR (at_ms = ")
-            .push_bind(at)
-            .push(" AND event_id < ")
-            .push_bind(id)
-            .push("))");
-    }
-    sql.push(" ORDER BY at_ms DESC, event_id DESC LIMIT ")
-        .push_bind(p.fetch());
-    let rows = sql.build().fetch_all(&st.db).await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        let get = |c: &str| -> Result<u64, sqlx::Error> {
-            Ok(u64::try_from(r.try_get::<i64, _>(c)?).unwrap_or(0))
-        };
-        out.push((
-            r.try_get::<i64, _>("at_ms")?,
-            LogEntry {
-                event_id: r.try_get("event_id")?,
-                at: rfc3339(r.try_get("at_ms")?),
-                key_id: r.try_get("key_id")?,
-                team_id: r.try_get("team_id")?,
-                agent_id: r.try_get("agent_id")?,
-                model: r.try_get("model")?,
-                route_group: r.try_get("route_group")?,
-                provider: r.try_get("provider")?,
-                status: u16::try_from(get("status")?).unwrap_or(0),
-                code: r.try_get("code")?,
-                denied: r.try_get("denied")?,
-                cached: r.try_get("cached")?,
-                latency_ms: get("latency_ms")?,
-                input_tokens: get("input_tokens")?,
-                output_tokens: get("output_tokens")?,
-                cost: Micros(get("cost_micros")?),
-            },
-        ));
-    }
+    let before = p.cursor.as_deref().map(parse_cursor).transpose()?;
+    let filter = LogFilter {
+        key_id: q.key_id.as_deref(),
+        team_id: q.team_id.as_deref(),
+        agent_id: q.agent_id.as_deref(),
+        model: q.model.as_deref(),
+        provider: q.provider.as_deref(),
+        code: q.code.as_deref(),
+        status: q.status,
+        cached: q.cached,
+        denied: q.denied,
+        from_ms: from,
+        to_ms: to,
+        before,
+    };
+    let out: Vec<_> = store::logs::page(&st.db, &org_id, &filter, p.fetch())
+        .await?
+        .into_iter()
+        .map(|r| (r.at_ms, entry(r)))
+        .collect();
     let page = Paged::from_items(out, &p, |(at, e)| format!("{at}.{}", e.event_id));
     Ok(Paged {
         items: page.items.into_iter().map(|(_, e)| e).collect(),
@@ -210,21 +182,15 @@ pub async fn log_content(
     Path((org_id, event_id)): Path<(String, String)>,
 ) -> ApiResult<axum::Json<LogContent>> {
     authorize_org(&st.db, &actor, &org_id, Perm::Manage).await?;
-    let r = sqlx::query(
-        "SELECT * FROM request_contents WHERE org_id = ? AND event_id = ? AND expires_at_ms > ?",
-    )
-    .bind(&org_id)
-    .bind(&event_id)
-    .bind(now_ms())
-    .fetch_optional(&st.db)
-    .await?
-    .ok_or_else(|| ApiError::not_found("stored content"))?;
+    let r = store::logs::content(&st.db, &org_id, &event_id, now_ms())
+        .await?
+        .ok_or_else(|| ApiError::not_found("stored content"))?;
     Ok(axum::Json(LogContent {
-        event_id: r.try_get("event_id")?,
-        request: r.try_get("request")?,
-        response: r.try_get("response")?,
-        truncated: r.try_get::<i64, _>("truncated")? != 0,
-        expires_at: rfc3339(r.try_get("expires_at_ms")?),
+        event_id: r.event_id,
+        request: r.request,
+        response: r.response,
+        truncated: r.truncated,
+        expires_at: rfc3339(r.expires_at_ms),
     }))
 }
 
@@ -233,30 +199,21 @@ const RETENTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5
 
 /// Deletes the stored bodies whose retention ended by `now`; returns how many.
 pub async fn delete_expired_content(
-    pool: &AnyPool,
+    pool: &Db,
     writer: &Writer,
     now: i64,
 ) -> Result<u64, sqlx::Error> {
-    let due: Option<i64> =
-        sqlx::query_scalar("SELECT 1 FROM request_contents WHERE expires_at_ms <= ? LIMIT 1")
-            .bind(now)
-            .fetch_optional(pool)
-            .await?;
-    if due.is_none() {
+    if !store::logs::any_expired(pool, now).await? {
         return Ok(0);
     }
     let mut tx = writer.begin(pool).await?;
-    let n = sqlx::query("DELETE FROM request_contents WHERE expires_at_ms <= ?")
-        .bind(now)
-        .execute(tx.conn())
-        .await?
-        .rows_affected();
+    let n = store::logs::delete_expired(tx.conn(), now).await?;
     tx.commit().await?;
     Ok(n)
 }
 
 /// Spawns the retention job of stored bodies.
-pub fn spawn_content_retention(pool: &AnyPool, writer: &Writer) -> JoinHandle<()> {
+pub fn spawn_content_retention(pool: &Db, writer: &Writer) -> JoinHandle<()> {
     let (pool, writer) = (pool.clone(), writer.clone());
     crate::jobs::every(RETENTION_INTERVAL, "expired request bodies", move || {
         let (pool, writer) = (pool.clone(), writer.clone());

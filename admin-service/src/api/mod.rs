@@ -1,10 +1,12 @@
 //! The REST API: one module per resource, the router and its OpenAPI document.
 
 pub mod agents;
+pub mod billing;
 pub mod catalog;
 pub mod config;
 pub mod explain;
 pub mod extract;
+pub mod fx;
 pub mod invitations;
 pub mod keys;
 pub mod logs;
@@ -18,3 +20,4 @@ pub mod routes;
 pub mod team_members;
 pub mod teams;
 pub mod tokens;
+pub mod usage;

@@ -1,4 +1,5 @@
-//! The OpenAPI 3 document, built from the route table.
+//! The OpenAPI 3 document of a list of endpoints (the route table passes its own,
+//! so this module does not depend on it).
 
 use std::sync::OnceLock;
 
@@ -14,7 +15,22 @@ use utoipa::openapi::{
     PathsBuilder, Ref, Required, ResponseBuilder, Type,
 };
 
-use crate::api::routes::ENDPOINTS;
+/// One endpoint, as documented.
+#[derive(Debug, Clone, Copy)]
+pub struct Endpoint {
+    /// HTTP method, lower case.
+    pub method: &'static str,
+    /// Path with `{param}` segments.
+    pub path: &'static str,
+    /// OpenAPI tag.
+    pub tag: &'static str,
+    /// One-line summary, incl. who may call it.
+    pub summary: &'static str,
+    /// Whether the endpoint takes a JSON body.
+    pub body: bool,
+    /// Whether a bearer token is required.
+    pub auth: bool,
+}
 
 fn method(m: &str) -> HttpMethod {
     match m {
@@ -26,8 +42,8 @@ fn method(m: &str) -> HttpMethod {
     }
 }
 
-/// Builds the document.
-pub fn document() -> OpenApi {
+/// Builds the document of `endpoints`.
+pub fn document(endpoints: &[Endpoint]) -> OpenApi {
     let error_schema = ObjectBuilder::new()
         .property(
             "error",
@@ -40,7 +56,7 @@ pub fn document() -> OpenApi {
         .required("error")
         .description(Some("Every error. 400 malformed JSON; 401 no/unknown token; 403 role too weak; 404 unknown or other tenant's object; 409 conflict; 422 invalid field (named in `field`)."));
     let mut paths = PathsBuilder::new();
-    for e in ENDPOINTS {
+    for e in endpoints {
         let mut op = OperationBuilder::new()
             .tag(e.tag)
             .summary(Some(e.summary))
@@ -113,11 +129,12 @@ pub fn document() -> OpenApi {
         .build()
 }
 
-/// `GET /api/openapi.json`.
-pub async fn serve_openapi() -> Json<Value> {
+/// The body of `GET /api/openapi.json`: the document of `endpoints`, built once
+/// (the route table is fixed for the life of the process).
+pub fn serve(endpoints: &[Endpoint]) -> Json<Value> {
     static DOC: OnceLock<Value> = OnceLock::new();
     Json(
-        DOC.get_or_init(|| serde_json::to_value(document()).unwrap_or_else(|_| json!({})))
+        DOC.get_or_init(|| serde_json::to_value(document(endpoints)).unwrap_or_else(|_| json!({})))
             .clone(),
     )
 }

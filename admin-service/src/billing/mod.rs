@@ -10,74 +10,23 @@ pub mod usage;
 
 use std::collections::BTreeMap;
 
-use axum::Json;
-use axum::extract::{Path, Query, State};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use sqlx::{AnyConnection, AnyPool, Row};
 
-use crate::AppState;
-use crate::auth::{Actor, Perm, authorize_org};
 use crate::billing::money::{Cents, Micros, SignedMicros};
 use crate::billing::rate_history::Rates;
 use crate::errors::{ApiError, ApiResult};
-use crate::store::db::now_ms;
+use crate::store;
+use crate::store::db::{Db, now_ms};
+
+// Assignment history is written where agents move and orgs are deleted; the SQL
+// lives in the store, callers keep this path.
+pub use crate::store::billing::{delete_history, has_history, record_assignment};
 
 const DAY_MS: i64 = 86_400_000;
 /// Longest range one request may ask for.
 const MAX_MONTHS: i64 = 120;
 /// Micros per minor unit (every supported currency has two decimals).
 const MICROS_PER_MINOR: i64 = 10_000;
-
-/// Records that `agent_id` belongs to `org_id` from `at_ms` on, closing its previous
-/// assignment; runs inside the transaction that moves the agent.
-pub async fn record_assignment(
-    conn: &mut AnyConnection,
-    agent_id: &str,
-    org_id: &str,
-    at_ms: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE agent_assignments SET to_ms = ? WHERE agent_id = ? AND to_ms IS NULL")
-        .bind(at_ms)
-        .bind(agent_id)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query(
-        "INSERT INTO agent_assignments (agent_id, org_id, from_ms, to_ms) VALUES (?, ?, ?, NULL)",
-    )
-    .bind(agent_id)
-    .bind(org_id)
-    .bind(at_ms)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Whether the org has usage or agent-assignment history that deleting it would lose.
-pub async fn has_history(conn: &mut AnyConnection, org_id: &str) -> Result<bool, sqlx::Error> {
-    let found: i64 = sqlx::query_scalar(
-        "SELECT CASE WHEN EXISTS (SELECT 1 FROM usage_events WHERE org_id = $1)
-             OR EXISTS (SELECT 1 FROM agent_assignments WHERE org_id = $1) THEN 1 ELSE 0 END",
-    )
-    .bind(org_id)
-    .fetch_one(conn)
-    .await?;
-    Ok(found != 0)
-}
-
-/// Deletes the org's billing history (with the org, after confirmation).
-pub async fn delete_history(conn: &mut AnyConnection, org_id: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM usage_events WHERE org_id = ?")
-        .bind(org_id)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("DELETE FROM agent_assignments WHERE org_id = ?")
-        .bind(org_id)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
 
 /// A UTC calendar month.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -301,10 +250,8 @@ struct Used {
 }
 
 /// Computes the org's billing for the months in `range`.
-pub async fn compute(pool: &AnyPool, org_id: &str, range: &MonthRange) -> ApiResult<Billing> {
-    let currency: String = sqlx::query_scalar("SELECT currency FROM organizations WHERE id = ?")
-        .bind(org_id)
-        .fetch_optional(pool)
+pub async fn compute(pool: &Db, org_id: &str, range: &MonthRange) -> ApiResult<Billing> {
+    let currency = store::billing::org_currency(pool, org_id)
         .await?
         .ok_or_else(|| ApiError::not_found("organization"))?;
 
@@ -312,14 +259,7 @@ pub async fn compute(pool: &AnyPool, org_id: &str, range: &MonthRange) -> ApiRes
     let from = match parse_month("from", range.from.as_deref())? {
         Some(m) => m,
         None => {
-            let first: Option<i64> = sqlx::query_scalar(
-                "SELECT MIN(t) FROM (
-                    SELECT MIN(from_ms) AS t FROM agent_assignments WHERE org_id = ?1
-                    UNION ALL SELECT MIN(at_ms) FROM usage_events WHERE org_id = ?1 AND denied = 0)",
-            )
-            .bind(org_id)
-            .fetch_one(pool)
-            .await?;
+            let first = store::usage::first_activity_ms(pool, org_id).await?;
             first.map_or(to, Month::of).min(to)
         }
     };
@@ -341,64 +281,38 @@ pub async fn compute(pool: &AnyPool, org_id: &str, range: &MonthRange) -> ApiRes
     let (start, end) = (from.start_ms(), to.next().start_ms());
 
     let mut agents: BTreeMap<String, AgentInfo> = BTreeMap::new();
-    for r in sqlx::query(
-        "SELECT a.agent_id, a.from_ms, a.to_ms, g.name
-         FROM agent_assignments a JOIN agents g ON g.id = a.agent_id
-         WHERE a.org_id = ? AND a.from_ms < ? AND (a.to_ms IS NULL OR a.to_ms > ?)",
-    )
-    .bind(org_id)
-    .bind(end)
-    .bind(start)
-    .fetch_all(pool)
-    .await?
-    {
-        let info = agents.entry(r.try_get("agent_id")?).or_insert(AgentInfo {
-            name: r.try_get("name")?,
+    for a in store::billing::assignments(pool, org_id, start, end).await? {
+        let info = agents.entry(a.agent_id).or_insert(AgentInfo {
+            name: a.agent_name,
             intervals: Vec::new(),
         });
         info.intervals.push(Interval {
-            from_ms: r.try_get("from_ms")?,
-            to_ms: r.try_get("to_ms")?,
+            from_ms: a.from_ms,
+            to_ms: a.to_ms,
         });
     }
 
     // Usage per (month, agent); agents seen only in usage still get a row.
     let mut used: BTreeMap<(String, Option<String>), Used> = BTreeMap::new();
-    for r in sqlx::query(
-        "SELECT substr(u.day, 1, 7) AS month, u.agent_id, g.name,
-                SUM(u.input_tokens) AS input, SUM(u.output_tokens) AS output, SUM(u.cost_micros) AS cost
-         FROM usage_events u LEFT JOIN agents g ON g.id = u.agent_id
-         WHERE u.org_id = ? AND u.at_ms >= ? AND u.at_ms < ? AND u.denied = 0
-         GROUP BY month, u.agent_id",
-    )
-    .bind(org_id)
-    .bind(start)
-    .bind(end)
-    .fetch_all(pool)
-    .await?
-    {
-        let agent: Option<String> = r.try_get("agent_id")?;
-        if let Some(a) = &agent
+    for u in store::usage::by_month_and_agent(pool, org_id, start, end).await? {
+        if let Some(a) = &u.agent_id
             && !agents.contains_key(a)
         {
-            let name: Option<String> = r.try_get("name")?;
             agents.insert(
                 a.clone(),
                 AgentInfo {
-                    name: name.unwrap_or_default(),
+                    name: u.agent_name.unwrap_or_default(),
                     intervals: Vec::new(),
                 },
             );
         }
-        let n = |c: &str| -> Result<u64, sqlx::Error> {
-            Ok(u64::try_from(r.try_get::<i64, _>(c)?).unwrap_or(0))
-        };
+        let n = |v: i64| u64::try_from(v).unwrap_or(0);
         used.insert(
-            (r.try_get("month")?, agent),
+            (u.month, u.agent_id),
             Used {
-                input: n("input")?,
-                output: n("output")?,
-                cost: n("cost")?,
+                input: n(u.input_tokens),
+                output: n(u.output_tokens),
+                cost: n(u.cost_micros),
             },
         );
     }
@@ -473,72 +387,6 @@ fn month_summary(
     }
 }
 
-/// Body of `GET /api/organizations/{id}/billing-summary`.
-#[derive(Debug, Serialize)]
-pub struct BillingSummary {
-    /// The organization.
-    pub org_id: String,
-    /// Currency of every amount.
-    pub currency: String,
-    /// Months, oldest first.
-    pub months: Vec<MonthSummary>,
-}
-
-/// Body of `GET /api/organizations/{id}/billing`.
-#[derive(Debug, Serialize)]
-pub struct BillingRecords {
-    /// The organization.
-    pub org_id: String,
-    /// Currency of every amount.
-    pub currency: String,
-    /// One record per agent and month, oldest month first.
-    pub records: Vec<AgentBilling>,
-}
-
-type RangeQuery = Result<Query<MonthRange>, axum::extract::rejection::QueryRejection>;
-
-async fn billing_of(
-    st: &AppState,
-    actor: &Actor,
-    org_id: &str,
-    q: RangeQuery,
-) -> ApiResult<Billing> {
-    authorize_org(&st.db, actor, org_id, Perm::Own).await?;
-    let Query(range) = q.map_err(|e| ApiError::invalid("query", e.body_text()))?;
-    compute(&st.db, org_id, &range).await
-}
-
-/// `GET /api/organizations/{id}/billing-summary`: monthly revenue, token cost and
-/// margin with a per-agent breakdown (owners).
-pub async fn billing_summary(
-    State(st): State<AppState>,
-    actor: Actor,
-    Path(org_id): Path<String>,
-    q: RangeQuery,
-) -> ApiResult<Json<BillingSummary>> {
-    let b = billing_of(&st, &actor, &org_id, q).await?;
-    Ok(Json(BillingSummary {
-        org_id,
-        currency: b.currency,
-        months: b.months,
-    }))
-}
-
-/// `GET /api/organizations/{id}/billing`: per-agent billing records (owners).
-pub async fn billing_records(
-    State(st): State<AppState>,
-    actor: Actor,
-    Path(org_id): Path<String>,
-    q: RangeQuery,
-) -> ApiResult<Json<BillingRecords>> {
-    let b = billing_of(&st, &actor, &org_id, q).await?;
-    Ok(Json(BillingRecords {
-        org_id,
-        currency: b.currency,
-        records: b.months.into_iter().flat_map(|m| m.agents).collect(),
-    }))
-}
-
 /// Columns of the CSV export, in order.
 pub const CSV_HEADER: [&str; 13] = [
     "month",
@@ -556,15 +404,9 @@ pub const CSV_HEADER: [&str; 13] = [
     "org_id",
 ];
 
-/// `GET /api/organizations/{id}/billing.csv`: the billing records as CSV (owners),
-/// for export before deleting an organization.
-pub async fn billing_csv(
-    State(st): State<AppState>,
-    actor: Actor,
-    Path(org_id): Path<String>,
-    q: RangeQuery,
-) -> ApiResult<Response> {
-    let b = billing_of(&st, &actor, &org_id, q).await?;
+/// The billing records as CSV ([`CSV_HEADER`] first), for export before an org
+/// is deleted.
+pub fn to_csv(b: &Billing, org_id: &str) -> ApiResult<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let write = |w: &mut csv::Writer<Vec<u8>>, row: &[String]| {
         w.write_record(row).map_err(|e| {
@@ -589,22 +431,11 @@ pub async fn billing_csv(
                 r.token_cost.to_string(),
                 r.revenue.to_string(),
                 r.margin.to_string(),
-                org_id.clone(),
+                org_id.to_string(),
             ],
         )?;
     }
-    let body = w.into_inner().map_err(|_| ApiError::internal())?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"billing-{org_id}.csv\""),
-            ),
-        ],
-        body,
-    )
-        .into_response())
+    w.into_inner().map_err(|_| ApiError::internal())
 }
 
 #[cfg(test)]

@@ -5,10 +5,13 @@
 
 use std::collections::HashMap;
 
-use sqlx::{AnyConnection, AnyPool, Row};
-
 use crate::billing::usage::utc_day;
 use crate::errors::{ApiError, ApiResult};
+use crate::store;
+use crate::store::db::Db;
+
+// The writes live with the other billing SQL; callers keep this path.
+pub use crate::store::billing::{set_agent_rate, set_org_rate};
 
 /// Effective day of the rates an org or agent had before rate history existed.
 pub const SINCE_ALWAYS: &str = "0000-01-01";
@@ -44,59 +47,6 @@ pub fn effective_day(field: &str, requested: Option<&str>, now_ms: i64) -> ApiRe
     Ok(day.to_string())
 }
 
-/// Records the org's default rate from `day` on and refreshes the rate in force.
-pub async fn set_org_rate(
-    conn: &mut AnyConnection,
-    org_id: &str,
-    day: &str,
-    rate_minor: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO org_rate_history (org_id, effective_day, rate_minor) VALUES (?, ?, ?)
-         ON CONFLICT (org_id, effective_day) DO UPDATE SET rate_minor = excluded.rate_minor",
-    )
-    .bind(org_id)
-    .bind(day)
-    .bind(rate_minor)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "UPDATE organizations SET billing_rate_minor = (SELECT rate_minor FROM org_rate_history
-            WHERE org_id = ?1 ORDER BY effective_day DESC LIMIT 1) WHERE id = ?1",
-    )
-    .bind(org_id)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Records the agent's own rate (`None`: its org's default) from `day` on and
-/// refreshes the rate in force.
-pub async fn set_agent_rate(
-    conn: &mut AnyConnection,
-    agent_id: &str,
-    day: &str,
-    rate_minor: Option<i64>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO agent_rate_history (agent_id, effective_day, rate_minor) VALUES (?, ?, ?)
-         ON CONFLICT (agent_id, effective_day) DO UPDATE SET rate_minor = excluded.rate_minor",
-    )
-    .bind(agent_id)
-    .bind(day)
-    .bind(rate_minor)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "UPDATE agents SET billing_rate_minor = (SELECT rate_minor FROM agent_rate_history
-            WHERE agent_id = ?1 ORDER BY effective_day DESC LIMIT 1) WHERE id = ?1",
-    )
-    .bind(agent_id)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 /// One org's rate history and that of the agents billed in it.
 #[derive(Debug, Default)]
 pub struct Rates {
@@ -108,37 +58,18 @@ pub struct Rates {
 
 impl Rates {
     /// Loads the org's history and its agents' (every agent ever assigned or billed).
-    pub async fn load(pool: &AnyPool, org_id: &str) -> Result<Rates, sqlx::Error> {
-        let mut rates = Rates::default();
-        for r in sqlx::query(
-            "SELECT effective_day, rate_minor FROM org_rate_history WHERE org_id = ?
-             ORDER BY effective_day",
-        )
-        .bind(org_id)
-        .fetch_all(pool)
-        .await?
-        {
-            rates
-                .org
-                .push((r.try_get("effective_day")?, r.try_get("rate_minor")?));
-        }
-        for r in sqlx::query(
-            "SELECT agent_id, effective_day, rate_minor FROM agent_rate_history
-             WHERE agent_id IN (SELECT agent_id FROM agent_assignments WHERE org_id = ?1
-                                UNION SELECT agent_id FROM usage_events WHERE org_id = ?1)
-             ORDER BY agent_id, effective_day",
-        )
-        .bind(org_id)
-        .fetch_all(pool)
-        .await?
-        {
-            rates
-                .agents
-                .entry(r.try_get("agent_id")?)
+    pub async fn load(pool: &Db, org_id: &str) -> Result<Rates, sqlx::Error> {
+        let mut agents: HashMap<String, Vec<(String, Option<i64>)>> = HashMap::new();
+        for r in store::billing::agent_rate_history(pool, org_id).await? {
+            agents
+                .entry(r.agent_id)
                 .or_default()
-                .push((r.try_get("effective_day")?, r.try_get("rate_minor")?));
+                .push((r.effective_day, r.rate_minor));
         }
-        Ok(rates)
+        Ok(Rates {
+            org: store::billing::org_rate_history(pool, org_id).await?,
+            agents,
+        })
     }
 
     /// The monthly rate of `agent_id` in force on `day` (`YYYY-MM-DD`): its own if

@@ -1,0 +1,102 @@
+//! Billing endpoints (owners): monthly summaries, per-agent records and their CSV
+//! export. The figures are computed in `billing`.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::AppState;
+use crate::auth::{Actor, Perm, authorize_org};
+use crate::billing::{AgentBilling, Billing, MonthRange, MonthSummary, compute, to_csv};
+use crate::errors::{ApiError, ApiResult};
+
+/// Body of `GET /api/organizations/{id}/billing-summary`.
+#[derive(Debug, Serialize)]
+pub struct BillingSummary {
+    /// The organization.
+    pub org_id: String,
+    /// Currency of every amount.
+    pub currency: String,
+    /// Months, oldest first.
+    pub months: Vec<MonthSummary>,
+}
+
+/// Body of `GET /api/organizations/{id}/billing`.
+#[derive(Debug, Serialize)]
+pub struct BillingRecords {
+    /// The organization.
+    pub org_id: String,
+    /// Currency of every amount.
+    pub currency: String,
+    /// One record per agent and month, oldest month first.
+    pub records: Vec<AgentBilling>,
+}
+
+type RangeQuery = Result<Query<MonthRange>, axum::extract::rejection::QueryRejection>;
+
+async fn billing_of(
+    st: &AppState,
+    actor: &Actor,
+    org_id: &str,
+    q: RangeQuery,
+) -> ApiResult<Billing> {
+    authorize_org(&st.db, actor, org_id, Perm::Own).await?;
+    let Query(range) = q.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+    compute(&st.db, org_id, &range).await
+}
+
+/// `GET /api/organizations/{id}/billing-summary`: monthly revenue, token cost and
+/// margin with a per-agent breakdown (owners).
+pub async fn billing_summary(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(org_id): Path<String>,
+    q: RangeQuery,
+) -> ApiResult<Json<BillingSummary>> {
+    let b = billing_of(&st, &actor, &org_id, q).await?;
+    Ok(Json(BillingSummary {
+        org_id,
+        currency: b.currency,
+        months: b.months,
+    }))
+}
+
+/// `GET /api/organizations/{id}/billing`: per-agent billing records (owners).
+pub async fn billing_records(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(org_id): Path<String>,
+    q: RangeQuery,
+) -> ApiResult<Json<BillingRecords>> {
+    let b = billing_of(&st, &actor, &org_id, q).await?;
+    Ok(Json(BillingRecords {
+        org_id,
+        currency: b.currency,
+        records: b.months.into_iter().flat_map(|m| m.agents).collect(),
+    }))
+}
+
+/// `GET /api/organizations/{id}/billing.csv`: the billing records as CSV (owners),
+/// for export before deleting an organization.
+pub async fn billing_csv(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(org_id): Path<String>,
+    q: RangeQuery,
+) -> ApiResult<Response> {
+    let b = billing_of(&st, &actor, &org_id, q).await?;
+    let body = to_csv(&b, &org_id)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"billing-{org_id}.csv\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
