@@ -17,11 +17,11 @@ use admin_service::store::db::{Backend, Db, connect};
 use edge_host::{EdgeConfig, EdgeServer, KvConfig};
 use policy::{KeyRecord, KeyStatus};
 use serde_json::{Value, json};
-use sqlx::sqlite::SqliteConnectOptions;
 
-const ADMIN: &str = "tg-admin-replicas-0123456789abcdef";
-const MASTER_KEY: &str = "mtest:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
-const EDGE_KEYS: &str = "etest:ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=";
+use common::{ADMIN, EDGE_KEYS, MASTER_KEY, kv_get};
+
+mod common;
+
 const WRITES: usize = 1000;
 const WORKERS: usize = 8;
 /// Writes acknowledged before one replica is killed.
@@ -112,17 +112,8 @@ struct Acked {
 
 /// The record under `key` in the edge KV file.
 async fn kv_record(path: &Path, key: &str) -> Option<KeyRecord> {
-    let pool = sqlx::SqlitePool::connect_with(SqliteConnectOptions::new().filename(path))
-        .await
-        .unwrap();
-    let v: Option<Vec<u8>> =
-        sqlx::query_scalar("SELECT value FROM spin_key_value WHERE store = 'default' AND key = $1")
-            .bind(key)
-            .fetch_optional(&pool)
-            .await
-            .unwrap();
-    pool.close().await;
-    v.map(|b| policy::records::decode(&b).unwrap())
+    let bytes = kv_get(path, key).await?;
+    Some(policy::records::decode(&bytes).expect("the edge decodes what admin pushed"))
 }
 
 async fn usage_rows(db: &Db) -> i64 {

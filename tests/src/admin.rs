@@ -143,6 +143,12 @@ impl ControlPlane {
             .expect("admin database")
     }
 
+    /// What a secret-grep of the admin database reads (SQLite: its files; PostgreSQL:
+    /// every row as text).
+    pub fn db_bytes(&self) -> Vec<u8> {
+        test_postgres::stored_bytes(&self.database_url)
+    }
+
     /// Calls the admin API as platform admin; panics on a non-2xx answer.
     pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Value {
         let mut req = self
