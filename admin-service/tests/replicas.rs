@@ -4,7 +4,8 @@
 //! stored, the sink converges on the database, and the usage the edge logged
 //! during the run is counted exactly once.
 //!
-//! Runs with `TOLLGATE_TEST_DB=postgres` (SQLite holds one replica by design).
+//! Runs with `TOLLGATE_TEST_DB=postgres` (SQLite holds one replica by design). Also:
+//! a `DATABASE_URL` naming no backend stops the binary with an error naming it.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -377,4 +378,23 @@ async fn two_replicas_one_killed_lose_no_acknowledged_write_and_count_usage_once
         "usage counted more than once"
     );
     drop(edge);
+}
+
+#[test]
+fn a_database_url_of_no_known_backend_stops_the_start_naming_database_url() {
+    for url in ["mysql://tg:hunter2@db.internal/tollgate", "admin.db"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tollgate-admin"))
+            .env("DATABASE_URL", url)
+            .env("TOLLGATE_LISTEN", "127.0.0.1:0")
+            .env_remove("TOLLGATE_EDGE_KV")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{url}: started anyway");
+        assert!(stderr.contains("DATABASE_URL"), "{url}: {stderr}");
+        assert!(
+            !stderr.contains("hunter2"),
+            "the password was echoed: {stderr}"
+        );
+    }
 }
