@@ -74,8 +74,22 @@ pub fn fresh_database() -> String {
     cluster.url(&name)
 }
 
+/// What a secret-grep of the admin database at `url` reads: on SQLite the raw bytes
+/// of its file, write-ahead log and shared memory (absent ones read as empty); on
+/// PostgreSQL every row of every table as text.
+pub fn stored_bytes(url: &str) -> Vec<u8> {
+    let Some(path) = url.strip_prefix("sqlite://") else {
+        return table_text(url);
+    };
+    let path = path.split('?').next().unwrap_or_default();
+    ["", "-wal", "-shm"]
+        .iter()
+        .flat_map(|suffix| std::fs::read(format!("{path}{suffix}")).unwrap_or_default())
+        .collect()
+}
+
 /// Every row of every table of the PostgreSQL database at `url`, as text (one row per
-/// line): what a secret-grep of the stored state reads.
+/// line).
 pub fn table_text(url: &str) -> Vec<u8> {
     let cluster = Cluster::get();
     let db = url

@@ -433,17 +433,7 @@ impl TestServer {
     /// a secret found here would be stored in clear. On PostgreSQL, every row of
     /// every table as text.
     pub fn db_bytes(&self) -> Vec<u8> {
-        if self.is_postgres() {
-            return test_postgres::table_text(&self.database_url);
-        }
-        let mut out = Vec::new();
-        for suffix in ["", "-wal", "-shm"] {
-            let p = PathBuf::from(format!("{}{suffix}", self.db_path.display()));
-            if let Ok(b) = std::fs::read(&p) {
-                out.extend(b);
-            }
-        }
-        out
+        test_postgres::stored_bytes(&self.database_url)
     }
 
     /// Asserts `secret` appears in no stored admin state (rows or raw files).
