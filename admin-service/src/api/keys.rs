@@ -459,7 +459,7 @@ pub async fn key_for_change(
 
 /// Re-reads a key inside a write transaction; a key revoked since the checks is 409.
 pub async fn active_key_in(tx: &mut WriteTx, id: &str) -> ApiResult<(KeyRow, stored::KeyRow)> {
-    let row = stored::get_in(tx.conn(), id)
+    let row = stored::get(tx.conn(), id)
         .await?
         .ok_or_else(|| ApiError::not_found("key"))?;
     let key = KeyRow::decode(&row)?;

@@ -1,7 +1,7 @@
 //! Virtual keys and the grace hashes of rotated-out secrets: the `virtual_keys` and
 //! `key_grace_hashes` tables. JSON columns come back as text; the API layer decodes them.
 
-use sqlx::{AnyConnection, FromRow};
+use sqlx::{Any, AnyConnection, Executor, FromRow};
 
 use crate::store::db::Db;
 
@@ -101,23 +101,16 @@ pub struct NewKey<'a> {
     pub fields: KeyFields<'a>,
 }
 
-/// The key `id`.
-pub async fn get(db: &Db, id: &str) -> Result<Option<KeyRow>, sqlx::Error> {
+/// The key `id` (on the pool, or inside a transaction).
+pub async fn get<'e, E>(executor: E, id: &str) -> Result<Option<KeyRow>, sqlx::Error>
+where
+    E: Executor<'e, Database = Any>,
+{
     sqlx::query_as(&format!(
         "SELECT {KEY_COLUMNS} FROM virtual_keys WHERE id = $1"
     ))
     .bind(id)
-    .fetch_optional(db)
-    .await
-}
-
-/// The key `id`, read inside a transaction.
-pub async fn get_in(conn: &mut AnyConnection, id: &str) -> Result<Option<KeyRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {KEY_COLUMNS} FROM virtual_keys WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(conn)
+    .fetch_optional(executor)
     .await
 }
 
