@@ -116,18 +116,15 @@ pub async fn explain(
             ));
         }
     };
-    let rows = keys::find_in_org(&st.db, &org_id, name).await?;
-    let (key_id, hash) = match <[_; 1]>::try_from(rows) {
-        Ok([row]) => row,
-        // Another org's key is as absent as no key.
-        Err(rows) if rows.is_empty() => return Err(ApiError::not_found("key")),
-        Err(_) => {
-            return Err(ApiError::invalid(
-                "key_prefix",
-                "names more than one key; use key_id",
-            ));
-        }
-    };
+    let mut rows = keys::find_in_org(&st.db, &org_id, name).await?;
+    if rows.len() > 1 {
+        return Err(ApiError::invalid(
+            "key_prefix",
+            "names more than one key; use key_id",
+        ));
+    }
+    // Another org's key is as absent as no key.
+    let (key_id, hash) = rows.pop().ok_or_else(|| ApiError::not_found("key"))?;
     let decision = st
         .explainer
         .probe()
