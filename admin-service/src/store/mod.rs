@@ -6,3 +6,4 @@ pub mod credentials;
 pub mod db;
 pub mod keys;
 pub mod query;
+pub mod sync;
