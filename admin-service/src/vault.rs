@@ -27,6 +27,8 @@ use crate::AppState;
 use crate::api::config::{OrgConfig, Secret};
 use crate::auth::Actor;
 use crate::errors::{ApiError, ApiResult};
+use crate::store::config as stored_config;
+use crate::store::credentials;
 use crate::store::db::{Writer, now_ms};
 
 /// What an edge record carries for a credential the admin service cannot seal
@@ -295,11 +297,7 @@ impl Vault {
         conn: &mut AnyConnection,
         org_id: &str,
     ) -> Result<Option<KeyRing>, VaultError> {
-        let wrapped: Option<String> =
-            sqlx::query_scalar("SELECT wrapped FROM org_data_keys WHERE org_id = ?")
-                .bind(org_id)
-                .fetch_optional(conn)
-                .await?;
+        let wrapped = credentials::data_key(conn, org_id).await?;
         let Some(wrapped) = wrapped else {
             return Ok(None);
         };
@@ -330,12 +328,7 @@ impl Vault {
             .master()
             .seal(nonce(), bytes.as_ref(), &data_key_aad(org_id))
             .map_err(master_err)?;
-        sqlx::query("INSERT INTO org_data_keys (org_id, wrapped, created_at_ms) VALUES (?, ?, ?)")
-            .bind(org_id)
-            .bind(&wrapped)
-            .bind(now_ms())
-            .execute(conn)
-            .await?;
+        credentials::insert_data_key(conn, org_id, &wrapped, now_ms()).await?;
         let key = SealKey::new(DATA_KEY_ID, *bytes).map_err(master_err)?;
         Ok(KeyRing::of(vec![key]))
     }
@@ -470,12 +463,12 @@ impl Vault {
     /// databases sealed, and org records re-sealed when the edge key changed.
     pub async fn prepare(&self, pool: &AnyPool, writer: &Writer) -> Result<(), VaultError> {
         if self.master().is_empty() {
-            let plaintext: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM organizations, json_each(organizations.config, '$.providers') \
-                 WHERE json_extract(value, '$.api_key') NOT LIKE 'tg1.%'",
-            )
-            .fetch_one(pool)
-            .await?;
+            let mut conn = pool.acquire().await?;
+            let plaintext: usize = stored_config::all(&mut conn)
+                .await?
+                .iter()
+                .map(|(_, text)| plaintext_credentials(text))
+                .sum();
             if plaintext > 0 {
                 tracing::warn!(
                     credentials = plaintext,
@@ -503,41 +496,28 @@ impl Vault {
     async fn seal_plaintext(&self, pool: &AnyPool, writer: &Writer) -> Result<usize, VaultError> {
         let mut tx = writer.begin(pool).await?;
         // Freed bytes (the plaintext's old cells) are zeroed, not left in the file.
-        sqlx::query("PRAGMA secure_delete = ON")
-            .execute(tx.conn())
-            .await?;
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT id, config FROM organizations WHERE EXISTS (SELECT 1 FROM \
-             json_each(organizations.config, '$.providers') \
-             WHERE json_extract(value, '$.api_key') NOT LIKE 'tg1.%')",
-        )
-        .fetch_all(tx.conn())
-        .await?;
+        credentials::secure_delete(tx.conn(), true).await?;
+        let rows = stored_config::all(tx.conn()).await?;
         let mut changed = 0;
         for (id, text) in rows {
+            if plaintext_credentials(&text) == 0 {
+                continue;
+            }
             let mut cfg =
                 OrgConfig::from_stored(&text).map_err(|_| VaultError::Config(id.clone()))?;
             if self.seal_credentials(tx.conn(), &id, &mut cfg).await? == 0 {
                 continue;
             }
             let text = serde_json::to_string(&cfg).map_err(|_| VaultError::Config(id.clone()))?;
-            sqlx::query("UPDATE organizations SET config = ? WHERE id = ?")
-                .bind(text)
-                .bind(&id)
-                .execute(tx.conn())
-                .await?;
+            stored_config::reseal(tx.conn(), &id, &text).await?;
             tx.enqueue("org", &id).await?;
             changed += 1;
         }
-        sqlx::query("PRAGMA secure_delete = OFF")
-            .execute(tx.conn())
-            .await?;
+        credentials::secure_delete(tx.conn(), false).await?;
         tx.commit().await?;
         if changed > 0 {
             // Old page images with the plaintext leave the WAL too.
-            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                .execute(pool)
-                .await?;
+            credentials::checkpoint(pool).await?;
         }
         Ok(changed)
     }
@@ -551,10 +531,7 @@ impl Vault {
             return Ok(0);
         };
         let mut tx = writer.begin(pool).await?;
-        let rows: Vec<(String, String)> =
-            sqlx::query_as("SELECT org_id, wrapped FROM org_data_keys")
-                .fetch_all(tx.conn())
-                .await?;
+        let rows = credentials::data_keys(tx.conn()).await?;
         let mut rewrapped = 0;
         for (org_id, wrapped) in rows {
             if key_id(&wrapped) == Some(current.as_str()) {
@@ -563,14 +540,7 @@ impl Vault {
             let aad = data_key_aad(&org_id);
             let raw = master.open(&wrapped, &aad).map_err(master_err)?;
             let again = master.seal(nonce(), &raw, &aad).map_err(master_err)?;
-            sqlx::query(
-                "UPDATE org_data_keys SET wrapped = ?, rewrapped_at_ms = ? WHERE org_id = ?",
-            )
-            .bind(again)
-            .bind(now_ms())
-            .bind(&org_id)
-            .execute(tx.conn())
-            .await?;
+            credentials::rewrap_data_key(tx.conn(), &org_id, &again, now_ms()).await?;
             rewrapped += 1;
         }
         tx.commit().await?;
@@ -625,34 +595,50 @@ impl Vault {
             return Ok(0);
         };
         let mut tx = writer.begin(pool).await?;
-        let last: Option<String> =
-            sqlx::query_scalar("SELECT key_id FROM edge_sealing WHERE id = 1")
-                .fetch_optional(tx.conn())
-                .await?;
+        let last = credentials::edge_sealing(tx.conn()).await?;
         if !force && last.as_deref() == Some(current.as_str()) {
             return Ok(0);
         }
-        let orgs: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM organizations WHERE EXISTS (SELECT 1 FROM \
-             json_each(organizations.config, '$.providers') \
-             WHERE json_extract(value, '$.api_key') IS NOT NULL) ORDER BY id",
-        )
-        .fetch_all(tx.conn())
-        .await?;
+        let orgs: Vec<String> = stored_config::all(tx.conn())
+            .await?
+            .into_iter()
+            .filter(|(_, text)| has_credentials(text))
+            .map(|(id, _)| id)
+            .collect();
         for id in &orgs {
             tx.enqueue("org", id).await?;
         }
-        sqlx::query(
-            "INSERT INTO edge_sealing (id, key_id, updated_at_ms) VALUES (1, ?1, ?2) \
-             ON CONFLICT (id) DO UPDATE SET key_id = ?1, updated_at_ms = ?2",
-        )
-        .bind(&current)
-        .bind(now_ms())
-        .execute(tx.conn())
-        .await?;
+        credentials::set_edge_sealing(tx.conn(), &current, now_ms()).await?;
         tx.commit().await?;
         Ok(orgs.len())
     }
+}
+
+/// The providers' `api_key` values of a stored config document, read loosely: a
+/// document this version cannot parse still has its credentials found.
+fn stored_api_keys(text: &str) -> Vec<serde_json::Value> {
+    let doc: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+    doc.get("providers")
+        .and_then(serde_json::Value::as_array)
+        .map(|ps| {
+            ps.iter()
+                .filter_map(|p| p.get("api_key").cloned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// How many credentials of a stored config are in plaintext (not sealed).
+fn plaintext_credentials(text: &str) -> usize {
+    stored_api_keys(text)
+        .iter()
+        .filter(|k| !k.is_null() && !k.as_str().is_some_and(is_sealed))
+        .count()
+}
+
+/// Whether a stored config holds any credential.
+fn has_credentials(text: &str) -> bool {
+    stored_api_keys(text).iter().any(|k| !k.is_null())
 }
 
 /// One key ring as the key status shows it: ids only, never key bytes.
@@ -690,18 +676,14 @@ pub struct KeyStatus {
 }
 
 async fn key_status(st: &AppState) -> ApiResult<KeyStatus> {
-    let wrapped: Vec<String> = sqlx::query_scalar("SELECT wrapped FROM org_data_keys")
-        .fetch_all(&st.db)
-        .await?;
+    let wrapped = credentials::wrapped_data_keys(&st.db).await?;
     let mut by_key: BTreeMap<String, i64> = BTreeMap::new();
     for w in &wrapped {
         *by_key
             .entry(key_id(w).unwrap_or("?").to_string())
             .or_default() += 1;
     }
-    let records_sealed_under = sqlx::query_scalar("SELECT key_id FROM edge_sealing WHERE id = 1")
-        .fetch_optional(&st.db)
-        .await?;
+    let records_sealed_under = credentials::edge_sealing(&st.db).await?;
     Ok(KeyStatus {
         master: RingView::of(&st.vault.master()),
         edge: RingView::of(&st.vault.edge()),
@@ -765,4 +747,29 @@ pub async fn rotate_edge_keys(
         "edge key rotated; org records queued for re-sealing"
     );
     Ok(Json(key_status(&st).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_credentials_are_found_in_the_document() {
+        let ring = KeyRing::of(vec![SealKey::new(DATA_KEY_ID, [7; KEY_LEN]).unwrap()]);
+        let sealed = ring.seal(nonce(), b"sk-upstream", b"aad").unwrap();
+        let doc = serde_json::json!({"providers": [
+            {"name": "a", "base_url": "https://a.example/v1", "api_key": "sk-plain"},
+            {"name": "b", "base_url": "https://b.example/v1", "api_key": sealed},
+            {"name": "c", "base_url": "https://c.example/v1"},
+        ]})
+        .to_string();
+        assert_eq!(plaintext_credentials(&doc), 1);
+        assert!(has_credentials(&doc));
+        let none = r#"{"providers": [{"name": "c", "base_url": "https://c.example/v1"}]}"#;
+        assert_eq!(plaintext_credentials(none), 0);
+        assert!(!has_credentials(none) && !has_credentials("{}"));
+        // A prefix alone is not a sealed value.
+        let fake = r#"{"providers": [{"name": "a", "base_url": "u", "api_key": "tg1.x"}]}"#;
+        assert_eq!(plaintext_credentials(fake), 1);
+    }
 }

@@ -8,16 +8,17 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use sqlx::{AnyPool, Row};
+use sqlx::AnyPool;
 
 use crate::AppState;
-use crate::api::config::{OrgConfig, valid_label};
 use crate::api::extract::{ApiJson, nullable, present};
 use crate::api::paging::{PageParams, PageQuery, Paged};
 use crate::auth::Actor;
 use crate::billing::fx::{self, FxRates};
 use crate::billing::money::{Micros, check_currency};
 use crate::errors::{ApiError, ApiResult, unique_or_conflict};
+use crate::store::catalog::{self as stored, ModelChange, ModelRow, RouteGroupRow};
+use crate::store::config as stored_config;
 use crate::store::db::{now_ms, rfc3339};
 use policy::{ModelPattern, ModelPrice, ModelSet};
 
@@ -50,19 +51,15 @@ impl Catalog {
     /// Loads the catalog.
     pub async fn load(pool: &AnyPool) -> Result<Catalog, ApiError> {
         let mut cat = Catalog::default();
-        for row in sqlx::query(
-            "SELECT name, access_groups, input_price_micros_per_1m, output_price_micros_per_1m, currency FROM catalog_models",
-        )
-        .fetch_all(pool)
-        .await?
-        {
-            let name: String = row.try_get("name")?;
-            let groups: Vec<String> = serde_json::from_str(row.try_get("access_groups")?)?;
-            let input: i64 = row.try_get("input_price_micros_per_1m")?;
-            let output: i64 = row.try_get("output_price_micros_per_1m")?;
+        for row in stored::models(pool).await? {
+            let groups: Vec<String> = serde_json::from_str(&row.access_groups)?;
+            let (input, output) = (
+                row.input_price_micros_per_1m,
+                row.output_price_micros_per_1m,
+            );
             if input > 0 || output > 0 {
-                let model = name.parse().map_err(|e| {
-                    tracing::error!(model = %name, error = %e, "unparseable catalog model name");
+                let model = row.name.parse().map_err(|e| {
+                    tracing::error!(model = %row.name, error = %e, "unparseable catalog model name");
                     ApiError::internal()
                 })?;
                 cat.prices.push(CatalogPrice {
@@ -71,17 +68,14 @@ impl Catalog {
                         input_per_mtok_micros: u64::try_from(input).unwrap_or(0),
                         output_per_mtok_micros: u64::try_from(output).unwrap_or(0),
                     },
-                    currency: row.try_get("currency")?,
+                    currency: row.currency,
                 });
             }
-            cat.models.insert(name, groups);
+            cat.models.insert(row.name, groups);
         }
-        for row in sqlx::query("SELECT name, models FROM route_groups")
-            .fetch_all(pool)
-            .await?
-        {
-            let models: Vec<ModelPattern> = serde_json::from_str(row.try_get("models")?)?;
-            cat.route_groups.insert(row.try_get("name")?, models);
+        for row in stored::route_groups(pool).await? {
+            let models: Vec<ModelPattern> = serde_json::from_str(&row.models)?;
+            cat.route_groups.insert(row.name, models);
         }
         cat.fx = FxRates::load(pool).await?;
         Ok(cat)
@@ -116,72 +110,6 @@ impl Catalog {
             .parse()
             .map_err(|e: policy::models::PatternError| e.to_string())?;
         Ok(ModelSet::from_patterns([p]))
-    }
-
-    /// The org's universe: everything when `access` is unset, else the union of its
-    /// direct models, route groups and access groups.
-    pub fn org_models(&self, cfg: &OrgConfig) -> ModelSet {
-        let Some(access) = &cfg.access else {
-            return ModelSet::all();
-        };
-        let mut items: Vec<ModelPattern> = access.models.clone();
-        for g in &access.route_groups {
-            items.extend(self.route_groups.get(g).into_iter().flatten().cloned());
-        }
-        for g in &access.access_groups {
-            items.extend(self.group_members(g));
-        }
-        ModelSet::from_patterns(items)
-    }
-
-    /// The route groups the org grants, as the edge calls them: each member that
-    /// is a pattern stands for the catalog models (and provider model names) it
-    /// matches, and only members some provider of the org serves are kept, so a
-    /// group always names models upstream.
-    pub fn granted_route_groups(&self, cfg: &OrgConfig) -> Vec<policy::RouteGroup> {
-        let Some(access) = &cfg.access else {
-            return Vec::new();
-        };
-        let served = |m: &str| {
-            cfg.providers
-                .iter()
-                .any(|p| p.models.iter().any(|pat| pat.matches(m)))
-        };
-        let named = self.models.keys().map(String::as_str).chain(
-            cfg.providers
-                .iter()
-                .flat_map(|p| &p.models)
-                .filter(|m| m.is_exact())
-                .map(ModelPattern::as_str),
-        );
-        let named: Vec<&str> = named.collect();
-        access
-            .route_groups
-            .iter()
-            .filter_map(|g| {
-                let mut models: Vec<String> = Vec::new();
-                for member in self.route_groups.get(g)? {
-                    let expanded: Vec<&str> = if member.is_exact() {
-                        vec![member.as_str()]
-                    } else {
-                        named
-                            .iter()
-                            .copied()
-                            .filter(|n| member.matches(n))
-                            .collect()
-                    };
-                    for m in expanded {
-                        if served(m) && !models.iter().any(|x| x == m) {
-                            models.push(m.to_string());
-                        }
-                    }
-                }
-                Some(policy::RouteGroup {
-                    name: g.clone(),
-                    models,
-                })
-            })
-            .collect()
     }
 
     /// The set a stored grant list allows (`None` = inherit everything). Entries
@@ -275,6 +203,14 @@ pub struct UpdateModel {
     currency: Option<String>,
 }
 
+/// Whether `s` is an acceptable access-group label.
+pub fn valid_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
+}
+
 fn check_groups(groups: &[String]) -> Result<(), ApiError> {
     for (i, g) in groups.iter().enumerate() {
         if !valid_label(g) {
@@ -287,22 +223,20 @@ fn check_groups(groups: &[String]) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn model_view(row: &sqlx::any::AnyRow) -> Result<ModelView, ApiError> {
+fn model_view(row: &ModelRow) -> Result<ModelView, ApiError> {
     Ok(ModelView {
-        name: row.try_get("name")?,
-        access_groups: serde_json::from_str(row.try_get("access_groups")?)?,
-        input_price_per_1m: Micros(row.try_get::<i64, _>("input_price_micros_per_1m")? as u64),
-        output_price_per_1m: Micros(row.try_get::<i64, _>("output_price_micros_per_1m")? as u64),
-        currency: row.try_get("currency")?,
-        created_at: rfc3339(row.try_get("created_at_ms")?),
-        updated_at: rfc3339(row.try_get("updated_at_ms")?),
+        name: row.name.clone(),
+        access_groups: serde_json::from_str(&row.access_groups)?,
+        input_price_per_1m: Micros(row.input_price_micros_per_1m as u64),
+        output_price_per_1m: Micros(row.output_price_micros_per_1m as u64),
+        currency: row.currency.clone(),
+        created_at: rfc3339(row.created_at_ms),
+        updated_at: rfc3339(row.updated_at_ms),
     })
 }
 
 async fn fetch_model(pool: &AnyPool, name: &str) -> ApiResult<ModelView> {
-    let row = sqlx::query("SELECT * FROM catalog_models WHERE name = ?")
-        .bind(name)
-        .fetch_optional(pool)
+    let row = stored::model(pool, name)
         .await?
         .ok_or_else(|| ApiError::not_found("model"))?;
     model_view(&row)
@@ -315,14 +249,9 @@ pub async fn list_models(
     page: Result<Query<PageQuery>, QueryRejection>,
 ) -> ApiResult<Paged<ModelView>> {
     let page = PageParams::from_query(page)?;
-    let rows = sqlx::query(
-        "SELECT name AS page_key, * FROM catalog_models WHERE name > ? ORDER BY name LIMIT ?",
-    )
-    .bind(page.after_name())
-    .bind(page.fetch())
-    .fetch_all(&st.db)
-    .await?;
-    Paged::from_rows(rows, &page, model_view)
+    let rows = stored::models_page(&st.db, page.after_name(), page.fetch()).await?;
+    let items = rows.iter().map(model_view).collect::<ApiResult<Vec<_>>>()?;
+    Ok(Paged::from_items(items, &page, |m| m.name.clone()))
 }
 
 /// `GET /api/models/{name}`.
@@ -361,11 +290,10 @@ pub async fn create_model(
     let currency = body.currency.as_deref().unwrap_or("USD");
     check_currency("currency", currency)?;
     let mut tx = st.writer.begin(&st.db).await?;
-    let clash: Option<String> = sqlx::query_scalar("SELECT name FROM route_groups WHERE name = ?")
-        .bind(&body.name)
-        .fetch_optional(tx.conn())
-        .await?;
-    if clash.is_some() {
+    if stored::route_group_created(tx.conn(), &body.name)
+        .await?
+        .is_some()
+    {
         return Err(ApiError::conflict(
             "duplicate",
             "a route group has this name; callable targets must be unique",
@@ -373,23 +301,22 @@ pub async fn create_model(
         .with_field("name"));
     }
     let now = now_ms();
-    let res = sqlx::query(
-        "INSERT INTO catalog_models (name, access_groups, input_price_micros_per_1m, output_price_micros_per_1m, currency, created_at_ms, updated_at_ms)
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&body.name)
-    .bind(serde_json::to_string(&body.access_groups)?)
-    .bind(body.input_price_per_1m.0 as i64)
-    .bind(body.output_price_per_1m.0 as i64)
-    .bind(currency)
-    .bind(now)
-    .bind(now)
-    .execute(tx.conn())
-    .await;
+    let row = ModelRow {
+        name: body.name.clone(),
+        access_groups: serde_json::to_string(&body.access_groups)?,
+        input_price_micros_per_1m: body.input_price_per_1m.0 as i64,
+        output_price_micros_per_1m: body.output_price_per_1m.0 as i64,
+        currency: currency.to_string(),
+        created_at_ms: now,
+        updated_at_ms: now,
+    };
+    // A duplicate ends the transaction: nothing runs after the failed insert.
+    let res = stored::insert_model(tx.conn(), &row).await;
     unique_or_conflict(res, "name", || {
         format!("model {:?} already exists", body.name)
     })?;
     fx::check_convertible(tx.conn(), "currency").await?;
+    // Access groups    fx::check_convertible(tx.conn(), "currency").await?;
     // Access groups are resolved into every key's record: recompile everything.
     tx.enqueue("all", "*").await?;
     tx.commit().await?;
@@ -414,30 +341,18 @@ pub async fn update_model(
         check_currency("currency", c)?;
     }
     let mut tx = st.writer.begin(&st.db).await?;
-    let found = sqlx::query(
-        "UPDATE catalog_models SET
-           access_groups = COALESCE(?, access_groups),
-           input_price_micros_per_1m = COALESCE(?, input_price_micros_per_1m),
-           output_price_micros_per_1m = COALESCE(?, output_price_micros_per_1m),
-           currency = COALESCE(?, currency),
-           updated_at_ms = ?
-         WHERE name = ?",
-    )
-    .bind(
-        body.access_groups
+    let change = ModelChange {
+        access_groups: body
+            .access_groups
             .as_ref()
             .map(serde_json::to_string)
             .transpose()?,
-    )
-    .bind(body.input_price_per_1m.map(|m| m.0 as i64))
-    .bind(body.output_price_per_1m.map(|m| m.0 as i64))
-    .bind(&body.currency)
-    .bind(now_ms())
-    .bind(&name)
-    .execute(tx.conn())
-    .await?
-    .rows_affected();
-    if found == 0 {
+        input_price_micros_per_1m: body.input_price_per_1m.map(|m| m.0 as i64),
+        output_price_micros_per_1m: body.output_price_per_1m.map(|m| m.0 as i64),
+        currency: body.currency.as_deref(),
+    };
+    let found = stored::update_model(tx.conn(), &name, &change, now_ms()).await?;
+    if !found {
         return Err(ApiError::not_found("model"));
     }
     fx::check_convertible(tx.conn(), "currency").await?;
@@ -454,12 +369,7 @@ pub async fn delete_model(
 ) -> ApiResult<StatusCode> {
     actor.require_platform_admin()?;
     let mut tx = st.writer.begin(&st.db).await?;
-    let n = sqlx::query("DELETE FROM catalog_models WHERE name = ?")
-        .bind(&name)
-        .execute(tx.conn())
-        .await?
-        .rows_affected();
-    if n == 0 {
+    if !stored::delete_model(tx.conn(), &name).await? {
         return Err(ApiError::not_found("model"));
     }
     tx.enqueue("all", "*").await?;
@@ -532,20 +442,18 @@ pub async fn list_route_groups(
     page: Result<Query<PageQuery>, QueryRejection>,
 ) -> ApiResult<Paged<RouteGroupView>> {
     let page = PageParams::from_query(page)?;
-    let rows = sqlx::query(
-        "SELECT name AS page_key, * FROM route_groups WHERE name > ? ORDER BY name LIMIT ?",
-    )
-    .bind(page.after_name())
-    .bind(page.fetch())
-    .fetch_all(&st.db)
-    .await?;
-    Paged::from_rows(rows, &page, |row| {
-        Ok(RouteGroupView {
-            name: row.try_get("name")?,
-            models: serde_json::from_str(row.try_get("models")?)?,
-            created_at: rfc3339(row.try_get("created_at_ms")?),
+    let rows = stored::route_groups_page(&st.db, page.after_name(), page.fetch()).await?;
+    let items = rows
+        .into_iter()
+        .map(|r| {
+            Ok(RouteGroupView {
+                models: serde_json::from_str(&r.models)?,
+                created_at: rfc3339(r.created_at_ms),
+                name: r.name,
+            })
         })
-    })
+        .collect::<ApiResult<Vec<_>>>()?;
+    Ok(Paged::from_items(items, &page, |g| g.name.clone()))
 }
 
 /// `POST /api/route-groups`: platform admins.
@@ -573,12 +481,7 @@ pub async fn create_route_group(
         ));
     }
     let mut tx = st.writer.begin(&st.db).await?;
-    let clash: Option<String> =
-        sqlx::query_scalar("SELECT name FROM catalog_models WHERE name = ?")
-            .bind(&body.name)
-            .fetch_optional(tx.conn())
-            .await?;
-    if clash.is_some() {
+    if stored::model_exists(tx.conn(), &body.name).await? {
         return Err(ApiError::conflict(
             "duplicate",
             "a model has this name; callable targets must be unique",
@@ -586,13 +489,12 @@ pub async fn create_route_group(
         .with_field("name"));
     }
     let now = now_ms();
-    let res =
-        sqlx::query("INSERT INTO route_groups (name, models, created_at_ms) VALUES (?, ?, ?)")
-            .bind(&body.name)
-            .bind(serde_json::to_string(&body.models)?)
-            .bind(now)
-            .execute(tx.conn())
-            .await;
+    let row = RouteGroupRow {
+        name: body.name.clone(),
+        models: serde_json::to_string(&body.models)?,
+        created_at_ms: now,
+    };
+    let res = stored::insert_route_group(tx.conn(), &row).await;
     unique_or_conflict(res, "name", || {
         format!("route group {:?} already exists", body.name)
     })?;
@@ -629,17 +531,10 @@ pub async fn update_route_group(
         }
     };
     let mut tx = st.writer.begin(&st.db).await?;
-    let created: Option<i64> =
-        sqlx::query_scalar("SELECT created_at_ms FROM route_groups WHERE name = ?")
-            .bind(&name)
-            .fetch_optional(tx.conn())
-            .await?;
-    let created = created.ok_or_else(|| ApiError::not_found("route group"))?;
-    sqlx::query("UPDATE route_groups SET models = ? WHERE name = ?")
-        .bind(serde_json::to_string(&models)?)
-        .bind(&name)
-        .execute(tx.conn())
-        .await?;
+    let created = stored::route_group_created(tx.conn(), &name)
+        .await?
+        .ok_or_else(|| ApiError::not_found("route group"))?;
+    stored::set_route_group_models(tx.conn(), &name, &serde_json::to_string(&models)?).await?;
     tx.enqueue("all", "*").await?;
     tx.commit().await?;
     Ok(Json(RouteGroupView {
@@ -647,6 +542,21 @@ pub async fn update_route_group(
         models,
         created_at: rfc3339(created),
     }))
+}
+
+/// The route groups a stored org config grants (`access.route_groups`); the rest of
+/// the document is not read here.
+#[derive(Deserialize)]
+struct GrantedGroups {
+    #[serde(default)]
+    access: Option<GrantedAccess>,
+}
+
+/// `access` of a stored org config, as far as route groups go.
+#[derive(Deserialize)]
+struct GrantedAccess {
+    #[serde(default)]
+    route_groups: Vec<String>,
 }
 
 /// `DELETE /api/route-groups/{name}`: platform admins; refused while an org grants it.
@@ -657,14 +567,10 @@ pub async fn delete_route_group(
 ) -> ApiResult<StatusCode> {
     actor.require_platform_admin()?;
     let mut tx = st.writer.begin(&st.db).await?;
-    let configs: Vec<String> = sqlx::query_scalar("SELECT config FROM organizations")
-        .fetch_all(tx.conn())
-        .await?;
-    for text in configs {
-        let cfg = OrgConfig::from_stored(&text)?;
-        if cfg
+    for (_, text) in stored_config::all(tx.conn()).await? {
+        let grants: GrantedGroups = serde_json::from_str(&text)?;
+        if grants
             .access
-            .as_ref()
             .is_some_and(|a| a.route_groups.contains(&name))
         {
             return Err(ApiError::conflict(
@@ -673,84 +579,10 @@ pub async fn delete_route_group(
             ));
         }
     }
-    let n = sqlx::query("DELETE FROM route_groups WHERE name = ?")
-        .bind(&name)
-        .execute(tx.conn())
-        .await?
-        .rows_affected();
-    if n == 0 {
+    if !stored::delete_route_group(tx.conn(), &name).await? {
         return Err(ApiError::not_found("route group"));
     }
     tx.enqueue("all", "*").await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::api::config::AccessConfig;
-
-    #[test]
-    fn org_universe_and_narrowing() {
-        let mut cat = Catalog::default();
-        cat.models.insert("gpt-4o".into(), vec!["support".into()]);
-        cat.models
-            .insert("claude-3-opus".into(), vec!["finance".into()]);
-        cat.route_groups
-            .insert("fast".into(), vec!["gpt-4o-mini".parse().unwrap()]);
-        let cfg = OrgConfig {
-            access: Some(AccessConfig {
-                models: vec!["o1*".parse().unwrap()],
-                route_groups: vec!["fast".into()],
-                access_groups: vec!["support".into(), "beta".into()],
-            }),
-            ..OrgConfig::default()
-        };
-        let org = cat.org_models(&cfg);
-        assert!(org.permits("gpt-4o") && org.permits("gpt-4o-mini") && org.permits("o1-preview"));
-        assert!(!org.permits("claude-3-opus"));
-        assert!(
-            cat.check_narrows(
-                "allowed_models",
-                &["gpt-4o".into(), "o1-mini".into(), "fast".into()],
-                &org,
-                "org"
-            )
-            .is_ok()
-        );
-        let e = cat
-            .check_narrows(
-                "allowed_models",
-                &["gpt-4o".into(), "claude-3-opus".into()],
-                &org,
-                "org",
-            )
-            .unwrap_err();
-        assert_eq!(e.field.as_deref(), Some("allowed_models[1]"));
-        let e = cat
-            .check_narrows("allowed_models", &["gpt-*".into()], &org, "org")
-            .unwrap_err();
-        assert_eq!(e.field.as_deref(), Some("allowed_models[0]"));
-        assert_eq!(cat.org_models(&OrgConfig::default()), ModelSet::all());
-        // Access groups below the org: `group:<label>`, within the parent only.
-        let support = cat.resolve_entry("group:support").unwrap();
-        assert!(support.permits("gpt-4o") && !support.permits("claude-3-opus"));
-        assert!(
-            cat.check_narrows("allowed_models", &["group:support".into()], &org, "org")
-                .is_ok()
-        );
-        for g in ["group:finance", "group:nope", "group:"] {
-            let e = cat
-                .check_narrows("allowed_models", &[g.into()], &org, "org")
-                .unwrap_err();
-            assert_eq!(e.field.as_deref(), Some("allowed_models[0]"), "{g}");
-        }
-        // A label nobody carries grants nothing, never everything.
-        assert!(
-            cat.grant_set(Some(&["group:nope".into()]))
-                .intersect(&ModelSet::all())
-                .is_empty()
-        );
-    }
 }

@@ -11,14 +11,15 @@ use serde_json::{Map, Value};
 use sqlx::AnyConnection;
 
 use crate::AppState;
-use crate::api::catalog::Catalog;
+use crate::api::catalog::{Catalog, valid_label};
 use crate::api::extract::{ApiJson, from_value};
-use crate::api::platform_owned;
+use crate::api::platform_owned::widening;
 use crate::auth::{Actor, Perm, authorize_org};
 use crate::billing::money::Micros;
 use crate::errors::{ApiError, ApiResult};
+use crate::store::config as stored_config;
 use crate::store::db::{now_ms, rfc3339};
-use policy::{BudgetPeriod, ModelPattern};
+use policy::{BudgetPeriod, ModelPattern, ModelSet};
 
 /// A provider credential: serialized only into the database and compiled records,
 /// never into an API response; `Debug` redacts it.
@@ -626,12 +627,121 @@ impl OrgConfig {
     }
 }
 
-/// Whether `s` is an acceptable access-group label.
-pub fn valid_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
+// What an org config grants out of the catalog. Here rather than in `catalog.rs`
+// so the catalog knows nothing of org configs (no import cycle).
+impl Catalog {
+    /// The org's universe: everything when `access` is unset, else the union of its
+    /// direct models, route groups and access groups.
+    pub fn org_models(&self, cfg: &OrgConfig) -> ModelSet {
+        let Some(access) = &cfg.access else {
+            return ModelSet::all();
+        };
+        let mut items: Vec<ModelPattern> = access.models.clone();
+        for g in &access.route_groups {
+            items.extend(self.route_groups.get(g).into_iter().flatten().cloned());
+        }
+        for g in &access.access_groups {
+            items.extend(self.group_members(g));
+        }
+        ModelSet::from_patterns(items)
+    }
+
+    /// The route groups the org grants, as the edge calls them: each member that
+    /// is a pattern stands for the catalog models (and provider model names) it
+    /// matches, and only members some provider of the org serves are kept, so a
+    /// group always names models upstream.
+    pub fn granted_route_groups(&self, cfg: &OrgConfig) -> Vec<policy::RouteGroup> {
+        let Some(access) = &cfg.access else {
+            return Vec::new();
+        };
+        let served = |m: &str| {
+            cfg.providers
+                .iter()
+                .any(|p| p.models.iter().any(|pat| pat.matches(m)))
+        };
+        let named = self.models.keys().map(String::as_str).chain(
+            cfg.providers
+                .iter()
+                .flat_map(|p| &p.models)
+                .filter(|m| m.is_exact())
+                .map(ModelPattern::as_str),
+        );
+        let named: Vec<&str> = named.collect();
+        access
+            .route_groups
+            .iter()
+            .filter_map(|g| {
+                let mut models: Vec<String> = Vec::new();
+                for member in self.route_groups.get(g)? {
+                    let expanded: Vec<&str> = if member.is_exact() {
+                        vec![member.as_str()]
+                    } else {
+                        named
+                            .iter()
+                            .copied()
+                            .filter(|n| member.matches(n))
+                            .collect()
+                    };
+                    for m in expanded {
+                        if served(m) && !models.iter().any(|x| x == m) {
+                            models.push(m.to_string());
+                        }
+                    }
+                }
+                Some(policy::RouteGroup {
+                    name: g.clone(),
+                    models,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Checks that an org role's config edit does not widen the org's model universe:
+/// the new set lies inside the stored one, and it names no route or access group the
+/// stored access did not (their members are platform-defined and may grow later).
+fn check_access_narrows(
+    stored: &OrgConfig,
+    new: &OrgConfig,
+    catalog: &Catalog,
+) -> Result<(), ApiError> {
+    const FIELD: &str = "config.access";
+    let Some(old) = &stored.access else {
+        // Everything was allowed: any access section narrows.
+        return Ok(());
+    };
+    let Some(next) = &new.access else {
+        return Err(widening(FIELD, "the organization's model access"));
+    };
+    if let Some(g) = next
+        .route_groups
+        .iter()
+        .find(|g| !old.route_groups.contains(g))
+    {
+        return Err(widening(
+            &format!("{FIELD}.route_groups"),
+            &format!("access to route group {g:?}"),
+        ));
+    }
+    if let Some(g) = next
+        .access_groups
+        .iter()
+        .find(|g| !old.access_groups.contains(g))
+    {
+        return Err(widening(
+            &format!("{FIELD}.access_groups"),
+            &format!("access to access group {g:?}"),
+        ));
+    }
+    let before = catalog.org_models(stored);
+    let after = catalog.org_models(new);
+    if before.intersect(&after) != after {
+        return Err(widening(
+            &format!("{FIELD}.models"),
+            "the organization's model access",
+        ));
+    }
+    Ok(())
 }
 
 /// RFC 7386 JSON merge patch: objects merge key by key, `null` deletes, anything
@@ -707,20 +817,6 @@ fn carry_credentials(incoming: &mut Value, stored: &OrgConfig) -> Result<(), Api
     Ok(())
 }
 
-/// Whether a team or key budget of the org applies (the org's own is in its config).
-async fn member_budget_exists(conn: &mut AnyConnection, org_id: &str) -> ApiResult<bool> {
-    // A 0/1 integer: booleans do not decode alike on both backends.
-    let exists: i64 = sqlx::query_scalar(
-        "SELECT CASE WHEN EXISTS (SELECT 1 FROM teams WHERE org_id = $1 AND budget IS NOT NULL)
-             OR EXISTS (SELECT 1 FROM virtual_keys WHERE org_id = $1 AND budget IS NOT NULL
-                        AND status = 'active') THEN 1 ELSE 0 END",
-    )
-    .bind(org_id)
-    .fetch_one(conn)
-    .await?;
-    Ok(exists != 0)
-}
-
 /// Body of `PATCH`/`PUT /api/organizations/{id}/config`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -744,12 +840,9 @@ pub struct ConfigView {
 }
 
 async fn load(conn: &mut AnyConnection, org_id: &str) -> ApiResult<(OrgConfig, i64)> {
-    let (text, updated): (String, i64) =
-        sqlx::query_as("SELECT config, updated_at_ms FROM organizations WHERE id = ?")
-            .bind(org_id)
-            .fetch_optional(conn)
-            .await?
-            .ok_or_else(|| ApiError::not_found("organization"))?;
+    let (text, updated) = stored_config::get(conn, org_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("organization"))?;
     Ok((OrgConfig::from_stored(&text)?, updated))
 }
 
@@ -763,7 +856,8 @@ pub async fn get_config(
     let catalog = Catalog::load(&st.db).await?;
     let mut conn = st.db.acquire().await?;
     let (cfg, updated) = load(&mut conn, &id).await?;
-    let budget_applies = cfg.budgets.is_some() || member_budget_exists(&mut conn, &id).await?;
+    let budget_applies =
+        cfg.budgets.is_some() || stored_config::member_budget_exists(&mut conn, &id).await?;
     Ok(Json(ConfigView {
         warnings: cfg.warnings(&catalog, budget_applies),
         org_id: id,
@@ -802,20 +896,16 @@ async fn write_config(
     let cfg: OrgConfig = from_value(doc, "config")?;
     cfg.validate("config", &catalog)?;
     if !access.platform_admin {
-        platform_owned::check_access_narrows(&stored, &cfg, &catalog)?;
+        check_access_narrows(&stored, &cfg, &catalog)?;
     }
     cfg.check_internal_upstreams(&stored, actor)?;
-    let budget_applies = cfg.budgets.is_some() || member_budget_exists(tx.conn(), id).await?;
+    let budget_applies =
+        cfg.budgets.is_some() || stored_config::member_budget_exists(tx.conn(), id).await?;
     // Credentials are stored sealed; the response below is redacted either way.
     let mut stored_cfg = cfg.clone();
     st.vault.seal_config(tx.conn(), id, &mut stored_cfg).await?;
     let now = now_ms();
-    sqlx::query("UPDATE organizations SET config = ?, updated_at_ms = ? WHERE id = ?")
-        .bind(serde_json::to_string(&stored_cfg)?)
-        .bind(now)
-        .bind(id)
-        .execute(tx.conn())
-        .await?;
+    stored_config::set(tx.conn(), id, &serde_json::to_string(&stored_cfg)?, now).await?;
     tx.enqueue("org", id).await?;
     tx.commit().await?;
     tracing::info!(org_id = id, "org config updated");
@@ -851,6 +941,69 @@ pub async fn put_config(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn org_universe_and_narrowing() {
+        let mut cat = Catalog::default();
+        cat.models.insert("gpt-4o".into(), vec!["support".into()]);
+        cat.models
+            .insert("claude-3-opus".into(), vec!["finance".into()]);
+        cat.route_groups
+            .insert("fast".into(), vec!["gpt-4o-mini".parse().unwrap()]);
+        let cfg = OrgConfig {
+            access: Some(AccessConfig {
+                models: vec!["o1*".parse().unwrap()],
+                route_groups: vec!["fast".into()],
+                access_groups: vec!["support".into(), "beta".into()],
+            }),
+            ..OrgConfig::default()
+        };
+        let org = cat.org_models(&cfg);
+        assert!(org.permits("gpt-4o") && org.permits("gpt-4o-mini") && org.permits("o1-preview"));
+        assert!(!org.permits("claude-3-opus"));
+        assert!(
+            cat.check_narrows(
+                "allowed_models",
+                &["gpt-4o".into(), "o1-mini".into(), "fast".into()],
+                &org,
+                "org"
+            )
+            .is_ok()
+        );
+        let e = cat
+            .check_narrows(
+                "allowed_models",
+                &["gpt-4o".into(), "claude-3-opus".into()],
+                &org,
+                "org",
+            )
+            .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("allowed_models[1]"));
+        let e = cat
+            .check_narrows("allowed_models", &["gpt-*".into()], &org, "org")
+            .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("allowed_models[0]"));
+        assert_eq!(cat.org_models(&OrgConfig::default()), ModelSet::all());
+        // Access groups below the org: `group:<label>`, within the parent only.
+        let support = cat.resolve_entry("group:support").unwrap();
+        assert!(support.permits("gpt-4o") && !support.permits("claude-3-opus"));
+        assert!(
+            cat.check_narrows("allowed_models", &["group:support".into()], &org, "org")
+                .is_ok()
+        );
+        for g in ["group:finance", "group:nope", "group:"] {
+            let e = cat
+                .check_narrows("allowed_models", &[g.into()], &org, "org")
+                .unwrap_err();
+            assert_eq!(e.field.as_deref(), Some("allowed_models[0]"), "{g}");
+        }
+        // A label nobody carries grants nothing, never everything.
+        assert!(
+            cat.grant_set(Some(&["group:nope".into()]))
+                .intersect(&ModelSet::all())
+                .is_empty()
+        );
+    }
 
     #[test]
     fn merge_patch_follows_rfc7386() {

@@ -10,13 +10,13 @@ use axum::Json;
 use axum::extract::{Path, State};
 use edge_host::{KeyRef, KvConfig, PolicyProbe, RequestFacts};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use tokio::sync::OnceCell;
 
 use crate::AppState;
 use crate::api::extract::ApiJson;
 use crate::auth::{Actor, Perm, authorize_org};
 use crate::errors::{ApiError, ApiResult};
+use crate::store::keys::{self, KeyName};
 use crate::sync::sinks::SinkTarget;
 
 /// The policy runner over the first edge sink, compiled on first use and then
@@ -106,9 +106,9 @@ pub async fn explain(
     {
         return Err(ApiError::invalid("ip", "must be an IPv4 or IPv6 address"));
     }
-    let (column, value) = match (&body.key_id, &body.key_prefix) {
-        (Some(id), None) => ("id", id),
-        (None, Some(prefix)) => ("key_prefix", prefix),
+    let name = match (&body.key_id, &body.key_prefix) {
+        (Some(id), None) => KeyName::Id(id),
+        (None, Some(prefix)) => KeyName::Prefix(prefix),
         _ => {
             return Err(ApiError::invalid(
                 "key_id",
@@ -116,24 +116,15 @@ pub async fn explain(
             ));
         }
     };
-    let rows = sqlx::query(&format!(
-        "SELECT id, key_hash FROM virtual_keys WHERE org_id = ? AND {column} = ? LIMIT 2"
-    ))
-    .bind(&org_id)
-    .bind(value)
-    .fetch_all(&st.db)
-    .await?;
-    let (key_id, hash): (String, String) = match rows.as_slice() {
-        [row] => (row.try_get("id")?, row.try_get("key_hash")?),
-        // Another org's key is as absent as no key.
-        [] => return Err(ApiError::not_found("key")),
-        _ => {
-            return Err(ApiError::invalid(
-                "key_prefix",
-                "names more than one key; use key_id",
-            ));
-        }
-    };
+    let mut rows = keys::find_in_org(&st.db, &org_id, name).await?;
+    if rows.len() > 1 {
+        return Err(ApiError::invalid(
+            "key_prefix",
+            "names more than one key; use key_id",
+        ));
+    }
+    // Another org's key is as absent as no key.
+    let (key_id, hash) = rows.pop().ok_or_else(|| ApiError::not_found("key"))?;
     let decision = st
         .explainer
         .probe()

@@ -6,7 +6,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
+use sqlx::FromRow;
 use sqlx::any::AnyRow;
 
 use crate::AppState;
@@ -19,6 +19,7 @@ use crate::api::teams::{fetch_team_row, org_model_set};
 use crate::auth::{Actor, OrgAccess, Perm, Role, authorize_org};
 use crate::errors::{ApiError, ApiResult};
 use crate::store::db::{WriteTx, new_id, now_ms, parse_rfc3339, random_hex, rfc3339};
+use crate::store::keys::{self as stored, KeyFields, NewKey};
 use policy::Limits;
 
 /// Prefix of every virtual key.
@@ -72,7 +73,7 @@ pub struct KeyView {
     pub revoked_at: Option<String>,
 }
 
-/// Stored key row, decoded.
+/// A key's settings, decoded from its stored row.
 #[derive(Debug, Clone)]
 pub struct KeyRow {
     /// Id.
@@ -104,39 +105,42 @@ pub struct KeyRow {
 }
 
 impl KeyRow {
-    /// Decodes a `virtual_keys` row.
+    /// Decodes a `virtual_keys` row read with `SELECT *`.
     pub fn from_row(r: &AnyRow) -> Result<KeyRow, ApiError> {
+        KeyRow::decode(&stored::KeyRow::from_row(r)?)
+    }
+
+    /// Decodes the JSON columns of a stored key.
+    pub fn decode(r: &stored::KeyRow) -> Result<KeyRow, ApiError> {
         Ok(KeyRow {
-            id: r.try_get("id")?,
-            org_id: r.try_get("org_id")?,
-            team_id: r.try_get("team_id")?,
-            agent_id: r.try_get("agent_id")?,
-            key_hash: r.try_get("key_hash")?,
+            id: r.id.clone(),
+            org_id: r.org_id.clone(),
+            team_id: r.team_id.clone(),
+            agent_id: r.agent_id.clone(),
+            key_hash: r.key_hash.clone(),
             allowed_models: r
-                .try_get::<Option<String>, _>("allowed_models")?
-                .map(|s| serde_json::from_str(&s))
+                .allowed_models
+                .as_deref()
+                .map(serde_json::from_str)
                 .transpose()?,
-            ip_allow: serde_json::from_str(r.try_get("ip_allow")?)?,
-            ip_deny: serde_json::from_str(r.try_get("ip_deny")?)?,
-            limits: serde_json::from_str(r.try_get("limits")?)?,
-            budget: r
-                .try_get::<Option<String>, _>("budget")?
-                .map(|s| serde_json::from_str(&s))
-                .transpose()?,
-            expires_at_ms: r.try_get("expires_at_ms")?,
-            status: r.try_get("status")?,
-            created_by: r.try_get("created_by")?,
+            ip_allow: serde_json::from_str(&r.ip_allow)?,
+            ip_deny: serde_json::from_str(&r.ip_deny)?,
+            limits: serde_json::from_str(&r.limits)?,
+            budget: r.budget.as_deref().map(serde_json::from_str).transpose()?,
+            expires_at_ms: r.expires_at_ms,
+            status: r.status.clone(),
+            created_by: r.created_by.clone(),
         })
     }
 }
 
-fn key_view(r: &AnyRow) -> Result<KeyView, ApiError> {
-    let k = KeyRow::from_row(r)?;
+fn key_view(r: &stored::KeyRow) -> Result<KeyView, ApiError> {
+    let k = KeyRow::decode(r)?;
     Ok(KeyView {
         id: k.id,
         org_id: k.org_id,
-        name: r.try_get("name")?,
-        key_prefix: r.try_get("key_prefix")?,
+        name: r.name.clone(),
+        key_prefix: r.key_prefix.clone(),
         key: None,
         team_id: k.team_id,
         agent_id: k.agent_id,
@@ -151,21 +155,16 @@ fn key_view(r: &AnyRow) -> Result<KeyView, ApiError> {
         budget: k.budget,
         expires_at: k.expires_at_ms.map(rfc3339),
         status: k.status,
-        created_at: rfc3339(r.try_get("created_at_ms")?),
-        revoked_at: r.try_get::<Option<i64>, _>("revoked_at_ms")?.map(rfc3339),
+        created_at: rfc3339(r.created_at_ms),
+        revoked_at: r.revoked_at_ms.map(rfc3339),
     })
-}
-
-async fn fetch_key(st: &AppState, id: &str) -> ApiResult<Option<AnyRow>> {
-    Ok(sqlx::query("SELECT * FROM virtual_keys WHERE id = ?")
-        .bind(id)
-        .fetch_optional(&st.db)
-        .await?)
 }
 
 /// The key's current view (after a write).
 pub async fn fetch_key_view(st: &AppState, id: &str) -> ApiResult<KeyView> {
-    let row = fetch_key(st, id).await?.ok_or_else(ApiError::internal)?;
+    let row = stored::get(&st.db, id)
+        .await?
+        .ok_or_else(ApiError::internal)?;
     key_view(&row)
 }
 
@@ -233,6 +232,31 @@ struct KeySettings {
     expires_at_ms: Option<i64>,
 }
 
+impl KeySettings {
+    /// The settings as columns.
+    fn fields(&self) -> ApiResult<KeyFields<'_>> {
+        Ok(KeyFields {
+            name: &self.name,
+            team_id: self.team_id.as_deref(),
+            agent_id: self.agent_id.as_deref(),
+            allowed_models: self
+                .allowed_models
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()?,
+            ip_allow: serde_json::to_string(&self.ip_allow)?,
+            ip_deny: serde_json::to_string(&self.ip_deny)?,
+            limits: serde_json::to_string(&self.limits)?,
+            budget: self
+                .budget
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()?,
+            expires_at_ms: self.expires_at_ms,
+        })
+    }
+}
+
 /// Which settings a write changes (a create: all). Only those are checked against
 /// the org's current state, so renaming a key never fails on a grant the org has
 /// narrowed since (the compiler intersects anyway).
@@ -292,11 +316,7 @@ async fn check_settings(
     if changed.agent
         && let Some(agent_id) = &s.agent_id
     {
-        let agent_org: Option<String> =
-            sqlx::query_scalar("SELECT org_id FROM agents WHERE id = ?")
-                .bind(agent_id)
-                .fetch_optional(&st.db)
-                .await?;
+        let agent_org = stored::agent_org(&st.db, agent_id).await?;
         if agent_org.as_deref() != Some(org_id) {
             return Err(ApiError::invalid(
                 "agent_id",
@@ -346,27 +366,18 @@ pub async fn create_key(
     let (secret, prefix) = new_secret();
     let id = new_id("key");
     let mut tx = st.writer.begin(&st.db).await?;
-    sqlx::query(
-        "INSERT INTO virtual_keys (id, org_id, team_id, agent_id, name, key_prefix, key_hash, allowed_models,
-            ip_allow, ip_deny, limits, budget, expires_at_ms, status, created_by, created_at_ms)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)",
+    stored::insert(
+        tx.conn(),
+        &NewKey {
+            id: &id,
+            org_id: &org_id,
+            key_prefix: &prefix,
+            key_hash: &policy::kv::key_hash_hex(&secret),
+            created_by: actor.user_id.as_deref(),
+            created_at_ms: now,
+            fields: k.fields()?,
+        },
     )
-    .bind(&id)
-    .bind(&org_id)
-    .bind(&k.team_id)
-    .bind(&k.agent_id)
-    .bind(&k.name)
-    .bind(&prefix)
-    .bind(policy::kv::key_hash_hex(&secret))
-    .bind(k.allowed_models.as_ref().map(serde_json::to_string).transpose()?)
-    .bind(serde_json::to_string(&k.ip_allow)?)
-    .bind(serde_json::to_string(&k.ip_deny)?)
-    .bind(serde_json::to_string(&k.limits)?)
-    .bind(k.budget.as_ref().map(serde_json::to_string).transpose()?)
-    .bind(k.expires_at_ms)
-    .bind(&actor.user_id)
-    .bind(now)
-    .execute(tx.conn())
     .await?;
     tx.enqueue("key", &id).await?;
     tx.commit().await?;
@@ -435,7 +446,7 @@ pub async fn key_for_change(
     verb: &str,
 ) -> ApiResult<(KeyRow, OrgAccess)> {
     let (row, access) = authorized_key(st, actor, id, Perm::CreateKey).await?;
-    let key = KeyRow::from_row(&row)?;
+    let key = KeyRow::decode(&row)?;
     check_creator(&access, actor, &key, verb)?;
     if key.status == "revoked" {
         return Err(ApiError::conflict(
@@ -447,13 +458,11 @@ pub async fn key_for_change(
 }
 
 /// Re-reads a key inside a write transaction; a key revoked since the checks is 409.
-pub async fn active_key_in(tx: &mut WriteTx, id: &str) -> ApiResult<(KeyRow, AnyRow)> {
-    let row = sqlx::query("SELECT * FROM virtual_keys WHERE id = ?")
-        .bind(id)
-        .fetch_optional(tx.conn())
+pub async fn active_key_in(tx: &mut WriteTx, id: &str) -> ApiResult<(KeyRow, stored::KeyRow)> {
+    let row = stored::get(tx.conn(), id)
         .await?
         .ok_or_else(|| ApiError::not_found("key"))?;
-    let key = KeyRow::from_row(&row)?;
+    let key = KeyRow::decode(&row)?;
     if key.status == "revoked" {
         return Err(ApiError::conflict(
             "revoked",
@@ -491,7 +500,7 @@ pub async fn update_key(
     let mut k = KeySettings {
         name: match body.name {
             Some(n) => n,
-            None => row.try_get("name")?,
+            None => row.name,
         },
         team_id: body.team_id.unwrap_or(key.team_id),
         agent_id: body.agent_id.unwrap_or(key.agent_id),
@@ -509,22 +518,7 @@ pub async fn update_key(
         expires_at_ms: expires.unwrap_or(key.expires_at_ms),
     };
     check_settings(&st, &access, &actor, &mut k, changed).await?;
-    sqlx::query(
-        "UPDATE virtual_keys SET name = ?, team_id = ?, agent_id = ?, allowed_models = ?, ip_allow = ?,
-            ip_deny = ?, limits = ?, budget = ?, expires_at_ms = ? WHERE id = ?",
-    )
-    .bind(&k.name)
-    .bind(&k.team_id)
-    .bind(&k.agent_id)
-    .bind(k.allowed_models.as_ref().map(serde_json::to_string).transpose()?)
-    .bind(serde_json::to_string(&k.ip_allow)?)
-    .bind(serde_json::to_string(&k.ip_deny)?)
-    .bind(serde_json::to_string(&k.limits)?)
-    .bind(k.budget.as_ref().map(serde_json::to_string).transpose()?)
-    .bind(k.expires_at_ms)
-    .bind(&id)
-    .execute(tx.conn())
-    .await?;
+    stored::update(tx.conn(), &id, &k.fields()?).await?;
     tx.enqueue("key", &id).await?;
     tx.commit().await?;
     tracing::info!(key_id = %id, "virtual key updated");
@@ -540,16 +534,16 @@ pub async fn list_keys(
 ) -> ApiResult<Paged<KeyView>> {
     let page = PageParams::from_query(page)?;
     authorize_org(&st.db, &actor, &org_id, Perm::View).await?;
-    let rows = sqlx::query(
-        "SELECT rowid AS page_key, * FROM virtual_keys WHERE org_id = ? AND rowid > ?
-         ORDER BY rowid LIMIT ?",
-    )
-    .bind(&org_id)
-    .bind(page.after_rowid()?)
-    .bind(page.fetch())
-    .fetch_all(&st.db)
-    .await?;
-    Paged::from_rows(rows, &page, key_view)
+    let rows = stored::list_in_org(&st.db, &org_id, page.after_rowid()?, page.fetch()).await?;
+    let page = Paged::from_items(rows, &page, |r| r.page_key.to_string());
+    Ok(Paged {
+        items: page
+            .items
+            .iter()
+            .map(|r| key_view(&r.key))
+            .collect::<ApiResult<_>>()?,
+        next_cursor: page.next_cursor,
+    })
 }
 
 async fn authorized_key(
@@ -557,12 +551,11 @@ async fn authorized_key(
     actor: &Actor,
     id: &str,
     perm: Perm,
-) -> ApiResult<(AnyRow, OrgAccess)> {
-    let row = fetch_key(st, id)
+) -> ApiResult<(stored::KeyRow, OrgAccess)> {
+    let row = stored::get(&st.db, id)
         .await?
         .ok_or_else(|| ApiError::not_found("key"))?;
-    let org_id: String = row.try_get("org_id")?;
-    let access = authorize_org(&st.db, actor, &org_id, perm)
+    let access = authorize_org(&st.db, actor, &row.org_id, perm)
         .await
         .map_err(|e| {
             if e.status == StatusCode::NOT_FOUND {
@@ -592,15 +585,11 @@ pub async fn revoke_key(
     Path(id): Path<String>,
 ) -> ApiResult<Json<KeyView>> {
     let (row, access) = authorized_key(&st, &actor, &id, Perm::CreateKey).await?;
-    let key = KeyRow::from_row(&row)?;
+    let key = KeyRow::decode(&row)?;
     check_creator(&access, &actor, &key, "revoke")?;
     if key.status != "revoked" {
         let mut tx = st.writer.begin(&st.db).await?;
-        sqlx::query("UPDATE virtual_keys SET status = 'revoked', revoked_at_ms = ? WHERE id = ? AND status <> 'revoked'")
-            .bind(now_ms())
-            .bind(&id)
-            .execute(tx.conn())
-            .await?;
+        stored::revoke(tx.conn(), &id, now_ms()).await?;
         tx.enqueue("key", &id).await?;
         tx.commit().await?;
         tracing::info!(key_id = %id, "virtual key revoked");

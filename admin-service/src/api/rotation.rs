@@ -17,7 +17,8 @@ use crate::api::extract::parse_json;
 use crate::api::keys::{KeyView, active_key_in, fetch_key_view, key_for_change, new_secret};
 use crate::auth::Actor;
 use crate::errors::{ApiError, ApiResult};
-use crate::store::db::{Writer, now_ms};
+use crate::store::db::{WriteTx, Writer, now_ms};
+use crate::store::keys as stored;
 use policy::kv::{KEY_PREFIX, key_hash_hex};
 
 /// Longest grace a rotation may give the old secret: 7 days.
@@ -60,31 +61,12 @@ pub async fn rotate_key(
     let grace_ends = now + body.grace_seconds as i64 * 1000;
     let mut tx = st.writer.begin(&st.db).await?;
     let (key, row) = active_key_in(&mut tx, &id).await?;
-    let old_prefix: String = sqlx::Row::try_get(&row, "key_prefix")?;
-    sqlx::query("UPDATE virtual_keys SET key_hash = ?, key_prefix = ? WHERE id = ?")
-        .bind(key_hash_hex(&secret))
-        .bind(&prefix)
-        .bind(&id)
-        .execute(tx.conn())
-        .await?;
+    let old_prefix = row.key_prefix;
+    stored::set_secret(tx.conn(), &id, &key_hash_hex(&secret), &prefix).await?;
     // Earlier rotated-out secrets never outlive this rotation's grace either: a
     // rotation because a secret leaked must not leave an older one working.
-    sqlx::query(
-        "UPDATE key_grace_hashes SET grace_ends_at_ms = MIN(grace_ends_at_ms, ?) WHERE key_id = ?",
-    )
-    .bind(grace_ends)
-    .bind(&id)
-    .execute(tx.conn())
-    .await?;
-    sqlx::query(
-        "INSERT INTO key_grace_hashes (key_hash, key_id, key_prefix, grace_ends_at_ms) VALUES (?, ?, ?, ?)",
-    )
-    .bind(&key.key_hash)
-    .bind(&id)
-    .bind(&old_prefix)
-    .bind(grace_ends)
-    .execute(tx.conn())
-    .await?;
+    stored::cap_graces(tx.conn(), &id, grace_ends).await?;
+    stored::add_grace(tx.conn(), &key.key_hash, &id, &old_prefix, grace_ends).await?;
     end_graces_in(&mut tx, now).await?;
     tx.enqueue("key", &id).await?;
     tx.commit().await?;
@@ -95,13 +77,8 @@ pub async fn rotate_key(
 }
 
 /// Deletes the graces that ended by `now` and queues their edge records' removal.
-async fn end_graces_in(tx: &mut crate::store::db::WriteTx, now: i64) -> Result<usize, sqlx::Error> {
-    let ended: Vec<String> = sqlx::query_scalar(
-        "DELETE FROM key_grace_hashes WHERE grace_ends_at_ms <= ? RETURNING key_hash",
-    )
-    .bind(now)
-    .fetch_all(tx.conn())
-    .await?;
+async fn end_graces_in(tx: &mut WriteTx, now: i64) -> Result<usize, sqlx::Error> {
+    let ended = stored::delete_ended_graces(tx.conn(), now).await?;
     for hash in &ended {
         tx.enqueue("kvdel", &format!("{KEY_PREFIX}{hash}")).await?;
     }
@@ -111,12 +88,7 @@ async fn end_graces_in(tx: &mut crate::store::db::WriteTx, now: i64) -> Result<u
 /// Removes every grace that ended by `now` from the database and the edge stores;
 /// returns how many ended.
 pub async fn end_graces(pool: &AnyPool, writer: &Writer, now: i64) -> Result<usize, sqlx::Error> {
-    let pending: Option<i64> =
-        sqlx::query_scalar("SELECT 1 FROM key_grace_hashes WHERE grace_ends_at_ms <= ? LIMIT 1")
-            .bind(now)
-            .fetch_optional(pool)
-            .await?;
-    if pending.is_none() {
+    if !stored::graces_ended(pool, now).await? {
         return Ok(0);
     }
     let mut tx = writer.begin(pool).await?;

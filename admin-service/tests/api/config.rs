@@ -473,7 +473,7 @@ async fn plaintext_credentials_of_an_older_database_are_sealed_on_start_and_kept
     let config = json!({"providers": [{"name": "openai", "base_url": "https://api.openai.com/v1", "api_key": SECRET, "models": ["gpt-*"]}]});
     sqlx::query(
         "INSERT INTO organizations (id, name, slug, config, created_at_ms, updated_at_ms)
-         VALUES ('org_legacy', 'Legacy', 'legacy', ?, 0, 0)",
+         VALUES ('org_legacy', 'Legacy', 'legacy', $1, 0, 0)",
     )
     .bind(config.to_string())
     .execute(&old.state.db)
@@ -559,14 +559,14 @@ async fn a_stored_credential_copied_into_another_org_does_not_open() {
         .expect(200);
     }
     let db = s.db().await;
-    let stored: String = sqlx::query_scalar("SELECT config FROM organizations WHERE id = ?")
+    let stored: String = sqlx::query_scalar("SELECT config FROM organizations WHERE id = $1")
         .bind(&victim)
         .fetch_one(&db)
         .await
         .unwrap();
     assert!(!stored.contains(SECRET));
     // Someone with write access to the database moves the victim's blob over.
-    sqlx::query("UPDATE organizations SET config = ? WHERE id = ?")
+    sqlx::query("UPDATE organizations SET config = $1 WHERE id = $2")
         .bind(&stored)
         .bind(&thief)
         .execute(&db)
