@@ -5,9 +5,9 @@ use axum::Router;
 use axum::routing::{delete, get, patch, post, put};
 
 use crate::{
-    AppState, api::agents, api::catalog, api::config, api::explain, api::invitations, api::keys,
-    api::logs, api::members, api::openapi, api::orgs, api::rotation, api::team_members, api::teams,
-    api::tokens, auth::audit, billing, billing::fx, billing::usage, sync::outbox, vault,
+    AppState, api::agents, api::audit, api::catalog, api::config, api::explain, api::invitations,
+    api::keys, api::logs, api::members, api::openapi, api::orgs, api::rotation, api::team_members,
+    api::teams, api::tokens, billing, billing::fx, billing::usage, sync::outbox, vault,
 };
 
 /// One endpoint, as documented.
