@@ -6,6 +6,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use sqlx::FromRow;
 use sqlx::any::AnyRow;
 
 use crate::AppState;

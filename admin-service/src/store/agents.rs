@@ -1,7 +1,7 @@
 //! AI agents: each in exactly one org, with an optional custom billing rate.
 
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::{AnyConnection, FromRow, Row};
 
 use crate::store::db::Db;
 use crate::store::query::Sql;
@@ -33,42 +33,39 @@ const SELECT: &str = "SELECT a.rowid AS page_key, a.id, a.name, a.org_id, a.bill
     a.active, a.created_at_ms, a.updated_at_ms, o.billing_rate_minor AS org_rate
     FROM agents a JOIN organizations o ON o.id = a.org_id";
 
-fn agent_row(r: &AnyRow) -> Result<AgentRow, sqlx::Error> {
-    Ok(AgentRow {
-        page_key: r.try_get("page_key")?,
-        id: r.try_get("id")?,
-        name: r.try_get("name")?,
-        org_id: r.try_get("org_id")?,
-        billing_rate_minor: r.try_get("billing_rate_minor")?,
-        org_rate_minor: r.try_get("org_rate")?,
-        active: r.try_get::<i64, _>("active")? != 0,
-        created_at_ms: r.try_get("created_at_ms")?,
-        updated_at_ms: r.try_get("updated_at_ms")?,
-    })
+// By hand: the 0/1 flag decodes as an integer (PostgreSQL stores it as BIGINT).
+impl FromRow<'_, AnyRow> for AgentRow {
+    fn from_row(r: &AnyRow) -> Result<AgentRow, sqlx::Error> {
+        Ok(AgentRow {
+            page_key: r.try_get("page_key")?,
+            id: r.try_get("id")?,
+            name: r.try_get("name")?,
+            org_id: r.try_get("org_id")?,
+            billing_rate_minor: r.try_get("billing_rate_minor")?,
+            org_rate_minor: r.try_get("org_rate")?,
+            active: r.try_get::<i64, _>("active")? != 0,
+            created_at_ms: r.try_get("created_at_ms")?,
+            updated_at_ms: r.try_get("updated_at_ms")?,
+        })
+    }
 }
 
 /// One agent.
 pub async fn get(db: &Db, id: &str) -> Result<Option<AgentRow>, sqlx::Error> {
-    sqlx::query(&format!("{SELECT} WHERE a.id = $1"))
+    sqlx::query_as(&format!("{SELECT} WHERE a.id = $1"))
         .bind(id)
         .fetch_optional(db)
-        .await?
-        .as_ref()
-        .map(agent_row)
-        .transpose()
+        .await
 }
 
 /// Every agent of an org, oldest first.
 pub async fn of_org(db: &Db, org_id: &str) -> Result<Vec<AgentRow>, sqlx::Error> {
-    sqlx::query(&format!(
+    sqlx::query_as(&format!(
         "{SELECT} WHERE a.org_id = $1 ORDER BY a.created_at_ms, a.id"
     ))
     .bind(org_id)
     .fetch_all(db)
-    .await?
-    .iter()
-    .map(agent_row)
-    .collect()
+    .await
 }
 
 /// Up to `limit` agents after row `after`: of the orgs `member` belongs to (`None`:
@@ -90,7 +87,11 @@ pub async fn list(
         sql.push(" AND a.org_id = ").bind(org.to_string());
     }
     sql.push(" ORDER BY a.rowid LIMIT ").bind(limit);
-    sql.fetch_all(db).await?.iter().map(agent_row).collect()
+    sql.fetch_all(db)
+        .await?
+        .iter()
+        .map(AgentRow::from_row)
+        .collect()
 }
 
 /// A new agent's fields.

@@ -1,12 +1,12 @@
 //! The audit log's rows (written by triggers; read here).
 
-use sqlx::Row;
+use sqlx::FromRow;
 
 use crate::store::db::Db;
 use crate::store::query::Sql;
 
 /// One audit entry as stored.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AuditRow {
     /// Sequence number.
     pub id: i64,
@@ -70,17 +70,6 @@ pub async fn list(db: &Db, f: &AuditFilter<'_>, limit: i64) -> Result<Vec<AuditR
     sql.fetch_all(db)
         .await?
         .iter()
-        .map(|r| {
-            Ok(AuditRow {
-                id: r.try_get("id")?,
-                at_ms: r.try_get("at_ms")?,
-                actor: r.try_get("actor")?,
-                action: r.try_get("action")?,
-                entity_id: r.try_get("entity_id")?,
-                org_id: r.try_get("org_id")?,
-                before: r.try_get("before")?,
-                after: r.try_get("after")?,
-            })
-        })
+        .map(AuditRow::from_row)
         .collect()
 }

@@ -1,12 +1,11 @@
 //! Invitations: a hashed single-use secret granting a role in an org to an email.
 
-use sqlx::any::AnyRow;
-use sqlx::{Any, AnyConnection, Executor, Row};
+use sqlx::{Any, AnyConnection, Executor};
 
 use crate::store::db::Db;
 
 /// An invitation (never with its secret; only the hash is stored).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct InvitationRow {
     /// Paging key (the row id).
     pub page_key: i64,
@@ -30,20 +29,6 @@ pub struct InvitationRow {
 
 const SELECT: &str = "SELECT rowid AS page_key, id, org_id, email, role, expires_at_ms,
     accepted_at_ms, revoked_at_ms, created_at_ms FROM invitations";
-
-fn invitation_row(r: &AnyRow) -> Result<InvitationRow, sqlx::Error> {
-    Ok(InvitationRow {
-        page_key: r.try_get("page_key")?,
-        id: r.try_get("id")?,
-        org_id: r.try_get("org_id")?,
-        email: r.try_get("email")?,
-        role: r.try_get("role")?,
-        expires_at_ms: r.try_get("expires_at_ms")?,
-        accepted_at_ms: r.try_get("accepted_at_ms")?,
-        revoked_at_ms: r.try_get("revoked_at_ms")?,
-        created_at_ms: r.try_get("created_at_ms")?,
-    })
-}
 
 /// A new invitation's fields.
 #[derive(Debug)]
@@ -89,17 +74,14 @@ pub async fn list(
     after: i64,
     limit: i64,
 ) -> Result<Vec<InvitationRow>, sqlx::Error> {
-    sqlx::query(&format!(
+    sqlx::query_as(&format!(
         "{SELECT} WHERE org_id = $1 AND rowid > $2 ORDER BY rowid LIMIT $3"
     ))
     .bind(org_id)
     .bind(after)
     .bind(limit)
     .fetch_all(db)
-    .await?
-    .iter()
-    .map(invitation_row)
-    .collect()
+    .await
 }
 
 /// The org of an invitation.
@@ -115,13 +97,10 @@ pub async fn by_token_hash<'e>(
     ex: impl Executor<'e, Database = Any>,
     token_hash: &str,
 ) -> Result<Option<InvitationRow>, sqlx::Error> {
-    sqlx::query(&format!("{SELECT} WHERE token_hash = $1"))
+    sqlx::query_as(&format!("{SELECT} WHERE token_hash = $1"))
         .bind(token_hash)
         .fetch_optional(ex)
-        .await?
-        .as_ref()
-        .map(invitation_row)
-        .transpose()
+        .await
 }
 
 /// Whether an invitation's secret hashes to `token_hash` (no row is decoded).

@@ -1,12 +1,11 @@
 //! Users and their memberships: one role per user and organization.
 
-use sqlx::any::AnyRow;
-use sqlx::{Any, AnyConnection, Executor, Row};
+use sqlx::{Any, AnyConnection, Executor};
 
 use crate::store::db::{Db, new_id, now_ms};
 
 /// A user.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UserRow {
     /// Paging key (the row id).
     pub page_key: i64,
@@ -23,28 +22,15 @@ pub struct UserRow {
 const USER_SELECT: &str =
     "SELECT rowid AS page_key, id, email, email_verified_at_ms, created_at_ms FROM users";
 
-fn user_row(r: &AnyRow) -> Result<UserRow, sqlx::Error> {
-    Ok(UserRow {
-        page_key: r.try_get("page_key")?,
-        id: r.try_get("id")?,
-        email: r.try_get("email")?,
-        email_verified_at_ms: r.try_get("email_verified_at_ms")?,
-        created_at_ms: r.try_get("created_at_ms")?,
-    })
-}
-
 /// The user with `id`.
 pub async fn user<'e>(
     ex: impl Executor<'e, Database = Any>,
     id: &str,
 ) -> Result<Option<UserRow>, sqlx::Error> {
-    sqlx::query(&format!("{USER_SELECT} WHERE id = $1"))
+    sqlx::query_as(&format!("{USER_SELECT} WHERE id = $1"))
         .bind(id)
         .fetch_optional(ex)
-        .await?
-        .as_ref()
-        .map(user_row)
-        .transpose()
+        .await
 }
 
 /// The user with `email` (lower-cased).
@@ -52,27 +38,21 @@ pub async fn user_by_email<'e>(
     ex: impl Executor<'e, Database = Any>,
     email: &str,
 ) -> Result<Option<UserRow>, sqlx::Error> {
-    sqlx::query(&format!("{USER_SELECT} WHERE email = $1"))
+    sqlx::query_as(&format!("{USER_SELECT} WHERE email = $1"))
         .bind(email)
         .fetch_optional(ex)
-        .await?
-        .as_ref()
-        .map(user_row)
-        .transpose()
+        .await
 }
 
 /// Up to `limit` users after row `after`, in creation order.
 pub async fn list_users(db: &Db, after: i64, limit: i64) -> Result<Vec<UserRow>, sqlx::Error> {
-    sqlx::query(&format!(
+    sqlx::query_as(&format!(
         "{USER_SELECT} WHERE rowid > $1 ORDER BY rowid LIMIT $2"
     ))
     .bind(after)
     .bind(limit)
     .fetch_all(db)
-    .await?
-    .iter()
-    .map(user_row)
-    .collect()
+    .await
 }
 
 /// Inserts a user (a taken email is a unique violation).
@@ -118,7 +98,7 @@ pub async fn mark_email_verified(
 }
 
 /// A membership with the member's email.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct MemberRow {
     /// Paging key (the row id).
     pub page_key: i64,
@@ -136,32 +116,19 @@ const MEMBER_SELECT: &str =
     "SELECT m.rowid AS page_key, m.user_id, u.email, m.role, m.created_at_ms
      FROM memberships m JOIN users u ON u.id = m.user_id";
 
-fn member_row(r: &AnyRow) -> Result<MemberRow, sqlx::Error> {
-    Ok(MemberRow {
-        page_key: r.try_get("page_key")?,
-        user_id: r.try_get("user_id")?,
-        email: r.try_get("email")?,
-        role: r.try_get("role")?,
-        created_at_ms: r.try_get("created_at_ms")?,
-    })
-}
-
 /// One member of an org.
 pub async fn member(
     db: &Db,
     org_id: &str,
     user_id: &str,
 ) -> Result<Option<MemberRow>, sqlx::Error> {
-    sqlx::query(&format!(
+    sqlx::query_as(&format!(
         "{MEMBER_SELECT} WHERE m.org_id = $1 AND m.user_id = $2"
     ))
     .bind(org_id)
     .bind(user_id)
     .fetch_optional(db)
-    .await?
-    .as_ref()
-    .map(member_row)
-    .transpose()
+    .await
 }
 
 /// Up to `limit` members of an org after row `after`, in joining order.
@@ -171,21 +138,18 @@ pub async fn list_members(
     after: i64,
     limit: i64,
 ) -> Result<Vec<MemberRow>, sqlx::Error> {
-    sqlx::query(&format!(
+    sqlx::query_as(&format!(
         "{MEMBER_SELECT} WHERE m.org_id = $1 AND m.rowid > $2 ORDER BY m.rowid LIMIT $3"
     ))
     .bind(org_id)
     .bind(after)
     .bind(limit)
     .fetch_all(db)
-    .await?
-    .iter()
-    .map(member_row)
-    .collect()
+    .await
 }
 
 /// One of a user's memberships, with the org's slug.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct MembershipRow {
     /// Organization id.
     pub org_id: String,
@@ -197,22 +161,13 @@ pub struct MembershipRow {
 
 /// Every membership of a user, by org slug.
 pub async fn memberships_of(db: &Db, user_id: &str) -> Result<Vec<MembershipRow>, sqlx::Error> {
-    let rows = sqlx::query(
+    sqlx::query_as(
         "SELECT m.org_id, o.slug, m.role FROM memberships m JOIN organizations o ON o.id = m.org_id
          WHERE m.user_id = $1 ORDER BY o.slug",
     )
     .bind(user_id)
     .fetch_all(db)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(MembershipRow {
-                org_id: r.try_get("org_id")?,
-                slug: r.try_get("slug")?,
-                role: r.try_get("role")?,
-            })
-        })
-        .collect()
+    .await
 }
 
 /// The stored role of `user_id` in `org_id`, if a member.

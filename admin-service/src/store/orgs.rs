@@ -1,7 +1,7 @@
 //! Organizations: the tenants' rows, their counts, and what deleting one removes.
 
 use sqlx::any::AnyRow;
-use sqlx::{Any, AnyConnection, Executor, Row};
+use sqlx::{Any, AnyConnection, Executor, FromRow, Row};
 
 use crate::store::db::Db;
 
@@ -37,7 +37,7 @@ pub struct OrgRow {
     pub agent_count: i64,
     /// Teams.
     pub team_count: i64,
-    /// The listing user's stored role (only in [`list_for_user`]).
+    /// The listing user's stored role (only in [`list_for_user`]; `None` elsewhere).
     pub role: Option<String>,
     /// Creation time (Unix ms).
     pub created_at_ms: i64,
@@ -51,49 +51,50 @@ const SELECT: &str = "SELECT o.rowid AS page_key, o.id, o.name, o.slug, o.contac
     (SELECT COUNT(*) FROM agents a WHERE a.org_id = o.id) AS agent_count,
     (SELECT COUNT(*) FROM teams t WHERE t.org_id = o.id) AS team_count";
 
-fn org_row(r: &AnyRow, role: Option<String>) -> Result<OrgRow, sqlx::Error> {
-    Ok(OrgRow {
-        page_key: r.try_get("page_key")?,
-        id: r.try_get("id")?,
-        name: r.try_get("name")?,
-        slug: r.try_get("slug")?,
-        contact_name: r.try_get("contact_name")?,
-        contact_email: r.try_get("contact_email")?,
-        description: r.try_get("description")?,
-        billing_rate_minor: r.try_get("billing_rate_minor")?,
-        currency: r.try_get("currency")?,
-        active: r.try_get::<i64, _>("active")? != 0,
-        is_internal: r.try_get::<i64, _>("is_internal")? != 0,
-        agent_count: r.try_get("agent_count")?,
-        team_count: r.try_get("team_count")?,
-        role,
-        created_at_ms: r.try_get("created_at_ms")?,
-        updated_at_ms: r.try_get("updated_at_ms")?,
-    })
+// By hand: the 0/1 flags decode as integers (PostgreSQL stores them as BIGINT).
+impl FromRow<'_, AnyRow> for OrgRow {
+    fn from_row(r: &AnyRow) -> Result<OrgRow, sqlx::Error> {
+        Ok(OrgRow {
+            page_key: r.try_get("page_key")?,
+            id: r.try_get("id")?,
+            name: r.try_get("name")?,
+            slug: r.try_get("slug")?,
+            contact_name: r.try_get("contact_name")?,
+            contact_email: r.try_get("contact_email")?,
+            description: r.try_get("description")?,
+            billing_rate_minor: r.try_get("billing_rate_minor")?,
+            currency: r.try_get("currency")?,
+            active: r.try_get::<i64, _>("active")? != 0,
+            is_internal: r.try_get::<i64, _>("is_internal")? != 0,
+            agent_count: r.try_get("agent_count")?,
+            team_count: r.try_get("team_count")?,
+            role: r.try_get("role").or_else(|e| match e {
+                sqlx::Error::ColumnNotFound(_) => Ok(None),
+                e => Err(e),
+            })?,
+            created_at_ms: r.try_get("created_at_ms")?,
+            updated_at_ms: r.try_get("updated_at_ms")?,
+        })
+    }
 }
 
 /// One organization.
 pub async fn get(db: &Db, id: &str) -> Result<Option<OrgRow>, sqlx::Error> {
-    sqlx::query(&format!("{SELECT} FROM organizations o WHERE o.id = $1"))
+    sqlx::query_as(&format!("{SELECT} FROM organizations o WHERE o.id = $1"))
         .bind(id)
         .fetch_optional(db)
-        .await?
-        .map(|r| org_row(&r, None))
-        .transpose()
+        .await
 }
 
 /// Up to `limit` organizations after row `after`, in creation order (the internal org first).
 pub async fn list_all(db: &Db, after: i64, limit: i64) -> Result<Vec<OrgRow>, sqlx::Error> {
-    sqlx::query(&format!(
+    sqlx::query_as(&format!(
         "{SELECT} FROM organizations o WHERE o.rowid > $1 ORDER BY o.rowid LIMIT $2"
     ))
     .bind(after)
     .bind(limit)
     .fetch_all(db)
-    .await?
-    .iter()
-    .map(|r| org_row(r, None))
-    .collect()
+    .await
 }
 
 /// Up to `limit` tenant organizations `user_id` belongs to, after row `after`, with the
@@ -104,7 +105,7 @@ pub async fn list_for_user(
     after: i64,
     limit: i64,
 ) -> Result<Vec<OrgRow>, sqlx::Error> {
-    sqlx::query(&format!(
+    sqlx::query_as(&format!(
         "{SELECT}, m.role FROM organizations o JOIN memberships m ON m.org_id = o.id
          WHERE m.user_id = $1 AND o.is_internal = 0 AND o.rowid > $2 ORDER BY o.rowid LIMIT $3"
     ))
@@ -112,10 +113,7 @@ pub async fn list_for_user(
     .bind(after)
     .bind(limit)
     .fetch_all(db)
-    .await?
-    .iter()
-    .map(|r| org_row(r, Some(r.try_get("role")?)))
-    .collect()
+    .await
 }
 
 /// Whether the org is the internal one; `None` when it does not exist.

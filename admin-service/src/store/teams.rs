@@ -1,15 +1,15 @@
 //! Teams and team memberships. Grants, limits and budget are stored as JSON text;
 //! the API layer owns their shapes.
 
-use sqlx::any::AnyRow;
-use sqlx::{Any, AnyConnection, Executor, Row};
+use sqlx::{Any, AnyConnection, Executor};
 
 use crate::store::db::Db;
 
 /// A stored team, its JSON columns undecoded.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TeamRecord {
-    /// Paging key (the row id).
+    /// Paging key (the row id; 0 when not selected).
+    #[sqlx(default)]
     pub page_key: i64,
     /// Id.
     pub id: String,
@@ -32,35 +32,15 @@ pub struct TeamRecord {
 const SELECT: &str = "SELECT rowid AS page_key, id, org_id, name, allowed_models, limits, budget,
     created_at_ms, updated_at_ms FROM teams";
 
-impl TeamRecord {
-    /// Decodes a row selecting every `teams` column (`page_key` too when present).
-    pub fn from_row(r: &AnyRow) -> Result<TeamRecord, sqlx::Error> {
-        Ok(TeamRecord {
-            page_key: r.try_get("page_key").unwrap_or(0),
-            id: r.try_get("id")?,
-            org_id: r.try_get("org_id")?,
-            name: r.try_get("name")?,
-            allowed_models: r.try_get("allowed_models")?,
-            limits: r.try_get("limits")?,
-            budget: r.try_get("budget")?,
-            created_at_ms: r.try_get("created_at_ms")?,
-            updated_at_ms: r.try_get("updated_at_ms")?,
-        })
-    }
-}
-
 /// The team with `id`.
 pub async fn get<'e>(
     ex: impl Executor<'e, Database = Any>,
     id: &str,
 ) -> Result<Option<TeamRecord>, sqlx::Error> {
-    sqlx::query(&format!("{SELECT} WHERE id = $1"))
+    sqlx::query_as(&format!("{SELECT} WHERE id = $1"))
         .bind(id)
         .fetch_optional(ex)
-        .await?
-        .as_ref()
-        .map(TeamRecord::from_row)
-        .transpose()
+        .await
 }
 
 /// Up to `limit` teams of an org after row `after`, oldest first.
@@ -70,17 +50,14 @@ pub async fn list(
     after: i64,
     limit: i64,
 ) -> Result<Vec<TeamRecord>, sqlx::Error> {
-    sqlx::query(&format!(
+    sqlx::query_as(&format!(
         "{SELECT} WHERE org_id = $1 AND rowid > $2 ORDER BY rowid LIMIT $3"
     ))
     .bind(org_id)
     .bind(after)
     .bind(limit)
     .fetch_all(db)
-    .await?
-    .iter()
-    .map(TeamRecord::from_row)
-    .collect()
+    .await
 }
 
 /// The ids of the org's teams.
@@ -180,7 +157,7 @@ pub async fn org_has_teams(db: &Db, org_id: &str) -> Result<bool, sqlx::Error> {
 }
 
 /// A member of a team, with their email and org role.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TeamMemberRow {
     /// Paging key (the row id).
     pub page_key: i64,
@@ -203,33 +180,19 @@ const MEMBER_SELECT: &str =
      JOIN users u ON u.id = tm.user_id
      JOIN memberships m ON m.user_id = tm.user_id AND m.org_id = t.org_id";
 
-fn team_member_row(r: &AnyRow) -> Result<TeamMemberRow, sqlx::Error> {
-    Ok(TeamMemberRow {
-        page_key: r.try_get("page_key")?,
-        team_id: r.try_get("team_id")?,
-        user_id: r.try_get("user_id")?,
-        email: r.try_get("email")?,
-        role: r.try_get("role")?,
-        created_at_ms: r.try_get("created_at_ms")?,
-    })
-}
-
 /// One member of a team.
 pub async fn member(
     db: &Db,
     team_id: &str,
     user_id: &str,
 ) -> Result<Option<TeamMemberRow>, sqlx::Error> {
-    sqlx::query(&format!(
+    sqlx::query_as(&format!(
         "{MEMBER_SELECT} WHERE tm.team_id = $1 AND tm.user_id = $2"
     ))
     .bind(team_id)
     .bind(user_id)
     .fetch_optional(db)
-    .await?
-    .as_ref()
-    .map(team_member_row)
-    .transpose()
+    .await
 }
 
 /// Up to `limit` members of a team after row `after`, in joining order.
@@ -239,17 +202,14 @@ pub async fn list_members(
     after: i64,
     limit: i64,
 ) -> Result<Vec<TeamMemberRow>, sqlx::Error> {
-    sqlx::query(&format!(
+    sqlx::query_as(&format!(
         "{MEMBER_SELECT} WHERE tm.team_id = $1 AND tm.rowid > $2 ORDER BY tm.rowid LIMIT $3"
     ))
     .bind(team_id)
     .bind(after)
     .bind(limit)
     .fetch_all(db)
-    .await?
-    .iter()
-    .map(team_member_row)
-    .collect()
+    .await
 }
 
 /// Whether the user belongs to the team.

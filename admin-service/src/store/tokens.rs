@@ -2,7 +2,7 @@
 //! expiry and revocation, and when each was last used.
 
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::{AnyConnection, FromRow, Row};
 
 use crate::store::db::Db;
 
@@ -38,31 +38,31 @@ const SELECT: &str = "SELECT t.rowid AS page_key, t.id, t.name, t.token_prefix, 
     u.last_used_at_ms
     FROM api_tokens t LEFT JOIN api_token_usage u ON u.token_id = t.id";
 
-fn token_row(r: &AnyRow) -> Result<TokenRow, sqlx::Error> {
-    Ok(TokenRow {
-        page_key: r.try_get("page_key")?,
-        id: r.try_get("id")?,
-        name: r.try_get("name")?,
-        token_prefix: r.try_get("token_prefix")?,
-        user_id: r.try_get("user_id")?,
-        platform_admin: r.try_get::<i64, _>("platform_admin")? != 0,
-        bootstrap: r.try_get::<i64, _>("bootstrap")? != 0,
-        created_at_ms: r.try_get("created_at_ms")?,
-        last_used_at_ms: r.try_get("last_used_at_ms")?,
-        expires_at_ms: r.try_get("expires_at_ms")?,
-        revoked_at_ms: r.try_get("revoked_at_ms")?,
-    })
+// By hand: the 0/1 flags decode as integers (PostgreSQL stores them as BIGINT).
+impl FromRow<'_, AnyRow> for TokenRow {
+    fn from_row(r: &AnyRow) -> Result<TokenRow, sqlx::Error> {
+        Ok(TokenRow {
+            page_key: r.try_get("page_key")?,
+            id: r.try_get("id")?,
+            name: r.try_get("name")?,
+            token_prefix: r.try_get("token_prefix")?,
+            user_id: r.try_get("user_id")?,
+            platform_admin: r.try_get::<i64, _>("platform_admin")? != 0,
+            bootstrap: r.try_get::<i64, _>("bootstrap")? != 0,
+            created_at_ms: r.try_get("created_at_ms")?,
+            last_used_at_ms: r.try_get("last_used_at_ms")?,
+            expires_at_ms: r.try_get("expires_at_ms")?,
+            revoked_at_ms: r.try_get("revoked_at_ms")?,
+        })
+    }
 }
 
 /// One token.
 pub async fn get(db: &Db, id: &str) -> Result<Option<TokenRow>, sqlx::Error> {
-    sqlx::query(&format!("{SELECT} WHERE t.id = $1"))
+    sqlx::query_as(&format!("{SELECT} WHERE t.id = $1"))
         .bind(id)
         .fetch_optional(db)
-        .await?
-        .as_ref()
-        .map(token_row)
-        .transpose()
+        .await
 }
 
 /// Up to `limit` tokens of `user_id` (`None`: every token) after row `after`, oldest first.
@@ -72,28 +72,27 @@ pub async fn list(
     after: i64,
     limit: i64,
 ) -> Result<Vec<TokenRow>, sqlx::Error> {
-    let rows = match user_id {
+    match user_id {
         Some(uid) => {
-            sqlx::query(&format!(
+            sqlx::query_as(&format!(
                 "{SELECT} WHERE t.user_id = $1 AND t.rowid > $2 ORDER BY t.rowid LIMIT $3"
             ))
             .bind(uid)
             .bind(after)
             .bind(limit)
             .fetch_all(db)
-            .await?
+            .await
         }
         None => {
-            sqlx::query(&format!(
+            sqlx::query_as(&format!(
                 "{SELECT} WHERE t.rowid > $1 ORDER BY t.rowid LIMIT $2"
             ))
             .bind(after)
             .bind(limit)
             .fetch_all(db)
-            .await?
+            .await
         }
-    };
-    rows.iter().map(token_row).collect()
+    }
 }
 
 /// The owner of a token: `None` when there is no such token, `Some(None)` for a
