@@ -1,6 +1,7 @@
-//! The whole product on loopback: the admin service (real SQLite, real HTTP) pushing
-//! compiled records into the SQLite key-value file that the real edge runtime serves
-//! the real component from, in front of the mock provider.
+//! The whole product on loopback: the admin service (real SQLite, or PostgreSQL with
+//! `TOLLGATE_TEST_DB=postgres`; real HTTP) pushing compiled records into the SQLite
+//! key-value file that the real edge runtime serves the real component from, in
+//! front of the mock provider.
 
 use std::time::{Duration, Instant};
 
@@ -90,7 +91,7 @@ impl ControlPlane {
         edge_keys: KeySource,
     ) -> ControlPlane {
         let config = admin_service::Config {
-            database_url: format!("sqlite://{}", dir.path().join("admin.db").display()),
+            database_url: test_postgres::database_url(dir.path()),
             edge_kv: sinks,
             admin_token: Some(ADMIN_TOKEN.to_string()),
             master_key,
@@ -126,7 +127,7 @@ impl ControlPlane {
         }
     }
 
-    /// The directory of the admin database (`admin.db`) and the default KV file.
+    /// The directory of the admin database (`admin.db` on SQLite) and the default KV file.
     pub fn dir(&self) -> &std::path::Path {
         self._dir.path()
     }

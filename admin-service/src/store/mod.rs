@@ -9,5 +9,6 @@ pub mod invitations;
 pub mod members;
 pub mod orgs;
 pub mod query;
+pub mod sync;
 pub mod teams;
 pub mod tokens;
