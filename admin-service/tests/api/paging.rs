@@ -44,7 +44,7 @@ async fn ten_thousand_keys_page_by_cursor_without_loss_or_repeat() {
     for i in 0..10_000 {
         sqlx::query(
             "INSERT INTO virtual_keys (id, org_id, name, key_prefix, key_hash, created_at_ms)
-             VALUES (?, ?, 'bulk', 'sk-tg-000000', ?, ?)",
+             VALUES ($1, $2, 'bulk', 'sk-tg-000000', $3, $4)",
         )
         .bind(format!("key_bulk{i:05}"))
         .bind(&org)
