@@ -1,24 +1,22 @@
 //! AI agents: each belongs to exactly one org (unassigned agents live in the
 //! internal org) and may carry a custom billing rate.
 
-use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
-use sqlx::any::AnyRow;
-use sqlx::{Any, QueryBuilder, Row};
-
 use crate::AppState;
 use crate::api::extract::{ApiJson, nullable, present};
-use crate::api::orgs::INTERNAL_ORG_ID;
 use crate::api::paging::{self, PageParams, Paged};
 use crate::auth::{Actor, Perm, Role, authorize_org, role_in};
 use crate::billing;
 use crate::billing::money::Cents;
 use crate::billing::rate_history;
 use crate::errors::{ApiError, ApiResult};
+use crate::store::agents::{self, AgentRow, NewAgent};
 use crate::store::db::{new_id, now_ms, rfc3339};
+use crate::store::orgs::{self, INTERNAL_ORG_ID};
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
 
 /// An agent as returned by the API.
 #[derive(Debug, Serialize)]
@@ -41,41 +39,31 @@ pub struct AgentView {
     pub updated_at: String,
 }
 
-const AGENT_SELECT: &str = "SELECT a.*, o.billing_rate_minor AS org_rate FROM agents a JOIN organizations o ON o.id = a.org_id";
-
-fn agent_view(row: &AnyRow) -> Result<AgentView, ApiError> {
-    let rate: Option<i64> = row.try_get("billing_rate_minor")?;
-    let org_rate: i64 = row.try_get("org_rate")?;
-    Ok(AgentView {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        org_id: row.try_get("org_id")?,
+fn agent_view(row: AgentRow) -> AgentView {
+    let rate = row.billing_rate_minor;
+    AgentView {
+        id: row.id,
+        name: row.name,
+        org_id: row.org_id,
         billing_rate: rate.map(|r| Cents(r as u64)),
-        effective_billing_rate: Cents(rate.unwrap_or(org_rate) as u64),
-        active: row.try_get::<i64, _>("active")? != 0,
-        created_at: rfc3339(row.try_get("created_at_ms")?),
-        updated_at: rfc3339(row.try_get("updated_at_ms")?),
-    })
+        effective_billing_rate: Cents(rate.unwrap_or(row.org_rate_minor) as u64),
+        active: row.active,
+        created_at: rfc3339(row.created_at_ms),
+        updated_at: rfc3339(row.updated_at_ms),
+    }
 }
 
 /// The agents of one org.
 pub async fn list_org_agents(st: &AppState, org_id: &str) -> ApiResult<Vec<AgentView>> {
-    let rows = sqlx::query(&format!(
-        "{AGENT_SELECT} WHERE a.org_id = ? ORDER BY a.created_at_ms, a.id"
-    ))
-    .bind(org_id)
-    .fetch_all(&st.db)
-    .await?;
-    rows.iter().map(agent_view).collect()
+    let rows = agents::of_org(&st.db, org_id).await?;
+    Ok(rows.into_iter().map(agent_view).collect())
 }
 
 async fn fetch_agent(st: &AppState, id: &str) -> ApiResult<AgentView> {
-    let row = sqlx::query(&format!("{AGENT_SELECT} WHERE a.id = ?"))
-        .bind(id)
-        .fetch_optional(&st.db)
+    agents::get(&st.db, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("agent"))?;
-    agent_view(&row)
+        .map(agent_view)
+        .ok_or_else(|| ApiError::not_found("agent"))
 }
 
 /// Loads an agent and checks `perm` in its org; an agent in an org the caller cannot
@@ -121,21 +109,24 @@ pub async fn list_agents(
 ) -> ApiResult<Paged<AgentView>> {
     let Query(filter) = paging::query(filter)?;
     let page = PageParams::new(filter.limit, filter.cursor)?;
-    let mut sql: QueryBuilder<Any> = QueryBuilder::new(format!(
-        "SELECT a.rowid AS page_key, s.* FROM ({AGENT_SELECT}) s JOIN agents a ON a.id = s.id"
-    ));
-    if !actor.platform_admin {
-        sql.push(" JOIN memberships m ON m.org_id = a.org_id AND m.user_id = ")
-            .push_bind(actor.user_id.as_deref().unwrap_or(""));
-    }
-    sql.push(" WHERE a.rowid > ").push_bind(page.after_rowid()?);
+    let after = page.after_rowid()?;
     if let Some(org) = &filter.org_id {
         authorize_org(&st.db, &actor, org, Perm::View).await?;
-        sql.push(" AND a.org_id = ").push_bind(org);
     }
-    sql.push(" ORDER BY a.rowid LIMIT ").push_bind(page.fetch());
-    let rows = sql.build().fetch_all(&st.db).await?;
-    Paged::from_rows(rows, &page, agent_view)
+    let member = if actor.platform_admin {
+        None
+    } else {
+        Some(actor.user_id.as_deref().unwrap_or(""))
+    };
+    let rows = agents::list(
+        &st.db,
+        member,
+        filter.org_id.as_deref(),
+        after,
+        page.fetch(),
+    )
+    .await?;
+    Ok(Paged::from_items(rows, &page, |r| r.page_key.to_string()).map(agent_view))
 }
 
 /// Body of `POST /api/agents`.
@@ -171,19 +162,15 @@ pub async fn create_agent(
     let id = new_id("agt");
     let now = now_ms();
     let mut tx = st.writer.begin(&st.db).await?;
-    sqlx::query(
-        "INSERT INTO agents (id, name, org_id, billing_rate_minor, active, created_at_ms, updated_at_ms)
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&id)
-    .bind(body.name.trim())
-    .bind(&org_id)
-    .bind(body.billing_rate.map(|c| c.0 as i64))
-    .bind(body.active.unwrap_or(true))
-    .bind(now)
-    .bind(now)
-    .execute(tx.conn())
-    .await?;
+    let agent = NewAgent {
+        id: &id,
+        name: body.name.trim(),
+        org_id: &org_id,
+        billing_rate_minor: body.billing_rate.map(|c| c.0 as i64),
+        active: body.active.unwrap_or(true),
+        now_ms: now,
+    };
+    agents::insert(tx.conn(), &agent).await?;
     billing::record_assignment(tx.conn(), &id, &org_id, now).await?;
     rate_history::set_agent_rate(
         tx.conn(),
@@ -266,18 +253,13 @@ pub async fn update_agent(
     if let Some(rate) = body.billing_rate {
         rate_history::set_agent_rate(tx.conn(), &id, &rate_day, rate.map(|c| c.0 as i64)).await?;
     }
-    sqlx::query(
-        "UPDATE agents SET
-            name = COALESCE(?, name),
-            active = COALESCE(?, active),
-            updated_at_ms = ?
-         WHERE id = ?",
+    agents::update(
+        tx.conn(),
+        &id,
+        body.name.as_deref().map(str::trim),
+        body.active,
+        now,
     )
-    .bind(body.name.as_deref().map(str::trim))
-    .bind(body.active)
-    .bind(now)
-    .bind(&id)
-    .execute(tx.conn())
     .await?;
     tx.enqueue("agent", &id).await?;
     tx.commit().await?;
@@ -295,12 +277,7 @@ pub struct AssignOrg {
 async fn move_agent(st: &AppState, id: &str, to: &str) -> ApiResult<AgentView> {
     let mut tx = st.writer.begin(&st.db).await?;
     let now = now_ms();
-    sqlx::query("UPDATE agents SET org_id = ?, updated_at_ms = ? WHERE id = ?")
-        .bind(to)
-        .bind(now)
-        .bind(id)
-        .execute(tx.conn())
-        .await?;
+    agents::set_org(tx.conn(), id, to, now).await?;
     // Each org bills the agent for its days there.
     billing::record_assignment(tx.conn(), id, to, now).await?;
     // The agent record carries its org: keys bound to it in the old org stop working.
@@ -334,11 +311,7 @@ pub async fn assign_org(
         }
         Some(_) => {}
     }
-    let exists: Option<String> = sqlx::query_scalar("SELECT id FROM organizations WHERE id = ?")
-        .bind(&body.org_id)
-        .fetch_optional(&st.db)
-        .await?;
-    if exists.is_none() {
+    if !orgs::exists(&st.db, &body.org_id).await? {
         return Err(ApiError::invalid("org_id", "no such organization"));
     }
     if agent.org_id == body.org_id {

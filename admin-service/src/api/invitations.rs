@@ -6,21 +6,20 @@
 use axum::Json;
 use std::net::SocketAddr;
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
-use sqlx::Row;
-use sqlx::any::AnyRow;
-
 use crate::AppState;
 use crate::api::extract::ApiJson;
-use crate::api::members::{check_email, check_grant, upsert_user};
+use crate::api::members::{check_email, check_grant};
 use crate::api::paging::{PageParams, PageQuery, Paged};
 use crate::auth::{Actor, Perm, Role, authorize_org, hash_secret, issue_user_token};
 use crate::errors::{ApiError, ApiResult};
 use crate::mail::MailError;
 use crate::store::db::{new_id, now_ms, random_hex, rfc3339};
+use crate::store::invitations::{self, InvitationRow, NewInvitation};
+use crate::store::{members, orgs};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
 
 /// Prefix of invitation tokens.
 pub const INVITE_PREFIX: &str = "tg-inv-";
@@ -45,26 +44,25 @@ pub struct InvitationView {
     pub created_at: String,
 }
 
-fn invitation_view(r: &AnyRow, now: i64) -> Result<InvitationView, ApiError> {
-    let expires: i64 = r.try_get("expires_at_ms")?;
-    let status = if r.try_get::<Option<i64>, _>("accepted_at_ms")?.is_some() {
+fn invitation_view(r: InvitationRow, now: i64) -> InvitationView {
+    let status = if r.accepted_at_ms.is_some() {
         "accepted"
-    } else if r.try_get::<Option<i64>, _>("revoked_at_ms")?.is_some() {
+    } else if r.revoked_at_ms.is_some() {
         "revoked"
-    } else if expires <= now {
+    } else if r.expires_at_ms <= now {
         "expired"
     } else {
         "pending"
     };
-    Ok(InvitationView {
-        id: r.try_get("id")?,
-        org_id: r.try_get("org_id")?,
-        email: r.try_get("email")?,
-        role: Role::parse(r.try_get("role")?).unwrap_or(Role::Viewer),
+    InvitationView {
+        role: Role::parse(&r.role).unwrap_or(Role::Viewer),
+        id: r.id,
+        org_id: r.org_id,
+        email: r.email,
         status,
-        expires_at: rfc3339(expires),
-        created_at: rfc3339(r.try_get("created_at_ms")?),
-    })
+        expires_at: rfc3339(r.expires_at_ms),
+        created_at: rfc3339(r.created_at_ms),
+    }
 }
 
 /// Body of `POST /api/organizations/{id}/invitations`.
@@ -100,10 +98,9 @@ pub async fn create_invitation(
     let token = format!("{INVITE_PREFIX}{}", random_hex(24));
     let now = now_ms();
     let expires = now + i64::from(hours) * 3_600_000;
-    let org_name: String = sqlx::query_scalar("SELECT name FROM organizations WHERE id = ?")
-        .bind(&org_id)
-        .fetch_one(&st.db)
-        .await?;
+    let org_name = orgs::name(&st.db, &org_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("organization"))?;
     // Sent before the row is stored and outside the writer lock: a slow or failing
     // SMTP server never blocks writers, and a failed send stores nothing (a sent
     // secret whose row never lands matches no invitation).
@@ -127,19 +124,16 @@ pub async fn create_invitation(
         }
     }
     let mut tx = st.writer.begin(&st.db).await?;
-    sqlx::query(
-        "INSERT INTO invitations (id, org_id, email, role, token_hash, expires_at_ms, created_at_ms)
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&id)
-    .bind(&org_id)
-    .bind(&email)
-    .bind(body.role.as_str())
-    .bind(hash_secret(&token))
-    .bind(expires)
-    .bind(now)
-    .execute(tx.conn())
-    .await?;
+    let invitation = NewInvitation {
+        id: &id,
+        org_id: &org_id,
+        email: &email,
+        role: body.role.as_str(),
+        token_hash: &hash_secret(&token),
+        expires_at_ms: expires,
+        now_ms: now,
+    };
+    invitations::insert(tx.conn(), &invitation).await?;
     tx.commit().await?;
     tracing::info!(org_id = %org_id, invitation = %id, "invitation created");
     Ok((
@@ -165,16 +159,9 @@ pub async fn list_invitations(
 ) -> ApiResult<Paged<InvitationView>> {
     let page = PageParams::from_query(page)?;
     authorize_org(&st.db, &actor, &org_id, Perm::ManageMembers).await?;
-    let rows = sqlx::query(
-        "SELECT rowid AS page_key, * FROM invitations WHERE org_id = ? AND rowid > ? ORDER BY rowid LIMIT ?",
-    )
-    .bind(&org_id)
-    .bind(page.after_rowid()?)
-    .bind(page.fetch())
-    .fetch_all(&st.db)
-    .await?;
+    let rows = invitations::list(&st.db, &org_id, page.after_rowid()?, page.fetch()).await?;
     let now = now_ms();
-    Paged::from_rows(rows, &page, |r| invitation_view(r, now))
+    Ok(Paged::from_items(rows, &page, |r| r.page_key.to_string()).map(|r| invitation_view(r, now)))
 }
 
 /// `DELETE /api/invitations/{id}`: admins of the invitation's org revoke it.
@@ -183,10 +170,7 @@ pub async fn revoke_invitation(
     actor: Actor,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let org_id: Option<String> = sqlx::query_scalar("SELECT org_id FROM invitations WHERE id = ?")
-        .bind(&id)
-        .fetch_optional(&st.db)
-        .await?;
+    let org_id = invitations::org_of(&st.db, &id).await?;
     let org_id = org_id.ok_or_else(|| ApiError::not_found("invitation"))?;
     authorize_org(&st.db, &actor, &org_id, Perm::ManageMembers)
         .await
@@ -198,11 +182,7 @@ pub async fn revoke_invitation(
             }
         })?;
     let mut tx = st.writer.begin(&st.db).await?;
-    sqlx::query("UPDATE invitations SET revoked_at_ms = ? WHERE id = ? AND accepted_at_ms IS NULL AND revoked_at_ms IS NULL")
-        .bind(now_ms())
-        .bind(&id)
-        .execute(tx.conn())
-        .await?;
+    invitations::revoke(tx.conn(), &id, now_ms()).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -248,32 +228,24 @@ pub async fn accept_invitation(
     }
     // The token is checked before the writer lock: guesses never queue writers.
     let hash = hash_secret(body.token.trim());
-    let known: Option<String> =
-        sqlx::query_scalar("SELECT id FROM invitations WHERE token_hash = ?")
-            .bind(&hash)
-            .fetch_optional(&st.db)
-            .await?;
-    if known.is_none() {
+    if !invitations::token_hash_known(&st.db, &hash).await? {
         st.accept_attempts.failed(client.ip(), now);
         return Err(ApiError::not_found("invitation"));
     }
     let mut tx = st.writer.begin(&st.db).await?;
-    let row = sqlx::query("SELECT * FROM invitations WHERE token_hash = ?")
-        .bind(&hash)
-        .fetch_optional(tx.conn())
+    let row = invitations::by_token_hash(tx.conn(), &hash)
         .await?
         .ok_or_else(|| ApiError::not_found("invitation"))?;
-    let inv = invitation_view(&row, now)?;
+    let inv = invitation_view(row, now);
     match inv.status {
         "pending" => {}
         "expired" => return Err(ApiError::gone("invitation has expired")),
         // Used or revoked tokens are as good as unknown.
         _ => return Err(ApiError::not_found("invitation")),
     }
-    let known: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE email = ?")
-        .bind(&inv.email)
-        .fetch_optional(tx.conn())
-        .await?;
+    let known = members::user_by_email(tx.conn(), &inv.email)
+        .await?
+        .map(|u| u.id);
     // The inviter also holds the invitation token: for an existing account it must not
     // mint that account a token (a way into the user's other organizations).
     let new_user = known.is_none();
@@ -292,44 +264,18 @@ pub async fn accept_invitation(
             Some(_) => {}
         }
     }
-    let user_id = upsert_user(tx.conn(), &inv.email).await?;
-    sqlx::query(
-        "UPDATE users SET email_verified_at_ms = ? WHERE id = ? AND email_verified_at_ms IS NULL",
-    )
-    .bind(now)
-    .bind(&user_id)
-    .execute(tx.conn())
-    .await?;
-    let existing: Option<String> =
-        sqlx::query_scalar("SELECT role FROM memberships WHERE user_id = ? AND org_id = ?")
-            .bind(&user_id)
-            .bind(&inv.org_id)
-            .fetch_optional(tx.conn())
-            .await?;
+    let user_id = members::upsert_user(tx.conn(), &inv.email).await?;
+    members::mark_email_verified(tx.conn(), &user_id, now).await?;
+    let existing = members::role(tx.conn(), &inv.org_id, &user_id).await?;
     // An invitation only ever raises a role: lowering one (an owner's above all) is
     // PATCH on the membership, with its owner rules.
     let role = existing
         .as_deref()
         .and_then(Role::parse)
         .map_or(inv.role, |r| r.min(inv.role));
-    sqlx::query(
-        "INSERT INTO memberships (user_id, org_id, role, created_at_ms) VALUES (?, ?, ?, ?)
-         ON CONFLICT (user_id, org_id) DO UPDATE SET role = excluded.role",
-    )
-    .bind(&user_id)
-    .bind(&inv.org_id)
-    .bind(role.as_str())
-    .bind(now)
-    .execute(tx.conn())
-    .await?;
+    members::upsert_membership(tx.conn(), &inv.org_id, &user_id, role.as_str(), now).await?;
     // Single use: the conditional update makes a concurrent second accept a no-op.
-    sqlx::query(
-        "UPDATE invitations SET accepted_at_ms = ? WHERE id = ? AND accepted_at_ms IS NULL",
-    )
-    .bind(now)
-    .bind(&inv.id)
-    .execute(tx.conn())
-    .await?;
+    invitations::mark_accepted(tx.conn(), &inv.id, now).await?;
     let token = if new_user {
         Some(issue_user_token(tx.conn(), &user_id, "invitation").await?.1)
     } else {

@@ -6,7 +6,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
 use crate::AppState;
 use crate::api::extract::ApiJson;
@@ -15,6 +15,7 @@ use crate::api::paging::{PageParams, PageQuery, Paged};
 use crate::auth::{Actor, OrgAccess, Perm, Role, authorize_org};
 use crate::errors::{ApiError, ApiResult, unique_or_conflict};
 use crate::store::db::{new_id, now_ms, rfc3339};
+use crate::store::members::{self, MemberRow, UserRow};
 
 /// A user as returned by the API.
 #[derive(Debug, Serialize)]
@@ -34,23 +35,12 @@ pub struct CreateUser {
     email: String,
 }
 
-/// Finds or creates the user with `email` inside a transaction; returns its id.
-pub async fn upsert_user(conn: &mut AnyConnection, email: &str) -> Result<String, sqlx::Error> {
-    let existing: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE email = ?")
-        .bind(email)
-        .fetch_optional(&mut *conn)
-        .await?;
-    if let Some(id) = existing {
-        return Ok(id);
+fn user_view(u: UserRow) -> UserView {
+    UserView {
+        id: u.id,
+        email: u.email,
+        created_at: rfc3339(u.created_at_ms),
     }
-    let id = new_id("usr");
-    sqlx::query("INSERT INTO users (id, email, created_at_ms) VALUES (?, ?, ?)")
-        .bind(&id)
-        .bind(email)
-        .bind(now_ms())
-        .execute(conn)
-        .await?;
-    Ok(id)
 }
 
 /// Validates and normalizes an email field.
@@ -74,12 +64,7 @@ pub async fn create_user(
     let id = new_id("usr");
     let now = now_ms();
     let mut tx = st.writer.begin(&st.db).await?;
-    let res = sqlx::query("INSERT INTO users (id, email, created_at_ms) VALUES (?, ?, ?)")
-        .bind(&id)
-        .bind(&email)
-        .bind(now)
-        .execute(tx.conn())
-        .await;
+    let res = members::insert_user(tx.conn(), &id, &email, now).await;
     unique_or_conflict(res, "email", || "a user with this email exists".into())?;
     tx.commit().await?;
     Ok((
@@ -100,20 +85,8 @@ pub async fn list_users(
 ) -> ApiResult<Paged<UserView>> {
     let page = PageParams::from_query(page)?;
     actor.require_platform_admin()?;
-    let rows = sqlx::query(
-        "SELECT rowid AS page_key, * FROM users WHERE rowid > ? ORDER BY rowid LIMIT ?",
-    )
-    .bind(page.after_rowid()?)
-    .bind(page.fetch())
-    .fetch_all(&st.db)
-    .await?;
-    Paged::from_rows(rows, &page, |r| {
-        Ok(UserView {
-            id: r.try_get("id")?,
-            email: r.try_get("email")?,
-            created_at: rfc3339(r.try_get("created_at_ms")?),
-        })
-    })
+    let rows = members::list_users(&st.db, page.after_rowid()?, page.fetch()).await?;
+    Ok(Paged::from_items(rows, &page, |r| r.page_key.to_string()).map(user_view))
 }
 
 /// One membership of the caller.
@@ -146,29 +119,12 @@ pub async fn me(State(st): State<AppState>, actor: Actor) -> ApiResult<Json<Me>>
         memberships: Vec::new(),
     };
     if let Some(uid) = &actor.user_id {
-        if let Some(r) = sqlx::query("SELECT * FROM users WHERE id = ?")
-            .bind(uid)
-            .fetch_optional(&st.db)
-            .await?
-        {
-            out.user = Some(UserView {
-                id: r.try_get("id")?,
-                email: r.try_get("email")?,
-                created_at: rfc3339(r.try_get("created_at_ms")?),
-            });
-        }
-        let rows = sqlx::query(
-            "SELECT m.org_id, o.slug, m.role FROM memberships m JOIN organizations o ON o.id = m.org_id
-             WHERE m.user_id = ? ORDER BY o.slug",
-        )
-        .bind(uid)
-        .fetch_all(&st.db)
-        .await?;
-        for r in rows {
+        out.user = members::user(&st.db, uid).await?.map(user_view);
+        for m in members::memberships_of(&st.db, uid).await? {
             out.memberships.push(MyMembership {
-                org_id: r.try_get("org_id")?,
-                slug: r.try_get("slug")?,
-                role: Role::parse(r.try_get("role")?).unwrap_or(Role::Viewer),
+                role: Role::parse(&m.role).unwrap_or(Role::Viewer),
+                org_id: m.org_id,
+                slug: m.slug,
             });
         }
     }
@@ -188,22 +144,20 @@ pub struct MemberView {
     pub created_at: String,
 }
 
+fn member_view(m: MemberRow) -> MemberView {
+    MemberView {
+        role: Role::parse(&m.role).unwrap_or(Role::Viewer),
+        user_id: m.user_id,
+        email: m.email,
+        created_at: rfc3339(m.created_at_ms),
+    }
+}
+
 async fn fetch_member(st: &AppState, org_id: &str, user_id: &str) -> ApiResult<MemberView> {
-    let r = sqlx::query(
-        "SELECT m.user_id, u.email, m.role, m.created_at_ms FROM memberships m JOIN users u ON u.id = m.user_id
-         WHERE m.org_id = ? AND m.user_id = ?",
-    )
-    .bind(org_id)
-    .bind(user_id)
-    .fetch_optional(&st.db)
-    .await?
-    .ok_or_else(|| ApiError::not_found("member"))?;
-    Ok(MemberView {
-        user_id: r.try_get("user_id")?,
-        email: r.try_get("email")?,
-        role: Role::parse(r.try_get("role")?).unwrap_or(Role::Viewer),
-        created_at: rfc3339(r.try_get("created_at_ms")?),
-    })
+    members::member(&st.db, org_id, user_id)
+        .await?
+        .map(member_view)
+        .ok_or_else(|| ApiError::not_found("member"))
 }
 
 /// `GET /api/organizations/{id}/members`.
@@ -215,24 +169,8 @@ pub async fn list_members(
 ) -> ApiResult<Paged<MemberView>> {
     let page = PageParams::from_query(page)?;
     authorize_org(&st.db, &actor, &id, Perm::View).await?;
-    let rows = sqlx::query(
-        "SELECT m.rowid AS page_key, m.user_id, u.email, m.role, m.created_at_ms
-         FROM memberships m JOIN users u ON u.id = m.user_id
-         WHERE m.org_id = ? AND m.rowid > ? ORDER BY m.rowid LIMIT ?",
-    )
-    .bind(&id)
-    .bind(page.after_rowid()?)
-    .bind(page.fetch())
-    .fetch_all(&st.db)
-    .await?;
-    Paged::from_rows(rows, &page, |r| {
-        Ok(MemberView {
-            user_id: r.try_get("user_id")?,
-            email: r.try_get("email")?,
-            role: Role::parse(r.try_get("role")?).unwrap_or(Role::Viewer),
-            created_at: rfc3339(r.try_get("created_at_ms")?),
-        })
-    })
+    let rows = members::list_members(&st.db, &id, page.after_rowid()?, page.fetch()).await?;
+    Ok(Paged::from_items(rows, &page, |r| r.page_key.to_string()).map(member_view))
 }
 
 /// Admins manage members except owners: they may neither grant `owner` nor touch one.
@@ -250,13 +188,6 @@ fn check_target(access: &OrgAccess, target: Role) -> Result<(), ApiError> {
         ));
     }
     Ok(())
-}
-
-async fn owner_count(conn: &mut AnyConnection, org_id: &str) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE org_id = ? AND role = 'owner'")
-        .bind(org_id)
-        .fetch_one(conn)
-        .await
 }
 
 /// Body of `POST /api/organizations/{id}/members`.
@@ -286,19 +217,16 @@ pub async fn add_member(
     let mut tx = st.writer.begin(&st.db).await?;
     let user_id = match (&body.user_id, &body.email) {
         (Some(uid), _) => {
-            let found: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE id = ?")
-                .bind(uid)
-                .fetch_optional(tx.conn())
-                .await?;
-            found.ok_or_else(|| ApiError::invalid("user_id", "no such user"))?
+            let found = members::user(tx.conn(), uid).await?;
+            found
+                .map(|u| u.id)
+                .ok_or_else(|| ApiError::invalid("user_id", "no such user"))?
         }
         (None, Some(email)) => {
             let email = check_email("email", email)?;
-            let found: Option<(String, Option<i64>)> =
-                sqlx::query_as("SELECT id, email_verified_at_ms FROM users WHERE email = ?")
-                    .bind(&email)
-                    .fetch_optional(tx.conn())
-                    .await?;
+            let found = members::user_by_email(tx.conn(), &email)
+                .await?
+                .map(|u| (u.id, u.email_verified_at_ms));
             match found {
                 None => {
                     return Err(ApiError::invalid(
@@ -325,15 +253,8 @@ pub async fn add_member(
             ));
         }
     };
-    let res = sqlx::query(
-        "INSERT INTO memberships (user_id, org_id, role, created_at_ms) VALUES (?, ?, ?, ?)",
-    )
-    .bind(&user_id)
-    .bind(&id)
-    .bind(body.role.as_str())
-    .bind(now_ms())
-    .execute(tx.conn())
-    .await;
+    let res =
+        members::insert_membership(tx.conn(), &id, &user_id, body.role.as_str(), now_ms()).await;
     unique_or_conflict(res, "user_id", || {
         "already a member; PATCH the membership to change the role".into()
     })?;
@@ -354,12 +275,7 @@ pub struct UpdateMember {
 /// The member's role, read inside the write transaction so that a concurrent change
 /// cannot slip between the check and the write.
 async fn role_for_update(conn: &mut AnyConnection, org_id: &str, user_id: &str) -> ApiResult<Role> {
-    let role: Option<String> =
-        sqlx::query_scalar("SELECT role FROM memberships WHERE org_id = ? AND user_id = ?")
-            .bind(org_id)
-            .bind(user_id)
-            .fetch_optional(conn)
-            .await?;
+    let role = members::role(conn, org_id, user_id).await?;
     role.as_deref()
         .and_then(Role::parse)
         .ok_or_else(|| ApiError::not_found("member"))
@@ -377,19 +293,16 @@ pub async fn update_member(
     let mut tx = st.writer.begin(&st.db).await?;
     let current = role_for_update(tx.conn(), &id, &user_id).await?;
     check_target(&access, current)?;
-    if current == Role::Owner && body.role != Role::Owner && owner_count(tx.conn(), &id).await? <= 1
+    if current == Role::Owner
+        && body.role != Role::Owner
+        && members::owner_count(tx.conn(), &id).await? <= 1
     {
         return Err(
             ApiError::conflict("last_owner", "an organization keeps at least one owner")
                 .with_field("role"),
         );
     }
-    sqlx::query("UPDATE memberships SET role = ? WHERE org_id = ? AND user_id = ?")
-        .bind(body.role.as_str())
-        .bind(&id)
-        .bind(&user_id)
-        .execute(tx.conn())
-        .await?;
+    members::set_role(tx.conn(), &id, &user_id, body.role.as_str()).await?;
     tx.commit().await?;
     fetch_member(&st, &id, &user_id).await.map(Json)
 }
@@ -431,7 +344,7 @@ pub async fn remove_member(
     let mut tx = st.writer.begin(&st.db).await?;
     let current = role_for_update(tx.conn(), &id, &user_id).await?;
     check_target(&access, current)?;
-    if current == Role::Owner && owner_count(tx.conn(), &id).await? <= 1 {
+    if current == Role::Owner && members::owner_count(tx.conn(), &id).await? <= 1 {
         return Err(ApiError::conflict(
             "last_owner",
             "an organization keeps at least one owner",
@@ -445,54 +358,23 @@ pub async fn remove_member(
             "must be another member of this organization",
         ));
     }
-    let keys: Vec<String> = sqlx::query_scalar(
-        "SELECT id FROM virtual_keys WHERE org_id = ? AND created_by = ? AND status = 'active' ORDER BY id",
-    )
-    .bind(&id)
-    .bind(&user_id)
-    .fetch_all(tx.conn())
-    .await?;
+    let keys = members::active_keys_created_by(tx.conn(), &id, &user_id).await?;
     let mut out = Removed {
         user_id: user_id.clone(),
         revoked_keys: Vec::new(),
         transferred_keys: Vec::new(),
     };
     if let Some(heir) = &query.transfer_keys_to {
-        sqlx::query(
-            "UPDATE virtual_keys SET created_by = ? WHERE org_id = ? AND created_by = ? AND status = 'active'",
-        )
-        .bind(heir)
-        .bind(&id)
-        .bind(&user_id)
-        .execute(tx.conn())
-        .await?;
+        members::transfer_keys(tx.conn(), &id, &user_id, heir).await?;
         out.transferred_keys = keys;
     } else {
-        sqlx::query(
-            "UPDATE virtual_keys SET status = 'revoked', revoked_at_ms = ? WHERE org_id = ? AND created_by = ? AND status = 'active'",
-        )
-        .bind(now_ms())
-        .bind(&id)
-        .bind(&user_id)
-        .execute(tx.conn())
-        .await?;
+        members::revoke_keys_created_by(tx.conn(), &id, &user_id, now_ms()).await?;
         for k in &keys {
             tx.enqueue("key", k).await?;
         }
         out.revoked_keys = keys;
     }
-    sqlx::query(
-        "DELETE FROM team_members WHERE user_id = ? AND team_id IN (SELECT id FROM teams WHERE org_id = ?)",
-    )
-    .bind(&user_id)
-    .bind(&id)
-    .execute(tx.conn())
-    .await?;
-    sqlx::query("DELETE FROM memberships WHERE org_id = ? AND user_id = ?")
-        .bind(&id)
-        .bind(&user_id)
-        .execute(tx.conn())
-        .await?;
+    members::remove(tx.conn(), &id, &user_id).await?;
     tx.commit().await?;
     tracing::info!(org_id = %id, user_id = %user_id, revoked = out.revoked_keys.len(),
         transferred = out.transferred_keys.len(), "member removed");

@@ -1,6 +1,7 @@
 //! The REST API: one module per resource, the router and its OpenAPI document.
 
 pub mod agents;
+pub mod audit;
 pub mod billing;
 pub mod catalog;
 pub mod config;

@@ -1,13 +1,5 @@
 //! Organizations: the tenants. Endpoints as in the AgenticMail organizations doc.
 
-use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
-use sqlx::Row;
-use sqlx::any::AnyRow;
-
 use crate::AppState;
 use crate::api::agents::{AgentView, list_org_agents};
 use crate::api::extract::{ApiJson, nullable, present};
@@ -20,9 +12,13 @@ use crate::billing::money::{Cents, check_currency};
 use crate::billing::rate_history;
 use crate::errors::{ApiError, ApiResult, unique_or_conflict};
 use crate::store::db::{new_id, now_ms, rfc3339};
-
-/// Id of the internal org that holds unassigned agents.
-pub const INTERNAL_ORG_ID: &str = "org_internal";
+use crate::store::orgs::{self, INTERNAL_ORG_ID, OrgRow};
+use crate::store::teams;
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
 
 /// An organization as returned by the API.
 #[derive(Debug, Serialize)]
@@ -62,37 +58,33 @@ pub struct OrgView {
     pub agents: Option<Vec<AgentView>>,
 }
 
-const ORG_SELECT: &str = "SELECT o.rowid AS page_key, o.*, (SELECT COUNT(*) FROM agents a WHERE a.org_id = o.id) AS agent_count, (SELECT COUNT(*) FROM teams t WHERE t.org_id = o.id) AS team_count FROM organizations o";
-
-fn org_view(row: &AnyRow, role: Option<Role>) -> Result<OrgView, ApiError> {
-    Ok(OrgView {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        slug: row.try_get("slug")?,
-        contact_name: row.try_get("contact_name")?,
-        contact_email: row.try_get("contact_email")?,
-        description: row.try_get("description")?,
-        billing_rate_per_agent: Cents(row.try_get::<i64, _>("billing_rate_minor")? as u64),
-        currency: row.try_get("currency")?,
-        active: row.try_get::<i64, _>("active")? != 0,
-        is_internal: row.try_get::<i64, _>("is_internal")? != 0,
-        agent_count: row.try_get("agent_count")?,
-        team_count: row.try_get("team_count")?,
+fn org_view(row: OrgRow, role: Option<Role>) -> OrgView {
+    OrgView {
+        id: row.id,
+        name: row.name,
+        slug: row.slug,
+        contact_name: row.contact_name,
+        contact_email: row.contact_email,
+        description: row.description,
+        billing_rate_per_agent: Cents(row.billing_rate_minor as u64),
+        currency: row.currency,
+        active: row.active,
+        is_internal: row.is_internal,
+        agent_count: row.agent_count,
+        team_count: row.team_count,
         role,
-        created_at: rfc3339(row.try_get("created_at_ms")?),
-        updated_at: rfc3339(row.try_get("updated_at_ms")?),
+        created_at: rfc3339(row.created_at_ms),
+        updated_at: rfc3339(row.updated_at_ms),
         agents: None,
-    })
+    }
 }
 
 /// Loads one org view (no access check).
 pub async fn fetch_org(st: &AppState, id: &str, role: Option<Role>) -> ApiResult<OrgView> {
-    let row = sqlx::query(&format!("{ORG_SELECT} WHERE o.id = ?"))
-        .bind(id)
-        .fetch_optional(&st.db)
+    let row = orgs::get(&st.db, id)
         .await?
         .ok_or_else(|| ApiError::not_found("organization"))?;
-    org_view(&row, role)
+    Ok(org_view(row, role))
 }
 
 /// A URL-safe slug from a display name: lower-case ASCII letters and digits joined by `-`.
@@ -199,35 +191,18 @@ pub async fn list_orgs(
     let page = PageParams::from_query(page)?;
     if actor.platform_admin {
         // Row order puts the internal org (created by the first migration) first.
-        let rows = sqlx::query(&format!(
-            "{ORG_SELECT} WHERE o.rowid > ? ORDER BY o.rowid LIMIT ?"
-        ))
-        .bind(page.after_rowid()?)
-        .bind(page.fetch())
-        .fetch_all(&st.db)
-        .await?;
-        return Paged::from_rows(rows, &page, |r| org_view(r, Some(Role::Owner)));
+        let rows = orgs::list_all(&st.db, page.after_rowid()?, page.fetch()).await?;
+        return Ok(Paged::from_items(rows, &page, |r| r.page_key.to_string())
+            .map(|r| org_view(r, Some(Role::Owner))));
     }
-    let rows = sqlx::query(
-        "SELECT o.rowid AS page_key, o.*, m.role AS role,
-            (SELECT COUNT(*) FROM agents a WHERE a.org_id = o.id) AS agent_count,
-            (SELECT COUNT(*) FROM teams t WHERE t.org_id = o.id) AS team_count
-         FROM organizations o JOIN memberships m ON m.org_id = o.id
-         WHERE m.user_id = ? AND o.is_internal = 0 AND o.rowid > ? ORDER BY o.rowid LIMIT ?",
+    let user_id = actor.user_id.as_deref().unwrap_or("");
+    let rows = orgs::list_for_user(&st.db, user_id, page.after_rowid()?, page.fetch()).await?;
+    Ok(
+        Paged::from_items(rows, &page, |r| r.page_key.to_string()).map(|r| {
+            let role = r.role.as_deref().and_then(Role::parse);
+            org_view(r, role)
+        }),
     )
-    .bind(actor.user_id.as_deref().unwrap_or(""))
-    .bind(page.after_rowid()?)
-    .bind(page.fetch())
-    .fetch_all(&st.db)
-    .await?;
-    Paged::from_rows(rows, &page, |r| {
-        let role = r
-            .try_get::<String, _>("role")
-            .ok()
-            .as_deref()
-            .and_then(Role::parse);
-        org_view(r, role)
-    })
 }
 
 /// `POST /api/organizations`: platform admins create tenants.
@@ -270,24 +245,19 @@ pub async fn create_org(
     let id = new_id("org");
     let now = now_ms();
     let mut tx = st.writer.begin(&st.db).await?;
-    let res = sqlx::query(
-        "INSERT INTO organizations (id, name, slug, contact_name, contact_email, description,
-            billing_rate_minor, currency, active, created_at_ms, updated_at_ms)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&id)
-    .bind(body.name.trim())
-    .bind(&slug)
-    .bind(&body.contact_name)
-    .bind(&body.contact_email)
-    .bind(&body.description)
-    .bind(body.billing_rate_per_agent.0 as i64)
-    .bind(&currency)
-    .bind(body.active.unwrap_or(true))
-    .bind(now)
-    .bind(now)
-    .execute(tx.conn())
-    .await;
+    let org = orgs::NewOrg {
+        id: &id,
+        name: body.name.trim(),
+        slug: &slug,
+        contact_name: body.contact_name.as_deref(),
+        contact_email: body.contact_email.as_deref(),
+        description: body.description.as_deref(),
+        billing_rate_minor: body.billing_rate_per_agent.0 as i64,
+        currency: &currency,
+        active: body.active.unwrap_or(true),
+        now_ms: now,
+    };
+    let res = orgs::insert(tx.conn(), &org).await;
     unique_or_conflict(res, "slug", || format!("slug {slug:?} is already taken"))?;
     rate_history::set_org_rate(
         tx.conn(),
@@ -382,30 +352,15 @@ pub async fn update_org(
         ));
     }
     let mut tx = st.writer.begin(&st.db).await?;
-    sqlx::query(
-        "UPDATE organizations SET
-            name = COALESCE(?, name),
-            contact_name = CASE WHEN ? THEN ? ELSE contact_name END,
-            contact_email = CASE WHEN ? THEN ? ELSE contact_email END,
-            description = CASE WHEN ? THEN ? ELSE description END,
-            currency = COALESCE(?, currency),
-            active = COALESCE(?, active),
-            updated_at_ms = ?
-         WHERE id = ?",
-    )
-    .bind(body.name.as_deref().map(str::trim))
-    .bind(body.contact_name.is_some())
-    .bind(body.contact_name.clone().flatten())
-    .bind(body.contact_email.is_some())
-    .bind(body.contact_email.clone().flatten())
-    .bind(body.description.is_some())
-    .bind(body.description.clone().flatten())
-    .bind(&body.currency)
-    .bind(body.active)
-    .bind(now)
-    .bind(&id)
-    .execute(tx.conn())
-    .await?;
+    let patch = orgs::OrgPatch {
+        name: body.name.as_deref().map(str::trim),
+        contact_name: body.contact_name.as_ref().map(Option::as_deref),
+        contact_email: body.contact_email.as_ref().map(Option::as_deref),
+        description: body.description.as_ref().map(Option::as_deref),
+        currency: body.currency.as_deref(),
+        active: body.active,
+    };
+    orgs::update(tx.conn(), &id, &patch, now).await?;
     if let Some(rate) = body.billing_rate_per_agent {
         rate_history::set_org_rate(tx.conn(), &id, &rate_day, rate.0 as i64).await?;
     }
@@ -444,10 +399,7 @@ pub async fn delete_org(
         ));
     }
     let mut tx = st.writer.begin(&st.db).await?;
-    let agents: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM agents WHERE org_id = ?")
-        .bind(&id)
-        .fetch_one(tx.conn())
-        .await?;
+    let agents = orgs::agent_count(tx.conn(), &id).await?;
     if agents > 0 {
         return Err(ApiError::conflict(
             "has_agents",
@@ -477,23 +429,9 @@ pub async fn delete_org(
         billing::delete_history(tx.conn(), &id).await?;
     }
     // Keys and teams disappear with the org: remove their records from the edge too.
-    let hashes: Vec<String> = sqlx::query_scalar(
-        "SELECT key_hash FROM virtual_keys WHERE org_id = ?
-             UNION ALL SELECT g.key_hash FROM key_grace_hashes g
-             JOIN virtual_keys k ON k.id = g.key_id WHERE k.org_id = ?",
-    )
-    .bind(&id)
-    .bind(&id)
-    .fetch_all(tx.conn())
-    .await?;
-    let teams: Vec<String> = sqlx::query_scalar("SELECT id FROM teams WHERE org_id = ?")
-        .bind(&id)
-        .fetch_all(tx.conn())
-        .await?;
-    sqlx::query("DELETE FROM organizations WHERE id = ?")
-        .bind(&id)
-        .execute(tx.conn())
-        .await?;
+    let hashes = orgs::key_hashes(tx.conn(), &id).await?;
+    let teams = teams::ids_of_org(tx.conn(), &id).await?;
+    orgs::delete(tx.conn(), &id).await?;
     for h in hashes {
         tx.enqueue("kvdel", &format!("{}{h}", policy::kv::KEY_PREFIX))
             .await?;
@@ -530,11 +468,7 @@ pub async fn toggle_org(
         ));
     }
     let mut tx = st.writer.begin(&st.db).await?;
-    sqlx::query("UPDATE organizations SET active = 1 - active, updated_at_ms = ? WHERE id = ?")
-        .bind(now_ms())
-        .bind(&id)
-        .execute(tx.conn())
-        .await?;
+    orgs::toggle_active(tx.conn(), &id, now_ms()).await?;
     tx.enqueue("org", &id).await?;
     tx.commit().await?;
     fetch_org(&st, &id, Some(access.role)).await.map(Json)

@@ -108,6 +108,22 @@ impl<T> Paged<T> {
         Paged { items, next_cursor }
     }
 
+    /// The page with each item mapped, the cursor kept.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Paged<U> {
+        Paged {
+            items: self.items.into_iter().map(f).collect(),
+            next_cursor: self.next_cursor,
+        }
+    }
+
+    /// The page with each item mapped by a fallible `f`, the cursor kept.
+    pub fn try_map<U, E>(self, f: impl FnMut(T) -> Result<U, E>) -> Result<Paged<U>, E> {
+        Ok(Paged {
+            items: self.items.into_iter().map(f).collect::<Result<_, _>>()?,
+            next_cursor: self.next_cursor,
+        })
+    }
+
     /// A page from rows selecting a `page_key` column (a row id or a name).
     pub fn from_rows(
         rows: Vec<AnyRow>,

@@ -6,9 +6,9 @@ use axum::{Json, Router};
 use serde_json::Value;
 
 use crate::{
-    AppState, api::agents, api::billing, api::catalog, api::config, api::explain, api::fx,
-    api::invitations, api::keys, api::logs, api::members, api::openapi, api::orgs, api::rotation,
-    api::team_members, api::teams, api::tokens, api::usage, auth::audit, sync::outbox, vault,
+    AppState, api::agents, api::audit, api::billing, api::catalog, api::config, api::explain,
+    api::fx, api::invitations, api::keys, api::logs, api::members, api::openapi, api::orgs,
+    api::rotation, api::team_members, api::teams, api::tokens, api::usage, sync::outbox, vault,
 };
 
 pub use crate::api::openapi::Endpoint;

@@ -2,14 +2,6 @@
 //! a member (below admin) creates keys only in a team they belong to, so the team's
 //! models, limits and budget bind them.
 
-use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
-use sqlx::Row;
-use sqlx::any::AnyRow;
-
 use crate::AppState;
 use crate::api::extract::ApiJson;
 use crate::api::paging::{PageParams, PageQuery, Paged};
@@ -17,6 +9,13 @@ use crate::api::teams::authorized_team;
 use crate::auth::{Actor, OrgAccess, Perm, Role};
 use crate::errors::{ApiError, ApiResult, unique_or_conflict};
 use crate::store::db::{now_ms, rfc3339};
+use crate::store::members;
+use crate::store::teams::{self, TeamMemberRow};
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
 
 /// A member of a team.
 #[derive(Debug, Serialize)]
@@ -39,34 +38,14 @@ async fn team_org(st: &AppState, actor: &Actor, team_id: &str, perm: Perm) -> Ap
     Ok(authorized_team(st, actor, team_id, perm).await?.0.org_id)
 }
 
-async fn fetch_team_member(
-    st: &AppState,
-    team_id: &str,
-    user_id: &str,
-) -> ApiResult<Option<TeamMemberView>> {
-    let row = sqlx::query(&format!("{SELECT} WHERE tm.team_id = ? AND tm.user_id = ?"))
-        .bind(team_id)
-        .bind(user_id)
-        .fetch_optional(&st.db)
-        .await?;
-    row.as_ref().map(team_member_view).transpose()
-}
-
-const SELECT: &str =
-    "SELECT tm.rowid AS page_key, tm.team_id, tm.user_id, u.email, m.role, tm.created_at_ms
-     FROM team_members tm
-     JOIN teams t ON t.id = tm.team_id
-     JOIN users u ON u.id = tm.user_id
-     JOIN memberships m ON m.user_id = tm.user_id AND m.org_id = t.org_id";
-
-fn team_member_view(r: &AnyRow) -> Result<TeamMemberView, ApiError> {
-    Ok(TeamMemberView {
-        team_id: r.try_get("team_id")?,
-        user_id: r.try_get("user_id")?,
-        email: r.try_get("email")?,
-        role: Role::parse(r.try_get("role")?).unwrap_or(Role::Viewer),
-        created_at: rfc3339(r.try_get("created_at_ms")?),
-    })
+fn team_member_view(r: TeamMemberRow) -> TeamMemberView {
+    TeamMemberView {
+        role: Role::parse(&r.role).unwrap_or(Role::Viewer),
+        team_id: r.team_id,
+        user_id: r.user_id,
+        email: r.email,
+        created_at: rfc3339(r.created_at_ms),
+    }
 }
 
 /// `GET /api/teams/{id}/members` (viewer+).
@@ -78,15 +57,8 @@ pub async fn list_team_members(
 ) -> ApiResult<Paged<TeamMemberView>> {
     let page = PageParams::from_query(page)?;
     team_org(&st, &actor, &team_id, Perm::View).await?;
-    let rows = sqlx::query(&format!(
-        "{SELECT} WHERE tm.team_id = ? AND tm.rowid > ? ORDER BY tm.rowid LIMIT ?"
-    ))
-    .bind(&team_id)
-    .bind(page.after_rowid()?)
-    .bind(page.fetch())
-    .fetch_all(&st.db)
-    .await?;
-    Paged::from_rows(rows, &page, team_member_view)
+    let rows = teams::list_members(&st.db, &team_id, page.after_rowid()?, page.fetch()).await?;
+    Ok(Paged::from_items(rows, &page, |r| r.page_key.to_string()).map(team_member_view))
 }
 
 /// Body of `POST /api/teams/{id}/members`.
@@ -105,29 +77,19 @@ pub async fn add_team_member(
 ) -> ApiResult<(StatusCode, Json<TeamMemberView>)> {
     let org_id = team_org(&st, &actor, &team_id, Perm::Manage).await?;
     let mut tx = st.writer.begin(&st.db).await?;
-    let member: Option<String> =
-        sqlx::query_scalar("SELECT role FROM memberships WHERE org_id = ? AND user_id = ?")
-            .bind(&org_id)
-            .bind(&body.user_id)
-            .fetch_optional(tx.conn())
-            .await?;
+    let member = members::role(tx.conn(), &org_id, &body.user_id).await?;
     if member.is_none() {
         return Err(ApiError::invalid(
             "user_id",
             "must be a member of the team's organization",
         ));
     }
-    let res =
-        sqlx::query("INSERT INTO team_members (team_id, user_id, created_at_ms) VALUES (?, ?, ?)")
-            .bind(&team_id)
-            .bind(&body.user_id)
-            .bind(now_ms())
-            .execute(tx.conn())
-            .await;
+    let res = teams::add_member(tx.conn(), &team_id, &body.user_id, now_ms()).await;
     unique_or_conflict(res, "user_id", || "already a member of this team".into())?;
     tx.commit().await?;
-    let view = fetch_team_member(&st, &team_id, &body.user_id)
+    let view = teams::member(&st.db, &team_id, &body.user_id)
         .await?
+        .map(team_member_view)
         .ok_or_else(ApiError::internal)?;
     Ok((StatusCode::CREATED, Json(view)))
 }
@@ -141,12 +103,7 @@ pub async fn remove_team_member(
 ) -> ApiResult<StatusCode> {
     team_org(&st, &actor, &team_id, Perm::Manage).await?;
     let mut tx = st.writer.begin(&st.db).await?;
-    let done = sqlx::query("DELETE FROM team_members WHERE team_id = ? AND user_id = ?")
-        .bind(&team_id)
-        .bind(&user_id)
-        .execute(tx.conn())
-        .await?;
-    if done.rows_affected() == 0 {
+    if !teams::remove_member(tx.conn(), &team_id, &user_id).await? {
         return Err(ApiError::not_found("team member"));
     }
     tx.commit().await?;
@@ -164,11 +121,7 @@ pub async fn check_key_team(
     if access.role <= Role::Admin {
         return Ok(());
     }
-    let has_teams: Option<i64> = sqlx::query_scalar("SELECT 1 FROM teams WHERE org_id = ? LIMIT 1")
-        .bind(&access.org_id)
-        .fetch_optional(&st.db)
-        .await?;
-    if has_teams.is_none() {
+    if !teams::org_has_teams(&st.db, &access.org_id).await? {
         return Ok(());
     }
     let Some(team_id) = team_id else {
@@ -177,13 +130,8 @@ pub async fn check_key_team(
         )
         .with_field("team_id"));
     };
-    let belongs: Option<i64> =
-        sqlx::query_scalar("SELECT 1 FROM team_members WHERE team_id = ? AND user_id = ?")
-            .bind(team_id)
-            .bind(&actor.user_id)
-            .fetch_optional(&st.db)
-            .await?;
-    if belongs.is_none() {
+    let user_id = actor.user_id.as_deref().unwrap_or("");
+    if !teams::is_member(&st.db, team_id, user_id).await? {
         return Err(ApiError::forbidden(
             "team_id: members create keys only in teams they belong to",
         )

@@ -6,7 +6,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
+use sqlx::FromRow;
 use sqlx::any::AnyRow;
 
 use crate::AppState;
@@ -17,6 +17,8 @@ use crate::api::paging::{PageParams, PageQuery, Paged};
 use crate::auth::{Actor, Perm, authorize_org};
 use crate::errors::{ApiError, ApiResult, unique_or_conflict};
 use crate::store::db::{new_id, now_ms, rfc3339};
+use crate::store::orgs;
+use crate::store::teams::{self, TeamFields, TeamRecord};
 use policy::Limits;
 
 /// A team as returned by the API.
@@ -64,30 +66,33 @@ pub struct TeamRow {
 }
 
 impl TeamRow {
+    /// Decodes a stored team's JSON columns.
+    pub fn from_record(r: &TeamRecord) -> Result<TeamRow, ApiError> {
+        Ok(TeamRow {
+            id: r.id.clone(),
+            org_id: r.org_id.clone(),
+            allowed_models: r
+                .allowed_models
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()?,
+            limits: serde_json::from_str(&r.limits)?,
+            budget: r.budget.as_deref().map(serde_json::from_str).transpose()?,
+        })
+    }
+
     /// Decodes a `teams` row.
     pub fn from_row(r: &AnyRow) -> Result<TeamRow, ApiError> {
-        Ok(TeamRow {
-            id: r.try_get("id")?,
-            org_id: r.try_get("org_id")?,
-            allowed_models: r
-                .try_get::<Option<String>, _>("allowed_models")?
-                .map(|s| serde_json::from_str(&s))
-                .transpose()?,
-            limits: serde_json::from_str(r.try_get("limits")?)?,
-            budget: r
-                .try_get::<Option<String>, _>("budget")?
-                .map(|s| serde_json::from_str(&s))
-                .transpose()?,
-        })
+        TeamRow::from_record(&TeamRecord::from_row(r)?)
     }
 }
 
-fn team_view(r: &AnyRow) -> Result<TeamView, ApiError> {
-    let t = TeamRow::from_row(r)?;
+fn team_view(r: TeamRecord) -> Result<TeamView, ApiError> {
+    let t = TeamRow::from_record(&r)?;
     Ok(TeamView {
-        id: t.id,
-        org_id: t.org_id,
-        name: r.try_get("name")?,
+        id: r.id,
+        org_id: r.org_id,
+        name: r.name,
         allowed_models: t.allowed_models,
         rate_limit_rpm: t.limits.rpm,
         rate_limit_tpm: t.limits.tpm,
@@ -95,21 +100,17 @@ fn team_view(r: &AnyRow) -> Result<TeamView, ApiError> {
         rate_limit_rpd: t.limits.rpd,
         rate_limit_tpd: t.limits.tpd,
         budget: t.budget,
-        created_at: rfc3339(r.try_get("created_at_ms")?),
-        updated_at: rfc3339(r.try_get("updated_at_ms")?),
+        created_at: rfc3339(r.created_at_ms),
+        updated_at: rfc3339(r.updated_at_ms),
     })
 }
 
-/// Loads a team row by id.
-pub async fn fetch_team_row(st: &AppState, id: &str) -> ApiResult<Option<(TeamRow, AnyRow)>> {
-    let Some(r) = sqlx::query("SELECT * FROM teams WHERE id = ?")
-        .bind(id)
-        .fetch_optional(&st.db)
-        .await?
-    else {
+/// Loads a team by id: decoded, and as stored.
+pub async fn fetch_team_row(st: &AppState, id: &str) -> ApiResult<Option<(TeamRow, TeamRecord)>> {
+    let Some(r) = teams::get(&st.db, id).await? else {
         return Ok(None);
     };
-    Ok(Some((TeamRow::from_row(&r)?, r)))
+    Ok(Some((TeamRow::from_record(&r)?, r)))
 }
 
 /// The org's model universe, from its stored config.
@@ -118,10 +119,9 @@ pub async fn org_model_set(
     catalog: &Catalog,
     org_id: &str,
 ) -> ApiResult<policy::ModelSet> {
-    let text: String = sqlx::query_scalar("SELECT config FROM organizations WHERE id = ?")
-        .bind(org_id)
-        .fetch_one(&st.db)
-        .await?;
+    let text = orgs::config(&st.db, org_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("organization"))?;
     Ok(catalog.org_models(&OrgConfig::from_stored(&text)?))
 }
 
@@ -202,20 +202,21 @@ pub async fn create_team(
     let id = new_id("team");
     let now = now_ms();
     let mut tx = st.writer.begin(&st.db).await?;
-    let res = sqlx::query(
-        "INSERT INTO teams (id, org_id, name, allowed_models, limits, budget, created_at_ms, updated_at_ms)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&id)
-    .bind(&org_id)
-    .bind(body.name.trim())
-    .bind(body.allowed_models.as_ref().map(serde_json::to_string).transpose()?)
-    .bind(serde_json::to_string(&limits)?)
-    .bind(body.budget.as_ref().map(serde_json::to_string).transpose()?)
-    .bind(now)
-    .bind(now)
-    .execute(tx.conn())
-    .await;
+    let fields = TeamFields {
+        name: Some(body.name.trim()),
+        allowed_models: body
+            .allowed_models
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()?,
+        limits: serde_json::to_string(&limits)?,
+        budget: body
+            .budget
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()?,
+    };
+    let res = teams::insert(tx.conn(), &id, &org_id, &fields, now).await;
     unique_or_conflict(res, "name", || {
         "a team with this name exists in the organization".into()
     })?;
@@ -224,7 +225,7 @@ pub async fn create_team(
     let (_, row) = fetch_team_row(&st, &id)
         .await?
         .ok_or_else(ApiError::internal)?;
-    Ok((StatusCode::CREATED, Json(team_view(&row)?)))
+    Ok((StatusCode::CREATED, Json(team_view(row)?)))
 }
 
 /// `GET /api/organizations/{id}/teams`.
@@ -236,15 +237,8 @@ pub async fn list_teams(
 ) -> ApiResult<Paged<TeamView>> {
     let page = PageParams::from_query(page)?;
     authorize_org(&st.db, &actor, &org_id, Perm::View).await?;
-    let rows = sqlx::query(
-        "SELECT rowid AS page_key, * FROM teams WHERE org_id = ? AND rowid > ? ORDER BY rowid LIMIT ?",
-    )
-    .bind(&org_id)
-    .bind(page.after_rowid()?)
-    .bind(page.fetch())
-    .fetch_all(&st.db)
-    .await?;
-    Paged::from_rows(rows, &page, team_view)
+    let rows = teams::list(&st.db, &org_id, page.after_rowid()?, page.fetch()).await?;
+    Paged::from_items(rows, &page, |r| r.page_key.to_string()).try_map(team_view)
 }
 
 /// Loads a team and checks `perm` in its org; a team of an org the caller cannot see is 404.
@@ -253,7 +247,7 @@ pub async fn authorized_team(
     actor: &Actor,
     id: &str,
     perm: Perm,
-) -> ApiResult<(TeamRow, AnyRow)> {
+) -> ApiResult<(TeamRow, TeamRecord)> {
     let (team, row) = fetch_team_row(st, id)
         .await?
         .ok_or_else(|| ApiError::not_found("team"))?;
@@ -276,7 +270,7 @@ pub async fn get_team(
     Path(id): Path<String>,
 ) -> ApiResult<Json<TeamView>> {
     let (_, row) = authorized_team(&st, &actor, &id, Perm::View).await?;
-    team_view(&row).map(Json)
+    team_view(row).map(Json)
 }
 
 /// `PATCH /api/teams/{id}`: admins.
@@ -301,12 +295,10 @@ pub async fn update_team(
     // Read-modify-write in one transaction: fields this PATCH leaves alone keep what
     // a concurrent PATCH just wrote.
     let mut tx = st.writer.begin(&st.db).await?;
-    let row = sqlx::query("SELECT * FROM teams WHERE id = ?")
-        .bind(&id)
-        .fetch_optional(tx.conn())
+    let row = teams::get(tx.conn(), &id)
         .await?
         .ok_or_else(|| ApiError::not_found("team"))?;
-    let team = TeamRow::from_row(&row)?;
+    let team = TeamRow::from_record(&row)?;
     let pick = |new: Option<Option<u64>>, old: Option<u64>| new.unwrap_or(old);
     let limits = Limits {
         rpm: pick(body.rate_limit_rpm, team.limits.rpm),
@@ -317,17 +309,13 @@ pub async fn update_team(
     };
     let allowed = body.allowed_models.unwrap_or(team.allowed_models);
     let budget = body.budget.unwrap_or(team.budget);
-    let res = sqlx::query(
-        "UPDATE teams SET name = COALESCE(?, name), allowed_models = ?, limits = ?, budget = ?, updated_at_ms = ? WHERE id = ?",
-    )
-    .bind(body.name.as_deref().map(str::trim))
-    .bind(allowed.as_ref().map(serde_json::to_string).transpose()?)
-    .bind(serde_json::to_string(&limits)?)
-    .bind(budget.as_ref().map(serde_json::to_string).transpose()?)
-    .bind(now_ms())
-    .bind(&id)
-    .execute(tx.conn())
-    .await;
+    let fields = TeamFields {
+        name: body.name.as_deref().map(str::trim),
+        allowed_models: allowed.as_ref().map(serde_json::to_string).transpose()?,
+        limits: serde_json::to_string(&limits)?,
+        budget: budget.as_ref().map(serde_json::to_string).transpose()?,
+    };
+    let res = teams::update(tx.conn(), &id, &fields, now_ms()).await;
     unique_or_conflict(res, "name", || {
         "a team with this name exists in the organization".into()
     })?;
@@ -337,7 +325,7 @@ pub async fn update_team(
     let (_, row) = fetch_team_row(&st, &id)
         .await?
         .ok_or_else(ApiError::internal)?;
-    team_view(&row).map(Json)
+    team_view(row).map(Json)
 }
 
 /// `DELETE /api/teams/{id}`: admins; refused while the team has active keys.
@@ -348,22 +336,14 @@ pub async fn delete_team(
 ) -> ApiResult<StatusCode> {
     authorized_team(&st, &actor, &id, Perm::Manage).await?;
     let mut tx = st.writer.begin(&st.db).await?;
-    let active: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM virtual_keys WHERE team_id = ? AND status = 'active'",
-    )
-    .bind(&id)
-    .fetch_one(tx.conn())
-    .await?;
+    let active = teams::active_key_count(tx.conn(), &id).await?;
     if active > 0 {
         return Err(ApiError::conflict(
             "has_keys",
             format!("team has {active} active key(s); revoke them first"),
         ));
     }
-    sqlx::query("DELETE FROM teams WHERE id = ?")
-        .bind(&id)
-        .execute(tx.conn())
-        .await?;
+    teams::delete(tx.conn(), &id).await?;
     tx.enqueue("kvdel", &policy::kv::team_key(&id)).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)

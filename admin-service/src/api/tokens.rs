@@ -1,20 +1,19 @@
 //! API tokens: list (never the secret), issue with an optional expiry, revoke.
 //! Users manage their own; platform admins manage every token.
 
-use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
-use sqlx::Row;
-use sqlx::any::AnyRow;
-
 use crate::AppState;
 use crate::api::extract::ApiJson;
 use crate::api::paging::{PageParams, PageQuery, Paged};
 use crate::auth::{Actor, TokenOwner, issue_token};
 use crate::errors::{ApiError, ApiResult};
 use crate::store::db::{now_ms, parse_rfc3339, rfc3339};
+use crate::store::members;
+use crate::store::tokens::{self, TokenRow};
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
 
 /// A token as listed: who, what, when; never the secret.
 #[derive(Debug, Serialize)]
@@ -46,41 +45,34 @@ pub struct TokenView {
     pub token: Option<String>,
 }
 
-const SELECT: &str = "SELECT t.rowid AS page_key, t.*, u.last_used_at_ms FROM api_tokens t
-     LEFT JOIN api_token_usage u ON u.token_id = t.id";
-
-fn token_view(r: &AnyRow, now: i64) -> Result<TokenView, ApiError> {
-    let expires: Option<i64> = r.try_get("expires_at_ms")?;
-    let revoked: Option<i64> = r.try_get("revoked_at_ms")?;
-    let status = if revoked.is_some() {
+fn token_view(r: TokenRow, now: i64) -> TokenView {
+    let status = if r.revoked_at_ms.is_some() {
         "revoked"
-    } else if expires.is_some_and(|e| e <= now) {
+    } else if r.expires_at_ms.is_some_and(|e| e <= now) {
         "expired"
     } else {
         "active"
     };
-    Ok(TokenView {
-        id: r.try_get("id")?,
-        name: r.try_get("name")?,
-        prefix: r.try_get("token_prefix")?,
-        user_id: r.try_get("user_id")?,
-        platform_admin: r.try_get::<i64, _>("platform_admin")? != 0,
-        bootstrap: r.try_get::<i64, _>("bootstrap")? != 0,
+    TokenView {
+        id: r.id,
+        name: r.name,
+        prefix: r.token_prefix,
+        user_id: r.user_id,
+        platform_admin: r.platform_admin,
+        bootstrap: r.bootstrap,
         status,
-        created_at: rfc3339(r.try_get("created_at_ms")?),
-        last_used_at: r.try_get::<Option<i64>, _>("last_used_at_ms")?.map(rfc3339),
-        expires_at: expires.map(rfc3339),
-        revoked_at: revoked.map(rfc3339),
+        created_at: rfc3339(r.created_at_ms),
+        last_used_at: r.last_used_at_ms.map(rfc3339),
+        expires_at: r.expires_at_ms.map(rfc3339),
+        revoked_at: r.revoked_at_ms.map(rfc3339),
         token: None,
-    })
+    }
 }
 
 async fn fetch_token(st: &AppState, id: &str) -> ApiResult<Option<TokenView>> {
-    let row = sqlx::query(&format!("{SELECT} WHERE t.id = ?"))
-        .bind(id)
-        .fetch_optional(&st.db)
-        .await?;
-    row.map(|r| token_view(&r, now_ms())).transpose()
+    Ok(tokens::get(&st.db, id)
+        .await?
+        .map(|r| token_view(r, now_ms())))
 }
 
 /// Body of `POST /api/tokens` and `POST /api/users/{id}/tokens`.
@@ -124,10 +116,7 @@ async fn issue(
     let (name, expires) = body.checked()?;
     let mut tx = st.writer.begin(&st.db).await?;
     if let TokenOwner::User(uid) = owner {
-        let exists: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE id = ?")
-            .bind(uid)
-            .fetch_optional(tx.conn())
-            .await?;
+        let exists = members::user(tx.conn(), uid).await?;
         if exists.is_none() {
             return Err(ApiError::not_found("user"));
         }
@@ -161,17 +150,9 @@ async fn list_page(
     user_id: Option<&str>,
     page: &PageParams,
 ) -> ApiResult<Paged<TokenView>> {
-    let rows = sqlx::query(&format!(
-        "{SELECT} WHERE (? IS NULL OR t.user_id = ?) AND t.rowid > ? ORDER BY t.rowid LIMIT ?"
-    ))
-    .bind(user_id)
-    .bind(user_id)
-    .bind(page.after_rowid()?)
-    .bind(page.fetch())
-    .fetch_all(&st.db)
-    .await?;
+    let rows = tokens::list(&st.db, user_id, page.after_rowid()?, page.fetch()).await?;
     let now = now_ms();
-    Paged::from_rows(rows, page, |r| token_view(r, now))
+    Ok(Paged::from_items(rows, page, |r| r.page_key.to_string()).map(|r| token_view(r, now)))
 }
 
 /// `POST /api/tokens`: a new token for the caller (a platform admin gets a
@@ -195,11 +176,7 @@ pub async fn revoke_token(
     actor: Actor,
     Path(id): Path<String>,
 ) -> ApiResult<Json<TokenView>> {
-    let owner: Option<Option<String>> =
-        sqlx::query_scalar("SELECT user_id FROM api_tokens WHERE id = ?")
-            .bind(&id)
-            .fetch_optional(&st.db)
-            .await?;
+    let owner = tokens::owner(&st.db, &id).await?;
     // Someone else's token is as good as unknown.
     match owner {
         Some(_) if actor.platform_admin => {}
@@ -207,11 +184,7 @@ pub async fn revoke_token(
         _ => return Err(ApiError::not_found("token")),
     }
     let mut tx = st.writer.begin(&st.db).await?;
-    sqlx::query("UPDATE api_tokens SET revoked_at_ms = ? WHERE id = ? AND revoked_at_ms IS NULL")
-        .bind(now_ms())
-        .bind(&id)
-        .execute(tx.conn())
-        .await?;
+    tokens::revoke(tx.conn(), &id, now_ms()).await?;
     tx.commit().await?;
     tracing::info!(token_id = %id, "API token revoked");
     fetch_token(&st, &id)

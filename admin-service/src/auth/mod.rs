@@ -8,11 +8,14 @@ use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sqlx::{AnyConnection, AnyPool, Row};
+use std::sync::Arc;
+
+use sqlx::AnyConnection;
 
 use crate::AppState;
 use crate::errors::ApiError;
-use crate::store::db::{new_id, now_ms, random_hex};
+use crate::store::db::{Db, Writer, new_id, now_ms, random_hex};
+use crate::store::{members, orgs, tokens};
 
 /// Prefix of platform-admin tokens.
 pub const ADMIN_TOKEN_PREFIX: &str = "tg-admin-";
@@ -35,58 +38,52 @@ pub fn token_prefix(token: &str) -> String {
 /// Ensures a platform-admin token exists. Returns the token when one was generated
 /// (the caller prints it once). A token from the environment replaces every other
 /// bootstrap token, so changing `TOLLGATE_ADMIN_TOKEN` and restarting rotates it.
-pub async fn bootstrap(
-    pool: &AnyPool,
-    from_env: Option<&str>,
-) -> Result<Option<String>, sqlx::Error> {
+pub async fn bootstrap(pool: &Db, from_env: Option<&str>) -> Result<Option<String>, sqlx::Error> {
     let now = now_ms();
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    crate::store::db::set_audit_actor(&mut tx, crate::auth::audit::SYSTEM).await?;
+    // A writer of its own: start-up runs before the service's writer exists, and its
+    // transaction still takes the cross-replica write lock (outside a request the
+    // audit actor is `system`).
+    let mut tx = Writer::new(Arc::default()).begin(pool).await?;
     if let Some(token) = from_env {
         let hash = hash_secret(token);
-        sqlx::query(
-            "UPDATE api_tokens SET revoked_at_ms = ? WHERE bootstrap = 1 AND token_hash <> ? AND revoked_at_ms IS NULL",
-        )
-        .bind(now)
-        .bind(&hash)
-        .execute(&mut *tx)
-        .await?;
+        tokens::revoke_other_bootstrap(tx.conn(), &hash, now).await?;
         // The operator chose this token again: it is the bootstrap token, live.
-        sqlx::query(
-            "INSERT INTO api_tokens (id, name, token_hash, token_prefix, platform_admin, bootstrap, created_at_ms)
-             VALUES (?, 'bootstrap (env)', ?, ?, 1, 1, ?)
-             ON CONFLICT (token_hash) DO UPDATE SET revoked_at_ms = NULL, expires_at_ms = NULL
-             WHERE api_tokens.bootstrap = 1",
+        tokens::upsert_bootstrap(
+            tx.conn(),
+            &tokens::NewToken {
+                id: &new_id("tok"),
+                name: "bootstrap (env)",
+                token_hash: &hash,
+                token_prefix: &token_prefix(token),
+                user_id: None,
+                platform_admin: true,
+                bootstrap: true,
+                expires_at_ms: None,
+                now_ms: now,
+            },
         )
-        .bind(new_id("tok"))
-        .bind(&hash)
-        .bind(token_prefix(token))
-        .bind(now)
-        .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         return Ok(None);
     }
-    let admins: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM api_tokens WHERE platform_admin = 1 AND revoked_at_ms IS NULL
-         AND (expires_at_ms IS NULL OR expires_at_ms > ?)",
-    )
-    .bind(now)
-    .fetch_one(&mut *tx)
-    .await?;
-    if admins > 0 {
+    if tokens::live_admin_count(tx.conn(), now).await? > 0 {
         return Ok(None);
     }
     let token = format!("{ADMIN_TOKEN_PREFIX}{}", random_hex(24));
-    sqlx::query(
-        "INSERT INTO api_tokens (id, name, token_hash, token_prefix, platform_admin, bootstrap, created_at_ms)
-         VALUES (?, 'bootstrap', ?, ?, 1, 1, ?)",
+    tokens::insert(
+        tx.conn(),
+        &tokens::NewToken {
+            id: &new_id("tok"),
+            name: "bootstrap",
+            token_hash: &hash_secret(&token),
+            token_prefix: &token_prefix(&token),
+            user_id: None,
+            platform_admin: true,
+            bootstrap: true,
+            expires_at_ms: None,
+            now_ms: now,
+        },
     )
-    .bind(new_id("tok"))
-    .bind(hash_secret(&token))
-    .bind(token_prefix(&token))
-    .bind(now)
-    .execute(&mut *tx)
     .await?;
     tx.commit().await?;
     Ok(Some(token))
@@ -114,19 +111,20 @@ pub async fn issue_token(
         TokenOwner::PlatformAdmin => (ADMIN_TOKEN_PREFIX, None, true),
     };
     let token = format!("{prefix}{}", random_hex(24));
-    sqlx::query(
-        "INSERT INTO api_tokens (id, name, token_hash, token_prefix, user_id, platform_admin, expires_at_ms, created_at_ms)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    tokens::insert(
+        conn,
+        &tokens::NewToken {
+            id: &id,
+            name,
+            token_hash: &hash_secret(&token),
+            token_prefix: &token_prefix(&token),
+            user_id,
+            platform_admin: admin,
+            bootstrap: false,
+            expires_at_ms,
+            now_ms: now_ms(),
+        },
     )
-    .bind(&id)
-    .bind(name)
-    .bind(hash_secret(&token))
-    .bind(token_prefix(&token))
-    .bind(user_id)
-    .bind(admin)
-    .bind(expires_at_ms)
-    .bind(now_ms())
-    .execute(conn)
     .await?;
     Ok((id, token))
 }
@@ -153,21 +151,6 @@ pub struct Actor {
 
 /// How stale a token's "last used" may get: one write a minute per token, not one per request.
 const LAST_USED_GRANULARITY_MS: i64 = 60_000;
-
-/// Records that a token was used (at most once per [`LAST_USED_GRANULARITY_MS`]).
-async fn touch_token(pool: &AnyPool, token_id: &str, now: i64) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO api_token_usage (token_id, last_used_at_ms) VALUES (?, ?)
-         ON CONFLICT (token_id) DO UPDATE SET last_used_at_ms = excluded.last_used_at_ms
-         WHERE api_token_usage.last_used_at_ms < excluded.last_used_at_ms - ?",
-    )
-    .bind(token_id)
-    .bind(now)
-    .bind(LAST_USED_GRANULARITY_MS)
-    .execute(pool)
-    .await?;
-    Ok(())
-}
 
 impl Actor {
     /// 403 unless the caller is a platform admin.
@@ -197,23 +180,15 @@ impl FromRequestParts<AppState> for Actor {
             .ok_or_else(|| ApiError::unauthorized("Authorization must be `Bearer <token>`"))?;
         let now = now_ms();
         // Checked on every request: a revoked or expired token fails the next call.
-        let row = sqlx::query(
-            "SELECT id, user_id, platform_admin FROM api_tokens WHERE token_hash = ?
-             AND revoked_at_ms IS NULL AND (expires_at_ms IS NULL OR expires_at_ms > ?)",
-        )
-        .bind(hash_secret(token))
-        .bind(now)
-        .fetch_optional(&state.db)
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("unknown, revoked or expired token"))?;
-        let token_id: String = row.try_get("id")?;
-        touch_token(&state.db, &token_id, now).await?;
-        let user_id: Option<String> = row.try_get("user_id")?;
-        crate::auth::audit::record_actor(user_id.as_deref().unwrap_or(&token_id));
+        let live = tokens::live_by_hash(&state.db, &hash_secret(token), now)
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("unknown, revoked or expired token"))?;
+        tokens::touch(&state.db, &live.id, now, LAST_USED_GRANULARITY_MS).await?;
+        crate::auth::audit::record_actor(live.user_id.as_deref().unwrap_or(&live.id));
         Ok(Actor {
-            user_id,
-            platform_admin: row.try_get::<i64, _>("platform_admin")? != 0,
-            token_id,
+            user_id: live.user_id,
+            platform_admin: live.platform_admin,
+            token_id: live.id,
         })
     }
 }
@@ -317,23 +292,14 @@ pub struct OrgAccess {
 }
 
 /// The caller's role in `org_id`: `None` when not a member (platform admins are owners).
-pub async fn role_in(
-    pool: &AnyPool,
-    actor: &Actor,
-    org_id: &str,
-) -> Result<Option<Role>, ApiError> {
+pub async fn role_in(pool: &Db, actor: &Actor, org_id: &str) -> Result<Option<Role>, ApiError> {
     if actor.platform_admin {
         return Ok(Some(Role::Owner));
     }
     let Some(user_id) = &actor.user_id else {
         return Ok(None);
     };
-    let role: Option<String> =
-        sqlx::query_scalar("SELECT role FROM memberships WHERE user_id = ? AND org_id = ?")
-            .bind(user_id)
-            .bind(org_id)
-            .fetch_optional(pool)
-            .await?;
+    let role = members::role(pool, org_id, user_id).await?;
     Ok(role.as_deref().and_then(Role::parse))
 }
 
@@ -341,20 +307,15 @@ pub async fn role_in(
 /// or the caller is not a member (other tenants' objects are invisible), 403 when the
 /// role is too weak.
 pub async fn authorize_org(
-    pool: &AnyPool,
+    pool: &Db,
     actor: &Actor,
     org_id: &str,
     perm: Perm,
 ) -> Result<OrgAccess, ApiError> {
-    let internal: Option<i64> =
-        sqlx::query_scalar("SELECT is_internal FROM organizations WHERE id = ?")
-            .bind(org_id)
-            .fetch_optional(pool)
-            .await?;
-    let Some(internal) = internal else {
+    let Some(internal) = orgs::is_internal(pool, org_id).await? else {
         return Err(ApiError::not_found("organization"));
     };
-    if internal != 0 && !actor.platform_admin {
+    if internal && !actor.platform_admin {
         return Err(ApiError::not_found("organization"));
     }
     let role = role_in(pool, actor, org_id)

@@ -5,7 +5,8 @@ use crate::common::{ADMIN, TestServer};
 #[tokio::test]
 async fn first_start_generates_one_admin_token_and_stores_only_its_hash() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("admin.db").display());
+    // The backend TOLLGATE_TEST_DB names: bootstrap runs on both.
+    let url = test_postgres::database_url(dir.path());
     let config = admin_service::Config {
         database_url: url.clone(),
         edge_kv: Vec::new(),
@@ -51,13 +52,17 @@ async fn first_start_generates_one_admin_token_and_stores_only_its_hash() {
     let second = admin_service::start(&config).await.unwrap();
     assert!(second.generated_admin_token.is_none());
     second.state.db.close().await;
-    let raw: Vec<u8> = ["", "-wal"]
-        .iter()
-        .flat_map(|s| {
-            std::fs::read(format!("{}{s}", dir.path().join("admin.db").display()))
-                .unwrap_or_default()
-        })
-        .collect();
+    let raw: Vec<u8> = if url.starts_with("postgres") {
+        test_postgres::table_text(&url)
+    } else {
+        ["", "-wal"]
+            .iter()
+            .flat_map(|s| {
+                std::fs::read(format!("{}{s}", dir.path().join("admin.db").display()))
+                    .unwrap_or_default()
+            })
+            .collect()
+    };
     assert!(
         !crate::common::contains(&raw, &token),
         "the admin token is stored in clear"
@@ -66,7 +71,7 @@ async fn first_start_generates_one_admin_token_and_stores_only_its_hash() {
     // A token from the environment is registered and nothing is generated.
     let dir2 = tempfile::tempdir().unwrap();
     let env = admin_service::Config {
-        database_url: format!("sqlite://{}", dir2.path().join("admin.db").display()),
+        database_url: test_postgres::database_url(dir2.path()),
         edge_kv: Vec::new(),
         admin_token: Some("tg-admin-from-env-0001".into()),
         ..Default::default()
@@ -74,7 +79,7 @@ async fn first_start_generates_one_admin_token_and_stores_only_its_hash() {
     let st = admin_service::start(&env).await.unwrap();
     assert!(st.generated_admin_token.is_none());
     let n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM api_tokens WHERE platform_admin = 1 AND token_hash = ?",
+        "SELECT COUNT(*) FROM api_tokens WHERE platform_admin = 1 AND token_hash = $1",
     )
     .bind(admin_service::auth::hash_secret("tg-admin-from-env-0001"))
     .fetch_one(&st.state.db)

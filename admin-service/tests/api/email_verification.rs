@@ -10,7 +10,7 @@ use crate::common::TestServer;
 async fn verified(s: &TestServer, email: &str) -> bool {
     let db = s.db().await;
     let at: Option<Option<i64>> =
-        sqlx::query_scalar("SELECT email_verified_at_ms FROM users WHERE email = ?")
+        sqlx::query_scalar("SELECT email_verified_at_ms FROM users WHERE email = $1")
             .bind(email)
             .fetch_optional(&db)
             .await

@@ -380,7 +380,7 @@ async fn invitations_are_single_use_expire_and_store_only_a_hash() {
         .ok();
     let secret3 = s.emailed_secret("slow@example.com");
     let db = s.db().await;
-    sqlx::query("UPDATE invitations SET expires_at_ms = 1 WHERE id = ?")
+    sqlx::query("UPDATE invitations SET expires_at_ms = 1 WHERE id = $1")
         .bind(inv3["id"].as_str())
         .execute(&db)
         .await

@@ -216,12 +216,16 @@ async fn world(s: &TestServer, e: &Endpoint, org: &str) -> World {
     if p.ends_with("/content") {
         // Bodies as the drain stores them for an org that keeps content.
         w.event = format!("evt-{}", rand_suffix());
-        sqlx::query("INSERT INTO request_contents VALUES (?, ?, 0, 9999999999999, '{}', '{}', 0)")
-            .bind(&w.event)
-            .bind(org)
-            .execute(&s.db().await)
-            .await
-            .unwrap();
+        sqlx::query(
+            "INSERT INTO request_contents
+                (event_id, org_id, at_ms, expires_at_ms, request, response, truncated)
+             VALUES ($1, $2, 0, 9999999999999, '{}', '{}', 0)",
+        )
+        .bind(&w.event)
+        .bind(org)
+        .execute(&s.db().await)
+        .await
+        .unwrap();
     }
     if p.starts_with("/api/fx-rates/") {
         s.put("/api/fx-rates/EUR/GBP", json!({"rate": "0.87"}))
