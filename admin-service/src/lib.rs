@@ -9,6 +9,7 @@ pub mod errors;
 pub mod jobs;
 pub mod mail;
 pub mod metrics;
+pub mod model;
 pub mod store;
 pub mod sync;
 pub mod vault;

@@ -24,9 +24,9 @@ use serde::Serialize;
 use sqlx::{AnyConnection, AnyPool};
 
 use crate::AppState;
-use crate::api::config::{OrgConfig, Secret};
 use crate::auth::Actor;
 use crate::errors::{ApiError, ApiResult};
+use crate::model::config::{OrgConfig, Secret};
 use crate::store::config as stored_config;
 use crate::store::credentials;
 use crate::store::db::{Writer, now_ms};

@@ -6,18 +6,17 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use sqlx::FromRow;
-use sqlx::any::AnyRow;
 
 use crate::AppState;
-use crate::api::catalog::Catalog;
-use crate::api::config::BudgetInput;
 use crate::api::extract::{ApiJson, nullable, present};
 use crate::api::paging::{PageParams, PageQuery, Paged};
 use crate::api::team_members::check_key_team;
 use crate::api::teams::{fetch_team_row, org_model_set};
 use crate::auth::{Actor, OrgAccess, Perm, Role, authorize_org};
 use crate::errors::{ApiError, ApiResult};
+use crate::model::catalog::Catalog;
+use crate::model::config::BudgetInput;
+use crate::model::keys::KeyRow;
 use crate::store::db::{WriteTx, new_id, now_ms, parse_rfc3339, random_hex, rfc3339};
 use crate::store::keys::{self as stored, KeyFields, NewKey};
 use policy::Limits;
@@ -71,67 +70,6 @@ pub struct KeyView {
     pub created_at: String,
     /// Revocation time.
     pub revoked_at: Option<String>,
-}
-
-/// A key's settings, decoded from its stored row.
-#[derive(Debug, Clone)]
-pub struct KeyRow {
-    /// Id.
-    pub id: String,
-    /// Org.
-    pub org_id: String,
-    /// Team.
-    pub team_id: Option<String>,
-    /// Agent.
-    pub agent_id: Option<String>,
-    /// SHA-256 hex of the secret.
-    pub key_hash: String,
-    /// Grants.
-    pub allowed_models: Option<Vec<String>>,
-    /// Allowed CIDRs (validated on write).
-    pub ip_allow: Vec<String>,
-    /// Denied CIDRs.
-    pub ip_deny: Vec<String>,
-    /// Limits.
-    pub limits: Limits,
-    /// Budget.
-    pub budget: Option<BudgetInput>,
-    /// Expiry (Unix ms).
-    pub expires_at_ms: Option<i64>,
-    /// Status.
-    pub status: String,
-    /// Creator (user id).
-    pub created_by: Option<String>,
-}
-
-impl KeyRow {
-    /// Decodes a `virtual_keys` row read with `SELECT *`.
-    pub fn from_row(r: &AnyRow) -> Result<KeyRow, ApiError> {
-        KeyRow::decode(&stored::KeyRow::from_row(r)?)
-    }
-
-    /// Decodes the JSON columns of a stored key.
-    pub fn decode(r: &stored::KeyRow) -> Result<KeyRow, ApiError> {
-        Ok(KeyRow {
-            id: r.id.clone(),
-            org_id: r.org_id.clone(),
-            team_id: r.team_id.clone(),
-            agent_id: r.agent_id.clone(),
-            key_hash: r.key_hash.clone(),
-            allowed_models: r
-                .allowed_models
-                .as_deref()
-                .map(serde_json::from_str)
-                .transpose()?,
-            ip_allow: serde_json::from_str(&r.ip_allow)?,
-            ip_deny: serde_json::from_str(&r.ip_deny)?,
-            limits: serde_json::from_str(&r.limits)?,
-            budget: r.budget.as_deref().map(serde_json::from_str).transpose()?,
-            expires_at_ms: r.expires_at_ms,
-            status: r.status.clone(),
-            created_by: r.created_by.clone(),
-        })
-    }
 }
 
 fn key_view(r: &stored::KeyRow) -> Result<KeyView, ApiError> {

@@ -6,16 +6,15 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use sqlx::FromRow;
-use sqlx::any::AnyRow;
 
 use crate::AppState;
-use crate::api::catalog::Catalog;
-use crate::api::config::{BudgetInput, OrgConfig};
 use crate::api::extract::{ApiJson, nullable, present};
 use crate::api::paging::{PageParams, PageQuery, Paged};
 use crate::auth::{Actor, Perm, authorize_org};
 use crate::errors::{ApiError, ApiResult, unique_or_conflict};
+use crate::model::catalog::Catalog;
+use crate::model::config::{BudgetInput, OrgConfig};
+use crate::model::teams::TeamRow;
 use crate::store::db::{new_id, now_ms, rfc3339};
 use crate::store::orgs;
 use crate::store::teams::{self, TeamFields, TeamRecord};
@@ -48,43 +47,6 @@ pub struct TeamView {
     pub created_at: String,
     /// Last change.
     pub updated_at: String,
-}
-
-/// Stored team row, decoded.
-#[derive(Debug, Clone)]
-pub struct TeamRow {
-    /// Id.
-    pub id: String,
-    /// Owning org.
-    pub org_id: String,
-    /// Grants, `None` = inherit.
-    pub allowed_models: Option<Vec<String>>,
-    /// Team limits.
-    pub limits: Limits,
-    /// Team budget.
-    pub budget: Option<BudgetInput>,
-}
-
-impl TeamRow {
-    /// Decodes a stored team's JSON columns.
-    pub fn from_record(r: &TeamRecord) -> Result<TeamRow, ApiError> {
-        Ok(TeamRow {
-            id: r.id.clone(),
-            org_id: r.org_id.clone(),
-            allowed_models: r
-                .allowed_models
-                .as_deref()
-                .map(serde_json::from_str)
-                .transpose()?,
-            limits: serde_json::from_str(&r.limits)?,
-            budget: r.budget.as_deref().map(serde_json::from_str).transpose()?,
-        })
-    }
-
-    /// Decodes a `teams` row.
-    pub fn from_row(r: &AnyRow) -> Result<TeamRow, ApiError> {
-        TeamRow::from_record(&TeamRecord::from_row(r)?)
-    }
 }
 
 fn team_view(r: TeamRecord) -> Result<TeamView, ApiError> {

@@ -263,7 +263,12 @@ impl WriteTx {
 
     /// Records that the edge must recompile `kind`/`entity_id` after this commit.
     pub async fn enqueue(&mut self, kind: &str, entity_id: &str) -> Result<(), sqlx::Error> {
-        crate::store::sync::enqueue(&mut self.tx, kind, entity_id, now_ms()).await?;
+        sqlx::query("INSERT INTO outbox (kind, entity_id, created_at_ms) VALUES ($1, $2, $3)")
+            .bind(kind)
+            .bind(entity_id)
+            .bind(now_ms())
+            .execute(&mut *self.tx)
+            .await?;
         self.enqueued = true;
         Ok(())
     }

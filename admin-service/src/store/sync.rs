@@ -189,22 +189,6 @@ pub async fn record_error(
     Ok(())
 }
 
-/// Appends an outbox entry in the writer's transaction.
-pub async fn enqueue(
-    conn: &mut AnyConnection,
-    kind: &str,
-    entity_id: &str,
-    now_ms: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO outbox (kind, entity_id, created_at_ms) VALUES ($1, $2, $3)")
-        .bind(kind)
-        .bind(entity_id)
-        .bind(now_ms)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
 /// The newest outbox id (0 when empty).
 pub async fn outbox_head(db: &Db) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM outbox")

@@ -5,11 +5,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use sqlx::Row;
 
-use crate::api::catalog::Catalog;
-use crate::api::config::OrgConfig;
-use crate::api::keys::KeyRow;
-use crate::api::teams::TeamRow;
 use crate::errors::ApiError;
+use crate::model::catalog::Catalog;
+use crate::model::config::OrgConfig;
+use crate::model::keys::KeyRow;
+use crate::model::teams::TeamRow;
 use crate::store::db::Db;
 use crate::store::sync::{self as store, KeyColumn};
 use crate::vault::Vault;
