@@ -69,10 +69,26 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", cli.listen))?;
     tracing::info!(listen = %cli.listen, database = %admin_service::store::db::redacted_url(&cli.database_url), sinks = cli.edge_kv.len(), "tollgate-admin listening");
-    admin_service::serve(listener, started.state, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
-    .context("serving")?;
+    admin_service::serve(listener, started.state, shutdown_signal())
+        .await
+        .context("serving")?;
     Ok(())
+}
+
+/// Ctrl-C, or SIGTERM from a process manager (systemd's stop): in-flight requests
+/// finish before the process exits.
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(e) => {
+            tracing::warn!(error = %e, "no SIGTERM handler; stopping on Ctrl-C only");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
 }
