@@ -2,3 +2,4 @@
 
 pub mod db;
 pub mod query;
+pub mod ui_sessions;
