@@ -171,8 +171,9 @@ pub async fn org_logs(
                 provider: r.try_get("provider")?,
                 status: u16::try_from(get("status")?).unwrap_or(0),
                 code: r.try_get("code")?,
-                denied: r.try_get("denied")?,
-                cached: r.try_get("cached")?,
+                // BIGINT 0/1 on both backends: the Any driver decodes no bool from it.
+                denied: r.try_get::<i64, _>("denied")? != 0,
+                cached: r.try_get::<i64, _>("cached")? != 0,
                 latency_ms: get("latency_ms")?,
                 input_tokens: get("input_tokens")?,
                 output_tokens: get("output_tokens")?,
