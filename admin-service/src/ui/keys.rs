@@ -1,0 +1,128 @@
+//! The Keys tab: inventory with prefixes; create and rotate show the full key once;
+//! edit; revoke.
+
+use axum::extract::Path;
+use axum::http::{HeaderMap, Method};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
+use serde_json::{Value, json};
+
+use crate::ui::client::Api;
+use crate::ui::error::UiError;
+use crate::ui::form::{Fields, without_nulls};
+use crate::ui::orgs::{org_context, segment};
+use crate::ui::session::Session;
+use crate::ui::templates::render;
+
+/// The tab, with `new_key` (a just-issued secret) when there is one to show once.
+async fn render_page(
+    api: &Api,
+    session: &Session,
+    org_id: &str,
+    new_key: Value,
+) -> Result<Html<String>, UiError> {
+    let mut ctx = org_context(api, session, org_id, "keys").await?;
+    ctx["keys"] = api
+        .get(
+            &session.token_id,
+            &format!("/api/organizations/{}/keys?limit=500", segment(org_id)?),
+        )
+        .await?;
+    ctx["new_key"] = new_key;
+    render("org_keys.html", &ctx)
+}
+
+/// `GET /orgs/{id}/keys`.
+pub async fn page(
+    Extension(api): Extension<Api>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Result<Html<String>, UiError> {
+    render_page(&api, &session, &id, Value::Null).await
+}
+
+/// `POST /orgs/{id}/keys`: the new key is in this response and nowhere else.
+pub async fn create(
+    Extension(api): Extension<Api>,
+    session: Session,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Form(f): Form<Fields>,
+) -> Result<Html<String>, UiError> {
+    session.check(&headers, &f)?;
+    let body = without_nulls(json!({
+        "name": f.string("name"),
+        "allowed_models": f.list("allowed_models"),
+        "rate_limit_rpm": f.count("rate_limit_rpm"),
+        "expires_at": f.string("expires_at"),
+    }));
+    let key = api
+        .call(
+            &session.token_id,
+            Method::POST,
+            &format!("/api/organizations/{}/keys", segment(&id)?),
+            Some(&body),
+        )
+        .await?;
+    render_page(&api, &session, &id, key).await
+}
+
+/// `POST /orgs/{id}/keys/{key}/edit`: name and per-minute limit (blank clears it).
+pub async fn edit(
+    Extension(api): Extension<Api>,
+    session: Session,
+    Path((id, key)): Path<(String, String)>,
+    headers: HeaderMap,
+    Form(f): Form<Fields>,
+) -> Result<Response, UiError> {
+    session.check(&headers, &f)?;
+    let body = json!({"name": f.string("name"), "rate_limit_rpm": f.count("rate_limit_rpm")});
+    api.call(
+        &session.token_id,
+        Method::PATCH,
+        &format!("/api/keys/{}", segment(&key)?),
+        Some(&body),
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/orgs/{}/keys", segment(&id)?)).into_response())
+}
+
+/// `POST /orgs/{id}/keys/{key}/rotate`: the new secret is shown once.
+pub async fn rotate(
+    Extension(api): Extension<Api>,
+    session: Session,
+    Path((id, key)): Path<(String, String)>,
+    headers: HeaderMap,
+    Form(f): Form<Fields>,
+) -> Result<Html<String>, UiError> {
+    session.check(&headers, &f)?;
+    let body = without_nulls(json!({"grace_seconds": f.count("grace_seconds")}));
+    let rotated = api
+        .call(
+            &session.token_id,
+            Method::POST,
+            &format!("/api/keys/{}/rotate", segment(&key)?),
+            Some(&body),
+        )
+        .await?;
+    render_page(&api, &session, &id, rotated).await
+}
+
+/// `POST /orgs/{id}/keys/{key}/revoke`.
+pub async fn revoke(
+    Extension(api): Extension<Api>,
+    session: Session,
+    Path((id, key)): Path<(String, String)>,
+    headers: HeaderMap,
+    Form(f): Form<Fields>,
+) -> Result<Response, UiError> {
+    session.check(&headers, &f)?;
+    api.call(
+        &session.token_id,
+        Method::DELETE,
+        &format!("/api/keys/{}", segment(&key)?),
+        None,
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/orgs/{}/keys", segment(&id)?)).into_response())
+}
