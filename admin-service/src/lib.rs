@@ -26,8 +26,8 @@ use crate::api::explain::Explainer;
 use crate::auth::attempts::AttemptLimiter;
 use crate::errors::ApiError;
 use crate::mail::Mailer;
+use crate::store::db::Signal;
 use crate::store::db::Writer;
-use crate::sync::outbox::Signal;
 use crate::sync::sinks::{Sink, SinkTarget};
 use crate::vault::{KeySource, Vault, VaultError};
 
@@ -53,7 +53,7 @@ pub struct AppState {
 /// How to start the service.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
-    /// sqlx SQLite URL of the admin database.
+    /// The admin database: `sqlite://<path>` or `postgres://…` (see `store::db::connect`).
     pub database_url: String,
     /// Edge key-value stores to push compiled records to and drain usage from.
     pub edge_kv: Vec<SinkTarget>,
@@ -111,11 +111,11 @@ pub async fn start_with_sinks(
 ) -> Result<Started, StartError> {
     let names = sinks.iter().map(|s| s.name().to_string()).collect();
     let signal = Arc::new(Signal::new(sinks.len()));
-    let writer = Writer::new(signal.clone());
+    let writer = Writer::new(signal.clone()).with_actor(auth::audit::current_actor);
     // Before the pushers start, so what it queues goes out in their first batch.
     vault.prepare(&db, &writer).await?;
-    let mut pushers = billing::usage::spawn_drainers(&db, &writer, &sinks);
-    pushers.extend(sync::sweep::spawn_sweepers(&sinks));
+    let mut pushers = sync::drain::spawn_drainers(&db, &writer, &sinks);
+    pushers.extend(sync::sweep::spawn_sweepers(&db, &sinks));
     pushers.push(api::rotation::spawn_grace_cleanup(&db, &writer));
     pushers.push(api::logs::spawn_content_retention(&db, &writer));
     pushers.extend(sync::outbox::spawn_pushers(&db, sinks, &signal, &vault).await?);

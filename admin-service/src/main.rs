@@ -17,7 +17,8 @@ struct Cli {
     /// Address to listen on.
     #[arg(long, env = "TOLLGATE_LISTEN", default_value = "127.0.0.1:8081")]
     listen: SocketAddr,
-    /// SQLite URL of the admin database.
+    /// The admin database: `sqlite://<path>` (one replica) or
+    /// `postgres://user:password@host:port/database` (one or more replicas).
     #[arg(long, env = "DATABASE_URL", default_value = admin_service::store::db::DEFAULT_DATABASE_URL)]
     database_url: String,
     /// Edge key-value store to push records to and drain usage from:
@@ -37,6 +38,7 @@ struct Cli {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     telemetry::init_logs(cli.log_format, "info");
+    admin_service::store::db::backend_of_url(&cli.database_url)?;
     for target in &cli.edge_kv {
         let SinkTarget::Sqlite(path) = target else {
             continue;
@@ -66,7 +68,7 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(cli.listen)
         .await
         .with_context(|| format!("binding {}", cli.listen))?;
-    tracing::info!(listen = %cli.listen, database = %cli.database_url, sinks = cli.edge_kv.len(), "tollgate-admin listening");
+    tracing::info!(listen = %cli.listen, database = %admin_service::store::db::redacted_url(&cli.database_url), sinks = cli.edge_kv.len(), "tollgate-admin listening");
     admin_service::serve(listener, started.state, async {
         let _ = tokio::signal::ctrl_c().await;
     })

@@ -43,6 +43,10 @@ struct UpArgs {
     /// Directory of the admin database and the edge key-value file.
     #[arg(long, env = "TOLLGATE_DATA_DIR", default_value = ".tollgate")]
     data_dir: PathBuf,
+    /// The admin database instead of `<data-dir>/admin.db`: `sqlite://<path>` or
+    /// `postgres://user:password@host:port/database`.
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
     /// Address of the admin API.
     #[arg(long, env = "TOLLGATE_ADMIN_LISTEN", default_value = "127.0.0.1:8081")]
     admin_listen: SocketAddr,
@@ -100,8 +104,15 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     }
     // The local edge opens what the admin service seals: the same ring.
     let edge_keys = keys.edge().edge_ring().context("edge keys")?;
+    let database_url = match args.database_url {
+        Some(url) => {
+            admin_service::store::db::backend_of_url(&url)?;
+            url
+        }
+        None => format!("sqlite://{}", args.data_dir.join("admin.db").display()),
+    };
     let config = admin_service::Config {
-        database_url: format!("sqlite://{}", args.data_dir.join("admin.db").display()),
+        database_url,
         edge_kv: vec![SinkTarget::Sqlite(kv_path.clone())],
         admin_token: std::env::var("TOLLGATE_ADMIN_TOKEN")
             .ok()

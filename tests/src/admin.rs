@@ -1,6 +1,7 @@
-//! The whole product on loopback: the admin service (real SQLite, real HTTP) pushing
-//! compiled records into the SQLite key-value file that the real edge runtime serves
-//! the real component from, in front of the mock provider.
+//! The whole product on loopback: the admin service (real SQLite, or PostgreSQL with
+//! `TOLLGATE_TEST_DB=postgres`; real HTTP) pushing compiled records into the SQLite
+//! key-value file that the real edge runtime serves the real component from, in
+//! front of the mock provider.
 
 use std::time::{Duration, Instant};
 
@@ -31,6 +32,7 @@ pub struct ControlPlane {
     pub http: reqwest::Client,
     server: JoinHandle<()>,
     pushers: Vec<JoinHandle<()>>,
+    database_url: String,
     _dir: TempDir,
 }
 
@@ -89,8 +91,9 @@ impl ControlPlane {
         master_key: KeySource,
         edge_keys: KeySource,
     ) -> ControlPlane {
+        let database_url = test_postgres::database_url(dir.path());
         let config = admin_service::Config {
-            database_url: format!("sqlite://{}", dir.path().join("admin.db").display()),
+            database_url: database_url.clone(),
             edge_kv: sinks,
             admin_token: Some(ADMIN_TOKEN.to_string()),
             master_key,
@@ -122,13 +125,28 @@ impl ControlPlane {
             http: reqwest::Client::new(),
             server,
             pushers: started.pushers,
+            database_url,
             _dir: dir,
         }
     }
 
-    /// The directory of the admin database (`admin.db`) and the default KV file.
+    /// The directory of the admin database (`admin.db` on SQLite) and the default KV file.
     pub fn dir(&self) -> &std::path::Path {
         self._dir.path()
+    }
+
+    /// A connection to the admin database (SQLite or PostgreSQL), to look into or
+    /// age what is stored as an operator would.
+    pub async fn db(&self) -> admin_service::store::db::Db {
+        admin_service::store::db::connect(&self.database_url)
+            .await
+            .expect("admin database")
+    }
+
+    /// What a secret-grep of the admin database reads (SQLite: its files; PostgreSQL:
+    /// every row as text).
+    pub fn db_bytes(&self) -> Vec<u8> {
+        test_postgres::stored_bytes(&self.database_url)
     }
 
     /// Calls the admin API as platform admin; panics on a non-2xx answer.

@@ -88,7 +88,7 @@ async fn no_store_holds_a_provider_key_in_plaintext_after_a_full_flow() {
     // Both edges sent the real credential.
     all_authorized(&cp, 2);
 
-    let admin_db = file_and_wal(&cp.dir().join("admin.db"));
+    let admin_db = cp.db_bytes();
     assert!(contains(&admin_db, &org), "searched the right database");
     assert!(!contains(&admin_db, PROVIDER_KEY), "admin DB holds the key");
     let edge_kv = file_and_wal(&kv_path);
@@ -231,7 +231,7 @@ async fn without_a_master_key_credentials_are_refused_and_the_rest_works() {
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["code"], "master_key_missing");
     assert_eq!(body["error"]["field"], "config.providers[0].api_key");
-    let admin_db = file_and_wal(&cp.dir().join("admin.db"));
+    let admin_db = cp.db_bytes();
     assert!(!contains(&admin_db, PROVIDER_KEY), "stored anyway");
     // A provider without a credential is stored, and served.
     cp.admin(

@@ -351,11 +351,8 @@ async fn stored_bodies_are_read_by_admins_only_and_deleted_after_their_retention
     assert_eq!(status, 404);
 
     // Past its retention the body is refused at once and deleted by the job.
-    let db =
-        sqlx::SqlitePool::connect(&format!("sqlite://{}", cp.dir().join("admin.db").display()))
-            .await
-            .expect("admin db");
-    sqlx::query("UPDATE request_contents SET expires_at_ms = 1 WHERE event_id = ?")
+    let db = cp.db().await;
+    sqlx::query("UPDATE request_contents SET expires_at_ms = 1 WHERE event_id = $1")
         .bind(&event)
         .execute(&db)
         .await
@@ -372,7 +369,7 @@ async fn stored_bodies_are_read_by_admins_only_and_deleted_after_their_retention
     let start = Instant::now();
     loop {
         let left: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM request_contents WHERE event_id = ?")
+            sqlx::query_scalar("SELECT COUNT(*) FROM request_contents WHERE event_id = $1")
                 .bind(&event)
                 .fetch_one(&db)
                 .await

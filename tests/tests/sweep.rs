@@ -139,7 +139,7 @@ async fn the_admin_service_sweeps_its_sinks_from_the_start() {
     }
     let dir = tempfile::tempdir().unwrap();
     let started = admin_service::start(&admin_service::Config {
-        database_url: format!("sqlite://{}", dir.path().join("admin.db").display()),
+        database_url: test_postgres::database_url(dir.path()),
         edge_kv: vec![SinkTarget::Redis(redis.url())],
         admin_token: None,
         ..Default::default()

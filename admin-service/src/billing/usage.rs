@@ -3,161 +3,16 @@
 //! are deleted only after the insert committed), and answers usage queries.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
-use sqlx::{Any, AnyPool, QueryBuilder, Row};
-use tokio::task::JoinHandle;
+use sqlx::{Any, QueryBuilder, Row};
 
 use crate::AppState;
 use crate::auth::{Actor, Perm, authorize_org};
 use crate::billing::money::Micros;
 use crate::errors::{ApiError, ApiResult};
-use crate::store::db::{Writer, now_ms};
-use crate::sync::compile::KvWrite;
-use crate::sync::sinks::Sink;
-use policy::UsageEvent;
-
-/// Spooled events taken per batch.
-const BATCH: usize = 500;
-/// How often an idle drainer looks at its spool.
-const POLL: Duration = Duration::from_millis(250);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
-
-/// Spawns one drainer per sink.
-pub fn spawn_drainers(
-    pool: &AnyPool,
-    writer: &Writer,
-    sinks: &[Arc<dyn Sink>],
-) -> Vec<JoinHandle<()>> {
-    sinks
-        .iter()
-        .map(|sink| {
-            let (pool, writer, sink) = (pool.clone(), writer.clone(), sink.clone());
-            tokio::spawn(async move {
-                let mut backoff = POLL;
-                loop {
-                    let drained = drain_once(&pool, &writer, sink.as_ref()).await;
-                    if let Ok(n) = drained {
-                        crate::metrics::drained(sink.name(), n);
-                    }
-                    match drained {
-                        Ok(n) if n > 0 => backoff = POLL,
-                        Ok(_) => {
-                            backoff = POLL;
-                            tokio::time::sleep(POLL).await;
-                        }
-                        Err(e) => {
-                            tracing::warn!(sink = sink.name(), error = %e, "usage drain failed");
-                            tokio::time::sleep(backoff).await;
-                            backoff = (backoff * 2).min(MAX_BACKOFF);
-                        }
-                    }
-                }
-            })
-        })
-        .collect()
-}
-
-/// Moves one batch of spooled events from `sink` into the database; returns how
-/// many spool entries were consumed. Safe to repeat after a crash at any point.
-pub async fn drain_once(pool: &AnyPool, writer: &Writer, sink: &dyn Sink) -> Result<usize, String> {
-    let spooled = sink.spooled_usage(BATCH).await.map_err(|e| e.0)?;
-    if spooled.is_empty() {
-        return Ok(0);
-    }
-    let mut tx = writer.begin(pool).await.map_err(|e| e.to_string())?;
-    for (key, raw) in &spooled {
-        match UsageEvent::decode(raw) {
-            Ok(e) => insert(tx.conn(), &e).await.map_err(|e| e.to_string())?,
-            Err(err) => {
-                tracing::error!(sink = sink.name(), key = %key, error = %err, "unreadable usage event kept in usage_rejects");
-                sqlx::query(
-                    "INSERT OR IGNORE INTO usage_rejects (sink, kv_key, raw, reason, at_ms) VALUES (?, ?, ?, ?, ?)",
-                )
-                .bind(sink.name())
-                .bind(key)
-                .bind(raw)
-                .bind(err.to_string())
-                .bind(now_ms())
-                .execute(tx.conn())
-                .await
-                .map_err(|e| e.to_string())?;
-            }
-        }
-    }
-    tx.commit().await.map_err(|e| e.to_string())?;
-    // Only now forget them at the edge: a crash before this line re-drains, and the
-    // primary key turns the second insert into a no-op.
-    let drained = spooled.len();
-    // In the same batch, the edge's count of spooled events drops by as many, so
-    // the spool's bound (`usage_spool_full`) frees up exactly what was drained.
-    let writes: Vec<KvWrite> = spooled
-        .into_iter()
-        .map(|(key, _)| KvWrite::Delete { key })
-        .chain([KvWrite::AddToCounter {
-            key: policy::usage::SPOOL_PENDING_KEY.to_string(),
-            delta: -i64::try_from(drained).unwrap_or(i64::MAX),
-        }])
-        .collect();
-    sink.apply(&writes).await.map_err(|e| e.0)?;
-    Ok(drained)
-}
-
-async fn insert(conn: &mut sqlx::AnyConnection, e: &UsageEvent) -> Result<(), sqlx::Error> {
-    let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-    sqlx::query(
-        "INSERT OR IGNORE INTO usage_events (event_id, org_id, team_id, key_id, agent_id, model,
-            input_tokens, output_tokens, cost_micros, status, latency_ms, at_ms, day,
-            provider, route_group, cached, code, denied)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&e.event_id)
-    .bind(&e.org_id)
-    .bind(&e.team_id)
-    .bind(&e.key_id)
-    .bind(&e.agent_id)
-    .bind(&e.model)
-    .bind(as_i64(e.input_tokens))
-    .bind(as_i64(e.output_tokens))
-    .bind(as_i64(e.cost_micros))
-    .bind(i64::from(e.status))
-    .bind(as_i64(e.latency_ms))
-    .bind(as_i64(e.at_ms))
-    .bind(utc_day(as_i64(e.at_ms)))
-    .bind(&e.provider)
-    .bind(&e.route_group)
-    .bind(e.cached)
-    .bind(&e.code)
-    .bind(e.denied)
-    .execute(&mut *conn)
-    .await?;
-    if let Some(c) = &e.content {
-        // Kept only while the org still stores content (it may have turned it off
-        // since the edge spooled this), until its retention from the request time.
-        sqlx::query(
-            "INSERT OR IGNORE INTO request_contents
-                (event_id, org_id, at_ms, expires_at_ms, request, response, truncated)
-             SELECT ?1, id, ?2, ?2 + 86400000 * json_extract(config, '$.audit.retention_days'),
-                    ?3, ?4, ?5
-             FROM organizations
-             WHERE id = ?6 AND json_extract(config, '$.audit.store_content') = 1
-               AND json_extract(config, '$.audit.retention_days') > 0",
-        )
-        .bind(&e.event_id)
-        .bind(as_i64(e.at_ms))
-        .bind(&c.request)
-        .bind(&c.response)
-        .bind(c.truncated)
-        .bind(&e.org_id)
-        .execute(conn)
-        .await?;
-    }
-    Ok(())
-}
 
 /// `YYYY-MM-DD` (UTC) of a Unix-ms instant.
 pub fn utc_day(ms: i64) -> String {

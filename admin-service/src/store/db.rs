@@ -5,9 +5,7 @@ use std::sync::Arc;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
-use tokio::sync::{Mutex, OwnedMutexGuard};
-
-use crate::sync::outbox::Signal;
+use tokio::sync::{Mutex, Notify, OwnedMutexGuard};
 
 /// Default database: a file under `.tollgate/` in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://.tollgate/admin.db";
@@ -41,13 +39,41 @@ impl Backend {
     }
 }
 
+/// A database URL naming no backend we run on.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "DATABASE_URL (--database-url) must be sqlite://<path> or postgres://[user[:password]@]host[:port]/<database>, got {0:?}"
+)]
+pub struct BadDatabaseUrl(String);
+
+/// The backend of `url`, or an error naming `DATABASE_URL` (the URL's credentials,
+/// if any, are not repeated).
+pub fn backend_of_url(url: &str) -> Result<Backend, BadDatabaseUrl> {
+    Backend::of_url(url).ok_or_else(|| BadDatabaseUrl(redacted_url(url)))
+}
+
+/// `url` with any password replaced by `***`, for logs and errors.
+pub fn redacted_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        // Not URL-shaped: show no more than the part before any `@`.
+        return url.rsplit('@').next().unwrap_or_default().to_string();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((user, host)) => {
+            let user = user.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}{path}")
+        }
+        None => url.to_string(),
+    }
+}
+
 /// Opens the database named by `url` (`sqlite://…` or `postgres://…`), creating a
 /// SQLite file if needed, and runs that backend's migrations.
 pub async fn connect(url: &str) -> Result<Db, sqlx::Error> {
     sqlx::any::install_default_drivers();
-    let backend = Backend::of_url(url).ok_or_else(|| {
-        sqlx::Error::Configuration("database URL must start with sqlite:// or postgres://".into())
-    })?;
+    let backend =
+        backend_of_url(url).map_err(|e| sqlx::Error::Configuration(e.to_string().into()))?;
     let pool = match backend {
         Backend::Sqlite => {
             let opts = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(url)?;
@@ -135,20 +161,58 @@ pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", random_hex(8))
 }
 
+/// Wakes every pusher after a commit that enqueued work.
+#[derive(Debug, Default)]
+pub struct Signal {
+    wakers: Vec<Arc<Notify>>,
+}
+
+impl Signal {
+    /// A signal with one waker per sink.
+    pub fn new(sinks: usize) -> Self {
+        Signal {
+            wakers: (0..sinks).map(|_| Arc::new(Notify::new())).collect(),
+        }
+    }
+
+    /// The wakers, one per sink, in sink order.
+    pub fn wakers(&self) -> &[Arc<Notify>] {
+        &self.wakers
+    }
+
+    /// Wakes all pushers (a wake-up with no waiter is kept for the next wait).
+    pub fn notify(&self) {
+        for w in &self.wakers {
+            w.notify_one();
+        }
+    }
+}
+
+/// The actor of writes outside any request.
+const SYSTEM: &str = "system";
+
 /// Serializes writers and pairs each mutation with outbox entries.
 #[derive(Clone)]
 pub struct Writer {
     lock: Arc<Mutex<()>>,
     signal: Arc<Signal>,
+    actor: fn() -> String,
 }
 
 impl Writer {
-    /// A writer that wakes `signal` after each commit.
+    /// A writer that wakes `signal` after each commit; its writes are the system's.
     pub fn new(signal: Arc<Signal>) -> Self {
         Writer {
             lock: Arc::new(Mutex::new(())),
             signal,
+            actor: || SYSTEM.to_string(),
         }
+    }
+
+    /// The same writer, attributing each transaction's writes to `actor()` (the
+    /// request's actor; the auth layer knows it, the store does not).
+    pub fn with_actor(self, actor: fn() -> String) -> Self {
+        Writer { actor, ..self }
     }
 
     /// Starts a write transaction. Writers take turns, across replicas too, so a
@@ -170,7 +234,7 @@ impl Writer {
                 tx
             }
         };
-        set_audit_actor(&mut tx, &crate::auth::audit::current_actor()).await?;
+        set_audit_actor(&mut tx, &(self.actor)()).await?;
         Ok(WriteTx {
             tx,
             _guard: guard,
@@ -199,12 +263,7 @@ impl WriteTx {
 
     /// Records that the edge must recompile `kind`/`entity_id` after this commit.
     pub async fn enqueue(&mut self, kind: &str, entity_id: &str) -> Result<(), sqlx::Error> {
-        sqlx::query("INSERT INTO outbox (kind, entity_id, created_at_ms) VALUES (?, ?, ?)")
-            .bind(kind)
-            .bind(entity_id)
-            .bind(now_ms())
-            .execute(&mut *self.tx)
-            .await?;
+        crate::store::sync::enqueue(&mut self.tx, kind, entity_id, now_ms()).await?;
         self.enqueued = true;
         Ok(())
     }
@@ -231,4 +290,40 @@ pub async fn set_audit_actor(conn: &mut AnyConnection, actor: &str) -> Result<()
     .execute(conn)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Backend, backend_of_url, redacted_url};
+
+    #[test]
+    fn urls_name_their_backend_or_a_clear_error_without_the_password() {
+        assert_eq!(backend_of_url("sqlite://a.db").unwrap(), Backend::Sqlite);
+        assert_eq!(
+            backend_of_url("postgres://u:p@h/db").unwrap(),
+            Backend::Postgres
+        );
+        assert_eq!(
+            backend_of_url("postgresql://h/db").unwrap(),
+            Backend::Postgres
+        );
+        for bad in ["mysql://u:hunter2@h/db", "admin.db", "u:hunter2@h", ""] {
+            let e = backend_of_url(bad).unwrap_err().to_string();
+            assert!(e.contains("DATABASE_URL"), "{e}");
+            assert!(!e.contains("hunter2"), "{e}");
+        }
+    }
+
+    #[test]
+    fn only_the_password_is_redacted() {
+        assert_eq!(
+            redacted_url("postgres://tg:s3cret@db.example:5432/admin"),
+            "postgres://tg:***@db.example:5432/admin"
+        );
+        assert_eq!(redacted_url("postgres://db/admin"), "postgres://db/admin");
+        assert_eq!(
+            redacted_url("sqlite://.tollgate/admin.db"),
+            "sqlite://.tollgate/admin.db"
+        );
+    }
 }

@@ -2,4 +2,5 @@
 
 pub mod db;
 pub mod query;
+pub mod sync;
 pub mod ui_sessions;

@@ -3,13 +3,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use sqlx::{AnyPool, Row};
+use sqlx::Row;
 
 use crate::api::catalog::Catalog;
 use crate::api::config::OrgConfig;
 use crate::api::keys::KeyRow;
 use crate::api::teams::TeamRow;
 use crate::errors::ApiError;
+use crate::store::db::Db;
+use crate::store::sync::{self as store, KeyColumn};
 use crate::vault::Vault;
 use policy::kv::{KEY_PREFIX, agent_key, org_key, team_key};
 use policy::records::encode;
@@ -109,19 +111,13 @@ impl OrgState {
 /// win for the same KV key; since every entry compiles current state, applying the
 /// result brings a sink up to date whatever it missed.
 pub async fn compile(
-    pool: &AnyPool,
+    pool: &Db,
     vault: &Vault,
     entries: &[OutboxEntry],
 ) -> Result<Vec<KvWrite>, CompileError> {
     let mut graces: HashMap<String, Vec<(String, i64)>> = HashMap::new();
-    for row in sqlx::query("SELECT key_id, key_hash, grace_ends_at_ms FROM key_grace_hashes")
-        .fetch_all(pool)
-        .await?
-    {
-        graces
-            .entry(row.try_get("key_id")?)
-            .or_default()
-            .push((row.try_get("key_hash")?, row.try_get("grace_ends_at_ms")?));
+    for (key_id, hash, ends) in store::grace_hashes(pool).await? {
+        graces.entry(key_id).or_default().push((hash, ends));
     }
     let mut c = Compiler {
         pool,
@@ -156,7 +152,7 @@ pub async fn compile(
 }
 
 struct Compiler<'a> {
-    pool: &'a AnyPool,
+    pool: &'a Db,
     now_ms: i64,
     /// Key id → (hash of a rotated-out secret, end of its grace), from `key_grace_hashes`.
     graces: HashMap<String, Vec<(String, i64)>>,
@@ -169,16 +165,10 @@ struct Compiler<'a> {
 
 impl Compiler<'_> {
     async fn all(&mut self) -> Result<(), CompileError> {
-        let orgs: Vec<String> = sqlx::query_scalar("SELECT id FROM organizations ORDER BY id")
-            .fetch_all(self.pool)
-            .await?;
-        for id in orgs {
+        for id in store::org_ids(self.pool).await? {
             self.org(&id).await?;
         }
-        let teams: Vec<String> = sqlx::query_scalar("SELECT id FROM teams ORDER BY id")
-            .fetch_all(self.pool)
-            .await?;
-        for id in teams {
+        for id in store::team_ids(self.pool).await? {
             self.team(&id).await?;
         }
         Ok(())
@@ -186,11 +176,7 @@ impl Compiler<'_> {
 
     /// The org's record, and everything that embeds org state: its agents and keys.
     async fn org(&mut self, id: &str) -> Result<(), CompileError> {
-        let Some(row) = sqlx::query("SELECT * FROM organizations WHERE id = ?")
-            .bind(id)
-            .fetch_optional(self.pool)
-            .await?
-        else {
+        let Some(row) = store::org_row(self.pool, id).await? else {
             self.out.insert(org_key(id), None);
             return Ok(());
         };
@@ -253,18 +239,10 @@ impl Compiler<'_> {
         };
         self.out.insert(org_key(id), Some(encode(&record)));
         self.orgs.insert(id.to_string(), Some(state));
-        let agents: Vec<String> = sqlx::query_scalar("SELECT id FROM agents WHERE org_id = ?")
-            .bind(id)
-            .fetch_all(self.pool)
-            .await?;
-        for a in agents {
+        for a in store::agent_ids_of_org(self.pool, id).await? {
             self.agent(&a).await?;
         }
-        let keys = sqlx::query("SELECT * FROM virtual_keys WHERE org_id = ?")
-            .bind(id)
-            .fetch_all(self.pool)
-            .await?;
-        for k in keys {
+        for k in store::key_rows(self.pool, KeyColumn::Org, id).await? {
             self.key(&KeyRow::from_row(&k)?).await?;
         }
         Ok(())
@@ -272,16 +250,12 @@ impl Compiler<'_> {
 
     async fn org_state(&mut self, id: &str) -> Result<Option<&OrgState>, CompileError> {
         if !self.orgs.contains_key(id) {
-            let row = sqlx::query("SELECT active, config FROM organizations WHERE id = ?")
-                .bind(id)
-                .fetch_optional(self.pool)
-                .await?;
-            let state = match row {
+            let state = match store::org_activity(self.pool, id).await? {
                 None => None,
-                Some(r) => Some(OrgState::of(
+                Some((active, config)) => Some(OrgState::of(
                     &self.catalog,
-                    &OrgConfig::from_stored(r.try_get("config")?)?,
-                    r.try_get::<i64, _>("active")? != 0,
+                    &OrgConfig::from_stored(&config)?,
+                    active,
                 )),
             };
             self.orgs.insert(id.to_string(), state);
@@ -291,10 +265,7 @@ impl Compiler<'_> {
 
     async fn team_row(&mut self, id: &str) -> Result<Option<TeamRow>, CompileError> {
         if !self.teams.contains_key(id) {
-            let row = sqlx::query("SELECT * FROM teams WHERE id = ?")
-                .bind(id)
-                .fetch_optional(self.pool)
-                .await?;
+            let row = store::team_row(self.pool, id).await?;
             let team = row.map(|r| TeamRow::from_row(&r)).transpose()?;
             self.teams.insert(id.to_string(), team);
         }
@@ -315,22 +286,14 @@ impl Compiler<'_> {
             budget: team.budget.as_ref().map(|b| b.compile()),
         };
         self.out.insert(team_key(id), Some(encode(&record)));
-        let keys = sqlx::query("SELECT * FROM virtual_keys WHERE team_id = ?")
-            .bind(id)
-            .fetch_all(self.pool)
-            .await?;
-        for k in keys {
+        for k in store::key_rows(self.pool, KeyColumn::Team, id).await? {
             self.key(&KeyRow::from_row(&k)?).await?;
         }
         Ok(())
     }
 
     async fn key_by_id(&mut self, id: &str) -> Result<(), CompileError> {
-        if let Some(row) = sqlx::query("SELECT * FROM virtual_keys WHERE id = ?")
-            .bind(id)
-            .fetch_optional(self.pool)
-            .await?
-        {
+        for row in store::key_rows(self.pool, KeyColumn::Id, id).await? {
             self.key(&KeyRow::from_row(&row)?).await?;
         }
         Ok(())
@@ -410,21 +373,16 @@ impl Compiler<'_> {
 
     /// Agents are suspended at the edge when they or their org are inactive.
     async fn agent(&mut self, id: &str) -> Result<(), CompileError> {
-        let Some(row) = sqlx::query("SELECT org_id, active FROM agents WHERE id = ?")
-            .bind(id)
-            .fetch_optional(self.pool)
-            .await?
-        else {
+        let Some((org_id, active)) = store::agent_state(self.pool, id).await? else {
             self.out.insert(agent_key(id), None);
             return Ok(());
         };
-        let org_id: String = row.try_get("org_id")?;
         let org_active = self.org_state(&org_id).await?.is_some_and(|o| o.active);
         let record = AgentRecord {
             schema_version: SCHEMA_VERSION,
             agent_id: id.to_string(),
             org_id,
-            active: org_active && row.try_get::<i64, _>("active")? != 0,
+            active: org_active && active,
         };
         self.out.insert(agent_key(id), Some(encode(&record)));
         Ok(())

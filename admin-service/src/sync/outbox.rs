@@ -1,7 +1,9 @@
 //! The outbox pusher: one task per sink drains the outbox in id order, compiles the
 //! affected records and writes them to the sink, retrying with backoff until it
 //! acknowledges. Positions are stored per sink, so a sink that was down catches up
-//! and a restart loses nothing.
+//! and a restart loses nothing. With several replicas on one PostgreSQL database,
+//! each sink is pushed by one replica at a time (its push turn); outbox ids follow
+//! commit order because writers take turns too (`store::db::Writer`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,14 +11,14 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
-use sqlx::{AnyPool, Row};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::AppState;
 use crate::auth::Actor;
 use crate::errors::ApiResult;
-use crate::store::db::{now_ms, rfc3339};
+use crate::store::db::{Db, now_ms, rfc3339};
+use crate::store::sync::{self as store, Job, SinkTurn};
 use crate::sync::compile::{OutboxEntry, compile};
 use crate::sync::sinks::Sink;
 use crate::vault::Vault;
@@ -28,69 +30,42 @@ const IDLE_POLL: Duration = Duration::from_secs(5);
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
-/// Wakes every pusher after a commit that enqueued work.
-#[derive(Debug, Default)]
-pub struct Signal {
-    wakers: Vec<Arc<Notify>>,
-}
-
-impl Signal {
-    /// A signal with one waker per sink.
-    pub fn new(sinks: usize) -> Self {
-        Signal {
-            wakers: (0..sinks).map(|_| Arc::new(Notify::new())).collect(),
-        }
-    }
-
-    /// Wakes all pushers (a wake-up with no waiter is kept for the next wait).
-    pub fn notify(&self) {
-        for w in &self.wakers {
-            w.notify_one();
-        }
-    }
-}
+/// The commit signal the pushers wait on (defined with the writer that raises it).
+pub use crate::store::db::Signal;
 
 /// Registers the sinks and spawns one pusher task per sink.
 pub async fn spawn_pushers(
-    pool: &AnyPool,
+    pool: &Db,
     sinks: Vec<Arc<dyn Sink>>,
     signal: &Signal,
     vault: &Arc<Vault>,
 ) -> Result<Vec<JoinHandle<()>>, sqlx::Error> {
     let mut handles = Vec::new();
-    for (sink, waker) in sinks.into_iter().zip(signal.wakers.iter().cloned()) {
-        sqlx::query("INSERT OR IGNORE INTO sink_positions (sink, position) VALUES (?, 0)")
-            .bind(sink.name())
-            .execute(pool)
-            .await?;
+    for (sink, waker) in sinks.into_iter().zip(signal.wakers().iter().cloned()) {
+        store::register_sink(pool, sink.name()).await?;
         handles.push(tokio::spawn(run(pool.clone(), sink, waker, vault.clone())));
     }
     Ok(handles)
 }
 
-async fn run(pool: AnyPool, sink: Arc<dyn Sink>, waker: Arc<Notify>, vault: Arc<Vault>) {
+async fn run(pool: Db, sink: Arc<dyn Sink>, waker: Arc<Notify>, vault: Arc<Vault>) {
     let mut backoff = MIN_BACKOFF;
     loop {
         match drain_once(&pool, sink.as_ref(), &vault).await {
-            Ok(true) => backoff = MIN_BACKOFF,
-            Ok(false) => {
+            Ok(Pushed::Batch) => backoff = MIN_BACKOFF,
+            Ok(Pushed::UpToDate) => {
                 backoff = MIN_BACKOFF;
                 tokio::select! {
                     _ = waker.notified() => {}
                     _ = tokio::time::sleep(IDLE_POLL) => {}
                 }
             }
+            // Another replica is pushing: it drains what this one committed too,
+            // unless it had just read the outbox, so look again shortly.
+            Ok(Pushed::Busy) => tokio::time::sleep(MIN_BACKOFF).await,
             Err(e) => {
                 tracing::warn!(sink = sink.name(), error = %e, retry_in_ms = backoff.as_millis() as u64, "push failed");
-                let recorded = sqlx::query(
-                    "UPDATE sink_positions SET last_error = ?, last_error_at_ms = ? WHERE sink = ?",
-                )
-                .bind(&e)
-                .bind(now_ms())
-                .bind(sink.name())
-                .execute(&pool)
-                .await;
-                if let Err(db) = recorded {
+                if let Err(db) = store::record_error(&pool, sink.name(), &e, now_ms()).await {
                     tracing::warn!(error = %db, "could not record sink error");
                 }
                 tokio::time::sleep(backoff).await;
@@ -100,53 +75,60 @@ async fn run(pool: AnyPool, sink: Arc<dyn Sink>, waker: Arc<Notify>, vault: Arc<
     }
 }
 
-/// Pushes the next batch to `sink`; `Ok(false)` when it was already up to date.
-pub async fn drain_once(pool: &AnyPool, sink: &dyn Sink, vault: &Vault) -> Result<bool, String> {
-    let position: i64 = sqlx::query_scalar("SELECT position FROM sink_positions WHERE sink = ?")
-        .bind(sink.name())
-        .fetch_one(pool)
+/// What one [`drain_once`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    /// A batch reached the sink; there may be more.
+    Batch,
+    /// The sink had everything.
+    UpToDate,
+    /// Another replica holds the sink's push turn.
+    Busy,
+}
+
+/// Pushes the next batch to `sink`. The read of the position, the push and the
+/// position's advance happen in one turn on the sink: a replica that dies midway
+/// leaves the position where it was, and the next turn pushes the batch again
+/// (pushes are idempotent writes of current state).
+pub async fn drain_once(pool: &Db, sink: &dyn Sink, vault: &Vault) -> Result<Pushed, String> {
+    let text = |e: sqlx::Error| e.to_string();
+    let Some(mut turn) = SinkTurn::take(pool, Job::Push, sink.name())
         .await
-        .map_err(|e| e.to_string())?;
-    let rows =
-        sqlx::query("SELECT id, kind, entity_id FROM outbox WHERE id > ? ORDER BY id LIMIT ?")
-            .bind(position)
-            .bind(BATCH)
-            .fetch_all(pool)
-            .await
-            .map_err(|e| e.to_string())?;
-    if rows.is_empty() {
-        return Ok(false);
-    }
-    let entries = rows
-        .iter()
-        .map(|r| {
-            Ok(OutboxEntry {
-                id: r.try_get("id")?,
-                kind: r.try_get("kind")?,
-                entity_id: r.try_get("entity_id")?,
-            })
+        .map_err(text)?
+    else {
+        return Ok(Pushed::Busy);
+    };
+    let position = store::position(turn.conn(), sink.name())
+        .await
+        .map_err(text)?;
+    let entries: Vec<OutboxEntry> = store::outbox_after(turn.conn(), position, BATCH)
+        .await
+        .map_err(text)?
+        .into_iter()
+        .map(|r| OutboxEntry {
+            id: r.id,
+            kind: r.kind,
+            entity_id: r.entity_id,
         })
-        .collect::<Result<Vec<_>, sqlx::Error>>()
-        .map_err(|e| e.to_string())?;
-    let last = entries.last().map_or(position, |e| e.id);
+        .collect();
+    let Some(last) = entries.last().map(|e| e.id) else {
+        return Ok(Pushed::UpToDate);
+    };
     let writes = compile(pool, vault, &entries)
         .await
         .map_err(|e| e.to_string())?;
     sink.apply(&writes).await.map_err(|e| e.to_string())?;
-    sqlx::query("UPDATE sink_positions SET position = ?, last_error = NULL, last_success_at_ms = ? WHERE sink = ?")
-        .bind(last)
-        .bind(now_ms())
-        .bind(sink.name())
-        .execute(pool)
+    store::advance(turn.conn(), sink.name(), last, now_ms())
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(text)?;
+    turn.finish().await.map_err(text)?;
     tracing::debug!(
         sink = sink.name(),
         position = last,
         writes = writes.len(),
         "pushed"
     );
-    Ok(true)
+    Ok(Pushed::Batch)
 }
 
 /// Replication state of one sink.
@@ -183,34 +165,19 @@ pub async fn sync_status(State(st): State<AppState>, actor: Actor) -> ApiResult<
 
 /// Each sink's position and lag behind the outbox head.
 pub async fn status(st: &AppState) -> ApiResult<SyncStatus> {
-    let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM outbox")
-        .fetch_one(&st.db)
-        .await?;
+    let head = store::outbox_head(&st.db).await?;
     let mut sinks = Vec::new();
     for name in st.sinks.iter() {
-        let Some(r) = sqlx::query("SELECT * FROM sink_positions WHERE sink = ?")
-            .bind(name)
-            .fetch_optional(&st.db)
-            .await?
-        else {
+        let Some(p) = store::sink_position(&st.db, name).await? else {
             continue;
         };
-        let position: i64 = r.try_get("position")?;
-        let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE id > ?")
-            .bind(position)
-            .fetch_one(&st.db)
-            .await?;
         sinks.push(SinkStatus {
             name: name.clone(),
-            position,
-            pending,
-            last_error: r.try_get("last_error")?,
-            last_error_at: r
-                .try_get::<Option<i64>, _>("last_error_at_ms")?
-                .map(rfc3339),
-            last_success_at: r
-                .try_get::<Option<i64>, _>("last_success_at_ms")?
-                .map(rfc3339),
+            position: p.position,
+            pending: store::pending(&st.db, p.position).await?,
+            last_error: p.last_error,
+            last_error_at: p.last_error_at_ms.map(rfc3339),
+            last_success_at: p.last_success_at_ms.map(rfc3339),
         });
     }
     Ok(SyncStatus {

@@ -18,7 +18,8 @@ use std::time::Duration;
 use policy::{Metric, kv};
 use tokio::task::JoinHandle;
 
-use crate::store::db::now_ms;
+use crate::store::db::{Db, now_ms};
+use crate::store::sync::{Job, SinkTurn};
 use crate::sync::compile::KvWrite;
 use crate::sync::sinks::{Sink, SinkError};
 
@@ -81,19 +82,32 @@ pub async fn sweep_once(sink: &dyn Sink, now_ms: u64) -> Result<usize, SinkError
     Ok(past.len())
 }
 
-/// Spawns one sweeper per sink.
-pub fn spawn_sweepers(sinks: &[Arc<dyn Sink>]) -> Vec<JoinHandle<()>> {
+/// Spawns one sweeper per sink. With several replicas, the one holding a sink's
+/// sweep turn sweeps it; the others skip that round (deletes are idempotent, so
+/// this only saves the duplicate scans).
+pub fn spawn_sweepers(db: &Db, sinks: &[Arc<dyn Sink>]) -> Vec<JoinHandle<()>> {
     sinks
         .iter()
         .map(|sink| {
-            let sink = sink.clone();
+            let (db, sink) = (db.clone(), sink.clone());
             tokio::spawn(async move {
                 let mut every = tokio::time::interval(INTERVAL);
                 every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     every.tick().await;
+                    let turn = match SinkTurn::take(&db, Job::Sweep, sink.name()).await {
+                        Ok(Some(turn)) => turn,
+                        Ok(None) => continue,
+                        Err(e) => {
+                            tracing::warn!(sink = sink.name(), error = %e, "store sweep failed");
+                            continue;
+                        }
+                    };
                     let now = u64::try_from(now_ms()).unwrap_or(0);
-                    match sweep_once(sink.as_ref(), now).await {
+                    let swept = sweep_once(sink.as_ref(), now).await;
+                    // Nothing was written under the turn: ending it only frees the sink.
+                    drop(turn);
+                    match swept {
                         Ok(0) => {}
                         Ok(n) => tracing::debug!(sink = sink.name(), removed = n, "store swept"),
                         Err(e) => {

@@ -1,5 +1,6 @@
-//! Shared test harness: the real router on a loopback port, a real SQLite database
-//! and a real Spin-schema sink file in a temp dir, and a small HTTP client.
+//! Shared test harness: the real router on a loopback port, a real admin database
+//! (SQLite in a temp dir, or PostgreSQL with `TOLLGATE_TEST_DB=postgres`), a real
+//! Spin-schema sink file in the temp dir, and a small HTTP client.
 
 #![allow(dead_code)]
 
@@ -48,7 +49,10 @@ pub struct TestServer {
     pub base: String,
     pub client: reqwest::Client,
     pub dir: TempDir,
+    /// The SQLite file of the admin database (absent on PostgreSQL).
     pub db_path: PathBuf,
+    /// The admin database (`sqlite://…` or `postgres://…`).
+    pub database_url: String,
     pub sink_paths: Vec<PathBuf>,
     server: JoinHandle<()>,
     pushers: Vec<JoinHandle<()>>,
@@ -137,8 +141,9 @@ impl TestServer {
         smtp_url: Option<String>,
     ) -> TestServer {
         let db_path = dir.path().join("admin.db");
+        let database_url = test_postgres::database_url(dir.path());
         let config = admin_service::Config {
-            database_url: format!("sqlite://{}", db_path.display()),
+            database_url: database_url.clone(),
             edge_kv: Vec::new(),
             admin_token: Some(ADMIN.to_string()),
             ..Default::default()
@@ -184,6 +189,7 @@ impl TestServer {
             client: reqwest::Client::new(),
             dir,
             db_path,
+            database_url,
             sink_paths: sinks,
             server,
             pushers: started.pushers,
@@ -377,7 +383,7 @@ impl TestServer {
 
     /// A read-write connection to the admin database, for assertions on what is stored.
     pub async fn db(&self) -> admin_service::store::db::Db {
-        admin_service::store::db::connect(&format!("sqlite://{}", self.db_path.display()))
+        admin_service::store::db::connect(&self.database_url)
             .await
             .unwrap()
     }
@@ -386,6 +392,9 @@ impl TestServer {
     /// equal snapshots before and after a rejected request prove nothing was written.
     pub async fn snapshot(&self) -> String {
         let pool = self.snap.get_or_init(|| self.db()).await;
+        if self.is_postgres() {
+            return postgres_snapshot(pool).await;
+        }
         let tables: Vec<String> = sqlx::query_scalar(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'
              AND name NOT IN ('sink_positions', 'api_token_usage', '_sqlx_migrations') ORDER BY name",
@@ -415,17 +424,16 @@ impl TestServer {
         out
     }
 
+    /// Whether the admin database is PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        self.database_url.starts_with("postgres")
+    }
+
     /// The raw bytes of the admin database files (main file and write-ahead log):
-    /// a secret found here would be stored in clear.
+    /// a secret found here would be stored in clear. On PostgreSQL, every row of
+    /// every table as text.
     pub fn db_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        for suffix in ["", "-wal", "-shm"] {
-            let p = PathBuf::from(format!("{}{suffix}", self.db_path.display()));
-            if let Ok(b) = std::fs::read(&p) {
-                out.extend(b);
-            }
-        }
-        out
+        test_postgres::stored_bytes(&self.database_url)
     }
 
     /// Asserts `secret` appears in no stored admin state (rows or raw files).
@@ -525,6 +533,30 @@ impl TestServer {
             other => other,
         }
     }
+}
+
+/// The PostgreSQL counterpart of [`TestServer::snapshot`]: every row of every table
+/// but the same bookkeeping ones, as text, sorted.
+async fn postgres_snapshot(pool: &admin_service::store::db::Db) -> String {
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT CAST(table_name AS TEXT) FROM information_schema.tables
+         WHERE table_schema = 'public' AND table_type = 'BASE TABLE'
+         AND table_name NOT IN ('sink_positions', 'api_token_usage', '_sqlx_migrations')
+         ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let mut out = String::new();
+    for t in tables {
+        let rows: Vec<String> =
+            sqlx::query_scalar(&format!("SELECT CAST(t AS TEXT) FROM \"{t}\" t ORDER BY 1"))
+                .fetch_all(pool)
+                .await
+                .unwrap();
+        out.push_str(&format!("== {t}\n{}\n", rows.join("\n")));
+    }
+    out
 }
 
 /// Whether a byte string contains `needle`.
