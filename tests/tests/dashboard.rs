@@ -268,6 +268,63 @@ async fn dashboard_flows_in_a_real_browser() {
     );
     b.shot("invited").await;
 
+    // Teams: create one that narrows the org's models.
+    b.goto(&format!("{base}/orgs/{org}/teams")).await;
+    b.click("#new-team-toggle").await;
+    b.fill("#team-name", "Research").await;
+    b.fill("#team-models", "gpt-4o").await;
+    b.submit("#create-team").await;
+    assert!(b.text("#teams").await.contains("Research"));
+    b.shot("teams").await;
+
+    // Agents: one in another org is marked as such in the dropdown; assign it here.
+    let other = cp
+        .admin(
+            Method::POST,
+            "/api/organizations",
+            Some(json!({"name": "Elsewhere Inc", "currency": "USD"})),
+        )
+        .await;
+    let agent = cp
+        .admin(
+            Method::POST,
+            "/api/agents",
+            Some(json!({"name": "Scout", "org_id": other["id"]})),
+        )
+        .await;
+    b.goto(&format!("{base}/orgs/{org}/agents")).await;
+    let choices = b.text("#assign-agent").await;
+    assert!(choices.contains("Scout [assigned elsewhere]"), "{choices}");
+    b.shot("agents-dropdown").await;
+    b.submit("#assign").await;
+    let agents = b.text("#agents").await;
+    assert!(agents.contains("Scout"), "{agents}");
+    let moved = cp
+        .admin(
+            Method::GET,
+            &format!("/api/agents/{}", agent["id"].as_str().expect("agent id")),
+            None,
+        )
+        .await;
+    assert_eq!(moved["org_id"].as_str(), Some(org.as_str()));
+    b.shot("agent-assigned").await;
+
+    // Config: the provider is listed, its key only as "set".
+    b.goto(&format!("{base}/orgs/{org}/config")).await;
+    let providers = b.text("#providers").await;
+    assert!(
+        providers.contains("mock") && providers.contains("set"),
+        "{providers}"
+    );
+    assert!(
+        !b.client
+            .source()
+            .await
+            .expect("source")
+            .contains(PROVIDER_KEY)
+    );
+    b.shot("config").await;
+
     // Create a key: shown once, with a copy button.
     b.goto(&format!("{base}/orgs/{org}/keys")).await;
     b.click("#new-key-toggle").await;
@@ -348,7 +405,9 @@ async fn dashboard_flows_in_a_real_browser() {
             .await
             .contains("viewer")
     );
-    for page in ["", "/keys", "/members", "/usage", "/billing", "/logs"] {
+    for page in [
+        "", "/keys", "/members", "/teams", "/agents", "/config", "/usage", "/billing", "/logs",
+    ] {
         b.goto(&format!("{base}/orgs/{org}{page}")).await;
         b.wait("#role").await;
         assert_eq!(

@@ -2,10 +2,12 @@
 //! API client in process: it calls the same router the network reaches, as the
 //! signed-in token, so the API's rules are the dashboard's rules.
 
+pub mod agents;
 pub mod assets;
 pub mod billing;
 pub mod charts;
 pub mod client;
+pub mod config;
 pub mod error;
 pub mod explain;
 pub mod form;
@@ -14,6 +16,7 @@ pub mod logs;
 pub mod members;
 pub mod orgs;
 pub mod session;
+pub mod teams;
 pub mod templates;
 pub mod usage;
 
@@ -60,6 +63,11 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/orgs/{id}/explain",
             get(explain::page).post(explain::explain),
         )
+        .route("/orgs/{id}/teams", get(teams::page).post(teams::create))
+        .route("/orgs/{id}/teams/{team}/delete", post(teams::delete))
+        .route("/orgs/{id}/agents", get(agents::page).post(agents::assign))
+        .route("/orgs/{id}/agents/{agent}/unassign", post(agents::unassign))
+        .route("/orgs/{id}/config", get(config::page))
         .route("/static/{file}", get(assets::serve))
         .layer(axum::middleware::from_fn(page_headers))
         .layer(Extension(api))

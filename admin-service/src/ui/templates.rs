@@ -31,6 +31,9 @@ templates!(
     "org_logs.html",
     "org_explain.html",
     "explain_result.html",
+    "org_teams.html",
+    "org_agents.html",
+    "org_config.html",
 );
 
 fn env() -> &'static Environment<'static> {

@@ -1,0 +1,73 @@
+//! The Teams tab: list, create (grants narrow the org's), delete.
+
+use axum::extract::Path;
+use axum::http::{HeaderMap, Method};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
+use serde_json::json;
+
+use crate::ui::client::Api;
+use crate::ui::error::UiError;
+use crate::ui::form::{Fields, without_nulls};
+use crate::ui::orgs::{org_context, segment};
+use crate::ui::session::Session;
+use crate::ui::templates::render;
+
+/// `GET /orgs/{id}/teams`.
+pub async fn page(
+    Extension(api): Extension<Api>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Result<Html<String>, UiError> {
+    let mut ctx = org_context(&api, &session, &id, "teams").await?;
+    ctx["teams"] = api
+        .get(
+            &session.token_id,
+            &format!("/api/organizations/{}/teams?limit=500", segment(&id)?),
+        )
+        .await?;
+    render("org_teams.html", &ctx)
+}
+
+/// `POST /orgs/{id}/teams`.
+pub async fn create(
+    Extension(api): Extension<Api>,
+    session: Session,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Form(f): Form<Fields>,
+) -> Result<Response, UiError> {
+    session.check(&headers, &f)?;
+    let body = without_nulls(json!({
+        "name": f.string("name"),
+        "allowed_models": f.list("allowed_models"),
+        "rate_limit_rpm": f.count("rate_limit_rpm"),
+    }));
+    api.call(
+        &session.token_id,
+        Method::POST,
+        &format!("/api/organizations/{}/teams", segment(&id)?),
+        Some(&body),
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/orgs/{id}/teams")).into_response())
+}
+
+/// `POST /orgs/{id}/teams/{team}/delete`: the API refuses while the team has active keys.
+pub async fn delete(
+    Extension(api): Extension<Api>,
+    session: Session,
+    Path((id, team)): Path<(String, String)>,
+    headers: HeaderMap,
+    Form(f): Form<Fields>,
+) -> Result<Response, UiError> {
+    session.check(&headers, &f)?;
+    api.call(
+        &session.token_id,
+        Method::DELETE,
+        &format!("/api/teams/{}", segment(&team)?),
+        None,
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/orgs/{}/teams", segment(&id)?)).into_response())
+}
