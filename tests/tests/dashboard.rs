@@ -396,6 +396,48 @@ async fn dashboard_flows_in_a_real_browser() {
     assert_eq!(b.path().await, format!("/orgs/{org}/explain"));
     b.shot("why-denied").await;
 
+    // Toggle the org off and on from its card.
+    b.goto(&format!("{base}/")).await;
+    b.submit(&format!(
+        "[data-org=acme-robotics] form[action='/orgs/{org}/toggle'] button"
+    ))
+    .await;
+    assert!(
+        b.text("[data-org=acme-robotics]")
+            .await
+            .contains("inactive")
+    );
+    b.shot("org-deactivated").await;
+    b.submit(&format!(
+        "[data-org=acme-robotics] form[action='/orgs/{org}/toggle'] button"
+    ))
+    .await;
+    assert!(
+        !b.text("[data-org=acme-robotics]")
+            .await
+            .contains("inactive")
+    );
+
+    // Delete offers the CSV export first, and is refused while an agent is assigned.
+    b.click(&format!("[data-open=delete-{org}]")).await;
+    let dialog = b.text(&format!("#delete-{org}")).await;
+    assert!(dialog.contains("Download billing CSV"), "{dialog}");
+    b.shot("delete-dialog").await;
+    b.submit(&format!("#delete-{org} button.danger")).await;
+    let refused = b.text("#error-message").await;
+    assert!(refused.contains("agent"), "{refused}");
+    b.shot("delete-refused").await;
+    let still = cp
+        .api_as(
+            ADMIN_TOKEN,
+            Method::GET,
+            &format!("/api/organizations/{org}"),
+            None,
+        )
+        .await;
+    assert_eq!(still.0, 200);
+    b.goto(&format!("{base}/")).await;
+
     // A viewer sees no mutation controls anywhere.
     let (_, viewer) = cp.member(&org, "viewer").await;
     b.sign_out().await;
