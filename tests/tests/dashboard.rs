@@ -240,6 +240,23 @@ async fn dashboard_flows_in_a_real_browser() {
     );
     assert!(limits.contains("gpt-4o"), "{limits}");
     b.shot("org-overview").await;
+    // Edit: the dialog comes prefilled; a new per-minute limit replaces the old one.
+    b.click("#edit-org").await;
+    assert_eq!(
+        b.wait("#edit-rpm")
+            .await
+            .prop("value")
+            .await
+            .expect("value"),
+        Some("120".to_string())
+    );
+    b.fill("#edit-rpm", "240").await;
+    b.submit("#save-org").await;
+    let limits = b.text("#overview-limits").await;
+    assert!(
+        limits.contains("240") && !limits.contains("120"),
+        "{limits}"
+    );
     // The provider is configured through the API (the Config tab is not built yet).
     cp.admin(
         Method::PATCH,

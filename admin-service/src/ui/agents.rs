@@ -3,7 +3,7 @@
 
 use axum::extract::Path;
 use axum::http::{HeaderMap, Method};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, Response};
 use axum::{Extension, Form};
 use serde_json::{Value, json};
 
@@ -62,14 +62,14 @@ pub async fn assign(
 ) -> Result<Response, UiError> {
     session.check(&headers, &f)?;
     let agent = segment(f.text("agent_id").unwrap_or_default())?;
-    api.call(
+    api.act(
         &session.token_id,
         Method::POST,
         &format!("/api/agents/{agent}/assign-org"),
         Some(&json!({"org_id": segment(&id)?})),
+        &format!("/orgs/{id}/agents"),
     )
-    .await?;
-    Ok(Redirect::to(&format!("/orgs/{id}/agents")).into_response())
+    .await
 }
 
 /// `POST /orgs/{id}/agents/{agent}/unassign`: back to the internal org.
@@ -81,12 +81,12 @@ pub async fn unassign(
     Form(f): Form<Fields>,
 ) -> Result<Response, UiError> {
     session.check(&headers, &f)?;
-    api.call(
+    api.act(
         &session.token_id,
         Method::POST,
         &format!("/api/agents/{}/unassign-org", segment(&agent)?),
         None,
+        &format!("/orgs/{}/agents", segment(&id)?),
     )
-    .await?;
-    Ok(Redirect::to(&format!("/orgs/{}/agents", segment(&id)?)).into_response())
+    .await
 }

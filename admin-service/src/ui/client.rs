@@ -4,6 +4,7 @@
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, Method, Request, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -129,6 +130,20 @@ impl Api {
         self.send(Caller::Session(token_id), method, path, body)
             .await?
             .ok()
+    }
+
+    /// One mutation as the session's token; on success the browser is sent to `back`
+    /// (a fresh GET, so a reload does not post again).
+    pub async fn act(
+        &self,
+        token_id: &str,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        back: &str,
+    ) -> Result<Response, UiError> {
+        self.call(token_id, method, path, body).await?;
+        Ok(Redirect::to(back).into_response())
     }
 
     /// `GET` as the session's token.

@@ -3,7 +3,7 @@
 
 use axum::extract::Path;
 use axum::http::{HeaderMap, Method};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, Response};
 use axum::{Extension, Form};
 use serde_json::{Value, json};
 
@@ -77,14 +77,14 @@ pub async fn edit(
 ) -> Result<Response, UiError> {
     session.check(&headers, &f)?;
     let body = json!({"name": f.string("name"), "rate_limit_rpm": f.count("rate_limit_rpm")});
-    api.call(
+    api.act(
         &session.token_id,
         Method::PATCH,
         &format!("/api/keys/{}", segment(&key)?),
         Some(&body),
+        &format!("/orgs/{}/keys", segment(&id)?),
     )
-    .await?;
-    Ok(Redirect::to(&format!("/orgs/{}/keys", segment(&id)?)).into_response())
+    .await
 }
 
 /// `POST /orgs/{id}/keys/{key}/rotate`: the new secret is shown once.
@@ -117,12 +117,12 @@ pub async fn revoke(
     Form(f): Form<Fields>,
 ) -> Result<Response, UiError> {
     session.check(&headers, &f)?;
-    api.call(
+    api.act(
         &session.token_id,
         Method::DELETE,
         &format!("/api/keys/{}", segment(&key)?),
         None,
+        &format!("/orgs/{}/keys", segment(&id)?),
     )
-    .await?;
-    Ok(Redirect::to(&format!("/orgs/{}/keys", segment(&id)?)).into_response())
+    .await
 }

@@ -2,7 +2,7 @@
 
 use axum::extract::Path;
 use axum::http::{HeaderMap, Method};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, Response};
 use axum::{Extension, Form};
 use serde_json::{Value, json};
 
@@ -41,12 +41,12 @@ pub async fn invite(
 ) -> Result<Response, UiError> {
     session.check(&headers, &f)?;
     let body = json!({"email": f.string("email"), "role": f.string("role")});
-    api.call(
+    api.act(
         &session.token_id,
         Method::POST,
         &format!("/api/organizations/{}/invitations", segment(&id)?),
         Some(&body),
+        &format!("/orgs/{id}/members"),
     )
-    .await?;
-    Ok(Redirect::to(&format!("/orgs/{id}/members")).into_response())
+    .await
 }

@@ -187,9 +187,14 @@ pub async fn update(
     if !f.0.contains_key("billing_rate_per_agent") {
         body.as_object_mut().map(|m| m.remove("currency"));
     }
-    api.call(&session.token_id, Method::PATCH, &path, Some(&body))
-        .await?;
-    Ok(Redirect::to(&format!("/orgs/{id}")).into_response())
+    api.act(
+        &session.token_id,
+        Method::PATCH,
+        &path,
+        Some(&body),
+        &format!("/orgs/{id}"),
+    )
+    .await
 }
 
 /// `POST /orgs/{id}/toggle`.
@@ -201,14 +206,14 @@ pub async fn toggle(
     Form(f): Form<Fields>,
 ) -> Result<Response, UiError> {
     session.check(&headers, &f)?;
-    api.call(
+    api.act(
         &session.token_id,
         Method::POST,
         &format!("/api/organizations/{}/toggle", segment(&id)?),
         None,
+        "/",
     )
-    .await?;
-    Ok(Redirect::to("/").into_response())
+    .await
 }
 
 /// `POST /orgs/{id}/delete`: the API refuses while agents are assigned.
@@ -220,14 +225,14 @@ pub async fn delete(
     Form(f): Form<Fields>,
 ) -> Result<Response, UiError> {
     session.check(&headers, &f)?;
-    api.call(
+    api.act(
         &session.token_id,
         Method::DELETE,
         &format!("/api/organizations/{}", segment(&id)?),
         None,
+        "/",
     )
-    .await?;
-    Ok(Redirect::to("/").into_response())
+    .await
 }
 
 /// Query of the Overview tab.

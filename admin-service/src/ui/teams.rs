@@ -2,7 +2,7 @@
 
 use axum::extract::Path;
 use axum::http::{HeaderMap, Method};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, Response};
 use axum::{Extension, Form};
 use serde_json::json;
 
@@ -43,14 +43,14 @@ pub async fn create(
         "allowed_models": f.list("allowed_models"),
         "rate_limit_rpm": f.count("rate_limit_rpm"),
     }));
-    api.call(
+    api.act(
         &session.token_id,
         Method::POST,
         &format!("/api/organizations/{}/teams", segment(&id)?),
         Some(&body),
+        &format!("/orgs/{id}/teams"),
     )
-    .await?;
-    Ok(Redirect::to(&format!("/orgs/{id}/teams")).into_response())
+    .await
 }
 
 /// `POST /orgs/{id}/teams/{team}/delete`: the API refuses while the team has active keys.
@@ -62,12 +62,12 @@ pub async fn delete(
     Form(f): Form<Fields>,
 ) -> Result<Response, UiError> {
     session.check(&headers, &f)?;
-    api.call(
+    api.act(
         &session.token_id,
         Method::DELETE,
         &format!("/api/teams/{}", segment(&team)?),
         None,
+        &format!("/orgs/{}/teams", segment(&id)?),
     )
-    .await?;
-    Ok(Redirect::to(&format!("/orgs/{}/teams", segment(&id)?)).into_response())
+    .await
 }
