@@ -1,17 +1,16 @@
 //! The Agents tab: the org's agents, and a dropdown of every agent the caller sees to
 //! assign here; agents in another organization are marked "[assigned elsewhere]".
 
+use axum::Extension;
 use axum::extract::Path;
-use axum::http::{HeaderMap, Method};
+use axum::http::Method;
 use axum::response::{Html, Response};
-use axum::{Extension, Form};
 use serde_json::{Value, json};
 
 use crate::ui::client::Api;
 use crate::ui::error::UiError;
-use crate::ui::form::Fields;
 use crate::ui::orgs::{org_context, segment};
-use crate::ui::session::Session;
+use crate::ui::session::{Posted, Session};
 use crate::ui::templates::render;
 
 /// `GET /orgs/{id}/agents`.
@@ -55,12 +54,9 @@ pub async fn page(
 /// `POST /orgs/{id}/agents`: moves the chosen agent here (admin+ of both orgs).
 pub async fn assign(
     Extension(api): Extension<Api>,
-    session: Session,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    Form(f): Form<Fields>,
+    Posted { session, fields: f }: Posted,
 ) -> Result<Response, UiError> {
-    session.check(&headers, &f)?;
     let agent = segment(f.text("agent_id").unwrap_or_default())?;
     api.act(
         &session.token_id,
@@ -75,12 +71,9 @@ pub async fn assign(
 /// `POST /orgs/{id}/agents/{agent}/unassign`: back to the internal org.
 pub async fn unassign(
     Extension(api): Extension<Api>,
-    session: Session,
     Path((id, agent)): Path<(String, String)>,
-    headers: HeaderMap,
-    Form(f): Form<Fields>,
+    Posted { session, .. }: Posted,
 ) -> Result<Response, UiError> {
-    session.check(&headers, &f)?;
     api.act(
         &session.token_id,
         Method::POST,

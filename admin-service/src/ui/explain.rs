@@ -1,16 +1,16 @@
 //! The "Why denied?" tab: the explain endpoint, answered in place with htmx.
 
+use axum::Extension;
 use axum::extract::Path;
 use axum::http::{HeaderMap, Method};
 use axum::response::Html;
-use axum::{Extension, Form};
 use serde_json::json;
 
 use crate::ui::client::Api;
 use crate::ui::error::UiError;
-use crate::ui::form::{Fields, without_nulls};
+use crate::ui::form::without_nulls;
 use crate::ui::orgs::{org_context, segment};
-use crate::ui::session::Session;
+use crate::ui::session::{Posted, Session};
 use crate::ui::templates::render;
 
 /// `GET /orgs/{id}/explain`.
@@ -26,12 +26,10 @@ pub async fn page(
 /// `POST /orgs/{id}/explain`: the decision; htmx swaps in just the answer.
 pub async fn explain(
     Extension(api): Extension<Api>,
-    session: Session,
     Path(id): Path<String>,
     headers: HeaderMap,
-    Form(f): Form<Fields>,
+    Posted { session, fields: f }: Posted,
 ) -> Result<Html<String>, UiError> {
-    session.check(&headers, &f)?;
     let body = without_nulls(json!({
         "key_prefix": f.string("key_prefix"),
         "model": f.string("model"),

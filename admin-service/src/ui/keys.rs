@@ -1,17 +1,17 @@
 //! The Keys tab: inventory with prefixes; create and rotate show the full key once;
 //! edit; revoke.
 
+use axum::Extension;
 use axum::extract::Path;
-use axum::http::{HeaderMap, Method};
+use axum::http::Method;
 use axum::response::{Html, Response};
-use axum::{Extension, Form};
 use serde_json::{Value, json};
 
 use crate::ui::client::Api;
 use crate::ui::error::UiError;
-use crate::ui::form::{Fields, without_nulls};
+use crate::ui::form::without_nulls;
 use crate::ui::orgs::{org_context, segment};
-use crate::ui::session::Session;
+use crate::ui::session::{Posted, Session};
 use crate::ui::templates::render;
 
 /// The tab, with `new_key` (a just-issued secret) when there is one to show once.
@@ -44,12 +44,9 @@ pub async fn page(
 /// `POST /orgs/{id}/keys`: the new key is in this response and nowhere else.
 pub async fn create(
     Extension(api): Extension<Api>,
-    session: Session,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    Form(f): Form<Fields>,
+    Posted { session, fields: f }: Posted,
 ) -> Result<Html<String>, UiError> {
-    session.check(&headers, &f)?;
     let body = without_nulls(json!({
         "name": f.string("name"),
         "allowed_models": f.list("allowed_models"),
@@ -70,12 +67,9 @@ pub async fn create(
 /// `POST /orgs/{id}/keys/{key}/edit`: name and per-minute limit (blank clears it).
 pub async fn edit(
     Extension(api): Extension<Api>,
-    session: Session,
     Path((id, key)): Path<(String, String)>,
-    headers: HeaderMap,
-    Form(f): Form<Fields>,
+    Posted { session, fields: f }: Posted,
 ) -> Result<Response, UiError> {
-    session.check(&headers, &f)?;
     let body = json!({"name": f.string("name"), "rate_limit_rpm": f.count("rate_limit_rpm")});
     api.act(
         &session.token_id,
@@ -90,12 +84,9 @@ pub async fn edit(
 /// `POST /orgs/{id}/keys/{key}/rotate`: the new secret is shown once.
 pub async fn rotate(
     Extension(api): Extension<Api>,
-    session: Session,
     Path((id, key)): Path<(String, String)>,
-    headers: HeaderMap,
-    Form(f): Form<Fields>,
+    Posted { session, fields: f }: Posted,
 ) -> Result<Html<String>, UiError> {
-    session.check(&headers, &f)?;
     let body = without_nulls(json!({"grace_seconds": f.count("grace_seconds")}));
     let rotated = api
         .call(
@@ -111,12 +102,9 @@ pub async fn rotate(
 /// `POST /orgs/{id}/keys/{key}/revoke`.
 pub async fn revoke(
     Extension(api): Extension<Api>,
-    session: Session,
     Path((id, key)): Path<(String, String)>,
-    headers: HeaderMap,
-    Form(f): Form<Fields>,
+    Posted { session, .. }: Posted,
 ) -> Result<Response, UiError> {
-    session.check(&headers, &f)?;
     api.act(
         &session.token_id,
         Method::DELETE,

@@ -1,16 +1,15 @@
 //! The Members & invitations tab.
 
+use axum::Extension;
 use axum::extract::Path;
-use axum::http::{HeaderMap, Method};
+use axum::http::Method;
 use axum::response::{Html, Response};
-use axum::{Extension, Form};
 use serde_json::{Value, json};
 
 use crate::ui::client::Api;
 use crate::ui::error::UiError;
-use crate::ui::form::Fields;
 use crate::ui::orgs::{org_context, segment};
-use crate::ui::session::Session;
+use crate::ui::session::{Posted, Session};
 use crate::ui::templates::render;
 
 /// `GET /orgs/{id}/members`: members (viewer+) and pending invitations (admin+).
@@ -34,12 +33,9 @@ pub async fn page(
 /// `POST /orgs/{id}/invitations`: the secret is emailed, never shown.
 pub async fn invite(
     Extension(api): Extension<Api>,
-    session: Session,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    Form(f): Form<Fields>,
+    Posted { session, fields: f }: Posted,
 ) -> Result<Response, UiError> {
-    session.check(&headers, &f)?;
     let body = json!({"email": f.string("email"), "role": f.string("role")});
     api.act(
         &session.token_id,

@@ -1,16 +1,16 @@
 //! Organization cards, the create/edit dialog (limits, budget, asset access), toggle,
 //! delete, and the Overview tab; also the context every org tab starts from.
 
+use axum::Extension;
 use axum::extract::{Path, Query};
-use axum::http::{HeaderMap, Method};
+use axum::http::Method;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::{Extension, Form};
 use serde_json::{Value, json};
 
 use crate::ui::client::Api;
 use crate::ui::error::UiError;
 use crate::ui::form::{Fields, without_nulls};
-use crate::ui::session::Session;
+use crate::ui::session::{Posted, Session};
 use crate::ui::templates::render;
 
 /// What a role may do, so pages show only the controls it may use (the API decides anyway).
@@ -133,11 +133,8 @@ fn config_patch(f: &Fields) -> Value {
 /// the new org is deleted again so nothing half-made remains.
 pub async fn create(
     Extension(api): Extension<Api>,
-    session: Session,
-    headers: HeaderMap,
-    Form(f): Form<Fields>,
+    Posted { session, fields: f }: Posted,
 ) -> Result<Response, UiError> {
-    session.check(&headers, &f)?;
     let org = api
         .call(
             &session.token_id,
@@ -167,12 +164,9 @@ pub async fn create(
 /// `POST /orgs/{id}`: edits the org and its limits, budget and access.
 pub async fn update(
     Extension(api): Extension<Api>,
-    session: Session,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    Form(f): Form<Fields>,
+    Posted { session, fields: f }: Posted,
 ) -> Result<Response, UiError> {
-    session.check(&headers, &f)?;
     let path = format!("/api/organizations/{}", segment(&id)?);
     // Config first: it is the part most likely refused, and the org fields stay as they were.
     api.call(
@@ -200,12 +194,9 @@ pub async fn update(
 /// `POST /orgs/{id}/toggle`.
 pub async fn toggle(
     Extension(api): Extension<Api>,
-    session: Session,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    Form(f): Form<Fields>,
+    Posted { session, .. }: Posted,
 ) -> Result<Response, UiError> {
-    session.check(&headers, &f)?;
     api.act(
         &session.token_id,
         Method::POST,
@@ -219,12 +210,9 @@ pub async fn toggle(
 /// `POST /orgs/{id}/delete`: the API refuses while agents are assigned.
 pub async fn delete(
     Extension(api): Extension<Api>,
-    session: Session,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    Form(f): Form<Fields>,
+    Posted { session, .. }: Posted,
 ) -> Result<Response, UiError> {
-    session.check(&headers, &f)?;
     api.act(
         &session.token_id,
         Method::DELETE,

@@ -4,7 +4,7 @@
 //! the token) and a CSRF secret. The token is checked by the API at sign-in and then
 //! re-checked on every API call, so revoking it ends its sessions.
 
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -93,6 +93,34 @@ impl Session {
     }
 }
 
+/// A form posted by a signed-in session, its CSRF token checked: a handler that takes
+/// this cannot forget the check.
+#[derive(Debug)]
+pub struct Posted {
+    /// The session that posted.
+    pub session: Session,
+    /// The form's fields.
+    pub fields: Fields,
+}
+
+impl FromRequest<AppState> for Posted {
+    type Rejection = UiError;
+
+    async fn from_request(req: Request, st: &AppState) -> Result<Self, UiError> {
+        let (mut parts, body) = req.into_parts();
+        let session = Session::from_request_parts(&mut parts, st).await?;
+        let headers = parts.headers.clone();
+        let Form(fields) = Form::<Fields>::from_request(Request::from_parts(parts, body), st)
+            .await
+            .map_err(|e| UiError::Api {
+                status: e.status(),
+                message: e.body_text(),
+            })?;
+        session.check(&headers, &fields)?;
+        Ok(Posted { session, fields })
+    }
+}
+
 impl FromRequestParts<AppState> for Session {
     type Rejection = UiError;
 
@@ -167,11 +195,8 @@ pub async fn sign_in(
 /// `POST /sign-out`: deletes the session and its cookie.
 pub async fn sign_out(
     State(st): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
-    Form(fields): Form<Fields>,
+    Posted { session, .. }: Posted,
 ) -> Result<Response, UiError> {
-    session.check(&headers, &fields)?;
     ui_sessions::delete(&st.db, &session.id_hash).await?;
     let cookie = format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
     Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/sign-in")).into_response())

@@ -1,16 +1,16 @@
 //! The Teams tab: list, create (grants narrow the org's), delete.
 
+use axum::Extension;
 use axum::extract::Path;
-use axum::http::{HeaderMap, Method};
+use axum::http::Method;
 use axum::response::{Html, Response};
-use axum::{Extension, Form};
 use serde_json::json;
 
 use crate::ui::client::Api;
 use crate::ui::error::UiError;
-use crate::ui::form::{Fields, without_nulls};
+use crate::ui::form::without_nulls;
 use crate::ui::orgs::{org_context, segment};
-use crate::ui::session::Session;
+use crate::ui::session::{Posted, Session};
 use crate::ui::templates::render;
 
 /// `GET /orgs/{id}/teams`.
@@ -32,12 +32,9 @@ pub async fn page(
 /// `POST /orgs/{id}/teams`.
 pub async fn create(
     Extension(api): Extension<Api>,
-    session: Session,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    Form(f): Form<Fields>,
+    Posted { session, fields: f }: Posted,
 ) -> Result<Response, UiError> {
-    session.check(&headers, &f)?;
     let body = without_nulls(json!({
         "name": f.string("name"),
         "allowed_models": f.list("allowed_models"),
@@ -56,12 +53,9 @@ pub async fn create(
 /// `POST /orgs/{id}/teams/{team}/delete`: the API refuses while the team has active keys.
 pub async fn delete(
     Extension(api): Extension<Api>,
-    session: Session,
     Path((id, team)): Path<(String, String)>,
-    headers: HeaderMap,
-    Form(f): Form<Fields>,
+    Posted { session, .. }: Posted,
 ) -> Result<Response, UiError> {
-    session.check(&headers, &f)?;
     api.act(
         &session.token_id,
         Method::DELETE,
