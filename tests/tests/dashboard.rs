@@ -341,6 +341,45 @@ async fn dashboard_flows_in_a_real_browser() {
             .contains(PROVIDER_KEY)
     );
     b.shot("config").await;
+    // A second provider with its key: stored, shown only as set; the first keeps its key.
+    b.click("#provider-toggle").await;
+    b.fill("#provider-name", "backup").await;
+    b.fill("#provider-url", &cp.upstream.base_url()).await;
+    b.fill("#provider-key", "sk-backup-secret-0123456789").await;
+    b.fill("#provider-models", "gpt-4o-mini").await;
+    b.submit("#save-provider").await;
+    let providers = b.text("#providers").await;
+    assert!(providers.contains("backup"), "{providers}");
+    assert!(
+        !b.client
+            .source()
+            .await
+            .expect("source")
+            .contains("sk-backup-secret")
+    );
+    let stored = cp
+        .admin(
+            Method::GET,
+            &format!("/api/organizations/{org}/config"),
+            None,
+        )
+        .await;
+    let set: Vec<bool> = stored["config"]["providers"]
+        .as_array()
+        .expect("providers")
+        .iter()
+        .map(|p| p["api_key_set"] == true)
+        .collect();
+    assert_eq!(set, [true, true], "{stored}");
+    // Caching on with a TTL, then off again.
+    b.click("#caching").await;
+    b.fill("#ttl", "60").await;
+    b.submit("#save-settings").await;
+    assert!(b.text("#config-facts").await.contains("on, 60 s"));
+    b.shot("config-saved").await;
+    b.click("#caching").await;
+    b.submit("#save-settings").await;
+    assert!(b.text("#config-facts").await.contains("off"));
 
     // Create a key: shown once, with a copy button.
     b.goto(&format!("{base}/orgs/{org}/keys")).await;
@@ -763,6 +802,18 @@ async fn dashboard_refuses_missing_sessions_forged_posts_and_other_tenants() {
             &[("csrf", &vcsrf)]
         )
         .await,
+        403
+    );
+
+    let provider = [
+        ("csrf", vcsrf.as_str()),
+        ("name", "evil"),
+        ("base_url", "https://evil.example"),
+        ("models", "*"),
+    ];
+    let path = format!("/orgs/{mine}/config/providers");
+    assert_eq!(
+        post(&http, &base, &path, &viewer, &base, &provider).await,
         403
     );
 

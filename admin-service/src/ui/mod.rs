@@ -67,7 +67,11 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/orgs/{id}/teams/{team}/delete", post(teams::delete))
         .route("/orgs/{id}/agents", get(agents::page).post(agents::assign))
         .route("/orgs/{id}/agents/{agent}/unassign", post(agents::unassign))
-        .route("/orgs/{id}/config", get(config::page))
+        .route(
+            "/orgs/{id}/config",
+            get(config::page).post(config::save_settings),
+        )
+        .route("/orgs/{id}/config/providers", post(config::save_provider))
         .route("/static/{file}", get(assets::serve))
         .layer(axum::middleware::from_fn(page_headers))
         .layer(Extension(api))
