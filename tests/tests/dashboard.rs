@@ -73,6 +73,8 @@ impl Browser {
         let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../target/ui-screenshots")
             .join(shot_prefix);
+        // One run's steps only: numbers from an older run would interleave.
+        let _ = std::fs::remove_dir_all(&shots);
         std::fs::create_dir_all(&shots).expect("screenshot dir");
         Browser {
             driver,
