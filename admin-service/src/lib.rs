@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod model;
 pub mod store;
 pub mod sync;
+pub mod ui;
 pub mod vault;
 
 use std::future::Future;
@@ -141,6 +142,7 @@ pub async fn app(state: AppState) -> Router {
         .route("/metrics", axum::routing::get(metrics::serve_metrics))
         .route("/healthz", axum::routing::get(metrics::healthz))
         .route("/readyz", axum::routing::get(metrics::readyz))
+        .merge(ui::router(&state))
         .fallback(|| async { ApiError::not_found("endpoint") })
         .method_not_allowed_fallback(|| async {
             let mut e = ApiError::not_found("method");

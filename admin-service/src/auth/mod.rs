@@ -149,6 +149,14 @@ pub struct Actor {
     pub token_id: String,
 }
 
+/// The API token behind a dashboard session (issue 13): a request extension set only
+/// by the UI's in-process API calls, accepted by the [`Actor`] extractor.
+#[derive(Debug, Clone)]
+pub struct SessionToken {
+    /// The session's API token id.
+    pub token_id: String,
+}
+
 /// How stale a token's "last used" may get: one write a minute per token, not one per request.
 const LAST_USED_GRANULARITY_MS: i64 = 60_000;
 
@@ -167,6 +175,22 @@ impl FromRequestParts<AppState> for Actor {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        // --- dashboard sessions (issue 13) ---
+        // The UI's in-process API calls carry the session's token id as an extension,
+        // which no network request can set; the token is re-checked like a bearer.
+        if let Some(session) = parts.extensions.get::<SessionToken>() {
+            let token =
+                crate::store::ui_sessions::live_token(&state.db, &session.token_id, now_ms())
+                    .await?
+                    .ok_or_else(|| ApiError::unauthorized("unknown, revoked or expired token"))?;
+            crate::auth::audit::record_actor(token.user_id.as_deref().unwrap_or(&session.token_id));
+            return Ok(Actor {
+                user_id: token.user_id,
+                platform_admin: token.platform_admin,
+                token_id: session.token_id.clone(),
+            });
+        }
+        // --- end dashboard sessions ---
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)

@@ -20,4 +20,5 @@ pub mod query;
 pub mod sync;
 pub mod teams;
 pub mod tokens;
+pub mod ui_sessions;
 pub mod usage;

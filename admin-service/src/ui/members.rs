@@ -1,0 +1,48 @@
+//! The Members & invitations tab.
+
+use axum::Extension;
+use axum::extract::Path;
+use axum::http::Method;
+use axum::response::{Html, Response};
+use serde_json::{Value, json};
+
+use crate::ui::client::Api;
+use crate::ui::error::UiError;
+use crate::ui::orgs::{org_context, segment};
+use crate::ui::session::{Posted, Session};
+use crate::ui::templates::render;
+
+/// `GET /orgs/{id}/members`: members (viewer+) and pending invitations (admin+).
+pub async fn page(
+    Extension(api): Extension<Api>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Result<Html<String>, UiError> {
+    let mut ctx = org_context(&api, &session, &id, "members").await?;
+    let base = format!("/api/organizations/{}", segment(&id)?);
+    ctx["members"] = api
+        .get(&session.token_id, &format!("{base}/members?limit=500"))
+        .await?;
+    ctx["invitations"] = api
+        .get_if_allowed(&session.token_id, &format!("{base}/invitations?limit=500"))
+        .await?
+        .unwrap_or(Value::Null);
+    render("org_members.html", &ctx)
+}
+
+/// `POST /orgs/{id}/invitations`: the secret is emailed, never shown.
+pub async fn invite(
+    Extension(api): Extension<Api>,
+    Path(id): Path<String>,
+    Posted { session, fields: f }: Posted,
+) -> Result<Response, UiError> {
+    let body = json!({"email": f.string("email"), "role": f.string("role")});
+    api.act(
+        &session.token_id,
+        Method::POST,
+        &format!("/api/organizations/{}/invitations", segment(&id)?),
+        Some(&body),
+        &format!("/orgs/{id}/members"),
+    )
+    .await
+}
