@@ -48,7 +48,7 @@ pub async fn page(
         .collect();
     ctx["agents"] = Value::from(here);
     ctx["choices"] = Value::from(choices);
-    render("org_agents.html", &ctx)
+    Ok(render("org_agents.html", &ctx)?)
 }
 
 /// `POST /orgs/{id}/agents`: moves the chosen agent here (admin+ of both orgs).

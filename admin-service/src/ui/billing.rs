@@ -50,7 +50,7 @@ pub async fn page(
         ctx["latest"] = months.last().cloned().unwrap_or(Value::Null);
     }
     ctx["billing"] = summary.unwrap_or(Value::Null);
-    render("org_billing.html", &ctx)
+    Ok(render("org_billing.html", &ctx)?)
 }
 
 /// `GET /orgs/{id}/billing.csv`: the API's CSV, as a download.

@@ -28,7 +28,7 @@ pub async fn page(
         )
         .await?
         .map_or(serde_json::Value::Null, |c| c["config"].clone());
-    render("org_config.html", &ctx)
+    Ok(render("org_config.html", &ctx)?)
 }
 
 /// `POST /orgs/{id}/config/providers`: adds a provider, or replaces the one of that

@@ -32,6 +32,12 @@ impl From<sqlx::Error> for UiError {
     }
 }
 
+impl From<minijinja::Error> for UiError {
+    fn from(e: minijinja::Error) -> Self {
+        UiError::Internal(format!("template: {e}"))
+    }
+}
+
 impl IntoResponse for UiError {
     fn into_response(self) -> Response {
         let status = match &self {

@@ -20,7 +20,7 @@ pub async fn page(
     Path(id): Path<String>,
 ) -> Result<Html<String>, UiError> {
     let ctx = org_context(&api, &session, &id, "explain").await?;
-    render("org_explain.html", &ctx)
+    Ok(render("org_explain.html", &ctx)?)
 }
 
 /// `POST /orgs/{id}/explain`: the decision; htmx swaps in just the answer.
@@ -46,9 +46,9 @@ pub async fn explain(
     if headers.contains_key("hx-request") {
         // htmx swaps only 2xx answers: a refusal is shown in place as the answer.
         return match answer {
-            Ok(answer) => render("explain_result.html", &json!({"answer": answer})),
+            Ok(answer) => Ok(render("explain_result.html", &json!({"answer": answer}))?),
             Err(UiError::Api { message, .. }) => {
-                render("explain_result.html", &json!({"error": message}))
+                Ok(render("explain_result.html", &json!({"error": message}))?)
             }
             Err(e) => Err(e),
         };
@@ -56,5 +56,5 @@ pub async fn explain(
     let answer = answer?;
     let mut ctx = org_context(&api, &session, &id, "explain").await?;
     ctx["answer"] = answer;
-    render("org_explain.html", &ctx)
+    Ok(render("org_explain.html", &ctx)?)
 }

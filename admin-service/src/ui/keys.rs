@@ -29,7 +29,7 @@ async fn render_page(
         )
         .await?;
     ctx["new_key"] = new_key;
-    render("org_keys.html", &ctx)
+    Ok(render("org_keys.html", &ctx)?)
 }
 
 /// `GET /orgs/{id}/keys`.

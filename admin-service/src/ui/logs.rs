@@ -23,5 +23,5 @@ pub async fn page(
             &format!("/api/organizations/{}/logs?limit=200", segment(&id)?),
         )
         .await?;
-    render("org_logs.html", &ctx)
+    Ok(render("org_logs.html", &ctx)?)
 }

@@ -27,7 +27,7 @@ pub async fn page(
         .get_if_allowed(&session.token_id, &format!("{base}/invitations?limit=500"))
         .await?
         .unwrap_or(Value::Null);
-    render("org_members.html", &ctx)
+    Ok(render("org_members.html", &ctx)?)
 }
 
 /// `POST /orgs/{id}/invitations`: the secret is emailed, never shown.

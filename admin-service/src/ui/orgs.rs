@@ -83,10 +83,10 @@ pub async fn list(
         })
         .collect();
     let admin = platform_admin(&api, &session).await?;
-    render(
+    Ok(render(
         "orgs.html",
         &session.context(json!({"orgs": cards, "platform_admin": admin})),
-    )
+    )?)
 }
 
 /// The org fields of the dialog, as the API's org body.
@@ -254,5 +254,5 @@ pub async fn overview(
         .await?;
     ctx["month"] = Value::from(format!("{}-{:02}", today.year(), u8::from(today.month())));
     ctx["edit"] = Value::from(q.edit.is_some());
-    render("org_overview.html", &ctx)
+    Ok(render("org_overview.html", &ctx)?)
 }

@@ -26,7 +26,7 @@ pub async fn page(
             &format!("/api/organizations/{}/teams?limit=500", segment(&id)?),
         )
         .await?;
-    render("org_teams.html", &ctx)
+    Ok(render("org_teams.html", &ctx)?)
 }
 
 /// `POST /orgs/{id}/teams`.

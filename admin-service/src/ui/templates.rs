@@ -6,8 +6,6 @@ use axum::response::Html;
 use minijinja::Environment;
 use serde::Serialize;
 
-use crate::ui::error::UiError;
-
 macro_rules! templates {
     ($($name:literal),* $(,)?) => {
         const TEMPLATES: &[(&str, &str)] = &[
@@ -49,13 +47,13 @@ fn env() -> &'static Environment<'static> {
     })
 }
 
-/// Renders `name` (HTML-escaped by its `.html` name) with `ctx`.
-pub fn render(name: &str, ctx: &impl Serialize) -> Result<Html<String>, UiError> {
+/// Renders `name` (HTML-escaped by its `.html` name) with `ctx`; the error names
+/// the template.
+pub fn render(name: &str, ctx: &impl Serialize) -> Result<Html<String>, minijinja::Error> {
     env()
         .get_template(name)
         .and_then(|t| t.render(ctx))
         .map(Html)
-        .map_err(|e| UiError::Internal(format!("template {name}: {e}")))
 }
 
 #[cfg(test)]

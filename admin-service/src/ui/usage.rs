@@ -67,5 +67,5 @@ pub async fn page(
     ctx["sections"] = Value::from(sections);
     ctx["from"] = Value::from(from.to_string());
     ctx["to"] = Value::from(today.to_string());
-    render("org_usage.html", &ctx)
+    Ok(render("org_usage.html", &ctx)?)
 }
