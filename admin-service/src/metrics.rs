@@ -136,10 +136,7 @@ pub async fn healthz() -> Json<serde_json::Value> {
 
 /// `GET /readyz`: the database answers (what every API call needs).
 pub async fn readyz(State(st): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
-    match sqlx::query_scalar::<_, i64>("SELECT 1")
-        .fetch_one(&st.db)
-        .await
-    {
+    match crate::store::db::ping(&st.db).await {
         Ok(_) => (StatusCode::OK, Json(json!({"status": "ready"}))),
         Err(e) => {
             tracing::warn!(error = %e, "not ready: database unavailable");

@@ -123,6 +123,12 @@ fn with_create_mode(url: &str) -> String {
     }
 }
 
+/// Checks that the database answers (readiness).
+pub async fn ping(db: &Db) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT 1").execute(db).await?;
+    Ok(())
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     let d = std::time::SystemTime::now()
