@@ -93,9 +93,16 @@ pub(crate) struct Admission {
 pub(crate) struct Slot {
     admission: Arc<Admission>,
     tenant: Tenant,
+    /// The records admission read, handed to the guest (see [`Prefetched`]).
+    prefetched: Prefetched,
 }
 
 impl Slot {
+    /// The records read to admit the request, for its guest.
+    pub(crate) fn take_prefetched(&mut self) -> Prefetched {
+        std::mem::take(&mut self.prefetched)
+    }
+
     /// The org the request counts against, if its key is known.
     pub(crate) fn org(&self) -> Option<Arc<str>> {
         match &self.tenant {
@@ -120,6 +127,28 @@ impl Drop for Slot {
 
 /// What an admitted request holds until its guest is done: its tenant slot and
 /// its guest instance.
+/// Records of the default store admission read for one request (the key
+/// record and its org's, or the key's absence), served to that request's guest
+/// instead of reading them again: a snapshot taken a moment before the guest
+/// starts, which is what the guest would have read at that moment. Never shared
+/// between requests, so a record changed or revoked is seen by the next one.
+#[derive(Debug, Default)]
+pub(crate) struct Prefetched(Vec<(Box<str>, Option<Vec<u8>>)>);
+
+impl Prefetched {
+    /// The value read for `key`, if it was read (`Some(None)`: read, absent);
+    /// served once, a second read goes to the store.
+    pub(crate) fn take(&mut self, key: &str) -> Option<Option<Vec<u8>>> {
+        let i = self.0.iter().position(|(k, _)| **k == *key)?;
+        Some(self.0.swap_remove(i).1)
+    }
+
+    /// Forgets `key` (the guest wrote it: its own write must win).
+    pub(crate) fn forget(&mut self, key: &str) {
+        self.0.retain(|(k, _)| **k != *key);
+    }
+}
+
 pub(crate) struct Admitted {
     _slot: Slot,
     _instance: OwnedSemaphorePermit,
@@ -144,7 +173,8 @@ impl Admission {
 
     /// Takes a slot under the request's tenant cap, or refuses with 429.
     pub(crate) async fn admit(self: &Arc<Self>, headers: &HeaderMap) -> Result<Slot, HostError> {
-        let (tenant, cap) = self.tenant(headers).await;
+        let mut prefetched = Prefetched::default();
+        let (tenant, cap) = self.tenant(headers, &mut prefetched).await;
         let mut map = self.lock();
         let n = map.entry(tenant.clone()).or_insert(0);
         if *n >= cap {
@@ -158,6 +188,7 @@ impl Admission {
         Ok(Slot {
             admission: self.clone(),
             tenant,
+            prefetched,
         })
     }
 
@@ -174,7 +205,7 @@ impl Admission {
 
     /// The tenant of the presented key and its cap: two point reads of records
     /// the guest reads anyway. Anything unknown or unreadable is anonymous.
-    async fn tenant(&self, headers: &HeaderMap) -> (Tenant, u32) {
+    async fn tenant(&self, headers: &HeaderMap, prefetched: &mut Prefetched) -> (Tenant, u32) {
         let anonymous = (Tenant::Anonymous, self.anonymous);
         let Some(secret) = presented_key(
             headers.get(AUTHORIZATION).map(|v| v.as_bytes()),
@@ -182,21 +213,35 @@ impl Admission {
         ) else {
             return anonymous;
         };
-        let Some(key) = self.read::<KeyOrg>(KeyName::of(secret).as_str()).await else {
+        let name = KeyName::of(secret);
+        let Some(key) = self.read::<KeyOrg>(name.as_str(), prefetched).await else {
             return anonymous;
         };
         let cap = self
-            .read::<OrgCap>(&org_key(&key.org_id))
+            .read::<OrgCap>(&org_key(&key.org_id), prefetched)
             .await
             .and_then(|o| o.max_in_flight)
             .unwrap_or(self.org_default);
         (Tenant::Org(key.org_id.into()), cap)
     }
 
-    async fn read<T: for<'de> Deserialize<'de>>(&self, key: &str) -> Option<T> {
+    /// Reads and decodes `key`, keeping what was read (present or absent) in
+    /// `prefetched`.
+    async fn read<T: for<'de> Deserialize<'de>>(
+        &self,
+        key: &str,
+        prefetched: &mut Prefetched,
+    ) -> Option<T> {
         match self.kv.get(key).await {
-            Ok(Some(bytes)) => serde_json::from_slice(&bytes).ok(),
-            Ok(None) => None,
+            Ok(Some(bytes)) => {
+                let decoded = serde_json::from_slice(&bytes).ok();
+                prefetched.0.push((key.into(), Some(bytes)));
+                decoded
+            }
+            Ok(None) => {
+                prefetched.0.push((key.into(), None));
+                None
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "admission could not read a record");
                 None

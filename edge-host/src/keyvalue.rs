@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use wasmtime::component::{HasData, Resource, ResourceTable};
 
-use crate::kv::{Kv, KvError};
+use crate::admission::Prefetched;
+use crate::kv::{DEFAULT_STORE, Kv, KvError};
 use crate::metrics::{KvOp, kv_timed};
 
 pub(crate) mod bindings {
@@ -102,6 +103,8 @@ pub struct KvView<'a> {
     pub table: &'a mut ResourceTable,
     /// The instance's counter increments.
     pub journal: &'a mut CounterJournal,
+    /// Records admission read for this request, served to the guest's first read.
+    pub(crate) prefetched: &'a mut Prefetched,
     /// The shared store.
     pub host: &'a KvHost,
 }
@@ -137,6 +140,13 @@ impl KvView<'_> {
     fn bucket(&self, b: &Resource<Bucket>) -> wasmtime::Result<Arc<str>> {
         Ok(self.table.get(b)?.store.clone())
     }
+
+    /// Forgets what admission read for `key` in `store`: the guest's own write wins.
+    fn wrote(&mut self, store: &str, key: &str) {
+        if store == DEFAULT_STORE {
+            self.prefetched.forget(key);
+        }
+    }
 }
 
 impl store::Host for KvView<'_> {
@@ -154,6 +164,11 @@ impl store::Host for KvView<'_> {
 impl store::HostBucket for KvView<'_> {
     async fn get(&mut self, b: Resource<Bucket>, key: String) -> KvResult<Option<Vec<u8>>> {
         let store = self.bucket(&b)?;
+        if &*store == DEFAULT_STORE
+            && let Some(value) = self.prefetched.take(&key)
+        {
+            return Ok(Ok(value));
+        }
         Ok(
             kv_timed(KvOp::Get, self.host.kv.backend().get(&store, &key))
                 .await
@@ -163,6 +178,7 @@ impl store::HostBucket for KvView<'_> {
 
     async fn set(&mut self, b: Resource<Bucket>, key: String, value: Vec<u8>) -> KvResult<()> {
         let store = self.bucket(&b)?;
+        self.wrote(&store, &key);
         Ok(
             kv_timed(KvOp::Set, self.host.kv.backend().set(&store, &key, &value))
                 .await
@@ -172,6 +188,7 @@ impl store::HostBucket for KvView<'_> {
 
     async fn delete(&mut self, b: Resource<Bucket>, key: String) -> KvResult<()> {
         let store = self.bucket(&b)?;
+        self.wrote(&store, &key);
         Ok(
             kv_timed(KvOp::Delete, self.host.kv.backend().delete(&store, &key))
                 .await
@@ -316,6 +333,9 @@ impl batch::Host for KvView<'_> {
         key_values: Vec<(String, Vec<u8>)>,
     ) -> KvResult<()> {
         let store = self.bucket(&b)?;
+        for (key, _) in &key_values {
+            self.wrote(&store, key);
+        }
         Ok(kv_timed(
             KvOp::SetMany,
             self.host.kv.backend().set_many(&store, &key_values),
@@ -326,6 +346,9 @@ impl batch::Host for KvView<'_> {
 
     async fn delete_many(&mut self, b: Resource<Bucket>, keys: Vec<String>) -> KvResult<()> {
         let store = self.bucket(&b)?;
+        for key in &keys {
+            self.wrote(&store, key);
+        }
         Ok(kv_timed(
             KvOp::DeleteMany,
             self.host.kv.backend().delete_many(&store, &keys),

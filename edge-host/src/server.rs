@@ -31,7 +31,7 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use crate::admission::{Admission, Admitted, EdgeLimits};
+use crate::admission::{Admission, Admitted, EdgeLimits, Prefetched};
 use crate::clock::GuestClock;
 use crate::error_response::{Body, HostError, header_timeout_bytes};
 use crate::guest_deadline::{self, DeadlineExceeded, GuestBudget};
@@ -158,6 +158,7 @@ pub(crate) struct HostState {
     hooks: OutboundHooks,
     kv: KvHost,
     journal: CounterJournal,
+    prefetched: Prefetched,
     budget: GuestBudget,
     settings: Settings,
 }
@@ -195,7 +196,7 @@ struct Shared {
 }
 
 impl Shared {
-    fn new_store(&self) -> Store<HostState> {
+    fn new_store(&self, prefetched: Prefetched) -> Store<HostState> {
         // Guest stdout/stderr go to ours (the component's own log lines); no
         // environment, arguments or preopened directories.
         let wasi = WasiCtxBuilder::new()
@@ -212,6 +213,7 @@ impl Shared {
                 hooks: OutboundHooks::new(self.outbound.clone()),
                 kv: self.kv.clone(),
                 journal: CounterJournal::default(),
+                prefetched,
                 budget: GuestBudget::new(
                     self.limits.guest_cpu_limit,
                     self.limits.guest_response_deadline,
@@ -242,6 +244,7 @@ impl Shared {
         keyvalue::add_to_linker(&mut linker, |s: &mut HostState| KvView {
             table: &mut s.table,
             journal: &mut s.journal,
+            prefetched: &mut s.prefetched,
             host: &s.kv,
         })
         .map_err(component_err)?;
@@ -275,7 +278,7 @@ impl Shared {
         let pre = self.core.as_ref().ok_or_else(|| {
             EdgeError::Component("the component does not export tollgate:gateway/policy".into())
         })?;
-        let mut store = self.new_store();
+        let mut store = self.new_store(Prefetched::default());
         let core = pre
             .instantiate_async(&mut store)
             .await
@@ -652,13 +655,20 @@ async fn admit_and_run(
     req: Request<Incoming>,
     org: &mut Option<Arc<str>>,
 ) -> Result<Response<Body>, HostError> {
-    let slot = shared.admission.admit(req.headers()).await?;
+    let mut slot = shared.admission.admit(req.headers()).await?;
     *org = slot.org();
+    let prefetched = slot.take_prefetched();
     let (parts, body) = req.into_parts();
     let body = intake::read_body(&parts.headers, body, shared.limits.body_read_timeout).await?;
     let admitted = shared.admission.instance(slot).await?;
     let body = Full::new(body).map_err(wasmtime_wasi_http::Error::from);
-    run_guest(shared, Request::from_parts(parts, body), admitted).await
+    run_guest(
+        shared,
+        Request::from_parts(parts, body),
+        admitted,
+        prefetched,
+    )
+    .await
 }
 
 type Guest = JoinHandle<(wasmtime::Result<()>, Store<HostState>)>;
@@ -667,6 +677,7 @@ async fn run_guest<B>(
     shared: &Shared,
     req: Request<B>,
     admitted: Admitted,
+    prefetched: Prefetched,
 ) -> Result<Response<Body>, HostError>
 where
     B: hyper::body::Body<Data = bytes::Bytes, Error = wasmtime_wasi_http::Error> + Send + 'static,
@@ -675,7 +686,7 @@ where
         tracing::error!(error = %e, "gateway component failed");
         HostError::Gateway
     };
-    let mut store = shared.new_store();
+    let mut store = shared.new_store(prefetched);
     let answered = store.data().budget.answered_flag();
     let (tx, mut rx) = oneshot::channel();
     let req = store

@@ -271,3 +271,98 @@ async fn counters_expire_in_memory_and_sqlite() {
         );
     }
 }
+
+/// Events [`crash_child_writes_then_dies`] writes before it dies.
+const CRASH_EVENTS: i64 = 200;
+
+/// Run by [`a_crash_loses_no_committed_spool_write`] in a child process: writes
+/// usage events and counts them as the component does (an event, then the pending
+/// counter), then dies without closing the store or checkpointing the WAL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_child_writes_then_dies() {
+    let Some(path) = std::env::var_os("TOLLGATE_KV_CRASH_CHILD") else {
+        return; // Only meaningful as the child.
+    };
+    let kv = Kv::open(&KvConfig::Sqlite(path.into())).unwrap();
+    for i in 0..CRASH_EVENTS {
+        kv.set(&format!("usage:{i:04}"), b"{}").await.unwrap();
+        kv.increment("spool:pending", 1).await.unwrap();
+    }
+    // As a crash: no destructor, no checkpoint, no close.
+    std::process::abort();
+}
+
+/// What a crash of the edge can lose from its SQLite store: nothing it committed.
+/// Every write is its own committed transaction in the WAL (the checkpointer copies
+/// the WAL back into the file later, off the request path); SQLite replays the WAL
+/// on the next open. Only an OS crash or power cut can lose the commits of the last
+/// moments (`synchronous = NORMAL` syncs the WAL at checkpoints, not per commit).
+#[test]
+fn a_crash_loses_no_committed_spool_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kv.db");
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "crash_child_writes_then_dies", "--nocapture"])
+        .env("TOLLGATE_KV_CRASH_CHILD", &path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!status.success(), "the child died abnormally: {status}");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let kv = Kv::open(&KvConfig::Sqlite(path)).unwrap();
+    let keys = rt.block_on(kv.list_keys()).unwrap();
+    let events = keys.iter().filter(|k| k.starts_with("usage:")).count();
+    assert_eq!(
+        events as i64, CRASH_EVENTS,
+        "every committed event survives"
+    );
+    assert_eq!(
+        rt.block_on(kv.counter("spool:pending")).unwrap(),
+        CRASH_EVENTS
+    );
+}
+
+/// A write waits for another connection's write lock (here: another "process"
+/// holding it for 300 ms) instead of failing, and the wait does not stall the
+/// runtime's one worker: other tasks run meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn sqlite_write_waits_for_another_writers_lock_off_the_worker() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (dir, kv) = sqlite();
+    let path = dir.path().join("nested/dir/kv.db");
+    let locked = Arc::new(std::sync::Barrier::new(2));
+    let holder = {
+        let locked = locked.clone();
+        std::thread::spawn(move || {
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+            locked.wait();
+            std::thread::sleep(Duration::from_millis(300));
+            conn.execute_batch("COMMIT").unwrap();
+        })
+    };
+    tokio::task::spawn_blocking(move || locked.wait())
+        .await
+        .unwrap();
+    let ticks = Arc::new(AtomicUsize::new(0));
+    let ticker = {
+        let ticks = ticks.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                ticks.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    tokio::task::yield_now().await;
+    let started = std::time::Instant::now();
+    assert_eq!(kv.increment("n", 1).await.unwrap(), 1);
+    assert!(started.elapsed() >= Duration::from_millis(200), "it waited");
+    let ticked = ticks.load(Ordering::Relaxed);
+    assert!(ticked >= 5, "only {ticked} ticks while the write waited");
+    ticker.abort();
+    holder.join().unwrap();
+}

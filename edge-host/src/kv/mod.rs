@@ -80,6 +80,10 @@ pub enum KvError {
         /// The offending key.
         key: String,
     },
+    /// Another writer held the store's lock for longer than the edge waits
+    /// (SQLite). Worded as SQLite words it, which the component recognises.
+    #[error("database is locked")]
+    Busy,
     /// The backend failed (I/O, SQLite, connection).
     #[error("key-value backend error: {0}")]
     Backend(String),

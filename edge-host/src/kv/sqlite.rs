@@ -7,6 +7,9 @@
 //! transactions, which take SQLite's write lock up front and so are atomic
 //! across connections and processes.
 //!
+//! Statements run inline on the async worker (they take microseconds); only a
+//! wait on another writer's lock moves off it (see `SqliteKv::run`).
+//!
 //! Counters expire [`COUNTER_TTL`] after creation, as in Redis. Spin's table is
 //! left as Spin defines it: expiries live in a side table of this edge's own,
 //! and a periodic sweep deletes expired counters from both (giving counters
@@ -73,11 +76,17 @@ pub struct SqliteKv {
     next: AtomicUsize,
     ttl: Duration,
     sweeps: SweepSchedule,
+    _checkpoints: Checkpointer,
 }
 
 impl From<rusqlite::Error> for KvError {
     fn from(e: rusqlite::Error) -> Self {
-        KvError::Backend(e.to_string())
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                KvError::Busy
+            }
+            _ => KvError::Backend(e.to_string()),
+        }
     }
 }
 
@@ -98,12 +107,14 @@ impl SqliteKv {
             .map(|i| open_retrying(path, i == 0).map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| KvError::Backend(format!("opening {}: {e}", path.display())))?;
+        let checkpoints = Checkpointer::start(path)?;
         Ok(SqliteKv {
             path: path.to_path_buf(),
             conns,
             next: AtomicUsize::new(0),
             ttl,
             sweeps: SweepSchedule::new(ttl),
+            _checkpoints: checkpoints,
         })
     }
 
@@ -112,14 +123,16 @@ impl SqliteKv {
         &self.path
     }
 
-    /// A free connection if there is one, else waits on the next in turn.
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    /// A free connection, if one is.
+    fn free_conn(&self) -> Option<MutexGuard<'_, Connection>> {
         let start = self.next.fetch_add(1, Ordering::Relaxed);
-        for i in 0..self.conns.len() {
-            if let Ok(c) = self.conns[(start + i) % self.conns.len()].try_lock() {
-                return c;
-            }
-        }
+        (0..self.conns.len())
+            .find_map(|i| self.conns[(start + i) % self.conns.len()].try_lock().ok())
+    }
+
+    /// The next connection in turn, waiting for it.
+    fn next_conn(&self) -> MutexGuard<'_, Connection> {
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
         // A statement that panicked leaves no open transaction behind (rusqlite
         // rolls back on drop), so a poisoned connection is still usable.
         self.conns[start % self.conns.len()]
@@ -127,20 +140,37 @@ impl SqliteKv {
             .unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Runs `f` on a pooled connection. Statements take microseconds, so they
-    /// run inline; on a multi-threaded runtime `block_in_place` keeps a rare
-    /// lock wait (another process writing) from stalling the worker's other tasks.
+    /// Runs `f` on a pooled connection. Statements take microseconds, so they run
+    /// inline on the calling task, never waiting: connections have no busy
+    /// timeout. Only when every connection is taken or another writer holds the
+    /// lock does `f` run again, waiting up to [`BUSY_TIMEOUT`], and then (on a
+    /// multi-threaded runtime) in `block_in_place`, so the wait does not stall
+    /// the worker's other tasks. Handing the worker off costs a thread switch,
+    /// which is why it is not done for every statement. `f` is all-or-nothing
+    /// (one transaction) or idempotent, so running it again is safe.
     fn run<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Connection) -> Result<T, KvError>,
+        f: impl Fn(&mut Connection) -> Result<T, KvError>,
     ) -> KvFuture<'static, T> {
-        let call = || f(&mut self.conn());
+        if let Some(mut conn) = self.free_conn() {
+            match f(&mut conn) {
+                Err(KvError::Busy) => {}
+                done => return Box::pin(ready(done)),
+            }
+        }
+        let wait = || {
+            let mut conn = self.next_conn();
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            let result = f(&mut conn);
+            conn.busy_timeout(Duration::ZERO)?;
+            result
+        };
         let multi_thread = tokio::runtime::Handle::try_current()
             .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
         let result = if multi_thread {
-            tokio::task::block_in_place(call)
+            tokio::task::block_in_place(wait)
         } else {
-            call()
+            wait()
         };
         Box::pin(ready(result))
     }
@@ -172,12 +202,71 @@ fn open_connection(path: &Path, create: bool) -> rusqlite::Result<Connection> {
     // WAL: readers never block on the admin service's writes, and vice versa.
     let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     conn.execute_batch("PRAGMA synchronous = NORMAL")?;
+    // Pages are read from the mapped file, not copied in by read(2).
+    pragma(&conn, "PRAGMA mmap_size = 268435456")?;
+    // No checkpoint on a request's commit (it would write back the WAL and sync
+    // the file while a request waits): the `Checkpointer` thread does it.
+    pragma(&conn, "PRAGMA wal_autocheckpoint = 0")?;
     if create {
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(EXPIRY_SCHEMA)?;
     }
     conn.set_prepared_statement_cache_capacity(32);
+    // Statements do not wait on a lock: `SqliteKv::run` waits, off the worker.
+    conn.busy_timeout(Duration::ZERO)?;
     Ok(conn)
+}
+
+/// Runs a PRAGMA, whatever row it answers with.
+fn pragma(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.query_row(sql, [], |_| Ok(())).optional()?;
+    Ok(())
+}
+
+/// How often the checkpointer copies the WAL back into the database file.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
+
+/// A thread of its own that checkpoints the WAL every [`CHECKPOINT_INTERVAL`]
+/// (passive: it never waits for readers or writers), so the file sync a
+/// checkpoint makes is never on a request's path; stopped on drop. Between
+/// checkpoints the WAL holds the commits (a crash loses none of them: SQLite
+/// replays the WAL on the next open).
+struct Checkpointer {
+    stop: std::sync::Arc<(Mutex<bool>, std::sync::Condvar)>,
+}
+
+impl Checkpointer {
+    fn start(path: &Path) -> Result<Checkpointer, KvError> {
+        let conn = open_retrying(path, false)
+            .map_err(|e| KvError::Backend(format!("opening {}: {e}", path.display())))?;
+        let stop = std::sync::Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let flag = stop.clone();
+        std::thread::Builder::new()
+            .name("tollgate-kv-checkpoint".into())
+            .spawn(move || {
+                let (lock, wake) = &*flag;
+                let mut stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
+                while !*stopped {
+                    stopped = wake
+                        .wait_timeout(stopped, CHECKPOINT_INTERVAL)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                    if let Err(e) = pragma(&conn, "PRAGMA wal_checkpoint(PASSIVE)") {
+                        tracing::warn!(error = %e, "WAL checkpoint failed");
+                    }
+                }
+            })
+            .map_err(|e| KvError::Backend(format!("starting the checkpoint thread: {e}")))?;
+        Ok(Checkpointer { stop })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        let (lock, wake) = &*self.stop;
+        *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        wake.notify_one();
+    }
 }
 
 /// A stored value as bytes. Spin itself stores counters as SQLite integers;
