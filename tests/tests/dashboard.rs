@@ -683,8 +683,39 @@ async fn dashboard_refuses_missing_sessions_forged_posts_and_other_tenants() {
         assert_eq!(status, 404, "{path}: {body}");
         assert!(!body.contains("Theirs"), "{path}");
     }
+    // A member sees key actions only on keys they created, as the API allows.
+    let (admins_key, _) = cp.key(&mine, json!({"name": "admins"})).await;
+    let (status, own) = cp
+        .api_as(
+            &member_token,
+            Method::POST,
+            &format!("/api/organizations/{mine}/keys"),
+            Some(json!({"name": "own"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{own}");
+    let own_key = own["id"].as_str().expect("key id");
     let (status, _, html) = page(&http, &base, &format!("/orgs/{mine}/keys"), &cookie).await;
     assert_eq!(status, 200);
+    let row = |id: &str| {
+        html.split(&format!("data-key=\"{id}\""))
+            .nth(1)
+            .and_then(|r| r.split("</tr>").next())
+            .unwrap_or_else(|| panic!("no row for {id}"))
+            .to_string()
+    };
+    assert!(
+        row(own_key).contains("/rotate"),
+        "own key: {}",
+        row(own_key)
+    );
+    let theirs_row = row(&admins_key);
+    assert!(
+        !theirs_row.contains("/rotate")
+            && !theirs_row.contains("/revoke")
+            && !theirs_row.contains("/edit"),
+        "another's key offers actions to a member: {theirs_row}"
+    );
     let csrf = csrf_of(&html);
     // Missing, wrong, or another site's CSRF: 403, and no key is made.
     let keys = format!("/orgs/{mine}/keys");
@@ -737,7 +768,8 @@ async fn dashboard_refuses_missing_sessions_forged_posts_and_other_tenants() {
             None,
         )
         .await;
-    assert_eq!(listed.as_array().map(Vec::len), Some(0), "{listed}");
+    // Only the two keys made above through the API: no forged post made one.
+    assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
     assert_eq!(
         post(
             &http,
@@ -757,7 +789,8 @@ async fn dashboard_refuses_missing_sessions_forged_posts_and_other_tenants() {
             None,
         )
         .await;
-    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    // The two API keys and the one the valid post made.
+    assert_eq!(listed.as_array().map(Vec::len), Some(3), "{listed}");
     // Another session's CSRF token does not pass for this one.
     let (_, other_cookie) = sign_in(&http, &base, &member_token, HeaderMap::new()).await;
     assert_eq!(

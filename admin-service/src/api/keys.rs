@@ -68,6 +68,9 @@ pub struct KeyView {
     pub status: String,
     /// Creation time.
     pub created_at: String,
+    /// The user who created the key (members may edit, rotate and revoke only
+    /// their own); `null` for keys made with a platform-admin token.
+    pub created_by: Option<String>,
     /// Revocation time.
     pub revoked_at: Option<String>,
 }
@@ -95,6 +98,7 @@ fn key_view(r: &stored::KeyRow) -> Result<KeyView, ApiError> {
         status: k.status,
         created_at: rfc3339(r.created_at_ms),
         revoked_at: r.revoked_at_ms.map(rfc3339),
+        created_by: k.created_by,
     })
 }
 

@@ -22,12 +22,23 @@ async fn render_page(
     new_key: Value,
 ) -> Result<Html<String>, UiError> {
     let mut ctx = org_context(api, session, org_id, "keys").await?;
-    ctx["keys"] = api
+    let mut keys = api
         .get(
             &session.token_id,
             &format!("/api/organizations/{}/keys?limit=500", segment(org_id)?),
         )
         .await?;
+    // Admins manage every key; members only those they created (as the API rules).
+    let admin = ctx["can"]["manage"].as_bool().unwrap_or(false);
+    let me = api.get(&session.token_id, "/api/me").await?;
+    let my_id = me["user"]["id"].as_str().map(str::to_string);
+    if let Some(list) = keys.as_array_mut() {
+        for k in list {
+            let mine = my_id.is_some() && k["created_by"].as_str() == my_id.as_deref();
+            k["manage"] = Value::Bool(admin || mine);
+        }
+    }
+    ctx["keys"] = keys;
     ctx["new_key"] = new_key;
     Ok(render("org_keys.html", &ctx)?)
 }
