@@ -3,6 +3,7 @@
 use sqlx::{Any, AnyConnection, Executor};
 
 use crate::store::db::Db;
+use crate::store::query::org_page;
 
 /// An invitation (never with its secret; only the hash is stored).
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -74,14 +75,7 @@ pub async fn list(
     after: i64,
     limit: i64,
 ) -> Result<Vec<InvitationRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "{SELECT} WHERE org_id = $1 AND rowid > $2 ORDER BY rowid LIMIT $3"
-    ))
-    .bind(org_id)
-    .bind(after)
-    .bind(limit)
-    .fetch_all(db)
-    .await
+    org_page(db, SELECT, org_id, after, limit).await
 }
 
 /// The org of an invitation.

@@ -4,6 +4,7 @@
 use sqlx::{Any, AnyConnection, Executor, FromRow};
 
 use crate::store::db::Db;
+use crate::store::query::org_page;
 
 /// Columns of a `virtual_keys` row.
 const KEY_COLUMNS: &str = "id, org_id, team_id, agent_id, name, key_prefix, key_hash, \
@@ -121,15 +122,8 @@ pub async fn list_in_org(
     after: i64,
     limit: i64,
 ) -> Result<Vec<PagedKeyRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT rowid AS page_key, {KEY_COLUMNS} FROM virtual_keys
-         WHERE org_id = $1 AND rowid > $2 ORDER BY rowid LIMIT $3"
-    ))
-    .bind(org_id)
-    .bind(after)
-    .bind(limit)
-    .fetch_all(db)
-    .await
+    let select = format!("SELECT rowid AS page_key, {KEY_COLUMNS} FROM virtual_keys");
+    org_page(db, &select, org_id, after, limit).await
 }
 
 /// How the policy explainer names a key.

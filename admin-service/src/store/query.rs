@@ -3,7 +3,32 @@
 //! (SQLite reads `$N` as the N-th argument too).
 
 use sqlx::any::{AnyArguments, AnyRow};
-use sqlx::{Any, Arguments, Encode, Executor, Type};
+use sqlx::{Any, Arguments, Encode, Executor, FromRow, Type};
+
+use crate::store::db::Db;
+
+/// Up to `limit` rows of one org after row id `after`, in creation order: the keyset
+/// page every org-scoped listing uses. `select` is `SELECT … FROM <table>` with no
+/// WHERE clause.
+pub async fn org_page<T>(
+    db: &Db,
+    select: &str,
+    org_id: &str,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<T>, sqlx::Error>
+where
+    T: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
+{
+    sqlx::query_as(&format!(
+        "{select} WHERE org_id = $1 AND rowid > $2 ORDER BY rowid LIMIT $3"
+    ))
+    .bind(org_id)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
 
 /// A statement built from fragments, each bound value numbered in order.
 pub struct Sql {
