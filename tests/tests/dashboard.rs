@@ -165,6 +165,23 @@ impl Browser {
         self.wait(css).await.text().await.expect("text")
     }
 
+    /// Waits until an element reads `expected`: script that settles a promise (the
+    /// clipboard) updates the page after the click has returned.
+    async fn wait_text(&self, css: &str, expected: &str) {
+        let start = Instant::now();
+        loop {
+            let now = self.text(css).await;
+            if now == expected {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "{css} reads {now:?}, never {expected:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     async fn count(&self, css: &str) -> usize {
         self.client
             .find_all(Locator::Css(css))
@@ -391,7 +408,7 @@ async fn dashboard_flows_in_a_real_browser() {
     let key = b.text("#new-key").await;
     assert!(key.starts_with("sk-") || key.len() > 20, "{key}");
     b.click("#copy-key").await;
-    assert_eq!(b.text("#copy-key").await, "Copied");
+    b.wait_text("#copy-key", "Copied").await;
     b.shot("key-shown-once").await;
     b.client.refresh().await.expect("reload");
     b.wait("#keys").await;
