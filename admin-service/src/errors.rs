@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
 
 /// An error returned by a handler, rendered as the API's JSON error body.
 #[derive(Debug, thiserror::Error)]
@@ -203,16 +203,39 @@ impl From<serde_json::Error> for ApiError {
     }
 }
 
+/// The body of every error response.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// The error itself.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Human-readable message; names the field when one is at fault.
+    pub message: String,
+    /// Broad class: `invalid_request_error`, `authentication_error`, `permission_error`,
+    /// `not_found_error`, `conflict_error`, `rate_limit_error` or `api_error`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Machine-readable reason (`invalid_value`, `duplicate`, ...).
+    pub code: &'static str,
+    /// Path of the offending field (`ip_allow[2]`, `config.budgets.period`), or `null`.
+    pub field: Option<String>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({
-            "error": {
-                "message": self.message,
-                "type": self.kind,
-                "code": self.code,
-                "field": self.field,
-            }
-        });
+        let body = ErrorBody {
+            error: ErrorDetail {
+                message: self.message,
+                kind: self.kind,
+                code: self.code,
+                field: self.field,
+            },
+        };
         (self.status, Json(body)).into_response()
     }
 }

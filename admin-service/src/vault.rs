@@ -642,7 +642,7 @@ fn has_credentials(text: &str) -> bool {
 }
 
 /// One key ring as the key status shows it: ids only, never key bytes.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RingView {
     /// Whether any key is configured.
     pub configured: bool,
@@ -663,7 +663,7 @@ impl RingView {
 }
 
 /// `GET /api/platform/keys` body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct KeyStatus {
     /// The master key ring.
     pub master: RingView,
@@ -693,6 +693,14 @@ async fn key_status(st: &AppState) -> ApiResult<KeyStatus> {
 }
 
 /// `GET /api/platform/keys`: key ids in use, never keys (platform admin).
+#[utoipa::path(
+    get,
+    path = "/api/platform/keys",
+    tag = "keys-management",
+    summary = "Key ids of the master key and edge key rings, data keys per master key, and the edge key pushed records are sealed under; never key material (platform admin).",
+    responses((status = 200, description = "OK", body = KeyStatus)),
+    security(("bearer" = [])),
+)]
 pub async fn get_keys(State(st): State<AppState>, actor: Actor) -> ApiResult<Json<KeyStatus>> {
     actor.require_platform_admin()?;
     Ok(Json(key_status(&st).await?))
@@ -706,6 +714,14 @@ fn key_error(code: &'static str, e: &VaultError) -> ApiError {
 
 /// `POST /api/platform/master-key/rotate`: reads the master key file again and
 /// re-wraps every data key under its first key (platform admin).
+#[utoipa::path(
+    post,
+    path = "/api/platform/master-key/rotate",
+    tag = "keys-management",
+    summary = "Read the master key file again and re-wrap every org data key under its first key, while serving (platform admin).",
+    responses((status = 200, description = "OK", body = KeyStatus)),
+    security(("bearer" = [])),
+)]
 pub async fn rotate_master_key(
     State(st): State<AppState>,
     actor: Actor,
@@ -723,6 +739,14 @@ pub async fn rotate_master_key(
 /// `POST /api/platform/edge-keys/rotate`: reads the edge key file again and
 /// re-seals and re-pushes every org record with a credential under its first key
 /// (platform admin).
+#[utoipa::path(
+    post,
+    path = "/api/platform/edge-keys/rotate",
+    tag = "keys-management",
+    summary = "Read the edge key file again and re-seal and re-push every org record with a credential under its first key (platform admin).",
+    responses((status = 200, description = "OK", body = KeyStatus)),
+    security(("bearer" = [])),
+)]
 pub async fn rotate_edge_keys(
     State(st): State<AppState>,
     actor: Actor,

@@ -24,7 +24,7 @@ pub use decision::{Denial, Facts, Subject, authorize};
 pub use limits::{
     Budget, BudgetPeriod, Estimate, Headroom, Limits, Meter, Metric, RateHeaders, Scope,
 };
-pub use models::{ModelPattern, ModelSet};
+pub use models::{MAX_MODEL_LEN, ModelPattern, ModelSet};
 pub use pricing::ModelPrice;
 pub use records::{
     AgentRecord, KeyRecord, KeyStatus, OrgRecord, ProviderRoute, SCHEMA_VERSION, TeamRecord,

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// Longest model name or pattern accepted.
+/// Longest model name or pattern accepted, in characters.
 pub const MAX_MODEL_LEN: usize = 256;
 
 /// A model name or a pattern where `*` matches any run of characters (`gpt-4o*`, `*`).
@@ -68,7 +68,7 @@ impl TryFrom<String> for ModelPattern {
         if s.is_empty() {
             return Err(PatternError::Empty);
         }
-        if s.len() > MAX_MODEL_LEN {
+        if s.chars().count() > MAX_MODEL_LEN {
             return Err(PatternError::TooLong);
         }
         if s.chars().any(|c| c.is_whitespace() || c.is_control()) {

@@ -19,7 +19,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 /// An agent as returned by the API.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AgentView {
     /// Id.
     pub id: String,
@@ -88,7 +88,8 @@ async fn authorized_agent(
 }
 
 /// Query of `GET /api/agents`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AgentFilter {
     #[serde(default)]
@@ -102,6 +103,15 @@ pub struct AgentFilter {
 }
 
 /// `GET /api/agents`: agents the caller can see, optionally of one org.
+#[utoipa::path(
+    get,
+    path = "/api/agents",
+    tag = "agents",
+    summary = "List visible agents; ?org_id= filters.",
+    params(AgentFilter),
+    responses((status = 200, description = "One page; more follow while the `x-next-cursor` header is present", body = Vec<AgentView>, headers(("x-next-cursor" = String, description = "Cursor of the next page (absent on the last page)")))),
+    security(("bearer" = [])),
+)]
 pub async fn list_agents(
     State(st): State<AppState>,
     actor: Actor,
@@ -130,7 +140,7 @@ pub async fn list_agents(
 }
 
 /// Body of `POST /api/agents`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAgent {
     name: String,
@@ -143,6 +153,15 @@ pub struct CreateAgent {
 }
 
 /// `POST /api/agents`: platform admins (any org, default internal) or admins of the target org.
+#[utoipa::path(
+    post,
+    path = "/api/agents",
+    tag = "agents",
+    summary = "Create an agent (platform admin, or admin+ of org_id).",
+    request_body = CreateAgent,
+    responses((status = 201, description = "Created", body = AgentView)),
+    security(("bearer" = [])),
+)]
 pub async fn create_agent(
     State(st): State<AppState>,
     actor: Actor,
@@ -185,6 +204,15 @@ pub async fn create_agent(
 }
 
 /// `GET /api/agents/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/agents/{id}",
+    tag = "agents",
+    summary = "Agent detail (viewer+ of its org).",
+    params(("id" = String, Path, description = "id")),
+    responses((status = 200, description = "OK", body = AgentView)),
+    security(("bearer" = [])),
+)]
 pub async fn get_agent(
     State(st): State<AppState>,
     actor: Actor,
@@ -198,7 +226,7 @@ pub async fn get_agent(
 /// Body of `PATCH /api/agents/{id}`: `billingRate` (as in the AgenticMail API; `null`
 /// reverts to the org's default rate) from `billingRateEffectiveFrom` (a day of the
 /// current UTC month, default today), `name`, `active`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateAgent {
     #[serde(
@@ -222,6 +250,16 @@ pub struct UpdateAgent {
 }
 
 /// `PATCH /api/agents/{id}`: owners set the rate; admins rename and (de)activate.
+#[utoipa::path(
+    patch,
+    path = "/api/agents/{id}",
+    tag = "agents",
+    summary = "Update an agent: billingRate from billingRateEffectiveFrom (owner), name, active (admin+).",
+    params(("id" = String, Path, description = "id")),
+    request_body = UpdateAgent,
+    responses((status = 200, description = "OK", body = AgentView)),
+    security(("bearer" = [])),
+)]
 pub async fn update_agent(
     State(st): State<AppState>,
     actor: Actor,
@@ -267,7 +305,7 @@ pub async fn update_agent(
 }
 
 /// Body of `POST /api/agents/{id}/assign-org`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssignOrg {
     #[serde(alias = "orgId")]
@@ -288,6 +326,16 @@ async fn move_agent(st: &AppState, id: &str, to: &str) -> ApiResult<AgentView> {
 
 /// `POST /api/agents/{id}/assign-org`: moves the agent (from any org) to `org_id`.
 /// Needs admin in both the source and the target org (platform admins: anywhere).
+#[utoipa::path(
+    post,
+    path = "/api/agents/{id}/assign-org",
+    tag = "agents",
+    summary = "Assign the agent to org_id, moving it from its current org (admin+ of both).",
+    params(("id" = String, Path, description = "id")),
+    request_body = AssignOrg,
+    responses((status = 200, description = "OK", body = AgentView)),
+    security(("bearer" = [])),
+)]
 pub async fn assign_org(
     State(st): State<AppState>,
     actor: Actor,
@@ -321,6 +369,15 @@ pub async fn assign_org(
 }
 
 /// `POST /api/agents/{id}/unassign-org`: returns the agent to the internal org.
+#[utoipa::path(
+    post,
+    path = "/api/agents/{id}/unassign-org",
+    tag = "agents",
+    summary = "Return the agent to the internal org (admin+).",
+    params(("id" = String, Path, description = "id")),
+    responses((status = 200, description = "OK", body = AgentView)),
+    security(("bearer" = [])),
+)]
 pub async fn unassign_org(
     State(st): State<AppState>,
     actor: Actor,

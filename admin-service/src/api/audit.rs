@@ -15,7 +15,7 @@ use crate::store::audit;
 use crate::store::db::rfc3339;
 
 /// One audit entry.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// Sequence number.
     pub id: i64,
@@ -36,7 +36,8 @@ pub struct AuditEntry {
 }
 
 /// Query of the audit-log endpoints.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     #[serde(default)]
@@ -90,6 +91,15 @@ async fn read(st: &AppState, org_id: Option<&str>, q: AuditQuery) -> ApiResult<P
 }
 
 /// `GET /api/organizations/{id}/audit-log` (admin+).
+#[utoipa::path(
+    get,
+    path = "/api/organizations/{id}/audit-log",
+    tag = "audit",
+    summary = "The org's audit log, newest first: actor, action, entity, before/after with secrets redacted; ?actor=&action=&from=&to= (RFC 3339), ?limit= (≤1000) &cursor= (admin+).",
+    params(("id" = String, Path, description = "id"), AuditQuery),
+    responses((status = 200, description = "One page; more follow while the `x-next-cursor` header is present", body = Vec<AuditEntry>, headers(("x-next-cursor" = String, description = "Cursor of the next page (absent on the last page)")))),
+    security(("bearer" = [])),
+)]
 pub async fn org_audit_log(
     State(st): State<AppState>,
     actor: Actor,
@@ -101,6 +111,15 @@ pub async fn org_audit_log(
 }
 
 /// `GET /api/audit-log` (platform admin): every entry, platform-level ones included.
+#[utoipa::path(
+    get,
+    path = "/api/audit-log",
+    tag = "audit",
+    summary = "Every audit entry, platform-level ones included; same filters and paging (platform admin).",
+    params(AuditQuery),
+    responses((status = 200, description = "One page; more follow while the `x-next-cursor` header is present", body = Vec<AuditEntry>, headers(("x-next-cursor" = String, description = "Cursor of the next page (absent on the last page)")))),
+    security(("bearer" = [])),
+)]
 pub async fn audit_log(
     State(st): State<AppState>,
     actor: Actor,

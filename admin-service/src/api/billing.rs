@@ -13,7 +13,7 @@ use crate::billing::{AgentBilling, Billing, MonthRange, MonthSummary, compute, t
 use crate::errors::{ApiError, ApiResult};
 
 /// Body of `GET /api/organizations/{id}/billing-summary`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BillingSummary {
     /// The organization.
     pub org_id: String,
@@ -24,7 +24,7 @@ pub struct BillingSummary {
 }
 
 /// Body of `GET /api/organizations/{id}/billing`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BillingRecords {
     /// The organization.
     pub org_id: String,
@@ -49,6 +49,15 @@ async fn billing_of(
 
 /// `GET /api/organizations/{id}/billing-summary`: monthly revenue, token cost and
 /// margin with a per-agent breakdown (owners).
+#[utoipa::path(
+    get,
+    path = "/api/organizations/{id}/billing-summary",
+    tag = "billing",
+    summary = "Monthly revenue (agent rates pro-rated by days assigned), token cost, margin and margin %, per-agent breakdown; ?from=&to= (YYYY-MM) (owner).",
+    params(("id" = String, Path, description = "id")),
+    responses((status = 200, description = "OK", body = BillingSummary)),
+    security(("bearer" = [])),
+)]
 pub async fn billing_summary(
     State(st): State<AppState>,
     actor: Actor,
@@ -64,6 +73,15 @@ pub async fn billing_summary(
 }
 
 /// `GET /api/organizations/{id}/billing`: per-agent billing records (owners).
+#[utoipa::path(
+    get,
+    path = "/api/organizations/{id}/billing",
+    tag = "billing",
+    summary = "Per-agent billing records: month, agent, rate, days, tokens in/out, cost, revenue, margin (owner).",
+    params(("id" = String, Path, description = "id")),
+    responses((status = 200, description = "OK", body = BillingRecords)),
+    security(("bearer" = [])),
+)]
 pub async fn billing_records(
     State(st): State<AppState>,
     actor: Actor,
@@ -80,6 +98,15 @@ pub async fn billing_records(
 
 /// `GET /api/organizations/{id}/billing.csv`: the billing records as CSV (owners),
 /// for export before deleting an organization.
+#[utoipa::path(
+    get,
+    path = "/api/organizations/{id}/billing.csv",
+    tag = "billing",
+    summary = "The billing records as CSV, for export before deletion (owner).",
+    params(("id" = String, Path, description = "id")),
+    responses((status = 200, description = "CSV", content_type = "text/csv", body = String)),
+    security(("bearer" = [])),
+)]
 pub async fn billing_csv(
     State(st): State<AppState>,
     actor: Actor,

@@ -23,7 +23,7 @@ use crate::store::config as stored_config;
 use crate::store::db::{now_ms, rfc3339};
 use policy::ModelPattern;
 /// A catalog model as returned by the API.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ModelView {
     /// Public model name.
     pub name: String,
@@ -42,7 +42,7 @@ pub struct ModelView {
 }
 
 /// Body of `POST /api/models`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateModel {
     name: String,
@@ -58,7 +58,7 @@ pub struct CreateModel {
 }
 
 /// Body of `PATCH /api/models/{name}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateModel {
     #[serde(default, deserialize_with = "present")]
@@ -103,6 +103,15 @@ async fn fetch_model(pool: &AnyPool, name: &str) -> ApiResult<ModelView> {
 }
 
 /// `GET /api/models`: any authenticated caller.
+#[utoipa::path(
+    get,
+    path = "/api/models",
+    tag = "catalog",
+    summary = "Model catalog with access groups and prices per 1M tokens.",
+    params(PageQuery),
+    responses((status = 200, description = "One page; more follow while the `x-next-cursor` header is present", body = Vec<ModelView>, headers(("x-next-cursor" = String, description = "Cursor of the next page (absent on the last page)")))),
+    security(("bearer" = [])),
+)]
 pub async fn list_models(
     State(st): State<AppState>,
     _actor: Actor,
@@ -115,6 +124,15 @@ pub async fn list_models(
 }
 
 /// `GET /api/models/{name}`.
+#[utoipa::path(
+    get,
+    path = "/api/models/{name}",
+    tag = "catalog",
+    summary = "One catalog model.",
+    params(("name" = String, Path, description = "name")),
+    responses((status = 200, description = "OK", body = ModelView)),
+    security(("bearer" = [])),
+)]
 pub async fn get_model(
     State(st): State<AppState>,
     _actor: Actor,
@@ -124,6 +142,15 @@ pub async fn get_model(
 }
 
 /// `POST /api/models`: platform admins.
+#[utoipa::path(
+    post,
+    path = "/api/models",
+    tag = "catalog",
+    summary = "Add a catalog model (platform admin).",
+    request_body = CreateModel,
+    responses((status = 201, description = "Created", body = ModelView)),
+    security(("bearer" = [])),
+)]
 pub async fn create_model(
     State(st): State<AppState>,
     actor: Actor,
@@ -187,6 +214,16 @@ pub async fn create_model(
 }
 
 /// `PATCH /api/models/{name}`: platform admins.
+#[utoipa::path(
+    patch,
+    path = "/api/models/{name}",
+    tag = "catalog",
+    summary = "Update labels or prices (platform admin).",
+    params(("name" = String, Path, description = "name")),
+    request_body = UpdateModel,
+    responses((status = 200, description = "OK", body = ModelView)),
+    security(("bearer" = [])),
+)]
 pub async fn update_model(
     State(st): State<AppState>,
     actor: Actor,
@@ -222,6 +259,15 @@ pub async fn update_model(
 }
 
 /// `DELETE /api/models/{name}`: platform admins.
+#[utoipa::path(
+    delete,
+    path = "/api/models/{name}",
+    tag = "catalog",
+    summary = "Remove a catalog model (platform admin).",
+    params(("name" = String, Path, description = "name")),
+    responses((status = 204, description = "Done; no body")),
+    security(("bearer" = [])),
+)]
 pub async fn delete_model(
     State(st): State<AppState>,
     actor: Actor,
@@ -238,7 +284,7 @@ pub async fn delete_model(
 }
 
 /// An access group: a label and the catalog models carrying it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AccessGroupView {
     /// Label.
     pub name: String,
@@ -247,6 +293,15 @@ pub struct AccessGroupView {
 }
 
 /// `GET /api/access-groups`: labels derived from the catalog.
+#[utoipa::path(
+    get,
+    path = "/api/access-groups",
+    tag = "catalog",
+    summary = "Access groups and their member models.",
+    params(PageQuery),
+    responses((status = 200, description = "One page; more follow while the `x-next-cursor` header is present", body = Vec<AccessGroupView>, headers(("x-next-cursor" = String, description = "Cursor of the next page (absent on the last page)")))),
+    security(("bearer" = [])),
+)]
 pub async fn list_access_groups(
     State(st): State<AppState>,
     _actor: Actor,
@@ -269,33 +324,45 @@ pub async fn list_access_groups(
 }
 
 /// A route group as returned by the API.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RouteGroupView {
     /// Callable name of the group.
     pub name: String,
     /// Member models (names or patterns).
+    #[schema(schema_with = crate::model::schemas::model_patterns)]
     pub models: Vec<ModelPattern>,
     /// Creation time.
     pub created_at: String,
 }
 
 /// Body of `POST /api/route-groups`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRouteGroup {
     name: String,
+    #[schema(schema_with = crate::model::schemas::model_patterns)]
     models: Vec<ModelPattern>,
 }
 
 /// Body of `PATCH /api/route-groups/{name}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateRouteGroup {
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(schema_with = crate::model::schemas::model_patterns, nullable)]
     models: Option<Option<Vec<ModelPattern>>>,
 }
 
 /// `GET /api/route-groups`.
+#[utoipa::path(
+    get,
+    path = "/api/route-groups",
+    tag = "catalog",
+    summary = "Route groups.",
+    params(PageQuery),
+    responses((status = 200, description = "One page; more follow while the `x-next-cursor` header is present", body = Vec<RouteGroupView>, headers(("x-next-cursor" = String, description = "Cursor of the next page (absent on the last page)")))),
+    security(("bearer" = [])),
+)]
 pub async fn list_route_groups(
     State(st): State<AppState>,
     _actor: Actor,
@@ -317,6 +384,15 @@ pub async fn list_route_groups(
 }
 
 /// `POST /api/route-groups`: platform admins.
+#[utoipa::path(
+    post,
+    path = "/api/route-groups",
+    tag = "catalog",
+    summary = "Create a route group (platform admin).",
+    request_body = CreateRouteGroup,
+    responses((status = 201, description = "Created", body = RouteGroupView)),
+    security(("bearer" = [])),
+)]
 pub async fn create_route_group(
     State(st): State<AppState>,
     actor: Actor,
@@ -371,6 +447,16 @@ pub async fn create_route_group(
 }
 
 /// `PATCH /api/route-groups/{name}`: platform admins; replaces the member list.
+#[utoipa::path(
+    patch,
+    path = "/api/route-groups/{name}",
+    tag = "catalog",
+    summary = "Replace a route group's models (platform admin).",
+    params(("name" = String, Path, description = "name")),
+    request_body = UpdateRouteGroup,
+    responses((status = 200, description = "OK", body = RouteGroupView)),
+    security(("bearer" = [])),
+)]
 pub async fn update_route_group(
     State(st): State<AppState>,
     actor: Actor,
@@ -406,20 +492,29 @@ pub async fn update_route_group(
 
 /// The route groups a stored org config grants (`access.route_groups`); the rest of
 /// the document is not read here.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct GrantedGroups {
     #[serde(default)]
     access: Option<GrantedAccess>,
 }
 
 /// `access` of a stored org config, as far as route groups go.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct GrantedAccess {
     #[serde(default)]
     route_groups: Vec<String>,
 }
 
 /// `DELETE /api/route-groups/{name}`: platform admins; refused while an org grants it.
+#[utoipa::path(
+    delete,
+    path = "/api/route-groups/{name}",
+    tag = "catalog",
+    summary = "Delete an unused route group (platform admin).",
+    params(("name" = String, Path, description = "name")),
+    responses((status = 204, description = "Done; no body")),
+    security(("bearer" = [])),
+)]
 pub async fn delete_route_group(
     State(st): State<AppState>,
     actor: Actor,

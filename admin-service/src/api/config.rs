@@ -138,7 +138,7 @@ fn carry_credentials(incoming: &mut Value, stored: &OrgConfig) -> Result<(), Api
 }
 
 /// Body of `PATCH`/`PUT /api/organizations/{id}/config`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigBody {
     /// The config (a merge patch for PATCH, the whole document for PUT).
@@ -146,7 +146,7 @@ pub struct ConfigBody {
 }
 
 /// Config as returned to clients.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ConfigView {
     /// Organization id.
     pub org_id: String,
@@ -167,6 +167,15 @@ async fn load(conn: &mut AnyConnection, org_id: &str) -> ApiResult<(OrgConfig, i
 }
 
 /// `GET /api/organizations/{id}/config`.
+#[utoipa::path(
+    get,
+    path = "/api/organizations/{id}/config",
+    tag = "config",
+    summary = "Org config; provider credentials are never returned, only api_key_set (member+).",
+    params(("id" = String, Path, description = "id")),
+    responses((status = 200, description = "OK", body = ConfigView)),
+    security(("bearer" = [])),
+)]
 pub async fn get_config(
     State(st): State<AppState>,
     actor: Actor,
@@ -238,6 +247,16 @@ async fn write_config(
 }
 
 /// `PATCH /api/organizations/{id}/config`: merges the given sections.
+#[utoipa::path(
+    patch,
+    path = "/api/organizations/{id}/config",
+    tag = "config",
+    summary = "Merge-patch the org config: {\"config\": {...}} (admin+).",
+    params(("id" = String, Path, description = "id")),
+    request_body = ConfigBody,
+    responses((status = 200, description = "OK", body = ConfigView)),
+    security(("bearer" = [])),
+)]
 pub async fn patch_config(
     State(st): State<AppState>,
     actor: Actor,
@@ -248,6 +267,16 @@ pub async fn patch_config(
 }
 
 /// `PUT /api/organizations/{id}/config`: replaces the whole config.
+#[utoipa::path(
+    put,
+    path = "/api/organizations/{id}/config",
+    tag = "config",
+    summary = "Replace the org config: {\"config\": {...}} (admin+).",
+    params(("id" = String, Path, description = "id")),
+    request_body = ConfigBody,
+    responses((status = 200, description = "OK", body = ConfigView)),
+    security(("bearer" = [])),
+)]
 pub async fn put_config(
     State(st): State<AppState>,
     actor: Actor,

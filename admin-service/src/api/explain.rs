@@ -55,7 +55,7 @@ impl Explainer {
 }
 
 /// Body of `POST /api/organizations/{id}/explain`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExplainRequest {
     /// The key's id; or
@@ -73,7 +73,7 @@ pub struct ExplainRequest {
 }
 
 /// The edge's decision and the rule that made it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Explanation {
     /// Whether the edge would forward the request.
     pub allowed: bool,
@@ -94,6 +94,16 @@ pub struct Explanation {
 
 /// `POST /api/organizations/{id}/explain` (admin+): what the edge decides for a
 /// key of the org, a model and a client address; counters are not consumed.
+#[utoipa::path(
+    post,
+    path = "/api/organizations/{id}/explain",
+    tag = "usage",
+    summary = "Why denied: {\"key_id\" | \"key_prefix\", \"model\", \"ip\"} -> {allowed, status, code, message}: the edge component's own policy decision against the records the edge holds; consumes no counter (admin+).",
+    params(("id" = String, Path, description = "id")),
+    request_body = ExplainRequest,
+    responses((status = 200, description = "OK", body = Explanation)),
+    security(("bearer" = [])),
+)]
 pub async fn explain(
     State(st): State<AppState>,
     actor: Actor,

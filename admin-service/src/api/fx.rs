@@ -16,7 +16,7 @@ use crate::store;
 use crate::store::db::{now_ms, rfc3339};
 
 /// An exchange rate as returned by the API.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FxRateView {
     /// Currency of the catalog price.
     pub from: String,
@@ -29,7 +29,7 @@ pub struct FxRateView {
 }
 
 /// Body of `PUT /api/fx-rates/{from}/{to}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetRate {
     /// Units of `to` per unit of `from`, up to 6 decimals.
@@ -49,6 +49,14 @@ fn check_pair(from: &str, to: &str) -> ApiResult<()> {
 }
 
 /// `GET /api/fx-rates`: any authenticated caller.
+#[utoipa::path(
+    get,
+    path = "/api/fx-rates",
+    tag = "catalog",
+    summary = "Exchange rates that convert catalog prices into org currencies (any caller).",
+    responses((status = 200, description = "OK", body = Vec<FxRateView>)),
+    security(("bearer" = [])),
+)]
 pub async fn list_rates(
     State(st): State<AppState>,
     _actor: Actor,
@@ -68,6 +76,16 @@ pub async fn list_rates(
 
 /// `PUT /api/fx-rates/{from}/{to}`: platform admins. Prices compiled from now on
 /// use the new rate; recorded usage keeps its cost.
+#[utoipa::path(
+    put,
+    path = "/api/fx-rates/{from}/{to}",
+    tag = "catalog",
+    summary = "Set the rate {\"rate\": \"0.92\"} (units of `to` per `from`); prices compile at it from now on, recorded usage keeps its cost (platform admin).",
+    params(("from" = String, Path, description = "from"), ("to" = String, Path, description = "to")),
+    request_body = SetRate,
+    responses((status = 200, description = "OK", body = FxRateView)),
+    security(("bearer" = [])),
+)]
 pub async fn set_rate(
     State(st): State<AppState>,
     actor: Actor,
@@ -99,6 +117,15 @@ pub async fn set_rate(
 
 /// `DELETE /api/fx-rates/{from}/{to}`: platform admins; refused while a priced
 /// model still needs it.
+#[utoipa::path(
+    delete,
+    path = "/api/fx-rates/{from}/{to}",
+    tag = "catalog",
+    summary = "Delete a rate no priced model needs (platform admin; 409 currency_mismatch otherwise).",
+    params(("from" = String, Path, description = "from"), ("to" = String, Path, description = "to")),
+    responses((status = 204, description = "Done; no body")),
+    security(("bearer" = [])),
+)]
 pub async fn delete_rate(
     State(st): State<AppState>,
     actor: Actor,

@@ -26,7 +26,7 @@ pub const INVITE_PREFIX: &str = "tg-inv-";
 const DEFAULT_TTL_HOURS: u32 = 7 * 24;
 
 /// An invitation as listed (never with its token).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct InvitationView {
     /// Id.
     pub id: String,
@@ -66,7 +66,7 @@ fn invitation_view(r: InvitationRow, now: i64) -> InvitationView {
 }
 
 /// Body of `POST /api/organizations/{id}/invitations`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateInvitation {
     email: String,
@@ -78,6 +78,16 @@ pub struct CreateInvitation {
 /// `POST /api/organizations/{id}/invitations`: admins invite (owners may invite owners).
 /// The secret is emailed to the invitee and never returned: whoever holds it gets the
 /// address's account, so the inviter must not.
+#[utoipa::path(
+    post,
+    path = "/api/organizations/{id}/invitations",
+    tag = "members",
+    summary = "Invite by email: the secret is emailed to the invitee, never returned (admin+).",
+    params(("id" = String, Path, description = "id")),
+    request_body = CreateInvitation,
+    responses((status = 201, description = "Created", body = InvitationView)),
+    security(("bearer" = [])),
+)]
 pub async fn create_invitation(
     State(st): State<AppState>,
     actor: Actor,
@@ -151,6 +161,15 @@ pub async fn create_invitation(
 }
 
 /// `GET /api/organizations/{id}/invitations`: admins.
+#[utoipa::path(
+    get,
+    path = "/api/organizations/{id}/invitations",
+    tag = "members",
+    summary = "List invitations without tokens (admin+).",
+    params(("id" = String, Path, description = "id"), PageQuery),
+    responses((status = 200, description = "One page; more follow while the `x-next-cursor` header is present", body = Vec<InvitationView>, headers(("x-next-cursor" = String, description = "Cursor of the next page (absent on the last page)")))),
+    security(("bearer" = [])),
+)]
 pub async fn list_invitations(
     State(st): State<AppState>,
     actor: Actor,
@@ -165,6 +184,15 @@ pub async fn list_invitations(
 }
 
 /// `DELETE /api/invitations/{id}`: admins of the invitation's org revoke it.
+#[utoipa::path(
+    delete,
+    path = "/api/invitations/{id}",
+    tag = "members",
+    summary = "Revoke a pending invitation (admin+).",
+    params(("id" = String, Path, description = "id")),
+    responses((status = 204, description = "Done; no body")),
+    security(("bearer" = [])),
+)]
 pub async fn revoke_invitation(
     State(st): State<AppState>,
     actor: Actor,
@@ -188,14 +216,14 @@ pub async fn revoke_invitation(
 }
 
 /// Body of `POST /api/invitations/accept`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AcceptInvitation {
     token: String,
 }
 
 /// Result of accepting: the membership and a user API token, shown once.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Accepted {
     /// The (possibly new) user.
     pub user_id: String,
@@ -214,6 +242,14 @@ pub struct Accepted {
 /// `POST /api/invitations/accept`: the emailed secret is the credential for a new
 /// user (it proves the address); an existing user must also present their own
 /// bearer token. Either way the account's email counts as verified from now on.
+#[utoipa::path(
+    post,
+    path = "/api/invitations/accept",
+    tag = "members",
+    summary = "Accept an invitation with the emailed secret (proof of the address): creates the membership; a new user gets an API token once, an existing user sends their own bearer token.",
+    request_body = AcceptInvitation,
+    responses((status = 200, description = "OK", body = Accepted)),
+)]
 pub async fn accept_invitation(
     State(st): State<AppState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,

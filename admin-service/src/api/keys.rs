@@ -27,7 +27,7 @@ pub const KEY_SECRET_PREFIX: &str = "sk-tg-";
 pub const KEY_PREFIX_LEN: usize = 12;
 
 /// A key as returned by the API (never the secret, except `key` at creation).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct KeyView {
     /// Id (used to revoke).
     pub id: String,
@@ -111,7 +111,7 @@ pub async fn fetch_key_view(st: &AppState, id: &str) -> ApiResult<KeyView> {
 }
 
 /// Body of `POST /api/organizations/{id}/keys`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
     name: String,
@@ -270,6 +270,16 @@ async fn check_settings(
 }
 
 /// `POST /api/organizations/{id}/keys`: members and above; returns the key once.
+#[utoipa::path(
+    post,
+    path = "/api/organizations/{id}/keys",
+    tag = "keys",
+    summary = "Create a virtual key; the full key is returned once (member+).",
+    params(("id" = String, Path, description = "id")),
+    request_body = CreateKey,
+    responses((status = 201, description = "Created", body = KeyView)),
+    security(("bearer" = [])),
+)]
 pub async fn create_key(
     State(st): State<AppState>,
     actor: Actor,
@@ -338,7 +348,7 @@ pub fn new_secret() -> (String, String) {
 
 /// Body of `PATCH /api/keys/{id}`: the create fields; `null` clears (grants: back
 /// to inheriting the team's or org's).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateKey {
     #[serde(default, deserialize_with = "present")]
@@ -416,6 +426,16 @@ pub async fn active_key_in(tx: &mut WriteTx, id: &str) -> ApiResult<(KeyRow, sto
 
 /// `PATCH /api/keys/{id}`: the create rules (grants only narrow the team's or org's
 /// universe; members only their own keys, in their teams); live at the edge at once.
+#[utoipa::path(
+    patch,
+    path = "/api/keys/{id}",
+    tag = "keys",
+    summary = "Edit a key: name, limits, models (within its team's or org's), IP lists, budget, expiry, team, agent; null clears (admin+, or the member who created it; revoked keys: 409).",
+    params(("id" = String, Path, description = "id")),
+    request_body = UpdateKey,
+    responses((status = 200, description = "OK", body = KeyView)),
+    security(("bearer" = [])),
+)]
 pub async fn update_key(
     State(st): State<AppState>,
     actor: Actor,
@@ -468,6 +488,15 @@ pub async fn update_key(
 }
 
 /// `GET /api/organizations/{id}/keys`: the key inventory (prefixes, never secrets).
+#[utoipa::path(
+    get,
+    path = "/api/organizations/{id}/keys",
+    tag = "keys",
+    summary = "Key inventory: names and key_prefix, never keys (viewer+).",
+    params(("id" = String, Path, description = "id"), PageQuery),
+    responses((status = 200, description = "One page; more follow while the `x-next-cursor` header is present", body = Vec<KeyView>, headers(("x-next-cursor" = String, description = "Cursor of the next page (absent on the last page)")))),
+    security(("bearer" = [])),
+)]
 pub async fn list_keys(
     State(st): State<AppState>,
     actor: Actor,
@@ -510,6 +539,15 @@ async fn authorized_key(
 }
 
 /// `GET /api/keys/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/keys/{id}",
+    tag = "keys",
+    summary = "Key detail without the secret (viewer+).",
+    params(("id" = String, Path, description = "id")),
+    responses((status = 200, description = "OK", body = KeyView)),
+    security(("bearer" = [])),
+)]
 pub async fn get_key(
     State(st): State<AppState>,
     actor: Actor,
@@ -521,6 +559,15 @@ pub async fn get_key(
 
 /// `DELETE /api/keys/{id}`: revokes (soft). Admins revoke any key of the org,
 /// members the keys they created. Idempotent.
+#[utoipa::path(
+    delete,
+    path = "/api/keys/{id}",
+    tag = "keys",
+    summary = "Revoke a key (admin+, or the member who created it).",
+    params(("id" = String, Path, description = "id")),
+    responses((status = 200, description = "OK", body = KeyView)),
+    security(("bearer" = [])),
+)]
 pub async fn revoke_key(
     State(st): State<AppState>,
     actor: Actor,

@@ -17,7 +17,7 @@ use crate::store::db::{Db, Writer, now_ms, rfc3339};
 use crate::store::logs::{LogFilter, LogRow};
 
 /// One request as the edge logged it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LogEntry {
     /// The event id (unique per request).
     pub event_id: String,
@@ -54,7 +54,8 @@ pub struct LogEntry {
 }
 
 /// Query of `GET /api/organizations/{id}/logs`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LogQuery {
     /// RFC 3339, inclusive.
@@ -121,6 +122,15 @@ fn parse_cursor(text: &str) -> Result<(i64, &str), ApiError> {
 /// `GET /api/organizations/{id}/logs` (viewer+): the org's request log, newest
 /// first, filtered by time, key, team, agent, model, provider, status, code,
 /// cache and denial.
+#[utoipa::path(
+    get,
+    path = "/api/organizations/{id}/logs",
+    tag = "usage",
+    summary = "Request logs, newest first: every forwarded request and every request denied after its key resolved (time, key, team, agent, model, provider, status, code, latency, tokens, cost, cache); ?from=&to= (RFC 3339), ?key_id=&team_id=&agent_id=&model=&provider=&status=&code=&cached=&denied=, ?limit= (≤1000) &cursor= (viewer+).",
+    params(("id" = String, Path, description = "id"), LogQuery),
+    responses((status = 200, description = "One page; more follow while the `x-next-cursor` header is present", body = Vec<LogEntry>, headers(("x-next-cursor" = String, description = "Cursor of the next page (absent on the last page)")))),
+    security(("bearer" = [])),
+)]
 pub async fn org_logs(
     State(st): State<AppState>,
     actor: Actor,
@@ -160,7 +170,7 @@ pub async fn org_logs(
 }
 
 /// The stored bodies of one request.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LogContent {
     /// The request-log entry they belong to.
     pub event_id: String,
@@ -176,6 +186,15 @@ pub struct LogContent {
 
 /// `GET /api/organizations/{id}/logs/{event_id}/content` (admin+): the bodies an
 /// org with `audit.store_content` kept; 404 when none were (or they expired).
+#[utoipa::path(
+    get,
+    path = "/api/organizations/{id}/logs/{event_id}/content",
+    tag = "usage",
+    summary = "The request and response bodies kept for one log entry while config.audit.store_content is on, until its retention_days end (admin+).",
+    params(("id" = String, Path, description = "id"), ("event_id" = String, Path, description = "event id")),
+    responses((status = 200, description = "OK", body = LogContent)),
+    security(("bearer" = [])),
+)]
 pub async fn log_content(
     State(st): State<AppState>,
     actor: Actor,

@@ -18,7 +18,7 @@ use crate::store::db::{new_id, now_ms, rfc3339};
 use crate::store::members::{self, MemberRow, UserRow};
 
 /// A user as returned by the API.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserView {
     /// Id.
     pub id: String,
@@ -29,7 +29,7 @@ pub struct UserView {
 }
 
 /// Body of `POST /api/users`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     email: String,
@@ -54,6 +54,15 @@ pub fn check_email(field: &str, email: &str) -> Result<String, ApiError> {
 }
 
 /// `POST /api/users`: platform admins.
+#[utoipa::path(
+    post,
+    path = "/api/users",
+    tag = "users",
+    summary = "Create a user by email (platform admin).",
+    request_body = CreateUser,
+    responses((status = 201, description = "Created", body = UserView)),
+    security(("bearer" = [])),
+)]
 pub async fn create_user(
     State(st): State<AppState>,
     actor: Actor,
@@ -78,6 +87,15 @@ pub async fn create_user(
 }
 
 /// `GET /api/users`: platform admins.
+#[utoipa::path(
+    get,
+    path = "/api/users",
+    tag = "users",
+    summary = "List users (platform admin).",
+    params(PageQuery),
+    responses((status = 200, description = "One page; more follow while the `x-next-cursor` header is present", body = Vec<UserView>, headers(("x-next-cursor" = String, description = "Cursor of the next page (absent on the last page)")))),
+    security(("bearer" = [])),
+)]
 pub async fn list_users(
     State(st): State<AppState>,
     actor: Actor,
@@ -90,7 +108,7 @@ pub async fn list_users(
 }
 
 /// One membership of the caller.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MyMembership {
     /// Organization id.
     pub org_id: String,
@@ -101,7 +119,7 @@ pub struct MyMembership {
 }
 
 /// `GET /api/me`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Me {
     /// Whether the token is a platform admin's.
     pub platform_admin: bool,
@@ -112,6 +130,14 @@ pub struct Me {
 }
 
 /// `GET /api/me`: who the token belongs to.
+#[utoipa::path(
+    get,
+    path = "/api/me",
+    tag = "users",
+    summary = "The caller: platform admin or user, with memberships.",
+    responses((status = 200, description = "OK", body = Me)),
+    security(("bearer" = [])),
+)]
 pub async fn me(State(st): State<AppState>, actor: Actor) -> ApiResult<Json<Me>> {
     let mut out = Me {
         platform_admin: actor.platform_admin,
@@ -132,7 +158,7 @@ pub async fn me(State(st): State<AppState>, actor: Actor) -> ApiResult<Json<Me>>
 }
 
 /// A member of an organization.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MemberView {
     /// User id.
     pub user_id: String,
@@ -161,6 +187,15 @@ async fn fetch_member(st: &AppState, org_id: &str, user_id: &str) -> ApiResult<M
 }
 
 /// `GET /api/organizations/{id}/members`.
+#[utoipa::path(
+    get,
+    path = "/api/organizations/{id}/members",
+    tag = "members",
+    summary = "List members and roles (viewer+).",
+    params(("id" = String, Path, description = "id"), PageQuery),
+    responses((status = 200, description = "One page; more follow while the `x-next-cursor` header is present", body = Vec<MemberView>, headers(("x-next-cursor" = String, description = "Cursor of the next page (absent on the last page)")))),
+    security(("bearer" = [])),
+)]
 pub async fn list_members(
     State(st): State<AppState>,
     actor: Actor,
@@ -191,7 +226,7 @@ fn check_target(access: &OrgAccess, target: Role) -> Result<(), ApiError> {
 }
 
 /// Body of `POST /api/organizations/{id}/members`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddMember {
     #[serde(default)]
@@ -203,6 +238,16 @@ pub struct AddMember {
 
 /// `POST /api/organizations/{id}/members`: adds an existing user (by id or email) directly.
 /// By email only an account that proved the address (used an emailed secret) qualifies.
+#[utoipa::path(
+    post,
+    path = "/api/organizations/{id}/members",
+    tag = "members",
+    summary = "Add an existing user by user_id or email with a role (platform admin; org admins invite).",
+    params(("id" = String, Path, description = "id")),
+    request_body = AddMember,
+    responses((status = 201, description = "Created", body = MemberView)),
+    security(("bearer" = [])),
+)]
 pub async fn add_member(
     State(st): State<AppState>,
     actor: Actor,
@@ -266,7 +311,7 @@ pub async fn add_member(
 }
 
 /// Body of `PATCH /api/organizations/{id}/members/{user_id}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMember {
     role: Role,
@@ -282,6 +327,16 @@ async fn role_for_update(conn: &mut AnyConnection, org_id: &str, user_id: &str) 
 }
 
 /// `PATCH /api/organizations/{id}/members/{user_id}`: changes a role.
+#[utoipa::path(
+    patch,
+    path = "/api/organizations/{id}/members/{user_id}",
+    tag = "members",
+    summary = "Change a member's role (admin+; owners only by owners).",
+    params(("id" = String, Path, description = "id"), ("user_id" = String, Path, description = "user id")),
+    request_body = UpdateMember,
+    responses((status = 200, description = "OK", body = MemberView)),
+    security(("bearer" = [])),
+)]
 pub async fn update_member(
     State(st): State<AppState>,
     actor: Actor,
@@ -308,7 +363,8 @@ pub async fn update_member(
 }
 
 /// Query of `DELETE /api/organizations/{id}/members/{user_id}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RemoveMember {
     /// A member who takes over the removed member's keys instead of their revocation.
@@ -317,7 +373,7 @@ pub struct RemoveMember {
 }
 
 /// What removing a member did to the keys they created in the org.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Removed {
     /// The removed user.
     pub user_id: String,
@@ -331,6 +387,15 @@ pub struct Removed {
 /// with their team memberships; the keys they created there are revoked (the edge
 /// refuses them once the push lands) or, with `?transfer_keys_to=`, handed to
 /// another member.
+#[utoipa::path(
+    delete,
+    path = "/api/organizations/{id}/members/{user_id}",
+    tag = "members",
+    summary = "Remove a member at once (admin+; owners only by owners; never the last owner): the keys they created here are revoked, or handed to ?transfer_keys_to=<user_id>.",
+    params(("id" = String, Path, description = "id"), ("user_id" = String, Path, description = "user id"), RemoveMember),
+    responses((status = 200, description = "OK", body = Removed)),
+    security(("bearer" = [])),
+)]
 pub async fn remove_member(
     State(st): State<AppState>,
     actor: Actor,

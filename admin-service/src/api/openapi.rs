@@ -1,114 +1,32 @@
-//! The OpenAPI 3 document of a list of endpoints (the route table passes its own,
-//! so this module does not depend on it).
+//! The OpenAPI document's frame: info, the bearer scheme, the error schema, and the
+//! error responses every operation can give (the operations themselves come from the
+//! handlers' `#[utoipa::path]` annotations, collected by the route table).
 
-use std::sync::OnceLock;
-
-use axum::Json;
-use serde_json::{Value, json};
-use utoipa::openapi::path::{
-    HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem,
-};
-use utoipa::openapi::request_body::RequestBodyBuilder;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::path::{HttpMethod, Operation, ParameterIn};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{
-    ComponentsBuilder, ContentBuilder, InfoBuilder, ObjectBuilder, OpenApi, OpenApiBuilder,
-    PathsBuilder, Ref, Required, ResponseBuilder, Type,
+    ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, Ref, RefOr,
+    ResponseBuilder,
 };
+use utoipa::{PartialSchema, ToSchema};
+
+use crate::errors::ErrorBody;
 
 /// One endpoint, as documented.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Endpoint {
     /// HTTP method, lower case.
     pub method: &'static str,
     /// Path with `{param}` segments.
-    pub path: &'static str,
-    /// OpenAPI tag.
-    pub tag: &'static str,
-    /// One-line summary, incl. who may call it.
-    pub summary: &'static str,
+    pub path: String,
     /// Whether the endpoint takes a JSON body.
     pub body: bool,
     /// Whether a bearer token is required.
     pub auth: bool,
 }
 
-fn method(m: &str) -> HttpMethod {
-    match m {
-        "post" => HttpMethod::Post,
-        "put" => HttpMethod::Put,
-        "patch" => HttpMethod::Patch,
-        "delete" => HttpMethod::Delete,
-        _ => HttpMethod::Get,
-    }
-}
-
-/// Builds the document of `endpoints`.
-pub fn document(endpoints: &[Endpoint]) -> OpenApi {
-    let error_schema = ObjectBuilder::new()
-        .property(
-            "error",
-            ObjectBuilder::new()
-                .property("message", ObjectBuilder::new().schema_type(Type::String))
-                .property("type", ObjectBuilder::new().schema_type(Type::String))
-                .property("code", ObjectBuilder::new().schema_type(Type::String))
-                .property("field", ObjectBuilder::new().schema_type(Type::String).description(Some("Path of the offending field, e.g. `ip_allow[2]`"))),
-        )
-        .required("error")
-        .description(Some("Every error. 400 malformed JSON; 401 no/unknown token; 403 role too weak; 404 unknown or other tenant's object; 409 conflict; 422 invalid field (named in `field`)."));
-    let mut paths = PathsBuilder::new();
-    for e in endpoints {
-        let mut op = OperationBuilder::new()
-            .tag(e.tag)
-            .summary(Some(e.summary))
-            .operation_id(Some(format!(
-                "{}_{}",
-                e.method,
-                e.path
-                    .trim_start_matches("/api/")
-                    .replace(['/', '{', '}', '-', '.'], "_")
-            )))
-            .response(
-                "2XX",
-                ResponseBuilder::new().description("Success; JSON body (204: none)."),
-            )
-            .response(
-                "default",
-                ResponseBuilder::new().description("Error").content(
-                    "application/json",
-                    ContentBuilder::new()
-                        .schema(Some(Ref::from_schema_name("Error")))
-                        .build(),
-                ),
-            );
-        for seg in e.path.split('/') {
-            if let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                op = op.parameter(
-                    ParameterBuilder::new()
-                        .name(name)
-                        .parameter_in(ParameterIn::Path)
-                        .required(Required::True)
-                        .schema(Some(ObjectBuilder::new().schema_type(Type::String))),
-                );
-            }
-        }
-        if e.body {
-            op = op.request_body(Some(
-                RequestBodyBuilder::new()
-                    .required(Some(Required::True))
-                    .content(
-                        "application/json",
-                        ContentBuilder::new()
-                            .schema(Some(ObjectBuilder::new().schema_type(Type::Object)))
-                            .build(),
-                    )
-                    .build(),
-            ));
-        }
-        if e.auth {
-            op = op.security(SecurityRequirement::new("bearer", Vec::<String>::new()));
-        }
-        paths = paths.path(e.path, PathItem::new(method(e.method), op));
-    }
+/// The document before the routes add their operations.
+pub fn base() -> OpenApi {
     OpenApiBuilder::new()
         .info(
             InfoBuilder::new()
@@ -116,25 +34,126 @@ pub fn document(endpoints: &[Endpoint]) -> OpenApi {
                 .version(env!("CARGO_PKG_VERSION"))
                 .description(Some(
                     "Control plane of the Tollgate LLM gateway. Money is a decimal string (\"99.00\"); inputs accept a number or a string. \
-                     Secrets (virtual keys, tokens) are returned once; invitation secrets go only to the invitee by email; provider credentials never.",
+                     Secrets (virtual keys, tokens) are returned once; invitation secrets go only to the invitee by email; provider credentials never. \
+                     Lists return one page as a JSON array; while more follow, the `x-next-cursor` header holds the `cursor` of the next page.",
                 )),
         )
-        .paths(paths)
         .components(Some(
             ComponentsBuilder::new()
-                .schema("Error", error_schema)
-                .security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()))
+                .schema(ErrorBody::name(), ErrorBody::schema())
+                .security_scheme(
+                    "bearer",
+                    SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+                )
                 .build(),
         ))
         .build()
 }
 
-/// The body of `GET /api/openapi.json`: the document of `endpoints`, built once
-/// (the route table is fixed for the life of the process).
-pub fn serve(endpoints: &[Endpoint]) -> Json<Value> {
-    static DOC: OnceLock<Value> = OnceLock::new();
-    Json(
-        DOC.get_or_init(|| serde_json::to_value(document(endpoints)).unwrap_or_else(|_| json!({})))
-            .clone(),
-    )
+/// The error statuses an operation can answer, from what it takes: a body can be
+/// malformed (400), too large (413) or invalid (422); a token can be missing (401)
+/// or too weak (403); an id can name nothing the caller may see (404); a write can
+/// conflict (409); a query can be invalid (422).
+fn error_statuses(method: &HttpMethod, op: &Operation) -> Vec<(&'static str, &'static str)> {
+    let has = |kind: ParameterIn| {
+        op.parameters
+            .iter()
+            .flatten()
+            .any(|p| std::mem::discriminant(&p.parameter_in) == std::mem::discriminant(&kind))
+    };
+    let body = op.request_body.is_some();
+    let auth = op.security.as_ref().is_some_and(|s| !s.is_empty());
+    let mut out = Vec::new();
+    if body {
+        out.push(("400", "The body is not JSON."));
+    }
+    if auth {
+        out.push(("401", "No token, or an unknown, revoked or expired one."));
+        out.push(("403", "The caller's role may not do this."));
+    }
+    if has(ParameterIn::Path) {
+        out.push((
+            "404",
+            "No such object, or one of another organization (never told apart).",
+        ));
+    }
+    if !matches!(method, HttpMethod::Get) {
+        out.push(("409", "The write conflicts with what is stored."));
+    }
+    if body {
+        out.push(("413", "The body is larger than the API accepts."));
+    }
+    if body || has(ParameterIn::Query) || has(ParameterIn::Path) {
+        out.push((
+            "422",
+            "A field, parameter or query value is invalid; `field` names it.",
+        ));
+    }
+    out
+}
+
+/// Adds every operation's error responses (all in the `Error` shape) to `doc`.
+pub fn finish(mut doc: OpenApi) -> OpenApi {
+    for item in doc.paths.paths.values_mut() {
+        for (method, op) in operations(item) {
+            for (status, why) in error_statuses(&method, op) {
+                op.responses
+                    .responses
+                    .entry(status.to_string())
+                    .or_insert_with(|| {
+                        RefOr::T(
+                            ResponseBuilder::new()
+                                .description(why)
+                                .content(
+                                    "application/json",
+                                    ContentBuilder::new()
+                                        .schema(Some(Ref::from_schema_name(ErrorBody::name())))
+                                        .build(),
+                                )
+                                .build(),
+                        )
+                    });
+            }
+        }
+    }
+    doc
+}
+
+fn operations(
+    item: &mut utoipa::openapi::PathItem,
+) -> impl Iterator<Item = (HttpMethod, &mut Operation)> {
+    [
+        (HttpMethod::Get, item.get.as_mut()),
+        (HttpMethod::Post, item.post.as_mut()),
+        (HttpMethod::Put, item.put.as_mut()),
+        (HttpMethod::Patch, item.patch.as_mut()),
+        (HttpMethod::Delete, item.delete.as_mut()),
+    ]
+    .into_iter()
+    .filter_map(|(m, op)| op.map(|op| (m, op)))
+}
+
+/// Every operation of `doc`.
+pub fn endpoints(doc: &OpenApi) -> Vec<Endpoint> {
+    let mut out = Vec::new();
+    for (path, item) in &doc.paths.paths {
+        let ops = [
+            ("get", &item.get),
+            ("post", &item.post),
+            ("put", &item.put),
+            ("patch", &item.patch),
+            ("delete", &item.delete),
+        ];
+        for (method, op) in ops {
+            if let Some(op) = op {
+                out.push(Endpoint {
+                    method,
+                    path: path.clone(),
+                    body: op.request_body.is_some(),
+                    auth: op.security.as_ref().is_some_and(|s| !s.is_empty()),
+                });
+            }
+        }
+    }
+    out
 }

@@ -21,7 +21,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 /// An organization as returned by the API.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OrgView {
     /// Id.
     pub id: String,
@@ -137,7 +137,7 @@ fn check_name(name: &str) -> Result<(), ApiError> {
 }
 
 /// Body of `POST /api/organizations`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrg {
     name: String,
@@ -158,7 +158,7 @@ pub struct CreateOrg {
 }
 
 /// Body of `PATCH /api/organizations/{id}`; `null` clears an optional field.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateOrg {
     #[serde(default, deserialize_with = "present")]
@@ -183,6 +183,15 @@ pub struct UpdateOrg {
 }
 
 /// `GET /api/organizations`: every org for platform admins, else the caller's orgs.
+#[utoipa::path(
+    get,
+    path = "/api/organizations",
+    tag = "organizations",
+    summary = "List organizations (platform admin: all; users: their own).",
+    params(PageQuery),
+    responses((status = 200, description = "One page; more follow while the `x-next-cursor` header is present", body = Vec<OrgView>, headers(("x-next-cursor" = String, description = "Cursor of the next page (absent on the last page)")))),
+    security(("bearer" = [])),
+)]
 pub async fn list_orgs(
     State(st): State<AppState>,
     actor: Actor,
@@ -206,6 +215,15 @@ pub async fn list_orgs(
 }
 
 /// `POST /api/organizations`: platform admins create tenants.
+#[utoipa::path(
+    post,
+    path = "/api/organizations",
+    tag = "organizations",
+    summary = "Create an organization (platform admin). Slug is derived from the name unless given.",
+    request_body = CreateOrg,
+    responses((status = 201, description = "Created", body = OrgView)),
+    security(("bearer" = [])),
+)]
 pub async fn create_org(
     State(st): State<AppState>,
     actor: Actor,
@@ -277,6 +295,15 @@ pub async fn create_org(
 }
 
 /// `GET /api/organizations/{id}`: detail with linked agents.
+#[utoipa::path(
+    get,
+    path = "/api/organizations/{id}",
+    tag = "organizations",
+    summary = "Organization detail with linked agents (viewer+).",
+    params(("id" = String, Path, description = "id")),
+    responses((status = 200, description = "OK", body = OrgView)),
+    security(("bearer" = [])),
+)]
 pub async fn get_org(
     State(st): State<AppState>,
     actor: Actor,
@@ -290,6 +317,16 @@ pub async fn get_org(
 
 /// `PATCH /api/organizations/{id}`: admins edit identity and contact; billing and
 /// activation are the owner's.
+#[utoipa::path(
+    patch,
+    path = "/api/organizations/{id}",
+    tag = "organizations",
+    summary = "Update organization fields (admin+; billing_rate_per_agent with billing_rate_effective_from, currency, active: owner). Slug is immutable; the currency is fixed once the org has usage or agents.",
+    params(("id" = String, Path, description = "id")),
+    request_body = UpdateOrg,
+    responses((status = 200, description = "OK", body = OrgView)),
+    security(("bearer" = [])),
+)]
 pub async fn update_org(
     State(st): State<AppState>,
     actor: Actor,
@@ -385,6 +422,15 @@ pub async fn update_org(
 }
 
 /// `DELETE /api/organizations/{id}`: owners; only with zero agents; never the internal org.
+#[utoipa::path(
+    delete,
+    path = "/api/organizations/{id}",
+    tag = "organizations",
+    summary = "Delete an organization with 0 agents (owner).",
+    params(("id" = String, Path, description = "id"), DeleteQuery),
+    responses((status = 204, description = "Done; no body")),
+    security(("bearer" = [])),
+)]
 pub async fn delete_org(
     State(st): State<AppState>,
     actor: Actor,
@@ -446,7 +492,8 @@ pub async fn delete_org(
 }
 
 /// Query of `DELETE /api/organizations/{id}`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeleteQuery {
     /// `true` confirms that billing history is deleted with the org.
     #[serde(default)]
@@ -455,6 +502,15 @@ pub struct DeleteQuery {
 
 /// `POST /api/organizations/{id}/toggle`: owners flip active/inactive; the edge
 /// suspends the org's keys and agents at once.
+#[utoipa::path(
+    post,
+    path = "/api/organizations/{id}/toggle",
+    tag = "organizations",
+    summary = "Toggle active/inactive; inactive suspends its keys and agents at the edge (owner).",
+    params(("id" = String, Path, description = "id")),
+    responses((status = 200, description = "OK", body = OrgView)),
+    security(("bearer" = [])),
+)]
 pub async fn toggle_org(
     State(st): State<AppState>,
     actor: Actor,

@@ -21,7 +21,8 @@ pub const DEFAULT_LIMIT: u32 = 100;
 pub const NEXT_CURSOR: &str = "x-next-cursor";
 
 /// Paging query: `?limit=&cursor=`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     /// Items per page (1-1000, default 100).

@@ -28,7 +28,7 @@ pub const MAX_GRACE_SECONDS: u64 = 7 * 86_400;
 const CLEANUP_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Body of `POST /api/keys/{id}/rotate` (optional: no body is a grace of 0).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateKey {
     #[serde(default)]
@@ -38,6 +38,16 @@ pub struct RotateKey {
 /// `POST /api/keys/{id}/rotate`: admins, or the member who created the key. Returns
 /// the new secret once. Every secret issued before this rotation works for at most
 /// `grace_seconds` more (0: refused at once), never past its own earlier deadline.
+#[utoipa::path(
+    post,
+    path = "/api/keys/{id}/rotate",
+    tag = "keys",
+    summary = "Rotate a key: the new full key is returned once; {\"grace_seconds\": N} (default 0, at most 604800) keeps older secrets working N more seconds (admin+, or the member who created it).",
+    params(("id" = String, Path, description = "id")),
+    request_body(content = Option<RotateKey>, description = "Optional: no body rotates without a grace period"),
+    responses((status = 200, description = "OK", body = KeyView)),
+    security(("bearer" = [])),
+)]
 pub async fn rotate_key(
     State(st): State<AppState>,
     actor: Actor,

@@ -18,7 +18,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 /// A member of a team.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TeamMemberView {
     /// Team.
     pub team_id: String,
@@ -49,6 +49,15 @@ fn team_member_view(r: TeamMemberRow) -> TeamMemberView {
 }
 
 /// `GET /api/teams/{id}/members` (viewer+).
+#[utoipa::path(
+    get,
+    path = "/api/teams/{id}/members",
+    tag = "teams",
+    summary = "Team members (viewer+).",
+    params(("id" = String, Path, description = "id"), PageQuery),
+    responses((status = 200, description = "One page; more follow while the `x-next-cursor` header is present", body = Vec<TeamMemberView>, headers(("x-next-cursor" = String, description = "Cursor of the next page (absent on the last page)")))),
+    security(("bearer" = [])),
+)]
 pub async fn list_team_members(
     State(st): State<AppState>,
     actor: Actor,
@@ -62,13 +71,23 @@ pub async fn list_team_members(
 }
 
 /// Body of `POST /api/teams/{id}/members`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddTeamMember {
     user_id: String,
 }
 
 /// `POST /api/teams/{id}/members`: adds a member of the team's org (admin+).
+#[utoipa::path(
+    post,
+    path = "/api/teams/{id}/members",
+    tag = "teams",
+    summary = "Add an org member to the team: {\"user_id\"} (admin+). Members below admin create keys only in their teams once the org has teams.",
+    params(("id" = String, Path, description = "id")),
+    request_body = AddTeamMember,
+    responses((status = 201, description = "Created", body = TeamMemberView)),
+    security(("bearer" = [])),
+)]
 pub async fn add_team_member(
     State(st): State<AppState>,
     actor: Actor,
@@ -96,6 +115,15 @@ pub async fn add_team_member(
 
 /// `DELETE /api/teams/{id}/members/{user_id}` (admin+). Their keys stay in the team
 /// (an admin revokes them if need be).
+#[utoipa::path(
+    delete,
+    path = "/api/teams/{id}/members/{user_id}",
+    tag = "teams",
+    summary = "Remove a user from the team (admin+).",
+    params(("id" = String, Path, description = "id"), ("user_id" = String, Path, description = "user id")),
+    responses((status = 204, description = "Done; no body")),
+    security(("bearer" = [])),
+)]
 pub async fn remove_team_member(
     State(st): State<AppState>,
     actor: Actor,

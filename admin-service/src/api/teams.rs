@@ -21,7 +21,7 @@ use crate::store::teams::{self, TeamFields, TeamRecord};
 use policy::Limits;
 
 /// A team as returned by the API.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TeamView {
     /// Id.
     pub id: String,
@@ -88,7 +88,7 @@ pub async fn org_model_set(
 }
 
 /// Body of `POST /api/organizations/{id}/teams`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTeam {
     name: String,
@@ -109,7 +109,7 @@ pub struct CreateTeam {
 }
 
 /// Body of `PATCH /api/teams/{id}`; `null` clears (grants: back to inheriting).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTeam {
     #[serde(default, deserialize_with = "present")]
@@ -138,6 +138,16 @@ fn check_team_name(n: &str) -> Result<(), ApiError> {
 }
 
 /// `POST /api/organizations/{id}/teams`: admins.
+#[utoipa::path(
+    post,
+    path = "/api/organizations/{id}/teams",
+    tag = "teams",
+    summary = "Create a team; grants must narrow the org's (admin+).",
+    params(("id" = String, Path, description = "id")),
+    request_body = CreateTeam,
+    responses((status = 201, description = "Created", body = TeamView)),
+    security(("bearer" = [])),
+)]
 pub async fn create_team(
     State(st): State<AppState>,
     actor: Actor,
@@ -191,6 +201,15 @@ pub async fn create_team(
 }
 
 /// `GET /api/organizations/{id}/teams`.
+#[utoipa::path(
+    get,
+    path = "/api/organizations/{id}/teams",
+    tag = "teams",
+    summary = "List teams (viewer+).",
+    params(("id" = String, Path, description = "id"), PageQuery),
+    responses((status = 200, description = "One page; more follow while the `x-next-cursor` header is present", body = Vec<TeamView>, headers(("x-next-cursor" = String, description = "Cursor of the next page (absent on the last page)")))),
+    security(("bearer" = [])),
+)]
 pub async fn list_teams(
     State(st): State<AppState>,
     actor: Actor,
@@ -226,6 +245,15 @@ pub async fn authorized_team(
 }
 
 /// `GET /api/teams/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/teams/{id}",
+    tag = "teams",
+    summary = "Team detail (viewer+).",
+    params(("id" = String, Path, description = "id")),
+    responses((status = 200, description = "OK", body = TeamView)),
+    security(("bearer" = [])),
+)]
 pub async fn get_team(
     State(st): State<AppState>,
     actor: Actor,
@@ -236,6 +264,16 @@ pub async fn get_team(
 }
 
 /// `PATCH /api/teams/{id}`: admins.
+#[utoipa::path(
+    patch,
+    path = "/api/teams/{id}",
+    tag = "teams",
+    summary = "Update a team (admin+).",
+    params(("id" = String, Path, description = "id")),
+    request_body = UpdateTeam,
+    responses((status = 200, description = "OK", body = TeamView)),
+    security(("bearer" = [])),
+)]
 pub async fn update_team(
     State(st): State<AppState>,
     actor: Actor,
@@ -291,6 +329,15 @@ pub async fn update_team(
 }
 
 /// `DELETE /api/teams/{id}`: admins; refused while the team has active keys.
+#[utoipa::path(
+    delete,
+    path = "/api/teams/{id}",
+    tag = "teams",
+    summary = "Delete a team without active keys (admin+).",
+    params(("id" = String, Path, description = "id")),
+    responses((status = 204, description = "Done; no body")),
+    security(("bearer" = [])),
+)]
 pub async fn delete_team(
     State(st): State<AppState>,
     actor: Actor,

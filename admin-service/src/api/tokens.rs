@@ -16,7 +16,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 /// A token as listed: who, what, when; never the secret.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenView {
     /// Id (used to revoke).
     pub id: String,
@@ -76,7 +76,7 @@ async fn fetch_token(st: &AppState, id: &str) -> ApiResult<Option<TokenView>> {
 }
 
 /// Body of `POST /api/tokens` and `POST /api/users/{id}/tokens`.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
     #[serde(default)]
@@ -130,6 +130,15 @@ async fn issue(
 }
 
 /// `GET /api/tokens`: the caller's tokens; platform admins see every token.
+#[utoipa::path(
+    get,
+    path = "/api/tokens",
+    tag = "tokens",
+    summary = "The caller's API tokens (platform admins: every token); never the secret.",
+    params(PageQuery),
+    responses((status = 200, description = "One page; more follow while the `x-next-cursor` header is present", body = Vec<TokenView>, headers(("x-next-cursor" = String, description = "Cursor of the next page (absent on the last page)")))),
+    security(("bearer" = [])),
+)]
 pub async fn list_tokens(
     State(st): State<AppState>,
     actor: Actor,
@@ -157,6 +166,15 @@ async fn list_page(
 
 /// `POST /api/tokens`: a new token for the caller (a platform admin gets a
 /// platform-admin token, a user a token of their own).
+#[utoipa::path(
+    post,
+    path = "/api/tokens",
+    tag = "tokens",
+    summary = "Issue a token for the caller, returned once; optional expires_at.",
+    request_body = CreateToken,
+    responses((status = 201, description = "Created", body = TokenView)),
+    security(("bearer" = [])),
+)]
 pub async fn create_token(
     State(st): State<AppState>,
     actor: Actor,
@@ -171,6 +189,15 @@ pub async fn create_token(
 
 /// `DELETE /api/tokens/{id}`: revokes one of the caller's tokens (platform admins:
 /// any); effective on the next request. Idempotent.
+#[utoipa::path(
+    delete,
+    path = "/api/tokens/{id}",
+    tag = "tokens",
+    summary = "Revoke a token; effective on the next request (its owner, or a platform admin).",
+    params(("id" = String, Path, description = "id")),
+    responses((status = 200, description = "OK", body = TokenView)),
+    security(("bearer" = [])),
+)]
 pub async fn revoke_token(
     State(st): State<AppState>,
     actor: Actor,
@@ -206,6 +233,15 @@ fn check_user_scope(actor: &Actor, user_id: &str) -> Result<(), ApiError> {
 }
 
 /// `GET /api/users/{id}/tokens`: a user's tokens (platform admin, or the user).
+#[utoipa::path(
+    get,
+    path = "/api/users/{id}/tokens",
+    tag = "tokens",
+    summary = "A user's API tokens: name, prefix, created, last used, expiry, status; never the secret (platform admin, or the user).",
+    params(("id" = String, Path, description = "id"), PageQuery),
+    responses((status = 200, description = "One page; more follow while the `x-next-cursor` header is present", body = Vec<TokenView>, headers(("x-next-cursor" = String, description = "Cursor of the next page (absent on the last page)")))),
+    security(("bearer" = [])),
+)]
 pub async fn list_user_tokens(
     State(st): State<AppState>,
     actor: Actor,
@@ -219,6 +255,16 @@ pub async fn list_user_tokens(
 
 /// `POST /api/users/{id}/tokens`: issues a user a token, returned once (platform
 /// admin, or the user).
+#[utoipa::path(
+    post,
+    path = "/api/users/{id}/tokens",
+    tag = "tokens",
+    summary = "Issue a user API token, returned once; optional expires_at (platform admin, or the user).",
+    params(("id" = String, Path, description = "id")),
+    request_body = CreateToken,
+    responses((status = 201, description = "Created", body = TokenView)),
+    security(("bearer" = [])),
+)]
 pub async fn create_user_token(
     State(st): State<AppState>,
     actor: Actor,

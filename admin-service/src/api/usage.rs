@@ -13,7 +13,8 @@ use crate::errors::{ApiError, ApiResult};
 use crate::store::usage::UsageFilter;
 
 /// Query of `GET /api/organizations/{id}/usage`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UsageQuery {
     /// First day included, `YYYY-MM-DD` (UTC).
@@ -44,6 +45,15 @@ fn check_day(field: &str, v: &Option<String>) -> Result<(), ApiError> {
 
 /// `GET /api/organizations/{id}/usage`: usage per day, model, key, agent or team,
 /// filtered by day range, key, agent, team and model (viewer+).
+#[utoipa::path(
+    get,
+    path = "/api/organizations/{id}/usage",
+    tag = "usage",
+    summary = "Usage per day, model, key, agent or team; ?from=&to= (YYYY-MM-DD, UTC), ?group_by=, ?key_id=&agent_id=&team_id=&model= (viewer+).",
+    params(("id" = String, Path, description = "id"), UsageQuery),
+    responses((status = 200, description = "OK", body = UsageReport)),
+    security(("bearer" = [])),
+)]
 pub async fn org_usage(
     State(st): State<AppState>,
     actor: Actor,

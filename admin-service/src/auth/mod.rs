@@ -239,7 +239,9 @@ impl OptionalFromRequestParts<AppState> for Actor {
 }
 
 /// A member's role in one organization, most powerful first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Full access, including deleting the org and billing.

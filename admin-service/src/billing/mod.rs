@@ -109,6 +109,18 @@ impl std::fmt::Display for Month {
     }
 }
 
+impl utoipa::PartialSchema for Month {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^[0-9]{4}-(0[1-9]|1[0-2])$"))
+            .description(Some("A calendar month, YYYY-MM"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Month {}
+
 impl Serialize for Month {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
@@ -116,7 +128,7 @@ impl Serialize for Month {
 }
 
 /// One agent's billing in one month.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AgentBilling {
     /// The month.
     pub month: Month,
@@ -146,7 +158,7 @@ pub struct AgentBilling {
 }
 
 /// One month of an org's billing.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MonthSummary {
     /// The month.
     pub month: Month,
@@ -169,7 +181,7 @@ pub struct MonthSummary {
 }
 
 /// Range of months asked for.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MonthRange {
     /// First month, `YYYY-MM` (default: the org's first month with history).

@@ -7,13 +7,16 @@ use std::fmt;
 
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
 
-/// Largest accepted amount in whole currency units (keeps micros inside `i64`).
-const MAX_WHOLE: u64 = 1_000_000_000_000;
+/// Most digits of the whole part (below 10^12 keeps micros inside `i64`); the
+/// documented pattern says the same.
+const MAX_WHOLE_DIGITS: usize = 12;
 
 /// Parses a non-negative decimal into integer units of `10^-scale`, exactly.
 pub fn parse_decimal(text: &str, scale: u32) -> Result<u64, String> {
-    let t = text.trim();
+    let t = text;
     let (whole, frac) = t.split_once('.').unwrap_or((t, ""));
     if t.starts_with('-') {
         return Err("must not be negative".into());
@@ -29,12 +32,12 @@ pub fn parse_decimal(text: &str, scale: u32) -> Result<u64, String> {
     if frac.len() > scale as usize {
         return Err(format!("at most {scale} decimal places are allowed"));
     }
+    if whole.len() > MAX_WHOLE_DIGITS {
+        return Err("amount is too large".into());
+    }
     let whole: u64 = whole
         .parse()
         .map_err(|_| "amount is too large".to_string())?;
-    if whole > MAX_WHOLE {
-        return Err("amount is too large".into());
-    }
     let unit = 10u64.pow(scale);
     let frac_units = if frac.is_empty() {
         0
@@ -114,6 +117,14 @@ macro_rules! amount {
             }
         }
 
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                amount_schema($scale)
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(&format_units(self.0, $scale, $min))
@@ -135,6 +146,31 @@ amount!(
     "An amount in micros (scale 6), e.g. a budget or a price; JSON `\"500.00\"`."
 );
 
+/// The schema of an amount input and output: a decimal string (what the API
+/// answers) or a JSON number, non-negative, at most `scale` significant decimals.
+fn amount_schema(scale: u32) -> RefOr<Schema> {
+    let pattern = format!("^[0-9]{{1,{MAX_WHOLE_DIGITS}}}(\\.[0-9]{{0,{scale}}}0*)?$");
+    let step = format!("0.{}1", "0".repeat(scale as usize - 1));
+    OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(pattern))
+                .examples([serde_json::json!("99.00")]),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Number)
+                .minimum(Some(0.0))
+                .exclusive_maximum(Some(1e12))
+                .multiple_of(step.parse::<f64>().ok()),
+        )
+        .description(Some(format!(
+            "Decimal amount: answered as a string (\"99.00\"); a string or a number is accepted, at most {scale} decimal places"
+        )))
+        .into()
+}
+
 /// A signed amount in micros (a margin can be negative); JSON `"-1.50"`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct SignedMicros(pub i64);
@@ -145,6 +181,18 @@ impl fmt::Display for SignedMicros {
         write!(f, "{sign}{}", format_units(self.0.unsigned_abs(), 6, 2))
     }
 }
+
+impl utoipa::PartialSchema for SignedMicros {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some("^-?[0-9]+(\\.[0-9]+)?$"))
+            .description(Some("Signed decimal amount, e.g. \"-1.50\""))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for SignedMicros {}
 
 impl Serialize for SignedMicros {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

@@ -20,7 +20,7 @@ pub fn utc_day(ms: i64) -> String {
 }
 
 /// Totals of one group.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct UsageRow {
     /// The group's value (day, model, key id, agent id, team id; `null` if none).
     pub group: Option<String>,
@@ -39,7 +39,7 @@ pub struct UsageRow {
 }
 
 /// Body of `GET /api/organizations/{id}/usage`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UsageReport {
     /// The organization.
     pub org_id: String,

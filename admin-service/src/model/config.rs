@@ -16,7 +16,7 @@ use policy::{BudgetPeriod, ModelPattern, ModelSet};
 
 /// A provider credential: serialized only into the database and compiled records,
 /// never into an API response; `Debug` redacts it.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct Secret(pub String);
 
@@ -27,7 +27,7 @@ impl fmt::Debug for Secret {
 }
 
 /// One upstream provider of an organization.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
     /// Operator-chosen name, unique in the org.
@@ -39,6 +39,7 @@ pub struct ProviderConfig {
     pub api_key: Option<Secret>,
     /// Models served: exact names or `*` patterns.
     #[serde(default)]
+    #[schema(schema_with = crate::model::schemas::model_patterns)]
     pub models: Vec<ModelPattern>,
     /// Share of requests under the `weighted` strategy (1 when unset); refused
     /// under `priority`, where nothing would act on it.
@@ -47,7 +48,7 @@ pub struct ProviderConfig {
 }
 
 /// How requests pick a provider.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RoutingStrategy {
     /// The first provider (in `provider_order`, else list order) serving the model;
@@ -60,7 +61,7 @@ pub enum RoutingStrategy {
 }
 
 /// Routing settings.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoutingConfig {
     /// Strategy.
@@ -182,7 +183,7 @@ impl RoutingConfig {
 }
 
 /// Response caching settings: the edge's exact-match cache of non-streamed answers.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CachingConfig {
     /// Whether caching is on.
@@ -220,7 +221,7 @@ impl CachingConfig {
 }
 
 /// Org-wide rate limits, shared by all its teams and keys.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimiting {
     /// Configured limits are enforced unless this is an explicit `false` (the seed:
@@ -262,12 +263,13 @@ impl Default for RateLimiting {
 }
 
 /// A spend cap, in the org's currency (`limit` is a decimal: `500.00`).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BudgetInput {
     /// The cap.
     pub limit: Micros,
     /// `daily`, `weekly` or `monthly`.
+    #[schema(schema_with = crate::model::schemas::budget_period)]
     pub period: BudgetPeriod,
     /// Calendar boundaries are at midnight in this UTC offset.
     #[serde(default)]
@@ -297,11 +299,12 @@ impl BudgetInput {
 }
 
 /// The organization's asset universe; teams and keys only narrow it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccessConfig {
     /// Direct model grants: names or `*` patterns.
     #[serde(default)]
+    #[schema(schema_with = crate::model::schemas::model_patterns)]
     pub models: Vec<ModelPattern>,
     /// Route groups (resolved to their models at compile time).
     #[serde(default)]
@@ -312,7 +315,7 @@ pub struct AccessConfig {
 }
 
 /// The price of routable models the catalog does not price, per million tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DefaultPrice {
     /// Price of one million input (prompt) tokens.
@@ -325,7 +328,7 @@ pub struct DefaultPrice {
 const MAX_OUTPUT_CEILING: u64 = 10_000_000;
 
 /// Audit settings.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuditConfig {
     /// Whether request and response bodies (the first 32 KiB of each) are kept
@@ -341,7 +344,7 @@ pub struct AuditConfig {
 const MAX_RETENTION_DAYS: u32 = 3650;
 
 /// The whole org config as stored (credentials included).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrgConfig {
     /// Upstream providers.

@@ -5,4 +5,5 @@
 pub mod catalog;
 pub mod config;
 pub mod keys;
+pub mod schemas;
 pub mod teams;

@@ -9,7 +9,7 @@ use crate::store::db::Db;
 use crate::store::query::Sql;
 
 /// What usage rows are grouped by.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum GroupBy {
     /// UTC calendar day.

@@ -132,7 +132,7 @@ pub async fn drain_once(pool: &Db, sink: &dyn Sink, vault: &Vault) -> Result<Pus
 }
 
 /// Replication state of one sink.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SinkStatus {
     /// Sink name (`sqlite:<path>`).
     pub name: String,
@@ -149,7 +149,7 @@ pub struct SinkStatus {
 }
 
 /// `GET /api/sync/status` body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SyncStatus {
     /// Newest outbox id.
     pub outbox_head: i64,
@@ -158,6 +158,14 @@ pub struct SyncStatus {
 }
 
 /// `GET /api/sync/status`: platform admins see each sink's lag.
+#[utoipa::path(
+    get,
+    path = "/api/sync/status",
+    tag = "sync",
+    summary = "Per-sink push lag: outbox head, position, pending, last error (platform admin).",
+    responses((status = 200, description = "OK", body = SyncStatus)),
+    security(("bearer" = [])),
+)]
 pub async fn sync_status(State(st): State<AppState>, actor: Actor) -> ApiResult<Json<SyncStatus>> {
     actor.require_platform_admin()?;
     status(&st).await.map(Json)

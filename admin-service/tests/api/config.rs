@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use serde_json::json;
 
 use crate::common::{ADMIN, TestServer};
-use admin_service::api::routes::ENDPOINTS;
+use admin_service::api::routes::endpoints;
 use policy::{BudgetPeriod, OrgRecord};
 
 const SECRET: &str = "sk-upstream-credential-7f3a9c";
@@ -314,7 +314,7 @@ fn capture_logs() -> Logs {
 
 /// Every GET endpoint with its placeholders filled from `ids`.
 fn get_paths(ids: &[(&str, &str)]) -> Vec<String> {
-    ENDPOINTS
+    endpoints()
         .iter()
         .filter(|e| e.method == "get")
         .map(|e| {
