@@ -96,9 +96,11 @@ pub struct AgentFilter {
     org_id: Option<String>,
     /// Page size (1-1000).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     /// `x-next-cursor` of the previous page.
     #[serde(default)]
+    #[param(pattern = "^[0-9]{1,18}$")]
     cursor: Option<String>,
 }
 
@@ -143,6 +145,7 @@ pub async fn list_agents(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAgent {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     name: String,
     #[serde(default, alias = "orgId")]
     org_id: Option<String>,
@@ -167,7 +170,7 @@ pub async fn create_agent(
     actor: Actor,
     ApiJson(body): ApiJson<CreateAgent>,
 ) -> ApiResult<(StatusCode, Json<AgentView>)> {
-    if body.name.trim().is_empty() || body.name.len() > 200 {
+    if body.name.trim().is_empty() || body.name.chars().count() > 200 {
         return Err(ApiError::invalid("name", "must be 1-200 characters"));
     }
     let org_id = body
@@ -242,10 +245,14 @@ pub struct UpdateAgent {
         rename = "billingRateEffectiveFrom",
         deserialize_with = "present"
     )]
+    #[schema(nullable = false, format = Date)]
     billing_rate_effective_from: Option<String>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     name: Option<String>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
     active: Option<bool>,
 }
 
@@ -271,7 +278,7 @@ pub async fn update_agent(
         return Err(ApiError::forbidden("billing rates are set by owners only"));
     }
     if let Some(n) = &body.name
-        && (n.trim().is_empty() || n.len() > 200)
+        && (n.trim().is_empty() || n.chars().count() > 200)
     {
         return Err(ApiError::invalid("name", "must be 1-200 characters"));
     }
@@ -351,7 +358,7 @@ pub async fn assign_org(
     }
     match role_in(&st.db, &actor, &body.org_id).await? {
         // Not a member: the target is as good as nonexistent to this caller.
-        None => return Err(ApiError::invalid("org_id", "no such organization")),
+        None => return Err(ApiError::not_found("organization").with_field("org_id")),
         Some(r) if r > Role::Admin => {
             return Err(ApiError::forbidden(
                 "assigning agents needs `admin` in the target org",
@@ -360,7 +367,7 @@ pub async fn assign_org(
         Some(_) => {}
     }
     if !orgs::exists(&st.db, &body.org_id).await? {
-        return Err(ApiError::invalid("org_id", "no such organization"));
+        return Err(ApiError::not_found("organization").with_field("org_id"));
     }
     if agent.org_id == body.org_id {
         return Ok(Json(agent));

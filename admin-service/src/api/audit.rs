@@ -46,15 +46,19 @@ pub struct AuditQuery {
     action: Option<String>,
     /// RFC 3339, inclusive.
     #[serde(default)]
+    #[param(format = DateTime)]
     from: Option<String>,
     /// RFC 3339, exclusive.
     #[serde(default)]
+    #[param(format = DateTime)]
     to: Option<String>,
     /// Page size (1-1000).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     /// `x-next-cursor` of the previous page.
     #[serde(default)]
+    #[param(pattern = "^[0-9]{1,18}$")]
     cursor: Option<String>,
 }
 

@@ -12,7 +12,7 @@ use sqlx::AnyPool;
 
 use crate::AppState;
 use crate::api::extract::{ApiJson, nullable, present};
-use crate::api::paging::{PageParams, PageQuery, Paged};
+use crate::api::paging::{NamePageQuery, PageParams, Paged};
 use crate::auth::Actor;
 use crate::billing::fx::{self};
 use crate::billing::money::{Micros, check_currency};
@@ -45,8 +45,10 @@ pub struct ModelView {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateModel {
+    #[schema(schema_with = crate::model::schemas::exact_model_name)]
     name: String,
     #[serde(default)]
+    #[schema(schema_with = crate::model::schemas::labels)]
     access_groups: Vec<String>,
     #[serde(default)]
     input_price_per_1m: Micros,
@@ -54,6 +56,7 @@ pub struct CreateModel {
     output_price_per_1m: Micros,
     /// Currency of the prices (default `USD`).
     #[serde(default)]
+    #[schema(schema_with = crate::model::schemas::currency_or_null)]
     currency: Option<String>,
 }
 
@@ -62,12 +65,18 @@ pub struct CreateModel {
 #[serde(deny_unknown_fields)]
 pub struct UpdateModel {
     #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
+    #[schema(schema_with = crate::model::schemas::labels)]
     access_groups: Option<Vec<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
     input_price_per_1m: Option<Micros>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
     output_price_per_1m: Option<Micros>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
+    #[schema(schema_with = crate::model::schemas::currency)]
     currency: Option<String>,
 }
 
@@ -108,16 +117,16 @@ async fn fetch_model(pool: &AnyPool, name: &str) -> ApiResult<ModelView> {
     path = "/api/models",
     tag = "catalog",
     summary = "Model catalog with access groups and prices per 1M tokens.",
-    params(PageQuery),
+    params(NamePageQuery),
     responses((status = 200, description = "One page; more follow while the `x-next-cursor` header is present", body = Vec<ModelView>, headers(("x-next-cursor" = String, description = "Cursor of the next page (absent on the last page)")))),
     security(("bearer" = [])),
 )]
 pub async fn list_models(
     State(st): State<AppState>,
     _actor: Actor,
-    page: Result<Query<PageQuery>, QueryRejection>,
+    page: Result<Query<NamePageQuery>, QueryRejection>,
 ) -> ApiResult<Paged<ModelView>> {
-    let page = PageParams::from_query(page)?;
+    let page = PageParams::from_name_query(page)?;
     let rows = stored::models_page(&st.db, page.after_name(), page.fetch()).await?;
     let items = rows.iter().map(model_view).collect::<ApiResult<Vec<_>>>()?;
     Ok(Paged::from_items(items, &page, |m| m.name.clone()))
@@ -298,16 +307,16 @@ pub struct AccessGroupView {
     path = "/api/access-groups",
     tag = "catalog",
     summary = "Access groups and their member models.",
-    params(PageQuery),
+    params(NamePageQuery),
     responses((status = 200, description = "One page; more follow while the `x-next-cursor` header is present", body = Vec<AccessGroupView>, headers(("x-next-cursor" = String, description = "Cursor of the next page (absent on the last page)")))),
     security(("bearer" = [])),
 )]
 pub async fn list_access_groups(
     State(st): State<AppState>,
     _actor: Actor,
-    page: Result<Query<PageQuery>, QueryRejection>,
+    page: Result<Query<NamePageQuery>, QueryRejection>,
 ) -> ApiResult<Paged<AccessGroupView>> {
-    let page = PageParams::from_query(page)?;
+    let page = PageParams::from_name_query(page)?;
     let cat = Catalog::load(&st.db).await?;
     let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (model, labels) in &cat.models {
@@ -339,6 +348,7 @@ pub struct RouteGroupView {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRouteGroup {
+    #[schema(schema_with = crate::model::schemas::exact_model_name)]
     name: String,
     #[schema(schema_with = crate::model::schemas::model_patterns)]
     models: Vec<ModelPattern>,
@@ -350,6 +360,7 @@ pub struct CreateRouteGroup {
 pub struct UpdateRouteGroup {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(schema_with = crate::model::schemas::model_patterns, nullable)]
+    #[schema(required = true)]
     models: Option<Option<Vec<ModelPattern>>>,
 }
 
@@ -359,16 +370,16 @@ pub struct UpdateRouteGroup {
     path = "/api/route-groups",
     tag = "catalog",
     summary = "Route groups.",
-    params(PageQuery),
+    params(NamePageQuery),
     responses((status = 200, description = "One page; more follow while the `x-next-cursor` header is present", body = Vec<RouteGroupView>, headers(("x-next-cursor" = String, description = "Cursor of the next page (absent on the last page)")))),
     security(("bearer" = [])),
 )]
 pub async fn list_route_groups(
     State(st): State<AppState>,
     _actor: Actor,
-    page: Result<Query<PageQuery>, QueryRejection>,
+    page: Result<Query<NamePageQuery>, QueryRejection>,
 ) -> ApiResult<Paged<RouteGroupView>> {
-    let page = PageParams::from_query(page)?;
+    let page = PageParams::from_name_query(page)?;
     let rows = stored::route_groups_page(&st.db, page.after_name(), page.fetch()).await?;
     let items = rows
         .into_iter()

@@ -142,6 +142,7 @@ fn carry_credentials(incoming: &mut Value, stored: &OrgConfig) -> Result<(), Api
 #[serde(deny_unknown_fields)]
 pub struct ConfigBody {
     /// The config (a merge patch for PATCH, the whole document for PUT).
+    #[schema(value_type = crate::model::config::OrgConfig)]
     pub config: Value,
 }
 

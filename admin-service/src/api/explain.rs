@@ -69,6 +69,7 @@ pub struct ExplainRequest {
     model: Option<String>,
     /// The client address the edge would see.
     #[serde(default)]
+    #[schema(schema_with = crate::model::schemas::ip_address)]
     ip: Option<String>,
 }
 

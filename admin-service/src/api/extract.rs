@@ -38,9 +38,28 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         ));
     }
     // Syntax first, so a truncated document is a 400 and never a confusing 422.
-    let value: serde_json::Value = serde_json::from_slice(bytes)
+    let mut value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::malformed(format!("request body is not valid JSON: {e}")))?;
+    integral_floats_as_integers(&mut value);
     from_value(value, "")
+}
+
+/// JSON has one number type: `983.0` is the integer 983 (as JSON Schema says), so
+/// integer fields accept it. Only exactly integral values within ±2^53 change.
+fn integral_floats_as_integers(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    match v {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() <= EXACT) {
+                // In range and integral, so the cast is exact.
+                *v = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
+        Value::Object(map) => map.values_mut().for_each(integral_floats_as_integers),
+        _ => {}
+    }
 }
 
 /// Deserializes a JSON value into `T`; field paths in errors are prefixed with `prefix`.

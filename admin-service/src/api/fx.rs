@@ -81,7 +81,7 @@ pub async fn list_rates(
     path = "/api/fx-rates/{from}/{to}",
     tag = "catalog",
     summary = "Set the rate {\"rate\": \"0.92\"} (units of `to` per `from`); prices compile at it from now on, recorded usage keeps its cost (platform admin).",
-    params(("from" = String, Path, description = "from"), ("to" = String, Path, description = "to")),
+    params(("from" = String, Path, description = "Currency converted from", pattern = "^(USD|EUR|GBP|NGN|CAD|AUD)$"), ("to" = String, Path, description = "Currency converted to", pattern = "^(USD|EUR|GBP|NGN|CAD|AUD)$")),
     request_body = SetRate,
     responses((status = 200, description = "OK", body = FxRateView)),
     security(("bearer" = [])),
@@ -122,7 +122,7 @@ pub async fn set_rate(
     path = "/api/fx-rates/{from}/{to}",
     tag = "catalog",
     summary = "Delete a rate no priced model needs (platform admin; 409 currency_mismatch otherwise).",
-    params(("from" = String, Path, description = "from"), ("to" = String, Path, description = "to")),
+    params(("from" = String, Path, description = "Currency converted from", pattern = "^(USD|EUR|GBP|NGN|CAD|AUD)$"), ("to" = String, Path, description = "Currency converted to", pattern = "^(USD|EUR|GBP|NGN|CAD|AUD)$")),
     responses((status = 204, description = "Done; no body")),
     security(("bearer" = [])),
 )]

@@ -69,9 +69,11 @@ fn invitation_view(r: InvitationRow, now: i64) -> InvitationView {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateInvitation {
+    #[schema(schema_with = crate::model::schemas::email)]
     email: String,
     role: Role,
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 2160)]
     expires_in_hours: Option<u32>,
 }
 

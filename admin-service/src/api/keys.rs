@@ -114,30 +114,38 @@ pub async fn fetch_key_view(st: &AppState, id: &str) -> ApiResult<KeyView> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     name: String,
     #[serde(default)]
     team_id: Option<String>,
     #[serde(default)]
     agent_id: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = crate::model::schemas::model_patterns_or_null)]
     allowed_models: Option<Vec<String>>,
     #[serde(default)]
     ip_allow: Vec<String>,
     #[serde(default)]
     ip_deny: Vec<String>,
     #[serde(default)]
+    #[schema(maximum = 9007199254740991_u64)]
     rate_limit_rpm: Option<u64>,
     #[serde(default)]
+    #[schema(maximum = 9007199254740991_u64)]
     rate_limit_tpm: Option<u64>,
     #[serde(default)]
+    #[schema(maximum = 9007199254740991_u64)]
     rate_limit_rph: Option<u64>,
     #[serde(default)]
+    #[schema(maximum = 9007199254740991_u64)]
     rate_limit_rpd: Option<u64>,
     #[serde(default)]
+    #[schema(maximum = 9007199254740991_u64)]
     rate_limit_tpd: Option<u64>,
     #[serde(default)]
     budget: Option<BudgetInput>,
     #[serde(default)]
+    #[schema(format = DateTime)]
     expires_at: Option<String>,
 }
 
@@ -219,8 +227,9 @@ async fn check_settings(
     changed: Changed,
 ) -> ApiResult<()> {
     let org_id = access.org_id.as_str();
+    crate::model::keys::check_limits(&s.limits)?;
     s.name = s.name.trim().to_string();
-    if s.name.is_empty() || s.name.len() > 200 {
+    if s.name.is_empty() || s.name.chars().count() > 200 {
         return Err(ApiError::invalid("name", "must be 1-200 characters"));
     }
     s.ip_allow = check_cidrs("ip_allow", &s.ip_allow)?;
@@ -352,30 +361,41 @@ pub fn new_secret() -> (String, String) {
 #[serde(deny_unknown_fields)]
 pub struct UpdateKey {
     #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     team_id: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     agent_id: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(schema_with = crate::model::schemas::model_patterns_or_null)]
     allowed_models: Option<Option<Vec<String>>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
     ip_allow: Option<Vec<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
     ip_deny: Option<Vec<String>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(maximum = 9007199254740991_u64)]
     rate_limit_rpm: Option<Option<u64>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(maximum = 9007199254740991_u64)]
     rate_limit_tpm: Option<Option<u64>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(maximum = 9007199254740991_u64)]
     rate_limit_rph: Option<Option<u64>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(maximum = 9007199254740991_u64)]
     rate_limit_rpd: Option<Option<u64>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(maximum = 9007199254740991_u64)]
     rate_limit_tpd: Option<Option<u64>>,
     #[serde(default, deserialize_with = "nullable")]
     budget: Option<Option<BudgetInput>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(format = DateTime)]
     expires_at: Option<Option<String>>,
 }
 

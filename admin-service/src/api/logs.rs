@@ -60,9 +60,11 @@ pub struct LogEntry {
 pub struct LogQuery {
     /// RFC 3339, inclusive.
     #[serde(default)]
+    #[param(format = DateTime)]
     from: Option<String>,
     /// RFC 3339, exclusive.
     #[serde(default)]
+    #[param(format = DateTime)]
     to: Option<String>,
     #[serde(default)]
     key_id: Option<String>,
@@ -75,6 +77,7 @@ pub struct LogQuery {
     #[serde(default)]
     provider: Option<String>,
     #[serde(default)]
+    #[param(minimum = 0, maximum = 65535)]
     status: Option<u16>,
     #[serde(default)]
     code: Option<String>,
@@ -84,9 +87,11 @@ pub struct LogQuery {
     denied: Option<bool>,
     /// Page size (1-1000).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     /// `x-next-cursor` of the previous page.
     #[serde(default)]
+    #[param(pattern = r"^[0-9]{1,18}\.")]
     cursor: Option<String>,
 }
 

@@ -32,6 +32,7 @@ pub struct UserView {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
+    #[schema(schema_with = crate::model::schemas::email)]
     email: String,
 }
 
@@ -45,7 +46,7 @@ fn user_view(u: UserRow) -> UserView {
 
 /// Validates and normalizes an email field.
 pub fn check_email(field: &str, email: &str) -> Result<String, ApiError> {
-    let e = email.trim().to_lowercase();
+    let e = email.to_lowercase();
     if valid_email(&e) {
         Ok(e)
     } else {
@@ -232,6 +233,7 @@ pub struct AddMember {
     #[serde(default)]
     user_id: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = crate::model::schemas::email_or_null)]
     email: Option<String>,
     role: Role,
 }
@@ -282,10 +284,11 @@ pub async fn add_member(
                 // Whoever created that account may not own the address: a grant
                 // addressed to the email goes only to an account that proved it.
                 Some((_, None)) => {
-                    return Err(ApiError::invalid(
-                        "email",
+                    return Err(ApiError::conflict(
+                        "email_unverified",
                         "this user never verified the address; send an invitation instead",
-                    ));
+                    )
+                    .with_field("email"));
                 }
                 Some((uid, Some(_))) => uid,
             }

@@ -10,7 +10,7 @@ use utoipa::openapi::{
 };
 use utoipa::{PartialSchema, ToSchema};
 
-use crate::errors::ErrorBody;
+use crate::errors::{ErrorBody, ErrorDetail};
 
 /// One endpoint, as documented.
 #[derive(Debug, Clone)]
@@ -41,6 +41,7 @@ pub fn base() -> OpenApi {
         .components(Some(
             ComponentsBuilder::new()
                 .schema(ErrorBody::name(), ErrorBody::schema())
+                .schema(ErrorDetail::name(), ErrorDetail::schema())
                 .security_scheme(
                     "bearer",
                     SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
@@ -52,8 +53,9 @@ pub fn base() -> OpenApi {
 
 /// The error statuses an operation can answer, from what it takes: a body can be
 /// malformed (400), too large (413) or invalid (422); a token can be missing (401)
-/// or too weak (403); an id can name nothing the caller may see (404); a write can
-/// conflict (409); a query can be invalid (422).
+/// or too weak (403); an id in the path or body can name nothing the caller may see
+/// (404); a write can conflict (409); a query can be invalid (422); a secret sent
+/// without a token can be guessed at only so often (429).
 fn error_statuses(method: &HttpMethod, op: &Operation) -> Vec<(&'static str, &'static str)> {
     let has = |kind: ParameterIn| {
         op.parameters
@@ -71,7 +73,9 @@ fn error_statuses(method: &HttpMethod, op: &Operation) -> Vec<(&'static str, &'s
         out.push(("401", "No token, or an unknown, revoked or expired one."));
         out.push(("403", "The caller's role may not do this."));
     }
-    if has(ParameterIn::Path) {
+    // A body or a query filter can name objects too (`org_id`, `user_id`, an
+    // invitation secret).
+    if has(ParameterIn::Path) || has(ParameterIn::Query) || body {
         out.push((
             "404",
             "No such object, or one of another organization (never told apart).",
@@ -82,6 +86,13 @@ fn error_statuses(method: &HttpMethod, op: &Operation) -> Vec<(&'static str, &'s
     }
     if body {
         out.push(("413", "The body is larger than the API accepts."));
+    }
+    // Unauthenticated secrets (an invitation's) are guarded against guessing.
+    if body && !auth {
+        out.push((
+            "429",
+            "Too many failed attempts from this address; retry later.",
+        ));
     }
     if body || has(ParameterIn::Query) || has(ParameterIn::Path) {
         out.push((

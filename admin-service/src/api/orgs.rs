@@ -11,7 +11,7 @@ use crate::billing::fx;
 use crate::billing::money::{Cents, check_currency};
 use crate::billing::rate_history;
 use crate::errors::{ApiError, ApiResult, unique_or_conflict};
-use crate::store::db::{new_id, now_ms, rfc3339};
+use crate::store::db::{new_id, now_ms, random_hex, rfc3339};
 use crate::store::orgs::{self, INTERNAL_ORG_ID, OrgRow};
 use crate::store::teams;
 use axum::Json;
@@ -121,7 +121,7 @@ pub fn valid_email(s: &str) -> bool {
         return false;
     };
     !local.is_empty()
-        && s.len() <= 254
+        && s.chars().count() <= 254
         && !domain.contains('@')
         && domain.contains('.')
         && !domain.starts_with('.')
@@ -130,7 +130,7 @@ pub fn valid_email(s: &str) -> bool {
 }
 
 fn check_name(name: &str) -> Result<(), ApiError> {
-    if name.trim().is_empty() || name.len() > 200 {
+    if name.trim().is_empty() || name.chars().count() > 200 {
         return Err(ApiError::invalid("name", "must be 1-200 characters"));
     }
     Ok(())
@@ -140,18 +140,22 @@ fn check_name(name: &str) -> Result<(), ApiError> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrg {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     name: String,
     #[serde(default)]
+    #[schema(schema_with = crate::model::schemas::slug_or_null)]
     slug: Option<String>,
     #[serde(default)]
     contact_name: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = crate::model::schemas::email_or_null)]
     contact_email: Option<String>,
     #[serde(default)]
     description: Option<String>,
     #[serde(default)]
     billing_rate_per_agent: Cents,
     #[serde(default)]
+    #[schema(schema_with = crate::model::schemas::currency_or_null)]
     currency: Option<String>,
     #[serde(default)]
     active: Option<bool>,
@@ -162,23 +166,34 @@ pub struct CreateOrg {
 #[serde(deny_unknown_fields)]
 pub struct UpdateOrg {
     #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     name: Option<String>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
+    #[schema(schema_with = crate::model::schemas::slug)]
     slug: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     contact_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(schema_with = crate::model::schemas::email_or_null)]
     contact_email: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     description: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
     billing_rate_per_agent: Option<Cents>,
     /// First day (UTC, this month) the new `billing_rate_per_agent` bills at.
     #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
+    #[schema(format = Date)]
     billing_rate_effective_from: Option<String>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
+    #[schema(schema_with = crate::model::schemas::currency)]
     currency: Option<String>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
     active: Option<bool>,
 }
 
@@ -242,12 +257,12 @@ pub async fn create_org(
         None => {
             let s = slugify(&body.name);
             if s.is_empty() {
-                return Err(ApiError::invalid(
-                    "slug",
-                    "cannot be derived from the name; give one explicitly",
-                ));
+                // Nothing ASCII to derive from (`"東京"`): a random slug, changeable never
+                // (slugs are immutable), so clients wanting a readable one send `slug`.
+                format!("org-{}", random_hex(4))
+            } else {
+                s
             }
-            s
         }
     };
     if let Some(e) = &body.contact_email
@@ -435,8 +450,9 @@ pub async fn delete_org(
     State(st): State<AppState>,
     actor: Actor,
     Path(id): Path<String>,
-    Query(q): Query<DeleteQuery>,
+    q: Result<Query<DeleteQuery>, QueryRejection>,
 ) -> ApiResult<StatusCode> {
+    let Query(q) = crate::api::paging::query(q)?;
     authorize_org(&st.db, &actor, &id, Perm::Own).await?;
     if id == INTERNAL_ORG_ID {
         return Err(ApiError::conflict(
@@ -497,6 +513,7 @@ pub async fn delete_org(
 pub struct DeleteQuery {
     /// `true` confirms that billing history is deleted with the org.
     #[serde(default)]
+    #[param(value_type = Option<bool>)]
     confirm: Option<String>,
 }
 

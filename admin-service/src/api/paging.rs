@@ -27,6 +27,23 @@ pub const NEXT_CURSOR: &str = "x-next-cursor";
 pub struct PageQuery {
     /// Items per page (1-1000, default 100).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+    /// `x-next-cursor` of the previous page.
+    #[serde(default)]
+    #[param(pattern = "^[0-9]{1,18}$")]
+    pub cursor: Option<String>,
+}
+
+/// Paging query of lists ordered by name (the catalog): the cursor is the last name
+/// of the previous page, so any text is a position.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct NamePageQuery {
+    /// Items per page (1-1000, default 100).
+    #[serde(default)]
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// `x-next-cursor` of the previous page.
     #[serde(default)]
@@ -60,6 +77,14 @@ impl PageParams {
 
     /// From a `?limit=&cursor=` query.
     pub fn from_query(q: Result<Query<PageQuery>, QueryRejection>) -> Result<Self, ApiError> {
+        let Query(q) = query(q)?;
+        Self::new(q.limit, q.cursor)
+    }
+
+    /// From a `?limit=&cursor=` query of a list ordered by name.
+    pub fn from_name_query(
+        q: Result<Query<NamePageQuery>, QueryRejection>,
+    ) -> Result<Self, ApiError> {
         let Query(q) = query(q)?;
         Self::new(q.limit, q.cursor)
     }

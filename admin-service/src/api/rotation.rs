@@ -32,6 +32,7 @@ const CLEANUP_INTERVAL: Duration = Duration::from_secs(30);
 #[serde(deny_unknown_fields)]
 pub struct RotateKey {
     #[serde(default)]
+    #[schema(maximum = 604800)]
     grace_seconds: u64,
 }
 
@@ -54,11 +55,13 @@ pub async fn rotate_key(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<KeyView>> {
-    let body: RotateKey = if body.iter().all(u8::is_ascii_whitespace) {
-        RotateKey::default()
-    } else {
-        parse_json(&body)?
-    };
+    // No body, or `null`, is a rotation without a grace period.
+    let body: RotateKey =
+        if body.iter().all(u8::is_ascii_whitespace) || body.trim_ascii() == b"null" {
+            RotateKey::default()
+        } else {
+            parse_json(&body)?
+        };
     if body.grace_seconds > MAX_GRACE_SECONDS {
         return Err(ApiError::invalid(
             "grace_seconds",

@@ -98,10 +98,7 @@ pub async fn add_team_member(
     let mut tx = st.writer.begin(&st.db).await?;
     let member = members::role(tx.conn(), &org_id, &body.user_id).await?;
     if member.is_none() {
-        return Err(ApiError::invalid(
-            "user_id",
-            "must be a member of the team's organization",
-        ));
+        return Err(ApiError::not_found("member of the team's organization").with_field("user_id"));
     }
     let res = teams::add_member(tx.conn(), &team_id, &body.user_id, now_ms()).await;
     unique_or_conflict(res, "user_id", || "already a member of this team".into())?;

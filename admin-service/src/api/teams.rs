@@ -91,18 +91,25 @@ pub async fn org_model_set(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTeam {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     name: String,
     #[serde(default)]
+    #[schema(schema_with = crate::model::schemas::model_patterns_or_null)]
     allowed_models: Option<Vec<String>>,
     #[serde(default)]
+    #[schema(maximum = 9007199254740991_u64)]
     rate_limit_rpm: Option<u64>,
     #[serde(default)]
+    #[schema(maximum = 9007199254740991_u64)]
     rate_limit_tpm: Option<u64>,
     #[serde(default)]
+    #[schema(maximum = 9007199254740991_u64)]
     rate_limit_rph: Option<u64>,
     #[serde(default)]
+    #[schema(maximum = 9007199254740991_u64)]
     rate_limit_rpd: Option<u64>,
     #[serde(default)]
+    #[schema(maximum = 9007199254740991_u64)]
     rate_limit_tpd: Option<u64>,
     #[serde(default)]
     budget: Option<BudgetInput>,
@@ -113,25 +120,33 @@ pub struct CreateTeam {
 #[serde(deny_unknown_fields)]
 pub struct UpdateTeam {
     #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(schema_with = crate::model::schemas::model_patterns_or_null)]
     allowed_models: Option<Option<Vec<String>>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(maximum = 9007199254740991_u64)]
     rate_limit_rpm: Option<Option<u64>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(maximum = 9007199254740991_u64)]
     rate_limit_tpm: Option<Option<u64>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(maximum = 9007199254740991_u64)]
     rate_limit_rph: Option<Option<u64>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(maximum = 9007199254740991_u64)]
     rate_limit_rpd: Option<Option<u64>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(maximum = 9007199254740991_u64)]
     rate_limit_tpd: Option<Option<u64>>,
     #[serde(default, deserialize_with = "nullable")]
     budget: Option<Option<BudgetInput>>,
 }
 
 fn check_team_name(n: &str) -> Result<(), ApiError> {
-    if n.trim().is_empty() || n.len() > 200 {
+    if n.trim().is_empty() || n.chars().count() > 200 {
         return Err(ApiError::invalid("name", "must be 1-200 characters"));
     }
     Ok(())
@@ -171,6 +186,7 @@ pub async fn create_team(
         tpm: body.rate_limit_tpm,
         tpd: body.rate_limit_tpd,
     };
+    crate::model::keys::check_limits(&limits)?;
     let id = new_id("team");
     let now = now_ms();
     let mut tx = st.writer.begin(&st.db).await?;
@@ -307,6 +323,7 @@ pub async fn update_team(
         tpm: pick(body.rate_limit_tpm, team.limits.tpm),
         tpd: pick(body.rate_limit_tpd, team.limits.tpd),
     };
+    crate::model::keys::check_limits(&limits)?;
     let allowed = body.allowed_models.unwrap_or(team.allowed_models);
     let budget = body.budget.unwrap_or(team.budget);
     let fields = TeamFields {

@@ -80,16 +80,18 @@ async fn fetch_token(st: &AppState, id: &str) -> ApiResult<Option<TokenView>> {
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     name: Option<String>,
     /// RFC 3339 expiry; absent: never expires (revoke it instead).
     #[serde(default)]
+    #[schema(format = DateTime)]
     expires_at: Option<String>,
 }
 
 impl CreateToken {
     fn checked(&self) -> Result<(&str, Option<i64>), ApiError> {
         let name = self.name.as_deref().map_or("api", str::trim);
-        if name.is_empty() || name.len() > 200 {
+        if name.is_empty() || name.chars().count() > 200 {
             return Err(ApiError::invalid("name", "must be 1-200 characters"));
         }
         let expires = match &self.expires_at {

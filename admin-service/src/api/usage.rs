@@ -19,9 +19,11 @@ use crate::store::usage::UsageFilter;
 pub struct UsageQuery {
     /// First day included, `YYYY-MM-DD` (UTC).
     #[serde(default)]
+    #[param(format = Date)]
     from: Option<String>,
     /// Last day included, `YYYY-MM-DD` (UTC).
     #[serde(default)]
+    #[param(format = Date)]
     to: Option<String>,
     #[serde(default)]
     group_by: GroupBy,

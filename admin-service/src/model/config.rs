@@ -273,6 +273,7 @@ pub struct BudgetInput {
     pub period: BudgetPeriod,
     /// Calendar boundaries are at midnight in this UTC offset.
     #[serde(default)]
+    #[schema(minimum = -1080, maximum = 1080)]
     pub utc_offset_minutes: i32,
 }
 
@@ -382,6 +383,7 @@ pub struct OrgConfig {
     /// Output tokens the edge reserves against budgets for a request that sets no
     /// `max_tokens` (per completion; 1024 when unset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 10_000_000)]
     pub default_max_output_tokens: Option<u64>,
 }
 

@@ -69,3 +69,27 @@ impl KeyRow {
         })
     }
 }
+
+/// Largest rate limit accepted (2^53 - 1, exact in every JSON client); the schema
+/// documents the same bound.
+pub const MAX_LIMIT: u64 = (1 << 53) - 1;
+
+/// Checks every limit is at most [`MAX_LIMIT`] (422 naming `rate_limit_*`).
+pub fn check_limits(l: &policy::Limits) -> Result<(), crate::errors::ApiError> {
+    let named = [
+        ("rate_limit_rpm", l.rpm),
+        ("rate_limit_tpm", l.tpm),
+        ("rate_limit_rph", l.rph),
+        ("rate_limit_rpd", l.rpd),
+        ("rate_limit_tpd", l.tpd),
+    ];
+    for (field, v) in named {
+        if v.is_some_and(|v| v > MAX_LIMIT) {
+            return Err(crate::errors::ApiError::invalid(
+                field,
+                format!("must be at most {MAX_LIMIT}"),
+            ));
+        }
+    }
+    Ok(())
+}

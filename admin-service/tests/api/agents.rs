@@ -116,7 +116,7 @@ async fn assign_moves_between_orgs_and_unassign_returns_to_internal() {
         json!({"org_id": "org_nope"}),
     )
     .await
-    .err(422, "org_id");
+    .err(404, "org_id");
     s.post(&format!("/api/agents/{agent}/assign-org"), json!({}))
         .await
         .err(422, "org_id");

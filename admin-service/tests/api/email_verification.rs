@@ -170,7 +170,7 @@ async fn adding_an_unverified_account_by_email_grants_nothing() {
             json!({"email": "Unproven@example.com", "role": "admin"}),
         )
         .await;
-    r.err(422, "email");
+    r.err(409, "email");
     assert!(r.text.contains("invitation"), "{}", r.text);
     assert_eq!(s.snapshot().await, before, "the refusal stored something");
 

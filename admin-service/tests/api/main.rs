@@ -18,6 +18,7 @@ mod keys;
 mod lost_updates;
 mod member_removal;
 mod members;
+mod openapi;
 mod orgs;
 mod paging;
 mod platform_owned;

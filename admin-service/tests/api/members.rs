@@ -34,7 +34,7 @@ async fn members_are_added_listed_changed_and_removed_and_users_span_orgs() {
         json!({"email": "dana@example.com", "role": "viewer"}),
     )
     .await
-    .err(422, "email");
+    .err(409, "email");
     let m = s
         .post(
             &format!("/api/organizations/{b}/members"),

@@ -101,7 +101,7 @@ async fn only_org_members_join_teams_and_are_listed_in_openapi() {
     let path = format!("/api/teams/{team}/members");
     s.post(&path, json!({"user_id": outsider}))
         .await
-        .err(422, "user_id");
+        .err(404, "user_id");
     s.post(&path, json!({"user_id": insider})).await.expect(201);
     s.post(&path, json!({"user_id": insider}))
         .await
