@@ -418,13 +418,17 @@ pub async fn remove_member(
             "an organization keeps at least one owner",
         ));
     }
-    if let Some(heir) = &query.transfer_keys_to
-        && (heir == &user_id || role_for_update(tx.conn(), &id, heir).await.is_err())
-    {
-        return Err(ApiError::invalid(
-            "transfer_keys_to",
-            "must be another member of this organization",
-        ));
+    if let Some(heir) = &query.transfer_keys_to {
+        if heir == &user_id {
+            return Err(ApiError::invalid(
+                "transfer_keys_to",
+                "must be another member of this organization",
+            ));
+        }
+        // Named like a path id: someone not a member here is not found.
+        if role_for_update(tx.conn(), &id, heir).await.is_err() {
+            return Err(ApiError::not_found("member").with_field("transfer_keys_to"));
+        }
     }
     let keys = members::active_keys_created_by(tx.conn(), &id, &user_id).await?;
     let mut out = Removed {

@@ -372,6 +372,7 @@ pub struct OrgConfig {
     /// Requests of the org an edge node runs at once (streams included); absent:
     /// the edge's `--org-max-in-flight` default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 10_000)]
     pub max_in_flight: Option<u32>,
     /// Audit storage.
     #[serde(default)]
