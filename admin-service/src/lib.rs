@@ -142,6 +142,7 @@ pub async fn app(state: AppState) -> Router {
         .route("/metrics", axum::routing::get(metrics::serve_metrics))
         .route("/healthz", axum::routing::get(metrics::healthz))
         .route("/readyz", axum::routing::get(metrics::readyz))
+        .merge(api::docs::router())
         .merge(ui::router(&state))
         .fallback(|| async { ApiError::not_found("endpoint") })
         .method_not_allowed_fallback(|| async {

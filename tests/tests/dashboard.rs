@@ -912,3 +912,44 @@ async fn dashboard_refuses_missing_sessions_forged_posts_and_other_tenants() {
     let (status, location, _) = page(&http, &base, "/", &cookie).await;
     assert_eq!((status, location.as_str()), (303, "/sign-in"));
 }
+
+/// `/api/docs` renders the API reference from the served document in a real browser,
+/// with every script from the admin service itself (the page's CSP allows no other).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_reference_renders_from_embedded_assets() {
+    let cp = ControlPlane::start().await;
+    let base = cp.admin_url.clone();
+    let mut b = Browser::start("api-docs").await;
+    b.goto(&format!("{base}/api/docs")).await;
+    // Redoc lists every operation by its summary once it has fetched the document.
+    let start = Instant::now();
+    loop {
+        let text = b.text("#reference").await;
+        if text.contains("Create a virtual key") && text.contains("Revoke a key") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the reference never rendered the operations: {}",
+            &text[..text.len().min(500)]
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    b.shot("reference").await;
+    let scripts = b
+        .client
+        .execute(
+            "return Array.from(document.scripts).map(s => s.src)",
+            vec![],
+        )
+        .await
+        .expect("script");
+    for src in scripts.as_array().expect("scripts") {
+        assert!(
+            src.as_str()
+                .unwrap_or("")
+                .starts_with(&format!("{base}/api/docs/")),
+            "{src}"
+        );
+    }
+}

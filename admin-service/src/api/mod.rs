@@ -5,6 +5,7 @@ pub mod audit;
 pub mod billing;
 pub mod catalog;
 pub mod config;
+pub mod docs;
 pub mod explain;
 pub mod extract;
 pub mod fx;
