@@ -152,7 +152,7 @@ pub struct ConfigView {
     /// Organization id.
     pub org_id: String,
     /// The config, credentials redacted.
-    pub config: Value,
+    pub config: crate::model::config::OrgConfigView,
     /// Last change.
     pub updated_at: String,
     /// What the edge will refuse because of this config (e.g. unpriced models
@@ -376,7 +376,7 @@ mod tests {
             ..OrgConfig::default()
         };
         assert!(!format!("{cfg:?}").contains("sk-upstream-secret"));
-        let shown = cfg.redacted().to_string();
+        let shown = serde_json::to_string(&cfg.redacted()).unwrap();
         assert!(!shown.contains("sk-upstream-secret") && shown.contains("\"api_key_set\":true"));
         let mut incoming = json!({"providers": [{"name": "openai", "base_url": "HTTPS://api.openai.com:443/v2", "api_key_set": true}]});
         carry_credentials(&mut incoming, &cfg).unwrap();

@@ -8,7 +8,7 @@ use std::fmt;
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use utoipa::openapi::RefOr;
-use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
 
 /// Most digits of the whole part (below 10^12 keeps micros inside `i64`); the
 /// documented pattern says the same.
@@ -148,23 +148,18 @@ amount!(
 
 /// The schema of an amount input and output: a decimal string (what the API
 /// answers) or a JSON number, non-negative, at most `scale` significant decimals.
+/// One schema of two types, so `pattern` holds for strings and the number bounds for
+/// numbers (JSON Schema applies each keyword to its own type).
 fn amount_schema(scale: u32) -> RefOr<Schema> {
     let pattern = format!("^[0-9]{{1,{MAX_WHOLE_DIGITS}}}(\\.[0-9]{{0,{scale}}}0*)?$");
     let step = format!("0.{}1", "0".repeat(scale as usize - 1));
-    OneOfBuilder::new()
-        .item(
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .pattern(Some(pattern))
-                .examples([serde_json::json!("99.00")]),
-        )
-        .item(
-            ObjectBuilder::new()
-                .schema_type(Type::Number)
-                .minimum(Some(0.0))
-                .exclusive_maximum(Some(1e12))
-                .multiple_of(step.parse::<f64>().ok()),
-        )
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Number]))
+        .pattern(Some(pattern))
+        .minimum(Some(0.0))
+        .exclusive_maximum(Some(1e12))
+        .multiple_of(step.parse::<f64>().ok())
+        .examples([serde_json::json!("99.00")])
         .description(Some(format!(
             "Decimal amount: answered as a string (\"99.00\"); a string or a number is accepted, at most {scale} decimal places"
         )))

@@ -6,7 +6,6 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::auth::Actor;
 use crate::billing::money::Micros;
@@ -388,6 +387,57 @@ pub struct OrgConfig {
     pub default_max_output_tokens: Option<u64>,
 }
 
+/// A provider as clients read it: the credential replaced by whether one is stored.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ProviderView {
+    /// Operator-chosen name, unique in the org.
+    pub name: String,
+    /// OpenAI-compatible base URL.
+    pub base_url: String,
+    /// Whether a credential is stored (it is never returned).
+    pub api_key_set: bool,
+    /// Models served: exact names or `*` patterns.
+    #[schema(schema_with = crate::model::schemas::model_patterns)]
+    pub models: Vec<ModelPattern>,
+    /// Share of requests under the `weighted` strategy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
+}
+
+/// The org config as clients read it ([`OrgConfig`] with providers' credentials
+/// replaced by `api_key_set`).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct OrgConfigView {
+    /// Upstream providers.
+    pub providers: Vec<ProviderView>,
+    /// Routing.
+    pub routing: RoutingConfig,
+    /// Response cache.
+    pub caching: CachingConfig,
+    /// Org-wide rate limits.
+    pub rate_limiting: RateLimiting,
+    /// Org budget.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budgets: Option<BudgetInput>,
+    /// Model access.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access: Option<AccessConfig>,
+    /// Header the edge reads the client IP from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_ip_header: Option<String>,
+    /// Requests in flight at once for the org at each edge node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<u32>,
+    /// Request logging and content retention.
+    pub audit: AuditConfig,
+    /// Catch-all price for models the catalog lacks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_price: Option<DefaultPrice>,
+    /// Output tokens reserved when a request sets no `max_tokens`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_max_output_tokens: Option<u64>,
+}
+
 impl OrgConfig {
     /// Parses a stored config document.
     pub fn from_stored(text: &str) -> Result<OrgConfig, ApiError> {
@@ -395,15 +445,31 @@ impl OrgConfig {
     }
 
     /// The config as clients may read it: credentials replaced by `api_key_set`.
-    pub fn redacted(&self) -> Value {
-        let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
-        if let Some(providers) = v.get_mut("providers").and_then(Value::as_array_mut) {
-            for p in providers.iter_mut().filter_map(Value::as_object_mut) {
-                let set = p.remove("api_key").is_some();
-                p.insert("api_key_set".into(), Value::Bool(set));
-            }
+    pub fn redacted(&self) -> OrgConfigView {
+        let c = self.clone();
+        OrgConfigView {
+            providers: c
+                .providers
+                .into_iter()
+                .map(|p| ProviderView {
+                    api_key_set: p.api_key.is_some(),
+                    name: p.name,
+                    base_url: p.base_url,
+                    models: p.models,
+                    weight: p.weight,
+                })
+                .collect(),
+            routing: c.routing,
+            caching: c.caching,
+            rate_limiting: c.rate_limiting,
+            budgets: c.budgets,
+            access: c.access,
+            client_ip_header: c.client_ip_header,
+            max_in_flight: c.max_in_flight,
+            audit: c.audit,
+            default_price: c.default_price,
+            default_max_output_tokens: c.default_max_output_tokens,
         }
-        v
     }
 
     /// Providers in routing order.
