@@ -10,6 +10,7 @@ import pytest
 
 import tollgate
 from tollgate import AsyncTollgate, Tollgate
+from tollgate._errors import status_error
 
 
 def test_the_seed_calls_work_verbatim(client, org):
@@ -204,3 +205,38 @@ async def test_the_async_client_has_the_same_resources(org):
         assert cfg.org_id == org.id
         with pytest.raises(tollgate.NotFoundError):
             await client.keys.retrieve(f"key_{uuid.uuid4().hex[:16]}")
+
+
+def test_only_idempotent_requests_are_retried_on_429_and_5xx():
+    # The live server cannot be made to fail on demand, so a transport answers here.
+    seen = []
+
+    def flaky(request):
+        seen.append(request.method)
+        if len(seen) == 1:
+            return httpx.Response(503, json={"error": {"code": "unavailable", "message": "busy"}})
+        if request.method == "POST":
+            return httpx.Response(429, json={"error": {"code": "rate_limited", "message": "slow"}})
+        return httpx.Response(200, json=[])
+
+    c = Tollgate(max_retries=2, http_client=httpx.Client(transport=httpx.MockTransport(flaky)))
+    assert list(c.organizations.list()) == []
+    assert seen == ["GET", "GET"]
+    seen.clear()
+    with pytest.raises(tollgate.InternalServerError) as e:
+        c.organizations.create(name="once")
+    assert seen == ["POST"] and e.value.status_code == 503
+    with pytest.raises(tollgate.RateLimitError):
+        c.organizations.create(name="twice")
+    assert seen == ["POST", "POST"]
+
+
+def test_a_malformed_body_is_a_bad_request(client, org):
+    r = client._http.post(
+        client.control_plane_url + f"/api/organizations/{org.id}/keys",
+        content=b"{not json",
+        headers={"authorization": f"Bearer {client.api_key}", "content-type": "application/json"},
+    )
+    with pytest.raises(tollgate.BadRequestError) as e:
+        raise status_error(r)
+    assert e.value.status_code == 400
