@@ -127,6 +127,15 @@ impl Browser {
         el.send_keys(text).await.expect("type");
     }
 
+    /// Picks the option of value `value` in a `<select>`.
+    async fn choose(&self, css: &str, value: &str) {
+        self.wait(css)
+            .await
+            .select_by_value(value)
+            .await
+            .expect("select an option");
+    }
+
     async fn click(&self, css: &str) {
         self.wait(css).await.click().await.expect("click");
     }
@@ -313,6 +322,85 @@ async fn dashboard_flows_in_a_real_browser() {
     assert!(b.text("#teams").await.contains("Research"));
     b.shot("teams").await;
 
+    // Members: an owner makes a member an admin, adds them to the team, takes them
+    // off it again; then removes them, handing their key to another member.
+    let (member_id, member_token) = cp.member(&org, "member").await;
+    let (heir_id, _) = cp.member(&org, "viewer").await;
+    b.goto(&format!("{base}/orgs/{org}/members")).await;
+    b.choose(&format!("#role-{member_id}"), "admin").await;
+    b.submit(&format!(
+        "form[action='/orgs/{org}/members/{member_id}/role'] button"
+    ))
+    .await;
+    assert_eq!(b.text("[data-member^='member-'] .role").await, "admin");
+    let roles = cp
+        .admin(
+            Method::GET,
+            &format!("/api/organizations/{org}/members"),
+            None,
+        )
+        .await;
+    let role_of = |members: &serde_json::Value, id: &str| {
+        members
+            .as_array()
+            .expect("members")
+            .iter()
+            .find(|m| m["user_id"] == id)
+            .map(|m| m["role"].as_str().unwrap_or_default().to_string())
+    };
+    assert_eq!(role_of(&roles, &member_id).as_deref(), Some("admin"));
+    b.shot("member-role-changed").await;
+    b.goto(&format!("{base}/orgs/{org}/teams")).await;
+    b.choose("[data-team=Research] select.team-member-choice", &member_id)
+        .await;
+    b.submit("[data-team=Research] button.add-team-member")
+        .await;
+    let team = b.text("[data-team=Research] .team-members").await;
+    assert!(team.contains("member-"), "{team}");
+    b.shot("team-member-added").await;
+    b.submit("[data-team=Research] button.remove-team-member")
+        .await;
+    let team = b.text("[data-team=Research] .team-members").await;
+    assert!(team.contains("No members."), "{team}");
+    let (status, their_key) = cp
+        .api_as(
+            &member_token,
+            Method::POST,
+            &format!("/api/organizations/{org}/keys"),
+            Some(json!({"name": "theirs"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{their_key}");
+    b.goto(&format!("{base}/orgs/{org}/members")).await;
+    b.choose(&format!("#keys-of-{member_id}"), &heir_id).await;
+    b.submit(&format!(
+        "form[action='/orgs/{org}/members/{member_id}/remove'] button"
+    ))
+    .await;
+    assert_eq!(b.count("[data-member^='member-']").await, 0);
+    b.shot("member-removed").await;
+    let handed = cp
+        .admin(
+            Method::GET,
+            &format!("/api/keys/{}", their_key["id"].as_str().expect("key id")),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (handed["status"].as_str(), handed["created_by"].as_str()),
+        (Some("active"), Some(heir_id.as_str())),
+        "{handed}"
+    );
+    let (gone, _) = cp
+        .api_as(
+            &member_token,
+            Method::GET,
+            &format!("/api/organizations/{org}"),
+            None,
+        )
+        .await;
+    assert_eq!(gone, 404);
+
     // Agents: one in another org is marked as such in the dropdown; assign it here.
     let other = cp
         .admin(
@@ -344,6 +432,37 @@ async fn dashboard_flows_in_a_real_browser() {
         .await;
     assert_eq!(moved["org_id"].as_str(), Some(org.as_str()));
     b.shot("agent-assigned").await;
+    // An owner gives the agent its own rate; an admin switches it off and on.
+    let agent_id = agent["id"].as_str().expect("agent id");
+    b.fill(&format!("#rate-{agent_id}"), "12.50").await;
+    b.submit(&format!("[data-agent={agent_id}] button.set-rate"))
+        .await;
+    assert!(
+        b.text(&format!("[data-agent={agent_id}]"))
+            .await
+            .contains("12.5"),
+        "{}",
+        b.text("#agents").await
+    );
+    let rated = cp
+        .admin(Method::GET, &format!("/api/agents/{agent_id}"), None)
+        .await;
+    assert_eq!(rated["billing_rate"], json!("12.50"), "{rated}");
+    b.shot("agent-rate").await;
+    b.submit(&format!("[data-agent={agent_id}] button.toggle-agent"))
+        .await;
+    assert!(
+        b.text(&format!("[data-agent={agent_id}]"))
+            .await
+            .contains("inactive")
+    );
+    b.submit(&format!("[data-agent={agent_id}] button.toggle-agent"))
+        .await;
+    assert!(
+        !b.text(&format!("[data-agent={agent_id}]"))
+            .await
+            .contains("inactive")
+    );
 
     // Config: the provider is listed, its key only as "set".
     b.goto(&format!("{base}/orgs/{org}/config")).await;
@@ -399,6 +518,40 @@ async fn dashboard_flows_in_a_real_browser() {
     b.click("#caching").await;
     b.submit("#save-settings").await;
     assert!(b.text("#config-facts").await.contains("off"));
+    // Routing beyond the strategy: order, attempts and cooldown; a cooldown
+    // without its length is the API's error, naming the field.
+    b.fill("#provider-order", "backup, mock").await;
+    b.fill("#max-attempts", "2").await;
+    b.fill("#cooldown-failures", "3").await;
+    b.fill("#cooldown-seconds", "30").await;
+    b.submit("#save-settings").await;
+    let facts = b.text("#config-facts").await;
+    assert!(
+        facts.contains("order backup, mock")
+            && facts.contains("up to 2 attempts")
+            && facts.contains("cooldown 30 s after 3 failures"),
+        "{facts}"
+    );
+    let routing = cp
+        .admin(
+            Method::GET,
+            &format!("/api/organizations/{org}/config"),
+            None,
+        )
+        .await["config"]["routing"]
+        .clone();
+    assert_eq!(
+        routing,
+        json!({"strategy": "priority", "provider_order": ["backup", "mock"],
+               "max_attempts": 2, "cooldown_failures": 3, "cooldown_seconds": 30})
+    );
+    b.shot("routing-saved").await;
+    b.fill("#cooldown-seconds", "").await;
+    b.submit("#save-settings").await;
+    let refused = b.text("#error-message").await;
+    assert!(refused.contains("cooldown"), "{refused}");
+    b.goto(&format!("{base}/orgs/{org}/config")).await;
+    assert!(b.text("#config-facts").await.contains("cooldown 30 s"));
 
     // Create a key: shown once, with a copy button.
     b.goto(&format!("{base}/orgs/{org}/keys")).await;
@@ -441,7 +594,7 @@ async fn dashboard_flows_in_a_real_browser() {
 
     // Rotate: a new secret, shown once; then revoke.
     b.goto(&format!("{base}/orgs/{org}/keys")).await;
-    b.submit("#keys button.rotate").await;
+    b.submit("#keys tr[data-name=ui-key] button.rotate").await;
     let rotated = b.text("#new-key").await;
     assert_ne!(rotated, key);
     b.shot("key-rotated").await;
@@ -455,8 +608,10 @@ async fn dashboard_flows_in_a_real_browser() {
     )
     .await;
     b.goto(&format!("{base}/orgs/{org}/keys")).await;
-    b.submit("#keys button.revoke").await;
-    let prefix = b.text("#keys tr[data-status=revoked] code").await;
+    b.submit("#keys tr[data-name=ui-key] button.revoke").await;
+    let prefix = b
+        .text("#keys tr[data-name=ui-key][data-status=revoked] code")
+        .await;
     b.shot("key-revoked").await;
     cp.synced().await;
     chat_outcomes(edge, &[(rotated.as_str(), "gpt-4o", 401)]).await;
@@ -822,6 +977,65 @@ async fn dashboard_refuses_missing_sessions_forged_posts_and_other_tenants() {
         .await,
         403
     );
+
+    // A member sees no role, removal or team controls; posting them anyway with a
+    // valid CSRF token is refused by the API, and nothing changes.
+    let (victim, _) = cp.member(&mine, "viewer").await;
+    let team = cp
+        .admin(
+            Method::POST,
+            &format!("/api/organizations/{mine}/teams"),
+            Some(json!({"name": "Core"})),
+        )
+        .await;
+    let team = team["id"].as_str().expect("team id");
+    for tab in ["/members", "/teams"] {
+        let (_, _, html) = page(&http, &base, &format!("/orgs/{mine}{tab}"), &cookie).await;
+        for control in ["/role\"", "/remove\"", "/members\""] {
+            assert!(
+                !html.contains(control),
+                "{tab} offers {control} to a member"
+            );
+        }
+    }
+    for (path, form) in [
+        (
+            format!("/orgs/{mine}/members/{victim}/role"),
+            vec![("role", "admin")],
+        ),
+        (format!("/orgs/{mine}/members/{victim}/remove"), vec![]),
+        (
+            format!("/orgs/{mine}/teams/{team}/members"),
+            vec![("user_id", victim.as_str())],
+        ),
+    ] {
+        let mut form = form;
+        form.push(("csrf", &csrf));
+        assert_eq!(
+            post(&http, &base, &path, &cookie, &base, &form).await,
+            403,
+            "{path}"
+        );
+    }
+    let members = cp
+        .admin(
+            Method::GET,
+            &format!("/api/organizations/{mine}/members"),
+            None,
+        )
+        .await;
+    assert!(
+        members
+            .as_array()
+            .expect("members")
+            .iter()
+            .any(|m| m["user_id"] == victim.as_str() && m["role"] == "viewer"),
+        "{members}"
+    );
+    let in_team = cp
+        .admin(Method::GET, &format!("/api/teams/{team}/members"), None)
+        .await;
+    assert_eq!(in_team, json!([]));
 
     // A viewer's forged post with a valid CSRF token: the API refuses it.
     let (_, viewer_token) = cp.member(&mine, "viewer").await;

@@ -1,5 +1,6 @@
 //! The Agents tab: the org's agents, and a dropdown of every agent the caller sees to
 //! assign here; agents in another organization are marked "[assigned elsewhere]".
+//! Owners set an agent's billing rate; admins switch agents on and off.
 
 use axum::Extension;
 use axum::extract::Path;
@@ -79,6 +80,34 @@ pub async fn unassign(
         Method::POST,
         &format!("/api/agents/{}/unassign-org", segment(&agent)?),
         None,
+        &format!("/orgs/{}/agents", segment(&id)?),
+    )
+    .await
+}
+
+/// `POST /orgs/{id}/agents/{agent}/edit`: owners set the agent's own billing rate
+/// (blank: the org's rate applies), from a date in the open month if given; admins
+/// switch it on or off. The API decides who may do which.
+pub async fn edit(
+    Extension(api): Extension<Api>,
+    Path((id, agent)): Path<(String, String)>,
+    Posted { session, fields: f }: Posted,
+) -> Result<Response, UiError> {
+    let body = match f.text("change") {
+        Some("rate") => {
+            let mut body = json!({"billingRate": f.string("billing_rate")});
+            if let Some(from) = f.text("effective_from") {
+                body["billingRateEffectiveFrom"] = from.into();
+            }
+            body
+        }
+        _ => json!({"active": f.text("active") == Some("true")}),
+    };
+    api.act(
+        &session.token_id,
+        Method::PATCH,
+        &format!("/api/agents/{}", segment(&agent)?),
+        Some(&body),
         &format!("/orgs/{}/agents", segment(&id)?),
     )
     .await

@@ -51,6 +51,7 @@ pub async fn save_provider(
         "base_url": f.string("base_url"),
         "api_key": f.string("api_key"),
         "models": f.list("models").unwrap_or_default(),
+        "weight": f.count("weight"),
     }));
     match providers.iter_mut().find(|p| p["name"] == name) {
         Some(old) => *old = entry,
@@ -67,14 +68,22 @@ pub async fn save_provider(
     .await
 }
 
-/// `POST /orgs/{id}/config`: routing strategy and caching.
+/// `POST /orgs/{id}/config`: routing (strategy, order, attempts, cooldown) and caching.
 pub async fn save_settings(
     Extension(api): Extension<Api>,
     Path(id): Path<String>,
     Posted { session, fields: f }: Posted,
 ) -> Result<Response, UiError> {
+    // A merge patch: a blank field sends `null`, which unsets that setting.
+    let routing = json!({
+        "strategy": f.text("strategy").unwrap_or("priority"),
+        "provider_order": f.list("provider_order"),
+        "max_attempts": f.count("max_attempts"),
+        "cooldown_failures": f.count("cooldown_failures"),
+        "cooldown_seconds": f.count("cooldown_seconds"),
+    });
     let body = json!({"config": {
-        "routing": {"strategy": f.text("strategy").unwrap_or("priority")},
+        "routing": routing,
         "caching": {"enabled": f.text("caching") == Some("on"), "ttl_seconds": f.count("ttl_seconds")},
     }});
     api.act(

@@ -46,3 +46,50 @@ pub async fn invite(
     )
     .await
 }
+
+/// `POST /orgs/{id}/members/{user}/role`: the API decides who may grant or touch
+/// an owner, and keeps the last one.
+pub async fn change_role(
+    Extension(api): Extension<Api>,
+    Path((id, user)): Path<(String, String)>,
+    Posted { session, fields: f }: Posted,
+) -> Result<Response, UiError> {
+    api.act(
+        &session.token_id,
+        Method::PATCH,
+        &format!(
+            "/api/organizations/{}/members/{}",
+            segment(&id)?,
+            segment(&user)?
+        ),
+        Some(&json!({"role": f.string("role")})),
+        &format!("/orgs/{id}/members"),
+    )
+    .await
+}
+
+/// `POST /orgs/{id}/members/{user}/remove`: their keys here are revoked, or handed
+/// to the member chosen in `transfer_keys_to`.
+pub async fn remove(
+    Extension(api): Extension<Api>,
+    Path((id, user)): Path<(String, String)>,
+    Posted { session, fields: f }: Posted,
+) -> Result<Response, UiError> {
+    let mut path = format!(
+        "/api/organizations/{}/members/{}",
+        segment(&id)?,
+        segment(&user)?
+    );
+    if let Some(to) = f.text("transfer_keys_to") {
+        path.push_str("?transfer_keys_to=");
+        path.push_str(segment(to)?);
+    }
+    api.act(
+        &session.token_id,
+        Method::DELETE,
+        &path,
+        None,
+        &format!("/orgs/{id}/members"),
+    )
+    .await
+}

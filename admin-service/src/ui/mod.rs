@@ -54,6 +54,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/orgs/{id}/keys/{key}/rotate", post(keys::rotate))
         .route("/orgs/{id}/keys/{key}/revoke", post(keys::revoke))
         .route("/orgs/{id}/members", get(members::page))
+        .route("/orgs/{id}/members/{user}/role", post(members::change_role))
+        .route("/orgs/{id}/members/{user}/remove", post(members::remove))
         .route("/orgs/{id}/invitations", post(members::invite))
         .route("/orgs/{id}/usage", get(usage::page))
         .route("/orgs/{id}/billing", get(billing::page))
@@ -65,6 +67,12 @@ pub fn router(state: &AppState) -> Router<AppState> {
         )
         .route("/orgs/{id}/teams", get(teams::page).post(teams::create))
         .route("/orgs/{id}/teams/{team}/delete", post(teams::delete))
+        .route("/orgs/{id}/teams/{team}/members", post(teams::add_member))
+        .route(
+            "/orgs/{id}/teams/{team}/members/{user}/remove",
+            post(teams::remove_member),
+        )
+        .route("/orgs/{id}/agents/{agent}/edit", post(agents::edit))
         .route("/orgs/{id}/agents", get(agents::page).post(agents::assign))
         .route("/orgs/{id}/agents/{agent}/unassign", post(agents::unassign))
         .route(
