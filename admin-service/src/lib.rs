@@ -43,6 +43,8 @@ pub struct AppState {
     pub sinks: Arc<Vec<String>>,
     /// Failed invitation acceptances per client address.
     pub accept_attempts: Arc<AttemptLimiter>,
+    /// Dashboard sign-in links asked for, per email address.
+    pub sign_in_link_requests: Arc<AttemptLimiter<String>>,
     /// Sends invitation emails (logs them when no SMTP server is configured).
     pub mailer: Arc<Mailer>,
     /// The master and edge keys protecting provider credentials.
@@ -126,6 +128,10 @@ pub async fn start_with_sinks(
             writer,
             sinks: Arc::new(names),
             accept_attempts: Arc::default(),
+            sign_in_link_requests: Arc::new(AttemptLimiter::new(
+                ui::session::LINKS_PER_ADDRESS,
+                ui::session::LINK_TTL_MS,
+            )),
             mailer: Arc::new(Mailer::log_only("http://127.0.0.1:8081")),
             vault,
             explainer: Arc::default(),

@@ -1,5 +1,5 @@
-//! Invitation email: sent over SMTP (`TOLLGATE_SMTP_URL`) or, without it, logged
-//! for local use. The emailed secret is the proof that its reader owns the address.
+//! Invitation and sign-in link email, sent over SMTP (`TOLLGATE_SMTP_URL`); without it,
+//! invitations are logged for local use and sign-in links are not sent.
 
 use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
@@ -65,6 +65,7 @@ pub struct Mailer {
     transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
     from: Mailbox,
     accept_url: String,
+    public_url: String,
 }
 
 impl Mailer {
@@ -74,6 +75,7 @@ impl Mailer {
             transport: None,
             from: DEFAULT_FROM.parse().expect("the default sender parses"),
             accept_url: accept_url(public_url),
+            public_url: public_url.trim_end_matches('/').to_string(),
         }
     }
 
@@ -91,6 +93,7 @@ impl Mailer {
             transport: Some(transport),
             from,
             accept_url: accept_url(public_url),
+            public_url: public_url.trim_end_matches('/').to_string(),
         })
     }
 
@@ -131,6 +134,42 @@ impl Mailer {
             .from(self.from.clone())
             .to(Mailbox::new(None, to))
             .subject(format!("Invitation to {org_name} on Tollgate"))
+            .header(ContentType::TEXT_PLAIN)
+            .body(body)?;
+        transport.send(message).await?;
+        Ok(())
+    }
+}
+
+impl Mailer {
+    /// Mails a one-time dashboard sign-in link carrying `secret` to `to`. Without
+    /// SMTP nothing is sent and the secret is not logged: the link would be a
+    /// credential in the logs.
+    pub async fn send_sign_in_link(
+        &self,
+        to: &str,
+        secret: &str,
+        valid_minutes: i64,
+    ) -> Result<(), MailError> {
+        let Some(transport) = &self.transport else {
+            tracing::warn!("sign-in link not sent: TOLLGATE_SMTP_URL is unset");
+            return Ok(());
+        };
+        let to: Address = to.parse().map_err(|source| MailError::Address {
+            field: "email",
+            source,
+        })?;
+        let body = format!(
+            "Open this link to sign in to the Tollgate dashboard:\n\n\
+             {url}/sign-in/email/{secret}\n\n\
+             It works once, for {valid_minutes} minutes. If you did not ask for it,\n\
+             ignore this email: nobody can sign in without the link.\n",
+            url = self.public_url,
+        );
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(Mailbox::new(None, to))
+            .subject("Your Tollgate sign-in link")
             .header(ContentType::TEXT_PLAIN)
             .body(body)?;
         transport.send(message).await?;

@@ -259,7 +259,7 @@ pub async fn accept_invitation(
     ApiJson(body): ApiJson<AcceptInvitation>,
 ) -> ApiResult<Json<Accepted>> {
     let now = now_ms();
-    if !st.accept_attempts.allowed(client.ip(), now) {
+    if !st.accept_attempts.allowed(&client.ip(), now) {
         return Err(ApiError::too_many(
             "too many failed invitation attempts from this address; retry in a minute",
         ));

@@ -17,6 +17,7 @@ pub mod logs;
 pub mod members;
 pub mod orgs;
 pub mod query;
+pub mod sign_in_links;
 pub mod sync;
 pub mod teams;
 pub mod tokens;

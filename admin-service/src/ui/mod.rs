@@ -44,6 +44,11 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/sign-in",
             get(session::sign_in_page).post(session::sign_in),
         )
+        .route("/sign-in/email", post(session::request_link))
+        .route(
+            "/sign-in/email/{secret}",
+            get(session::link_page).post(session::sign_in_by_link),
+        )
         .route("/sign-out", post(session::sign_out))
         .route("/orgs", post(orgs::create))
         .route("/orgs/{id}", get(orgs::overview).post(orgs::update))

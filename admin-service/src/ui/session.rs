@@ -1,10 +1,12 @@
-//! Sign-in with a pasted API token, server-side sessions, CSRF, sign-out.
+//! Sign-in with a pasted API token or an emailed one-time link, server-side sessions,
+//! CSRF, sign-out.
 //!
 //! The cookie holds a random id; the database keeps its SHA-256, the token's id (never
 //! the token) and a CSRF secret. The token is checked by the API at sign-in and then
-//! re-checked on every API call, so revoking it ends its sessions.
+//! re-checked on every API call, so revoking it ends its sessions. A link signs in by
+//! minting a user token that expires with the session and is revoked at sign-out.
 
-use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -12,9 +14,9 @@ use axum::{Extension, Form};
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::auth::hash_secret;
+use crate::auth::{TokenOwner, hash_secret, issue_token};
 use crate::store::db::{now_ms, random_hex};
-use crate::store::ui_sessions;
+use crate::store::{members, sign_in_links, tokens, ui_sessions};
 use crate::ui::client::{Api, Caller};
 use crate::ui::error::UiError;
 use crate::ui::form::Fields;
@@ -24,6 +26,12 @@ use crate::ui::templates::render;
 pub const COOKIE: &str = "tg_session";
 /// How long a session lasts.
 const TTL_MS: i64 = 12 * 3600 * 1000;
+/// How long an emailed sign-in link works.
+pub const LINK_TTL_MS: i64 = 15 * 60 * 1000;
+/// Sign-in links one email address may be sent per [`LINK_TTL_MS`].
+pub const LINKS_PER_ADDRESS: u32 = 3;
+/// The name of the tokens sign-in links mint.
+const LINK_TOKEN_NAME: &str = "dashboard sign-in";
 
 /// A signed-in browser.
 #[derive(Debug, Clone)]
@@ -170,11 +178,21 @@ pub async fn sign_in(
     let Some(token_id) = ui_sessions::live_token_id(&st.db, &hash_secret(token), now).await? else {
         return refused("unknown, revoked or expired token");
     };
+    start_session(&st, &headers, &token_id, now).await
+}
+
+/// A new session acting as `token_id`: its cookie, and the way home.
+async fn start_session(
+    st: &AppState,
+    headers: &HeaderMap,
+    token_id: &str,
+    now: i64,
+) -> Result<Response, UiError> {
     let id = random_hex(32);
     ui_sessions::create(
         &st.db,
         &hash_secret(&id),
-        &token_id,
+        token_id,
         &random_hex(32),
         now,
         now + TTL_MS,
@@ -192,12 +210,109 @@ pub async fn sign_in(
     Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response())
 }
 
+/// `POST /sign-in/email`: mails a one-time link when the address has an account.
+/// The page is the same whether it has one or not, so it tells nobody which
+/// addresses do; each address may ask [`LINKS_PER_ADDRESS`] times per link lifetime.
+pub async fn request_link(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Form(fields): Form<Fields>,
+) -> Result<Response, UiError> {
+    if !same_origin(&headers) {
+        return Err(UiError::Csrf);
+    }
+    let Some(email) = fields.text("email").map(str::to_lowercase) else {
+        let page = render(
+            "sign_in.html",
+            &json!({"error": "email: enter your address"}),
+        )?;
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+    };
+    let now = now_ms();
+    if !st.sign_in_link_requests.allowed(&email, now) {
+        let page = render(
+            "sign_in.html",
+            &json!({"error": "too many sign-in links asked for this address; try again in 15 minutes"}),
+        )?;
+        return Ok((StatusCode::TOO_MANY_REQUESTS, page).into_response());
+    }
+    st.sign_in_link_requests.failed(email.clone(), now);
+    if let Some(user) = members::user_by_email(&st.db, &email).await? {
+        let secret = random_hex(32);
+        sign_in_links::create(
+            &st.db,
+            &hash_secret(&secret),
+            &user.id,
+            now,
+            now + LINK_TTL_MS,
+        )
+        .await?;
+        // A delivery failure is logged, not shown: showing it would tell which
+        // addresses have accounts.
+        if let Err(e) = st
+            .mailer
+            .send_sign_in_link(&email, &secret, LINK_TTL_MS / 60_000)
+            .await
+        {
+            tracing::error!(error = %e, "sign-in link not delivered");
+        }
+    }
+    Ok(render("sign_in.html", &json!({"sent": email}))?.into_response())
+}
+
+/// `GET /sign-in/email/{secret}`: a button that signs in. Opening the link changes
+/// nothing, so a mail scanner that follows links cannot use it up.
+pub async fn link_page(Path(secret): Path<String>) -> Result<Response, UiError> {
+    Ok(render("sign_in_link.html", &json!({"secret": secret}))?.into_response())
+}
+
+/// `POST /sign-in/email/{secret}`: uses the link once and signs its account in with
+/// a user token minted for this session (it expires with the session and is revoked
+/// at sign-out). Following the link also proves the address, so it is verified.
+pub async fn sign_in_by_link(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(secret): Path<String>,
+) -> Result<Response, UiError> {
+    if !same_origin(&headers) {
+        return Err(UiError::Csrf);
+    }
+    let now = now_ms();
+    let secret_hash = hash_secret(&secret);
+    let mut tx = st.writer.begin(&st.db).await?;
+    let Some(user_id) = sign_in_links::consume(tx.conn(), &secret_hash, now).await? else {
+        drop(tx);
+        let page = render(
+            "sign_in.html",
+            &json!({"error": "this sign-in link is unknown, used or expired; ask for a new one"}),
+        )?;
+        return Ok((StatusCode::UNAUTHORIZED, page).into_response());
+    };
+    let (token_id, _token) = issue_token(
+        tx.conn(),
+        TokenOwner::User(&user_id),
+        LINK_TOKEN_NAME,
+        Some(now + TTL_MS),
+    )
+    .await?;
+    sign_in_links::set_token(tx.conn(), &secret_hash, &token_id).await?;
+    members::mark_email_verified(tx.conn(), &user_id, now).await?;
+    tx.commit().await?;
+    start_session(&st, &headers, &token_id, now).await
+}
+
 /// `POST /sign-out`: deletes the session and its cookie.
 pub async fn sign_out(
     State(st): State<AppState>,
     Posted { session, .. }: Posted,
 ) -> Result<Response, UiError> {
     ui_sessions::delete(&st.db, &session.id_hash).await?;
+    // A token a link minted lives only as long as its session.
+    if sign_in_links::minted(&st.db, &session.token_id).await? {
+        let mut tx = st.writer.begin(&st.db).await?;
+        tokens::revoke(tx.conn(), &session.token_id, now_ms()).await?;
+        tx.commit().await?;
+    }
     let cookie = format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
     Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/sign-in")).into_response())
 }

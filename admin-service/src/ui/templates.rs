@@ -18,6 +18,7 @@ templates!(
     "base.html",
     "error.html",
     "sign_in.html",
+    "sign_in_link.html",
     "orgs.html",
     "org_form.html",
     "org.html",

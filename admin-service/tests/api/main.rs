@@ -23,6 +23,7 @@ mod orgs;
 mod paging;
 mod platform_owned;
 mod rbac;
+mod sign_in_links;
 mod sync;
 mod team_members;
 mod teams_catalog;
