@@ -115,11 +115,6 @@ impl Mailer {
             );
             return Ok(());
         };
-        // A bare address, never "Name <addr>": the recipient is exactly the stored email.
-        let to: Address = to.parse().map_err(|source| MailError::Address {
-            field: "email",
-            source,
-        })?;
         let body = format!(
             "You are invited to join {org_name} on Tollgate as {role}.\n\n\
              Accept with:\n\n\
@@ -130,18 +125,10 @@ impl Mailer {
              if you did not expect it.\n",
             url = self.accept_url,
         );
-        let message = Message::builder()
-            .from(self.from.clone())
-            .to(Mailbox::new(None, to))
-            .subject(format!("Invitation to {org_name} on Tollgate"))
-            .header(ContentType::TEXT_PLAIN)
-            .body(body)?;
-        transport.send(message).await?;
-        Ok(())
+        let subject = format!("Invitation to {org_name} on Tollgate");
+        self.deliver(transport, to, subject, body).await
     }
-}
 
-impl Mailer {
     /// Mails a one-time dashboard sign-in link carrying `secret` to `to`. Without
     /// SMTP nothing is sent and the secret is not logged: the link would be a
     /// credential in the logs.
@@ -155,10 +142,6 @@ impl Mailer {
             tracing::warn!("sign-in link not sent: TOLLGATE_SMTP_URL is unset");
             return Ok(());
         };
-        let to: Address = to.parse().map_err(|source| MailError::Address {
-            field: "email",
-            source,
-        })?;
         let body = format!(
             "Open this link to sign in to the Tollgate dashboard:\n\n\
              {url}/sign-in/email/{secret}\n\n\
@@ -166,10 +149,27 @@ impl Mailer {
              ignore this email: nobody can sign in without the link.\n",
             url = self.public_url,
         );
+        let subject = "Your Tollgate sign-in link".to_string();
+        self.deliver(transport, to, subject, body).await
+    }
+
+    /// Sends one plain-text message to `to`.
+    async fn deliver(
+        &self,
+        transport: &AsyncSmtpTransport<Tokio1Executor>,
+        to: &str,
+        subject: String,
+        body: String,
+    ) -> Result<(), MailError> {
+        // A bare address, never "Name <addr>": the recipient is exactly the stored email.
+        let to: Address = to.parse().map_err(|source| MailError::Address {
+            field: "email",
+            source,
+        })?;
         let message = Message::builder()
             .from(self.from.clone())
             .to(Mailbox::new(None, to))
-            .subject("Your Tollgate sign-in link")
+            .subject(subject)
             .header(ContentType::TEXT_PLAIN)
             .body(body)?;
         transport.send(message).await?;
