@@ -64,7 +64,7 @@ pub enum MailError {
 pub struct Mailer {
     transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
     from: Mailbox,
-    accept_url: String,
+    /// Where the admin service is reached, without a trailing slash.
     public_url: String,
 }
 
@@ -74,7 +74,6 @@ impl Mailer {
         Mailer {
             transport: None,
             from: DEFAULT_FROM.parse().expect("the default sender parses"),
-            accept_url: accept_url(public_url),
             public_url: public_url.trim_end_matches('/').to_string(),
         }
     }
@@ -92,7 +91,6 @@ impl Mailer {
         Ok(Mailer {
             transport: Some(transport),
             from,
-            accept_url: accept_url(public_url),
             public_url: public_url.trim_end_matches('/').to_string(),
         })
     }
@@ -109,7 +107,7 @@ impl Mailer {
             tracing::info!(
                 to,
                 org = org_name,
-                accept_url = %self.accept_url,
+                accept_url = %self.accept_url(),
                 token = secret,
                 "invitation email not sent (TOLLGATE_SMTP_URL unset): accept with POST accept_url {{\"token\": token}}"
             );
@@ -123,7 +121,7 @@ impl Mailer {
              If you already have a Tollgate account, send your own bearer token\n\
              with the request. The invitation is single use; ignore this email\n\
              if you did not expect it.\n",
-            url = self.accept_url,
+            url = self.accept_url(),
         );
         let subject = format!("Invitation to {org_name} on Tollgate");
         self.deliver(transport, to, subject, body).await
@@ -153,6 +151,11 @@ impl Mailer {
         self.deliver(transport, to, subject, body).await
     }
 
+    /// Where invitations are accepted.
+    fn accept_url(&self) -> String {
+        format!("{}/api/invitations/accept", self.public_url)
+    }
+
     /// Sends one plain-text message to `to`.
     async fn deliver(
         &self,
@@ -175,11 +178,4 @@ impl Mailer {
         transport.send(message).await?;
         Ok(())
     }
-}
-
-fn accept_url(public_url: &str) -> String {
-    format!(
-        "{}/api/invitations/accept",
-        public_url.trim_end_matches('/')
-    )
 }

@@ -267,7 +267,7 @@ pub async fn accept_invitation(
     // The token is checked before the writer lock: guesses never queue writers.
     let hash = hash_secret(body.token.trim());
     if !invitations::token_hash_known(&st.db, &hash).await? {
-        st.accept_attempts.failed(client.ip(), now);
+        st.accept_attempts.count(client.ip(), now);
         return Err(ApiError::not_found("invitation"));
     }
     let mut tx = st.writer.begin(&st.db).await?;

@@ -49,8 +49,8 @@ impl<K: Hash + Eq> AttemptLimiter<K> {
             .is_none_or(|&(start, n)| now_ms - start >= self.window_ms || n < self.max)
     }
 
-    /// Counts an attempt of `key`.
-    pub fn failed(&self, key: K, now_ms: i64) {
+    /// Counts an attempt of `key` (a failed one, where only failures count).
+    pub fn count(&self, key: K, now_ms: i64) {
         let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
         if windows.len() >= SWEEP_AT {
             windows.retain(|_, (start, _)| now_ms - *start < self.window_ms);
@@ -74,7 +74,7 @@ mod tests {
         let b: IpAddr = "10.0.0.2".parse().unwrap();
         for _ in 0..MAX_FAILURES {
             assert!(l.allowed(&a, 0));
-            l.failed(a, 0);
+            l.count(a, 0);
         }
         assert!(!l.allowed(&a, 1));
         assert!(l.allowed(&b, 1), "other addresses are unaffected");

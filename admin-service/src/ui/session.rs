@@ -151,6 +151,12 @@ pub async fn sign_in_page() -> Result<Response, UiError> {
     Ok(render("sign_in.html", &json!({}))?.into_response())
 }
 
+/// The sign-in page with `message` in its alert, answered with `status`.
+fn sign_in_refused(status: StatusCode, message: &str) -> Result<Response, UiError> {
+    let page = render("sign_in.html", &json!({"error": message}))?;
+    Ok((status, page).into_response())
+}
+
 /// `POST /sign-in`: the API checks the pasted token (`GET /api/me`); a session is made for it.
 pub async fn sign_in(
     State(st): State<AppState>,
@@ -161,10 +167,7 @@ pub async fn sign_in(
     if !same_origin(&headers) {
         return Err(UiError::Csrf);
     }
-    let refused = |message: &str| -> Result<Response, UiError> {
-        let page = render("sign_in.html", &json!({"error": message}))?;
-        Ok((StatusCode::UNAUTHORIZED, page).into_response())
-    };
+    let refused = |message| sign_in_refused(StatusCode::UNAUTHORIZED, message);
     let Some(token) = fields.text("token") else {
         return refused("token: paste an admin or user API token");
     };
@@ -222,21 +225,19 @@ pub async fn request_link(
         return Err(UiError::Csrf);
     }
     let Some(email) = fields.text("email").map(str::to_lowercase) else {
-        let page = render(
-            "sign_in.html",
-            &json!({"error": "email: enter your address"}),
-        )?;
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+        return sign_in_refused(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "email: enter your address",
+        );
     };
     let now = now_ms();
     if !st.sign_in_link_requests.allowed(&email, now) {
-        let page = render(
-            "sign_in.html",
-            &json!({"error": "too many sign-in links asked for this address; try again in 15 minutes"}),
-        )?;
-        return Ok((StatusCode::TOO_MANY_REQUESTS, page).into_response());
+        return sign_in_refused(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many sign-in links asked for this address; try again in 15 minutes",
+        );
     }
-    st.sign_in_link_requests.failed(email.clone(), now);
+    st.sign_in_link_requests.count(email.clone(), now);
     if let Some(user) = members::user_by_email(&st.db, &email).await? {
         let secret = random_hex(32);
         sign_in_links::create(
@@ -282,11 +283,10 @@ pub async fn sign_in_by_link(
     let mut tx = st.writer.begin(&st.db).await?;
     let Some(user_id) = sign_in_links::consume(tx.conn(), &secret_hash, now).await? else {
         drop(tx);
-        let page = render(
-            "sign_in.html",
-            &json!({"error": "this sign-in link is unknown, used or expired; ask for a new one"}),
-        )?;
-        return Ok((StatusCode::UNAUTHORIZED, page).into_response());
+        return sign_in_refused(
+            StatusCode::UNAUTHORIZED,
+            "this sign-in link is unknown, used or expired; ask for a new one",
+        );
     };
     let (token_id, _token) = issue_token(
         tx.conn(),
