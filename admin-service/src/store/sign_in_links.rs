@@ -5,7 +5,11 @@ use sqlx::AnyConnection;
 
 use crate::store::db::Db;
 
-/// Stores a new link (and drops links that ended more than a day ago).
+/// How long a link's row outlives the link: longer than the session it may start
+/// (whose sign-out asks [`minted`]), so the table stays bounded.
+const KEPT_MS: i64 = 24 * 3600 * 1000;
+
+/// Stores a new link (and drops links that ended more than [`KEPT_MS`] ago).
 pub async fn create(
     db: &Db,
     secret_hash: &str,
@@ -13,8 +17,8 @@ pub async fn create(
     now: i64,
     expires_at_ms: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM ui_sign_in_links WHERE expires_at_ms <= $1 AND api_token_id IS NULL")
-        .bind(now - 24 * 3600 * 1000)
+    sqlx::query("DELETE FROM ui_sign_in_links WHERE expires_at_ms <= $1")
+        .bind(now - KEPT_MS)
         .execute(db)
         .await?;
     sqlx::query(
