@@ -1125,6 +1125,30 @@ async fn dashboard_refuses_missing_sessions_forged_posts_and_other_tenants() {
         .await;
     let (status, location, _) = page(&http, &base, "/", &cookie).await;
     assert_eq!((status, location.as_str()), (303, "/sign-in"));
+
+    // An agent edit that names no known change is refused and changes nothing (a
+    // post without it must not switch the agent off).
+    let agent = cp
+        .admin(
+            Method::POST,
+            "/api/agents",
+            Some(json!({"name": "Steady", "org_id": mine})),
+        )
+        .await;
+    let agent = agent["id"].as_str().expect("agent id");
+    let (_, owner) = sign_in(&http, &base, ADMIN_TOKEN, HeaderMap::new()).await;
+    let (_, _, html) = page(&http, &base, &format!("/orgs/{mine}/agents"), &owner).await;
+    let csrf = csrf_of(&html);
+    for change in [None, Some("name")] {
+        let mut form = vec![("csrf", csrf.as_str()), ("active", "false")];
+        form.extend(change.map(|c| ("change", c)));
+        let path = format!("/orgs/{mine}/agents/{agent}/edit");
+        assert_eq!(post(&http, &base, &path, &owner, &base, &form).await, 422);
+    }
+    let still = cp
+        .admin(Method::GET, &format!("/api/agents/{agent}"), None)
+        .await;
+    assert_eq!(still["active"], true, "{still}");
 }
 
 /// `/api/docs` renders the API reference from the served document in a real browser,

@@ -4,7 +4,7 @@
 
 use axum::Extension;
 use axum::extract::Path;
-use axum::http::Method;
+use axum::http::{Method, StatusCode};
 use axum::response::{Html, Response};
 use serde_json::{Value, json};
 
@@ -101,7 +101,13 @@ pub async fn edit(
             }
             body
         }
-        _ => json!({"active": f.text("active") == Some("true")}),
+        Some("active") => json!({"active": f.text("active") == Some("true")}),
+        _ => {
+            return Err(UiError::Api {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                message: "change: must be rate or active".into(),
+            });
+        }
     };
     api.act(
         &session.token_id,
