@@ -347,14 +347,17 @@ fn engine(max_instances: u32) -> Result<(Engine, u32), EdgeError> {
         .max_memory_size(MAX_MEMORY)
         // Resetting a slot is an madvise, and each one interrupts every other core
         // to flush its TLB: batched, a request no longer pays for one.
-        .decommit_batch_size(DECOMMIT_BATCH)
-        // A request dirties a few dozen pages of its instance's memory; after the
-        // madvise above, each was a page fault (and zeroing) on the next request.
-        // With PAGEMAP_SCAN (Linux 6.7+) only the written pages are reset, in
-        // place, and stay mapped; elsewhere this falls back to madvise.
-        .pagemap_scan(Enabled::Auto)
-        .linear_memory_keep_resident(KEEP_RESIDENT)
-        .table_keep_resident(KEEP_RESIDENT);
+        .decommit_batch_size(DECOMMIT_BATCH);
+    // A request dirties a few dozen pages of its instance's memory; after the
+    // madvise above, each was a page fault (and zeroing) on the next request.
+    // With PAGEMAP_SCAN (Linux 6.7+) only the written pages are reset, in place,
+    // and stay mapped. Without it, keeping memory resident would memset all of it
+    // on every reset, which costs more than the faults: madvise alone then.
+    if PoolingAllocationConfig::is_pagemap_scan_available() {
+        pool.pagemap_scan(Enabled::Yes)
+            .linear_memory_keep_resident(KEEP_RESIDENT)
+            .table_keep_resident(KEEP_RESIDENT);
+    }
     let mut config = Config::new();
     config.wasm_component_model(true);
     // Guest code checks the epoch, so a deadline can interrupt it anywhere.
