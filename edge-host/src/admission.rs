@@ -25,6 +25,9 @@ pub struct EdgeLimits {
     pub max_connections: usize,
     /// Guest instances alive at once (the pooling allocator's size).
     pub max_instances: u32,
+    /// Threads serving connections, each a single-threaded runtime; by default
+    /// one per core.
+    pub serving_threads: usize,
     /// Time for a request head to arrive (also how long an idle keep-alive
     /// connection stays open); a late head gets 408 and the connection closes.
     pub header_read_timeout: Duration,
@@ -47,6 +50,7 @@ impl Default for EdgeLimits {
         EdgeLimits {
             max_connections: 4096,
             max_instances: 256,
+            serving_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),
             org_max_in_flight: 64,
@@ -87,6 +91,8 @@ pub(crate) struct Admission {
     anonymous: u32,
     in_flight: Mutex<HashMap<Tenant, u32>>,
     instances: Arc<Semaphore>,
+    /// The pool's size (all permits of `instances`).
+    instance_count: usize,
 }
 
 /// A request's place under its tenant's cap; freed on drop.
@@ -163,6 +169,7 @@ impl Admission {
             anonymous: limits.anonymous_max_in_flight,
             in_flight: Mutex::new(HashMap::new()),
             instances: Arc::new(Semaphore::new(instances as usize)),
+            instance_count: instances as usize,
         })
     }
 
@@ -190,6 +197,15 @@ impl Admission {
             tenant,
             prefetched,
         })
+    }
+
+    /// Waits until no guest holds an instance (every admitted request is done),
+    /// or `deadline` passes; whether they all finished.
+    pub(crate) async fn all_instances_free(&self, deadline: std::time::Instant) -> bool {
+        let all = u32::try_from(self.instance_count).unwrap_or(u32::MAX);
+        tokio::time::timeout_at(deadline.into(), self.instances.acquire_many(all))
+            .await
+            .is_ok()
     }
 
     /// Waits (briefly) for a guest instance for an admitted request.

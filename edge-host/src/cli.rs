@@ -81,6 +81,10 @@ struct LimitArgs {
     /// Guest instances alive at once (each in-flight request holds one).
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     max_instances: u32,
+    /// Threads serving connections (each a single-threaded runtime); default: one
+    /// per core.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    serving_threads: Option<u16>,
     /// Seconds for a request head to arrive (408 after; also the keep-alive idle time).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     header_read_timeout_secs: u64,
@@ -106,6 +110,9 @@ impl LimitArgs {
         EdgeLimits {
             max_connections: self.max_connections as usize,
             max_instances: self.max_instances,
+            serving_threads: self
+                .serving_threads
+                .map_or(EdgeLimits::default().serving_threads, usize::from),
             header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
             body_read_timeout: Duration::from_secs(self.body_read_timeout_secs),
             org_max_in_flight: self.org_max_in_flight,

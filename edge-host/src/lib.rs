@@ -30,6 +30,7 @@ mod ops;
 pub mod outbound;
 pub mod records;
 mod server;
+mod serving;
 pub mod settings;
 
 pub use admission::EdgeLimits;

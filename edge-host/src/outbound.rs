@@ -44,9 +44,10 @@ pub struct InvalidOutbound {
 pub struct OutboundPolicy {
     allowed: Arc<[Allowed]>,
     timeouts: RequestOptions,
-    /// Kept-alive connections shared by all instances: a provider's TCP and TLS
-    /// handshakes happen once per connection, not once per request.
-    client: Client<Connector, WasiBody>,
+    /// Kept-alive connections: a provider's TCP and TLS handshakes happen once
+    /// per connection, not once per request. One pool per serving thread, so a
+    /// request reuses connections driven by its own thread, never waking another.
+    clients: Arc<[Client<Connector, WasiBody>]>,
 }
 
 impl std::fmt::Debug for OutboundPolicy {
@@ -60,11 +61,13 @@ impl std::fmt::Debug for OutboundPolicy {
 
 impl OutboundPolicy {
     /// Parses `host` / `host:port` / `[v6]:port` entries; empty denies everything.
+    /// `pools`: one connection pool per serving thread (at least one).
     pub fn new(
         entries: &[String],
         connect: Duration,
         first_byte: Duration,
         between_bytes: Duration,
+        pools: usize,
     ) -> Result<OutboundPolicy, InvalidOutbound> {
         let allowed = entries
             .iter()
@@ -79,9 +82,13 @@ impl OutboundPolicy {
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .build(https);
+        let clients = (0..pools.max(1))
+            .map(|_| {
+                Client::builder(TokioExecutor::new())
+                    .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+                    .build(https.clone())
+            })
+            .collect();
         Ok(OutboundPolicy {
             allowed: allowed.into(),
             timeouts: RequestOptions {
@@ -89,7 +96,7 @@ impl OutboundPolicy {
                 first_byte_timeout: Some(first_byte),
                 between_bytes_timeout: Some(between_bytes),
             },
-            client,
+            clients,
         })
     }
 
@@ -203,7 +210,8 @@ impl WasiHttpHooks for OutboundHooks {
             return Box::new(std::future::ready(Err(HttpError::HttpRequestDenied)));
         }
         let options = self.policy.options(options);
-        let client = self.policy.client.clone();
+        let pool = crate::serving::current_thread().unwrap_or(0) % self.policy.clients.len();
+        let client = self.policy.clients[pool].clone();
         let reached = self.reached.clone();
         reached.fetch_add(1, Ordering::SeqCst);
         Box::new(async move {
@@ -329,7 +337,7 @@ mod tests {
     fn policy(entries: &[&str]) -> OutboundPolicy {
         let entries: Vec<String> = entries.iter().map(|s| s.to_string()).collect();
         let d = Duration::from_secs(1);
-        OutboundPolicy::new(&entries, d, d, d).unwrap()
+        OutboundPolicy::new(&entries, d, d, d, 1).unwrap()
     }
 
     #[test]
@@ -354,7 +362,7 @@ mod tests {
         let d = Duration::from_secs(1);
         for bad in ["", "host:notaport", "http://x", "::1", "[::1", "h:1:2"] {
             assert!(
-                OutboundPolicy::new(&[bad.to_string()], d, d, d).is_err(),
+                OutboundPolicy::new(&[bad.to_string()], d, d, d, 1).is_err(),
                 "{bad}"
             );
         }

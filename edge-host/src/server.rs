@@ -1,12 +1,12 @@
 //! The HTTP front: hyper 1 on tokio, one fresh component instance per request
 //! from a pre-instantiated `ProxyPre`, the response body streamed as the guest
-//! writes it. Before a request gets an instance it passes admission (its org's
+//! writes it. Connections are accepted here and served on the serving threads
+//! (`serving`). Before a request gets an instance it passes admission (its org's
 //! in-flight cap) and its whole body is read within the body deadline.
 
 use std::convert::Infallible;
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::os::fd::AsFd as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -46,6 +46,7 @@ use crate::metrics;
 use crate::ops;
 use crate::outbound::{InvalidOutbound, OutboundHooks, OutboundPolicy};
 use crate::records::{self, RecordsError};
+use crate::serving::{Accepted, ServingThreads};
 use crate::settings::{self, InvalidTrustedProxy, Settings};
 
 /// Header carrying the TCP peer (`ip:port`, IPv6 as `[ip]:port`), as Spin sets
@@ -146,6 +147,9 @@ pub enum EdgeError {
     /// A limit is out of range.
     #[error("invalid limit: {0}")]
     Limits(String),
+    /// The serving threads could not be started.
+    #[error("starting the serving threads: {0}")]
+    Threads(std::io::Error),
 }
 
 fn component_err(e: impl std::fmt::Display) -> EdgeError {
@@ -445,7 +449,12 @@ impl EdgeServer {
             ),
             None => None,
         };
-        let task = tokio::spawn(accept_loop(listener, shared.clone(), stopped));
+        let serving = shared.clone();
+        let threads = ServingThreads::start(cfg.limits.serving_threads, move |accepted| {
+            serve_connection(serving.clone(), accepted)
+        })
+        .map_err(EdgeError::Threads)?;
+        let task = tokio::spawn(accept_loop(listener, shared.clone(), threads, stopped));
         tracing::info!(%local_addr, "edge serving");
         Ok(EdgeServer {
             local_addr,
@@ -507,6 +516,7 @@ fn checked_parts(cfg: &EdgeConfig) -> Result<(OutboundPolicy, Settings), EdgeErr
         cfg.connect_timeout,
         cfg.first_byte_timeout,
         cfg.between_bytes_timeout,
+        cfg.limits.serving_threads,
     )?;
     check_limits(&cfg.limits)?;
     let settings = Settings::new(&cfg.trusted_proxies, &cfg.edge_keys)?;
@@ -518,6 +528,7 @@ fn check_limits(l: &EdgeLimits) -> Result<(), EdgeError> {
     let zero = [
         ("max_connections", l.max_connections == 0),
         ("max_instances", l.max_instances == 0),
+        ("serving_threads", l.serving_threads == 0),
         ("org_max_in_flight", l.org_max_in_flight == 0),
         ("anonymous_max_in_flight", l.anonymous_max_in_flight == 0),
         ("header_read_timeout", l.header_read_timeout.is_zero()),
@@ -537,6 +548,7 @@ fn check_limits(l: &EdgeLimits) -> Result<(), EdgeError> {
 async fn accept_loop(
     listener: TcpListener,
     shared: Arc<Shared>,
+    threads: ServingThreads,
     mut stopped: watch::Receiver<bool>,
 ) {
     let graceful = GracefulShutdown::new();
@@ -564,50 +576,74 @@ async fn accept_loop(
         };
         // Small SSE chunks must leave immediately, not wait for Nagle.
         let _ = stream.set_nodelay(true);
-        // A second handle on the socket, to answer 408 after hyper gives up on
-        // a request head (it closes such connections without a word).
-        let late_head = stream
-            .as_fd()
-            .try_clone_to_owned()
-            .map(std::net::TcpStream::from)
-            .ok();
-        let served = Arc::new(AtomicBool::new(false));
-        let header_timeout = shared.limits.header_read_timeout;
-        let shared = shared.clone();
-        let served_in = served.clone();
-        let service = service_fn(move |req| {
-            let shared = shared.clone();
-            served_in.store(true, Ordering::Relaxed);
-            async move { Ok::<_, Infallible>(handle(&shared, peer, req).await) }
-        });
-        let conn = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(header_timeout)
-            .keep_alive(true)
-            .serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            match conn.await {
-                // A first request head that never completed: tell the client. An
-                // idle keep-alive connection is closed silently, as nginx does.
-                Err(e) if e.is_timeout() && !served.load(Ordering::Relaxed) => {
-                    if let Some(mut socket) = late_head {
-                        let _ = socket.write(&header_timeout_bytes());
-                    }
-                }
-                Err(e) => tracing::debug!(error = %e, "connection ended with an error"),
-                Ok(()) => {}
-            }
-            drop(permit);
-        });
+        match stream.into_std() {
+            Ok(stream) => threads.hand_over(Accepted {
+                stream,
+                peer,
+                permit,
+                watcher: graceful.watcher(),
+            }),
+            Err(e) => tracing::warn!(error = %e, "accepted connection unusable"),
+        }
     }
     drop(listener);
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+    let deadline = Instant::now() + SHUTDOWN_GRACE;
+    if tokio::time::timeout_at(deadline.into(), graceful.shutdown())
         .await
         .is_err()
     {
         tracing::warn!("shutdown grace period over; dropping open connections");
     }
+    // A guest may still be settling usage after its connection closed; the
+    // serving threads (and the guests on them) end when `threads` is dropped.
+    if !shared.admission.all_instances_free(deadline).await {
+        tracing::warn!("shutdown grace period over; dropping running guests");
+    }
+}
+
+/// Serves one connection on the serving thread it was handed to.
+async fn serve_connection(shared: Arc<Shared>, accepted: Accepted) {
+    let Accepted {
+        stream,
+        peer,
+        permit,
+        watcher,
+    } = accepted;
+    // A second handle on the socket, to answer 408 after hyper gives up on a
+    // request head (it closes such connections without a word).
+    let late_head = stream.try_clone().ok();
+    let stream = match tokio::net::TcpStream::from_std(stream) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "accepted connection unusable");
+            return;
+        }
+    };
+    let served = Arc::new(AtomicBool::new(false));
+    let header_timeout = shared.limits.header_read_timeout;
+    let served_in = served.clone();
+    let service = service_fn(move |req| {
+        let shared = shared.clone();
+        served_in.store(true, Ordering::Relaxed);
+        async move { Ok::<_, Infallible>(handle(&shared, peer, req).await) }
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service);
+    match watcher.watch(conn).await {
+        // A first request head that never completed: tell the client. An idle
+        // keep-alive connection is closed silently, as nginx does.
+        Err(e) if e.is_timeout() && !served.load(Ordering::Relaxed) => {
+            if let Some(mut socket) = late_head {
+                let _ = socket.write(&header_timeout_bytes());
+            }
+        }
+        Err(e) => tracing::debug!(error = %e, "connection ended with an error"),
+        Ok(()) => {}
+    }
+    drop(permit);
 }
 
 async fn handle(shared: &Shared, peer: SocketAddr, mut req: Request<Incoming>) -> Response<Body> {

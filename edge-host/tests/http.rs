@@ -162,6 +162,93 @@ async fn sse_is_streamed_not_buffered() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_a_stream_in_flight_finish_and_record_its_usage() {
+    let up = upstream().await;
+    let file = write_json(&records(&up.base_url(), &[]));
+    let server = start(EdgeConfig {
+        records: Some(file.path().into()),
+        allowed_outbound: vec![up.addr.to_string()],
+        ..EdgeConfig::default()
+    })
+    .await;
+    let (kv, addr) = (server.kv().clone(), server.local_addr());
+    let mut res = client()
+        .post(format!("{}/v1/chat/completions", server.url()))
+        .bearer_auth(OPEN_KEY)
+        .header("content-type", "application/json")
+        .body(chat(true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let mut seen = String::new();
+    while !seen.contains("first") {
+        let chunk = res.chunk().await.unwrap().expect("stream still open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let stopping = tokio::spawn(server.shutdown());
+    // New connections are refused at once, while the stream is still open.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while tokio::net::TcpStream::connect(addr).await.is_ok() {
+        assert!(Instant::now() < deadline, "still accepting after shutdown");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!stopping.is_finished(), "shutdown waits for the stream");
+    up.release.notify_one();
+    while let Some(chunk) = res.chunk().await.unwrap() {
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.contains("second") && seen.contains("[DONE]"), "{seen}");
+    stopping.await.unwrap();
+    // The finished stream was charged and its usage spooled.
+    let keys = kv.list_keys().await.unwrap();
+    let spooled = keys.iter().filter(|k| k.starts_with("usage:")).count();
+    assert_eq!(spooled, 1, "{keys:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_waits_for_the_guest_of_an_aborted_stream_to_record_its_usage() {
+    let up = upstream().await;
+    let file = write_json(&records(&up.base_url(), &[]));
+    let server = start(EdgeConfig {
+        records: Some(file.path().into()),
+        allowed_outbound: vec![up.addr.to_string()],
+        ..EdgeConfig::default()
+    })
+    .await;
+    let (kv, addr) = (server.kv().clone(), server.local_addr());
+    let mut res = client()
+        .post(format!("{}/v1/chat/completions", server.url()))
+        .bearer_auth(OPEN_KEY)
+        .header("content-type", "application/json")
+        .body(chat(true))
+        .send()
+        .await
+        .unwrap();
+    let mut seen = String::new();
+    while !seen.contains("first") {
+        let chunk = res.chunk().await.unwrap().expect("stream still open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    // The client goes away; the guest still waits on the held upstream.
+    drop(res);
+    let stopping = tokio::spawn(server.shutdown());
+    while tokio::net::TcpStream::connect(addr).await.is_ok() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !stopping.is_finished(),
+        "shutdown returned while a guest was still running"
+    );
+    up.release.notify_one();
+    stopping.await.unwrap();
+    let keys = kv.list_keys().await.unwrap();
+    let spooled = keys.iter().filter(|k| k.starts_with("usage:")).count();
+    assert_eq!(spooled, 1, "the cut-off stream is charged: {keys:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_written_by_another_process_are_seen_on_the_next_request() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("edge-kv.db");
@@ -263,4 +350,22 @@ async fn sequential_request_latency() {
     let per = started.elapsed() / n;
     println!("GET /v1/models (key + org lookup, policy): {per:?} per request");
     server.shutdown().await;
+}
+
+#[tokio::test]
+async fn zero_serving_threads_is_refused_by_name() {
+    let cfg = EdgeConfig {
+        limits: edge_host::EdgeLimits {
+            serving_threads: 0,
+            ..Default::default()
+        },
+        ..EdgeConfig::default()
+    };
+    let Err(e) = EdgeServer::start(cfg).await else {
+        panic!("an edge with no serving thread started");
+    };
+    assert_eq!(
+        e.to_string(),
+        "invalid limit: serving_threads must be above zero"
+    );
 }
