@@ -3,14 +3,18 @@
 //! nodes (and a Spin deployment, and the admin service's Redis sink) share it, so
 //! rate limits and budgets are exact across nodes.
 //!
-//! One multiplexed connection per process, reconnected in the background
-//! ([`ConnectionManager`]); a command that cannot get an answer in time fails,
-//! and the component then denies the request (fail closed).
+//! One multiplexed connection per serving thread (opened on that thread, so the
+//! task driving it runs beside the requests that use it) and one for everything
+//! else, each reconnected in the background ([`ConnectionManager`]); a command
+//! that cannot get an answer in time fails, and the component then denies the
+//! request (fail closed).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, RedisError, Value};
+use tokio::sync::OnceCell;
 
 use super::{COUNTER_TTL, KvBackend, KvError, KvFuture, is_counter};
 
@@ -35,10 +39,19 @@ redis.call('SET', KEYS[1], ARGV[3])
 return 1
 "#;
 
+/// Serving threads that get a connection of their own; any beyond share the
+/// process's.
+const THREAD_CONNECTIONS: usize = 64;
+
 /// A Redis-backed key-value store.
 #[derive(Clone)]
 pub struct RedisKv {
+    client: Client,
+    config: ConnectionManagerConfig,
+    /// The connection of callers off the serving threads.
     conn: ConnectionManager,
+    /// Each serving thread's connection, opened on its first command.
+    per_thread: Arc<[OnceCell<ConnectionManager>]>,
 }
 
 /// Checks a `redis://` URL without connecting.
@@ -63,13 +76,32 @@ impl RedisKv {
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             // Reconnects happen in the background; a command meanwhile fails fast.
             .set_number_of_retries(2);
-        let conn = ConnectionManager::new_with_config(client, config).await?;
-        Ok(RedisKv { conn })
+        let conn = ConnectionManager::new_with_config(client.clone(), config.clone()).await?;
+        Ok(RedisKv {
+            client,
+            config,
+            conn,
+            per_thread: (0..THREAD_CONNECTIONS).map(|_| OnceCell::new()).collect(),
+        })
+    }
+
+    /// The caller's connection: its serving thread's, else the shared one. A
+    /// cheap handle onto one multiplexed connection.
+    async fn conn(&self) -> Result<ConnectionManager, KvError> {
+        let Some(cell) = crate::serving::current_thread().and_then(|i| self.per_thread.get(i))
+        else {
+            return Ok(self.conn.clone());
+        };
+        let conn = cell
+            .get_or_try_init(|| {
+                ConnectionManager::new_with_config(self.client.clone(), self.config.clone())
+            })
+            .await?;
+        Ok(conn.clone())
     }
 
     async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, KvError> {
-        // The manager is a cheap handle onto one multiplexed connection.
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn().await?;
         Ok(cmd.query_async(&mut conn).await?)
     }
 }
@@ -145,7 +177,7 @@ impl KvBackend for RedisKv {
                 let value: Option<Vec<u8>> = self.query(redis::cmd("GET").arg(key)).await?;
                 return value.map_or(Ok(0), |v| parse_counter(key, &v));
             }
-            let mut conn = self.conn.clone();
+            let mut conn = self.conn().await?;
             let new: i64 = redis::cmd("INCRBY")
                 .arg(key)
                 .arg(delta)
