@@ -17,6 +17,44 @@ fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
 }
 
+/// The mock provider and an edge serving the open key to it (the records file
+/// must outlive the test's requests).
+async fn serving_upstream() -> (common::Upstream, EdgeServer, tempfile::NamedTempFile) {
+    let up = upstream().await;
+    let file = write_json(&records(&up.base_url(), &[]));
+    let server = start(EdgeConfig {
+        records: Some(file.path().into()),
+        allowed_outbound: vec![up.addr.to_string()],
+        ..EdgeConfig::default()
+    })
+    .await;
+    (up, server, file)
+}
+
+/// Opens a streamed chat completion and reads it up to the provider's first
+/// chunk (the provider holds the rest until released); returns what was read.
+async fn open_stream(server: &EdgeServer) -> (reqwest::Response, String) {
+    let mut res = client()
+        .post(format!("{}/v1/chat/completions", server.url()))
+        .bearer_auth(OPEN_KEY)
+        .header("content-type", "application/json")
+        .body(chat(true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let mut seen = String::new();
+    while !seen.contains("first") {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), res.chunk())
+            .await
+            .expect("first SSE chunk arrives before the stream ends")
+            .unwrap()
+            .expect("stream still open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    (res, seen)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_on_an_ephemeral_port_and_graceful_shutdown() {
     let server = start(EdgeConfig::default()).await;
@@ -99,14 +137,7 @@ async fn outbound_to_a_host_not_allowed_is_denied() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn allowed_outbound_reaches_the_provider() {
-    let up = upstream().await;
-    let file = write_json(&records(&up.base_url(), &[]));
-    let server = start(EdgeConfig {
-        records: Some(file.path().into()),
-        allowed_outbound: vec![up.addr.to_string()],
-        ..EdgeConfig::default()
-    })
-    .await;
+    let (up, server, _records) = serving_upstream().await;
     let res = client()
         .post(format!("{}/v1/chat/completions", server.url()))
         .bearer_auth(OPEN_KEY)
@@ -124,34 +155,10 @@ async fn allowed_outbound_reaches_the_provider() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sse_is_streamed_not_buffered() {
-    let up = upstream().await;
-    let file = write_json(&records(&up.base_url(), &[]));
-    let server = start(EdgeConfig {
-        records: Some(file.path().into()),
-        allowed_outbound: vec![up.addr.to_string()],
-        ..EdgeConfig::default()
-    })
-    .await;
-    let mut res = client()
-        .post(format!("{}/v1/chat/completions", server.url()))
-        .bearer_auth(OPEN_KEY)
-        .header("content-type", "application/json")
-        .body(chat(true))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    let (up, server, _records) = serving_upstream().await;
     // The upstream holds the rest of the stream until released: the first chunk
     // can only arrive here if nothing on the way buffers the body.
-    let mut seen = String::new();
-    while !seen.contains("first") {
-        let chunk = tokio::time::timeout(Duration::from_secs(10), res.chunk())
-            .await
-            .expect("first SSE chunk arrives before the stream ends")
-            .unwrap()
-            .expect("stream still open");
-        seen.push_str(&String::from_utf8_lossy(&chunk));
-    }
+    let (mut res, mut seen) = open_stream(&server).await;
     assert!(!seen.contains("second"));
     up.release.notify_one();
     while let Some(chunk) = res.chunk().await.unwrap() {
@@ -163,29 +170,9 @@ async fn sse_is_streamed_not_buffered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_lets_a_stream_in_flight_finish_and_record_its_usage() {
-    let up = upstream().await;
-    let file = write_json(&records(&up.base_url(), &[]));
-    let server = start(EdgeConfig {
-        records: Some(file.path().into()),
-        allowed_outbound: vec![up.addr.to_string()],
-        ..EdgeConfig::default()
-    })
-    .await;
+    let (up, server, _records) = serving_upstream().await;
     let (kv, addr) = (server.kv().clone(), server.local_addr());
-    let mut res = client()
-        .post(format!("{}/v1/chat/completions", server.url()))
-        .bearer_auth(OPEN_KEY)
-        .header("content-type", "application/json")
-        .body(chat(true))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let mut seen = String::new();
-    while !seen.contains("first") {
-        let chunk = res.chunk().await.unwrap().expect("stream still open");
-        seen.push_str(&String::from_utf8_lossy(&chunk));
-    }
+    let (mut res, mut seen) = open_stream(&server).await;
     let stopping = tokio::spawn(server.shutdown());
     // New connections are refused at once, while the stream is still open.
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -208,28 +195,9 @@ async fn shutdown_lets_a_stream_in_flight_finish_and_record_its_usage() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_waits_for_the_guest_of_an_aborted_stream_to_record_its_usage() {
-    let up = upstream().await;
-    let file = write_json(&records(&up.base_url(), &[]));
-    let server = start(EdgeConfig {
-        records: Some(file.path().into()),
-        allowed_outbound: vec![up.addr.to_string()],
-        ..EdgeConfig::default()
-    })
-    .await;
+    let (up, server, _records) = serving_upstream().await;
     let (kv, addr) = (server.kv().clone(), server.local_addr());
-    let mut res = client()
-        .post(format!("{}/v1/chat/completions", server.url()))
-        .bearer_auth(OPEN_KEY)
-        .header("content-type", "application/json")
-        .body(chat(true))
-        .send()
-        .await
-        .unwrap();
-    let mut seen = String::new();
-    while !seen.contains("first") {
-        let chunk = res.chunk().await.unwrap().expect("stream still open");
-        seen.push_str(&String::from_utf8_lossy(&chunk));
-    }
+    let (res, _) = open_stream(&server).await;
     // The client goes away; the guest still waits on the held upstream.
     drop(res);
     let stopping = tokio::spawn(server.shutdown());

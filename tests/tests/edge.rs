@@ -395,6 +395,30 @@ async fn oversized_bodies_get_413() {
 }
 
 #[tokio::test]
+async fn oversized_chunked_bodies_get_413_too() {
+    // No length declared: the edge finds out while reading, and still answers.
+    let gw = Gateway::start().await;
+    let head = bytes::Bytes::from_static(br#"{"model":"gpt-4o","pad":""#);
+    let chunks = std::iter::once(head)
+        .chain(std::iter::repeat_n(
+            bytes::Bytes::from(vec![b'x'; 64 << 10]),
+            80,
+        ))
+        .map(Ok::<_, std::io::Error>);
+    let resp = gw
+        .http
+        .post(gw.url("chat/completions"))
+        .bearer_auth(KEY)
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap();
+    expect_error(resp, 413, "request_too_large").await;
+    assert!(gw.upstream.received().is_empty());
+}
+
+#[tokio::test]
 async fn unknown_routes_and_unserved_models_get_404() {
     let gw = Gateway::start().await;
     let resp = gw
