@@ -492,6 +492,16 @@ impl EdgeServer {
         self.shared.decide(facts).await
     }
 
+    /// Waits until no request holds a guest instance, at most `within`: then
+    /// every request answered so far has settled its counters and spooled its
+    /// usage (a guest does both after its last byte). Whether it got there.
+    pub async fn wait_idle(&self, within: Duration) -> bool {
+        self.shared
+            .admission
+            .all_instances_free(Instant::now() + within)
+            .await
+    }
+
     /// Stops accepting, lets in-flight requests finish (up to a grace period),
     /// then returns.
     pub async fn shutdown(mut self) {

@@ -94,9 +94,19 @@ impl Gateway {
             .expect("request reaches the edge")
     }
 
-    /// The usage events spooled in the edge store so far, each checked to sit
-    /// under its own key.
+    /// Waits until every request answered so far has settled its counters and
+    /// spooled its usage, which its guest does after the client has the answer.
+    pub async fn settled(&self) {
+        assert!(
+            self.edge.wait_idle(Duration::from_secs(10)).await,
+            "a guest is still running after 10 s"
+        );
+    }
+
+    /// The usage events spooled in the edge store by the requests answered so
+    /// far, each checked to sit under its own key.
     pub async fn events(&self) -> Vec<policy::UsageEvent> {
+        self.settled().await;
         let kv = self.edge.kv();
         let mut out = Vec::new();
         for key in kv.list_keys().await.expect("keys listable") {

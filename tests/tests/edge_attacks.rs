@@ -77,6 +77,7 @@ async fn post_raw(gw: &Gateway, body: &str) -> reqwest::Response {
 }
 
 async fn spend(gw: &Gateway, clock: &GuestClock) -> u64 {
+    gw.settled().await;
     let today = clock.now_ms() - clock.now_ms() % DAY_MS;
     gw.edge
         .kv()
@@ -604,6 +605,7 @@ async fn a_full_usage_spool_refuses_before_forwarding() {
         .await
         .unwrap();
     assert_eq!(gw.chat(KEY, "gpt-4o").await.status(), 200);
+    gw.settled().await;
     assert_eq!(
         kv.counter(policy::usage::SPOOL_PENDING_KEY).await.unwrap(),
         max
@@ -726,6 +728,7 @@ async fn a_flood_of_denials_cannot_fill_the_spool_for_another_org() {
         let (status, _, _) = error_of(gw.chat(NARROW_KEY, "gpt-4o").await).await;
         assert_eq!(status, 403);
     }
+    gw.settled().await;
     let pending = kv.counter(policy::usage::SPOOL_PENDING_KEY).await.unwrap();
     assert_eq!(pending, start + 3, "denials stop at their bound");
     assert_eq!(

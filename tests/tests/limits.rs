@@ -35,6 +35,7 @@ async fn seed(gw: &Gateway, entries: &[(String, Vec<u8>)]) {
 
 /// The value of a counter in the guest's current window of `metric`.
 async fn counter(gw: &Gateway, clock: &GuestClock, scope: Scope, id: &str, metric: Metric) -> i64 {
+    gw.settled().await;
     let window = metric.window(clock.now_ms()).index;
     gw.edge
         .kv()
@@ -298,8 +299,11 @@ async fn budget_holds_under_concurrency_and_the_next_period_starts_at_zero() {
     let spend_key = |day_start: u64| kv::spend_key(Scope::Org, ORG, day_start);
     let today = clock.now_ms() - clock.now_ms() % DAY_MS;
     let spend = |start: u64| {
-        let kv = gw.edge.kv().clone();
-        async move { kv.counter(&spend_key(start)).await.unwrap() as u64 }
+        let gw = &gw;
+        async move {
+            gw.settled().await;
+            gw.edge.kv().counter(&spend_key(start)).await.unwrap() as u64
+        }
     };
 
     let burst = join_all(
