@@ -66,6 +66,9 @@ const FORGET_EXPIRED: &str = "DELETE FROM tollgate_counter_expiry WHERE expires_
 /// Connections kept open: enough that a writer waiting on another process's
 /// lock does not stall this process's readers, few enough to stay cheap.
 const POOL_SIZE: usize = 4;
+/// Writes of more entries than this run on a connection of their own
+/// ([`SqliteKv::bulk`]).
+const BULK_ENTRIES: usize = 256;
 /// How long a writer waits for another connection's or process's lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -171,6 +174,32 @@ impl SqliteKv {
             tokio::task::block_in_place(wait)
         } else {
             wait()
+        };
+        Box::pin(ready(result))
+    }
+}
+
+impl SqliteKv {
+    /// Runs a large write `f` on a connection of its own, closed after. A pooled
+    /// connection that held thousands of pages in one transaction keeps a page
+    /// cache that large, and every other writer's commit then makes its next
+    /// transaction walk all of it: a million-key load once made requests 2×
+    /// slower for as long as the edge ran.
+    fn bulk<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, KvError>,
+    ) -> KvFuture<'static, T> {
+        let load = || {
+            let mut conn = open_retrying(&self.path, false)?;
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            f(&mut conn)
+        };
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        let result = if multi_thread {
+            tokio::task::block_in_place(load)
+        } else {
+            load()
         };
         Box::pin(ready(result))
     }
@@ -423,7 +452,7 @@ impl KvBackend for SqliteKv {
         store: &'a str,
         entries: &'a [(String, Vec<u8>)],
     ) -> KvFuture<'a, ()> {
-        self.run(|c| {
+        let load = move |c: &mut Connection| {
             // All or nothing: a records file never lands half-loaded.
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             {
@@ -434,7 +463,12 @@ impl KvBackend for SqliteKv {
             }
             tx.commit()?;
             Ok(())
-        })
+        };
+        if entries.len() > BULK_ENTRIES {
+            self.bulk(load)
+        } else {
+            self.run(load)
+        }
     }
 
     fn delete_many<'a>(&'a self, store: &'a str, keys: &'a [String]) -> KvFuture<'a, ()> {
