@@ -366,3 +366,37 @@ async fn sqlite_write_waits_for_another_writers_lock_off_the_worker() {
     ticker.abort();
     holder.join().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_bulk_load_waits_for_another_writer_and_lands_whole() {
+    let (dir, kv) = sqlite();
+    let path = dir.path().join("nested/dir/kv.db");
+    let locked = Arc::new(std::sync::Barrier::new(2));
+    let holder = {
+        let locked = locked.clone();
+        std::thread::spawn(move || {
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+            locked.wait();
+            std::thread::sleep(Duration::from_millis(200));
+            conn.execute_batch("COMMIT").unwrap();
+        })
+    };
+    tokio::task::spawn_blocking(move || locked.wait())
+        .await
+        .unwrap();
+    // Over the bulk threshold: written on a connection of its own.
+    let entries: Vec<(String, Vec<u8>)> = (0..1000)
+        .map(|i| (format!("rec:{i:04}"), format!("v{i}").into_bytes()))
+        .collect();
+    kv.set_many(&entries).await.unwrap();
+    holder.join().unwrap();
+    let keys = kv.list_keys().await.unwrap();
+    assert_eq!(keys.len(), 1000);
+    assert_eq!(
+        kv.get("rec:0999").await.unwrap().as_deref(),
+        Some(&b"v999"[..])
+    );
+    // The pooled connections still serve.
+    assert_eq!(kv.increment("n", 2).await.unwrap(), 2);
+}
