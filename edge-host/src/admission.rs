@@ -92,7 +92,7 @@ pub(crate) struct Admission {
     in_flight: Mutex<HashMap<Tenant, u32>>,
     instances: Arc<Semaphore>,
     /// The pool's size (all permits of `instances`).
-    instance_count: usize,
+    instance_count: u32,
 }
 
 /// A request's place under its tenant's cap; freed on drop.
@@ -169,7 +169,7 @@ impl Admission {
             anonymous: limits.anonymous_max_in_flight,
             in_flight: Mutex::new(HashMap::new()),
             instances: Arc::new(Semaphore::new(instances as usize)),
-            instance_count: instances as usize,
+            instance_count: instances,
         })
     }
 
@@ -202,10 +202,8 @@ impl Admission {
     /// Waits until no guest holds an instance (every admitted request is done),
     /// or `deadline` passes; whether they all finished.
     pub(crate) async fn all_instances_free(&self, deadline: std::time::Instant) -> bool {
-        let all = u32::try_from(self.instance_count).unwrap_or(u32::MAX);
-        tokio::time::timeout_at(deadline.into(), self.instances.acquire_many(all))
-            .await
-            .is_ok()
+        let all = self.instances.acquire_many(self.instance_count);
+        tokio::time::timeout_at(deadline.into(), all).await.is_ok()
     }
 
     /// Waits (briefly) for a guest instance for an admitted request.

@@ -168,18 +168,9 @@ impl SqliteKv {
             conn.busy_timeout(Duration::ZERO)?;
             result
         };
-        let multi_thread = tokio::runtime::Handle::try_current()
-            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-        let result = if multi_thread {
-            tokio::task::block_in_place(wait)
-        } else {
-            wait()
-        };
-        Box::pin(ready(result))
+        Box::pin(ready(off_the_worker(wait)))
     }
-}
 
-impl SqliteKv {
     /// Runs a large write `f` on a connection of its own, closed after. A pooled
     /// connection that held thousands of pages in one transaction keeps a page
     /// cache that large, and every other writer's commit then makes its next
@@ -194,14 +185,20 @@ impl SqliteKv {
             conn.busy_timeout(BUSY_TIMEOUT)?;
             f(&mut conn)
         };
-        let multi_thread = tokio::runtime::Handle::try_current()
-            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-        let result = if multi_thread {
-            tokio::task::block_in_place(load)
-        } else {
-            load()
-        };
-        Box::pin(ready(result))
+        Box::pin(ready(off_the_worker(load)))
+    }
+}
+
+/// Runs `wait`, which may block, in `block_in_place` on a multi-threaded runtime
+/// (the worker's other tasks move on); elsewhere (a serving thread's
+/// single-threaded runtime, no runtime) in place.
+fn off_the_worker<T>(wait: impl FnOnce() -> T) -> T {
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi_thread {
+        tokio::task::block_in_place(wait)
+    } else {
+        wait()
     }
 }
 
