@@ -168,6 +168,23 @@ async fn sse_is_streamed_not_buffered() {
     server.shutdown().await;
 }
 
+/// Waits (at most 5 s) until `addr` refuses connections.
+async fn refusing_connections(addr: std::net::SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while tokio::net::TcpStream::connect(addr).await.is_ok() {
+        assert!(Instant::now() < deadline, "still accepting after shutdown");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Usage events spooled in `kv`.
+async fn spooled_events(kv: &edge_host::Kv) -> usize {
+    let keys = kv.list_keys().await.unwrap();
+    keys.iter()
+        .filter(|k| k.starts_with(policy::usage::USAGE_PREFIX))
+        .count()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_lets_a_stream_in_flight_finish_and_record_its_usage() {
     let (up, server, _records) = serving_upstream().await;
@@ -175,11 +192,7 @@ async fn shutdown_lets_a_stream_in_flight_finish_and_record_its_usage() {
     let (mut res, mut seen) = open_stream(&server).await;
     let stopping = tokio::spawn(server.shutdown());
     // New connections are refused at once, while the stream is still open.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while tokio::net::TcpStream::connect(addr).await.is_ok() {
-        assert!(Instant::now() < deadline, "still accepting after shutdown");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    refusing_connections(addr).await;
     assert!(!stopping.is_finished(), "shutdown waits for the stream");
     up.release.notify_one();
     while let Some(chunk) = res.chunk().await.unwrap() {
@@ -188,9 +201,7 @@ async fn shutdown_lets_a_stream_in_flight_finish_and_record_its_usage() {
     assert!(seen.contains("second") && seen.contains("[DONE]"), "{seen}");
     stopping.await.unwrap();
     // The finished stream was charged and its usage spooled.
-    let keys = kv.list_keys().await.unwrap();
-    let spooled = keys.iter().filter(|k| k.starts_with("usage:")).count();
-    assert_eq!(spooled, 1, "{keys:?}");
+    assert_eq!(spooled_events(&kv).await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -201,9 +212,7 @@ async fn shutdown_waits_for_the_guest_of_an_aborted_stream_to_record_its_usage()
     // The client goes away; the guest still waits on the held upstream.
     drop(res);
     let stopping = tokio::spawn(server.shutdown());
-    while tokio::net::TcpStream::connect(addr).await.is_ok() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    refusing_connections(addr).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
         !stopping.is_finished(),
@@ -211,9 +220,11 @@ async fn shutdown_waits_for_the_guest_of_an_aborted_stream_to_record_its_usage()
     );
     up.release.notify_one();
     stopping.await.unwrap();
-    let keys = kv.list_keys().await.unwrap();
-    let spooled = keys.iter().filter(|k| k.starts_with("usage:")).count();
-    assert_eq!(spooled, 1, "the cut-off stream is charged: {keys:?}");
+    assert_eq!(
+        spooled_events(&kv).await,
+        1,
+        "the cut-off stream is charged"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -328,11 +328,9 @@ fn a_crash_loses_no_committed_spool_write() {
 /// A write waits for another connection's write lock (here: another "process"
 /// holding it for 300 ms) instead of failing, and the wait does not stall the
 /// runtime's one worker: other tasks run meanwhile.
-#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
-async fn sqlite_write_waits_for_another_writers_lock_off_the_worker() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let (dir, kv) = sqlite();
-    let path = dir.path().join("nested/dir/kv.db");
+/// Another "process" takes the file's write lock and holds it for `ms`; returns
+/// once the lock is taken, with the thread that releases it.
+async fn hold_write_lock(path: std::path::PathBuf, ms: u64) -> std::thread::JoinHandle<()> {
     let locked = Arc::new(std::sync::Barrier::new(2));
     let holder = {
         let locked = locked.clone();
@@ -340,13 +338,21 @@ async fn sqlite_write_waits_for_another_writers_lock_off_the_worker() {
             let conn = rusqlite::Connection::open(&path).unwrap();
             conn.execute_batch("BEGIN IMMEDIATE").unwrap();
             locked.wait();
-            std::thread::sleep(Duration::from_millis(300));
+            std::thread::sleep(Duration::from_millis(ms));
             conn.execute_batch("COMMIT").unwrap();
         })
     };
     tokio::task::spawn_blocking(move || locked.wait())
         .await
         .unwrap();
+    holder
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn sqlite_write_waits_for_another_writers_lock_off_the_worker() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (dir, kv) = sqlite();
+    let holder = hold_write_lock(dir.path().join("nested/dir/kv.db"), 300).await;
     let ticks = Arc::new(AtomicUsize::new(0));
     let ticker = {
         let ticks = ticks.clone();
@@ -370,21 +376,7 @@ async fn sqlite_write_waits_for_another_writers_lock_off_the_worker() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_bulk_load_waits_for_another_writer_and_lands_whole() {
     let (dir, kv) = sqlite();
-    let path = dir.path().join("nested/dir/kv.db");
-    let locked = Arc::new(std::sync::Barrier::new(2));
-    let holder = {
-        let locked = locked.clone();
-        std::thread::spawn(move || {
-            let conn = rusqlite::Connection::open(&path).unwrap();
-            conn.execute_batch("BEGIN IMMEDIATE").unwrap();
-            locked.wait();
-            std::thread::sleep(Duration::from_millis(200));
-            conn.execute_batch("COMMIT").unwrap();
-        })
-    };
-    tokio::task::spawn_blocking(move || locked.wait())
-        .await
-        .unwrap();
+    let holder = hold_write_lock(dir.path().join("nested/dir/kv.db"), 200).await;
     // Over the bulk threshold: written on a connection of its own.
     let entries: Vec<(String, Vec<u8>)> = (0..1000)
         .map(|i| (format!("rec:{i:04}"), format!("v{i}").into_bytes()))
