@@ -37,6 +37,40 @@ impl Data {
         }
     }
 
+    /// Sets `key`; as Redis's SET, a counter written this way no longer expires.
+    fn set(&mut self, st: &str, key: &str, value: &[u8]) {
+        if is_counter(key) {
+            self.expires.remove(&(st.to_string(), key.to_string()));
+        }
+        store(&mut self.stores, st).insert(key.to_string(), value.to_vec());
+    }
+
+    /// Adds `delta` to the counter at `key` (a zero delta only reads).
+    fn increment(
+        &mut self,
+        st: &str,
+        key: &str,
+        delta: i64,
+        ttl: Duration,
+    ) -> Result<i64, KvError> {
+        let m = store(&mut self.stores, st);
+        let current = match m.get(key) {
+            Some(v) => Some(decode_counter(key, v)?),
+            None => None,
+        };
+        if delta == 0 {
+            return Ok(current.unwrap_or(0));
+        }
+        let new = add_counter(key, current.unwrap_or(0), delta)?;
+        m.insert(key.to_string(), new.to_le_bytes().to_vec());
+        if current.is_none() && is_counter(key) {
+            // Created now: expires a TTL from now, as Redis's EXPIRE on a first INCRBY.
+            self.expires
+                .insert((st.to_string(), key.to_string()), Instant::now() + ttl);
+        }
+        Ok(new)
+    }
+
     /// Removes every expired counter.
     fn sweep(&mut self, now: Instant) {
         let stores = &mut self.stores;
@@ -117,11 +151,7 @@ impl KvBackend for MemoryKv {
 
     fn set<'a>(&'a self, st: &'a str, key: &'a str, value: &'a [u8]) -> KvFuture<'a, ()> {
         self.with(st, Some(key), |d| {
-            if is_counter(key) {
-                // As Redis's SET: a written value no longer expires.
-                d.expires.remove(&(st.to_string(), key.to_string()));
-            }
-            store(&mut d.stores, st).insert(key.to_string(), value.to_vec());
+            d.set(st, key, value);
             Ok(())
         })
     }
@@ -151,23 +181,53 @@ impl KvBackend for MemoryKv {
 
     fn increment<'a>(&'a self, st: &'a str, key: &'a str, delta: i64) -> KvFuture<'a, i64> {
         let ttl = self.ttl;
-        self.with(st, Some(key), move |d| {
-            let m = store(&mut d.stores, st);
-            let current = match m.get(key) {
-                Some(v) => Some(decode_counter(key, v)?),
-                None => None,
-            };
-            if delta == 0 {
-                return Ok(current.unwrap_or(0));
+        self.with(st, Some(key), move |d| d.increment(st, key, delta, ttl))
+    }
+
+    fn update<'a>(
+        &'a self,
+        st: &'a str,
+        deltas: &'a [(String, i64)],
+        values: &'a [(String, Vec<u8>)],
+    ) -> KvFuture<'a, Vec<i64>> {
+        let ttl = self.ttl;
+        self.with(st, None, move |d| {
+            let now = Instant::now();
+            let keys = values
+                .iter()
+                .map(|(k, _)| k)
+                .chain(deltas.iter().map(|(k, _)| k));
+            // What every touched key held, to put back if a counter fails.
+            let before: Vec<_> = keys
+                .map(|key| {
+                    d.expire(st, key, now);
+                    let id = (st.to_string(), key.clone());
+                    let value = d.stores.get(st).and_then(|m| m.get(key)).cloned();
+                    let expiry = d.expires.get(&id).copied();
+                    (id, value, expiry)
+                })
+                .collect();
+            for (key, value) in values {
+                d.set(st, key, value);
             }
-            let new = add_counter(key, current.unwrap_or(0), delta)?;
-            m.insert(key.to_string(), new.to_le_bytes().to_vec());
-            if current.is_none() && is_counter(key) {
-                // Created now: expires a TTL from now, as Redis's EXPIRE on a first INCRBY.
-                d.expires
-                    .insert((st.to_string(), key.to_string()), Instant::now() + ttl);
+            let moved = deltas
+                .iter()
+                .map(|(key, delta)| d.increment(st, key, *delta, ttl))
+                .collect::<Result<Vec<_>, _>>();
+            if moved.is_err() {
+                for ((st, key), value, expiry) in before.into_iter().rev() {
+                    match expiry {
+                        Some(at) => d.expires.insert((st.clone(), key.clone()), at),
+                        None => d.expires.remove(&(st.clone(), key.clone())),
+                    };
+                    let m = store(&mut d.stores, &st);
+                    match value {
+                        Some(v) => m.insert(key, v),
+                        None => m.remove(&key),
+                    };
+                }
             }
-            Ok(new)
+            moved
         })
     }
 

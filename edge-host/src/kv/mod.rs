@@ -115,6 +115,16 @@ pub trait KvBackend: Send + Sync + 'static {
     /// processes. A zero `delta` only reads (and creates nothing), which is how
     /// counters are read whatever encoding the backend stores them in.
     fn increment<'a>(&'a self, store: &'a str, key: &'a str, delta: i64) -> KvFuture<'a, i64>;
+    /// Sets each of `values`, then adds each delta to its counter as
+    /// [`KvBackend::increment`] does, all or nothing (one transaction, one Redis
+    /// script); returns the counters' new values in the order of `deltas`.
+    /// `values` and `deltas` name different keys.
+    fn update<'a>(
+        &'a self,
+        store: &'a str,
+        deltas: &'a [(String, i64)],
+        values: &'a [(String, Vec<u8>)],
+    ) -> KvFuture<'a, Vec<i64>>;
     /// Sets `key` to `new` only if its value still equals `expected`
     /// (`None` = absent); returns whether it swapped.
     fn compare_and_swap<'a>(

@@ -39,6 +39,55 @@ redis.call('SET', KEYS[1], ARGV[3])
 return 1
 "#;
 
+/// `update` in one round trip, all or nothing (Redis runs a script alone; a counter
+/// that fails puts back the ones moved before it). KEYS: the counters, then the
+/// keys to set. ARGV[1]: how many counters; ARGV[2]: counter TTL in seconds; then
+/// per counter its delta, the delta's inverse and whether it expires ("1"); then
+/// the values. Returns each counter's new value as text (Lua numbers are doubles,
+/// which would round values past 2^53).
+const UPDATE_SCRIPT: &str = r#"
+local n = tonumber(ARGV[1])
+local function is_i64(v)
+  local neg, digits = string.match(v, '^(%-?)(%d+)$')
+  if not digits then return false end
+  if #digits ~= 19 then return #digits < 19 end
+  return digits <= (neg == '-' and '9223372036854775808' or '9223372036854775807')
+end
+local created, out = {}, {}
+local function fail(i, err)
+  for j = i - 1, 1, -1 do
+    if created[j] then
+      redis.call('DEL', KEYS[j])
+    elseif ARGV[3 * j] ~= '0' then
+      redis.call('INCRBY', KEYS[j], ARGV[3 * j + 1])
+    end
+  end
+  return redis.error_reply(KEYS[i] .. ': ' .. err)
+end
+for i = 1, n do
+  local key, delta = KEYS[i], ARGV[3 * i]
+  if delta == '0' then
+    local v = redis.pcall('GET', key)
+    if type(v) == 'table' then return fail(i, v.err) end
+    if v and not is_i64(v) then return fail(i, 'value is not an integer') end
+    out[i] = v or '0'
+  else
+    created[i] = redis.call('EXISTS', key) == 0
+    local r = redis.pcall('INCRBY', key, delta)
+    if type(r) == 'table' then
+      created[i] = false
+      return fail(i, r.err)
+    end
+    if created[i] and ARGV[3 * i + 2] == '1' then redis.call('EXPIRE', key, ARGV[2]) end
+    out[i] = redis.call('GET', key)
+  end
+end
+for j = n + 1, #KEYS do
+  redis.call('SET', KEYS[j], ARGV[2 * n + 2 + j])
+end
+return out
+"#;
+
 /// Serving threads that get a connection of their own; any beyond share the
 /// process's.
 const THREAD_CONNECTIONS: usize = 64;
@@ -52,6 +101,8 @@ pub struct RedisKv {
     conn: ConnectionManager,
     /// Each serving thread's connection, opened on its first command.
     per_thread: Arc<[OnceCell<ConnectionManager>]>,
+    /// [`UPDATE_SCRIPT`], sent by hash once Redis has it.
+    update: Arc<redis::Script>,
 }
 
 /// Checks a `redis://` URL without connecting.
@@ -82,6 +133,7 @@ impl RedisKv {
             config,
             conn,
             per_thread: (0..THREAD_CONNECTIONS).map(|_| OnceCell::new()).collect(),
+            update: Arc::new(redis::Script::new(UPDATE_SCRIPT)),
         })
     }
 
@@ -193,6 +245,39 @@ impl KvBackend for RedisKv {
                     .await?;
             }
             Ok(new)
+        })
+    }
+
+    fn update<'a>(
+        &'a self,
+        _store: &'a str,
+        deltas: &'a [(String, i64)],
+        values: &'a [(String, Vec<u8>)],
+    ) -> KvFuture<'a, Vec<i64>> {
+        Box::pin(async move {
+            let mut script = self.update.prepare_invoke();
+            for key in deltas
+                .iter()
+                .map(|(k, _)| k)
+                .chain(values.iter().map(|(k, _)| k))
+            {
+                script.key(key);
+            }
+            script.arg(deltas.len()).arg(COUNTER_TTL.as_secs());
+            for (key, delta) in deltas {
+                let expires = if is_counter(key) { "1" } else { "0" };
+                script.arg(*delta).arg(delta.saturating_neg()).arg(expires);
+            }
+            for (_, value) in values {
+                script.arg(value.as_slice());
+            }
+            let mut conn = self.conn().await?;
+            let moved: Vec<Vec<u8>> = script.invoke_async(&mut conn).await?;
+            deltas
+                .iter()
+                .zip(moved)
+                .map(|((key, _), value)| parse_counter(key, &value))
+                .collect()
         })
     }
 

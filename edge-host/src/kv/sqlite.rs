@@ -176,6 +176,15 @@ impl SqliteKv {
     /// cache that large, and every other writer's commit then makes its next
     /// transaction walk all of it: a million-key load once made requests 2×
     /// slower for as long as the edge ran.
+    /// Removes expired counters when a sweep is due (at most once per interval).
+    fn sweep_if_due(&self, conn: &mut Connection) -> Result<(), KvError> {
+        if self.sweeps.due() {
+            let removed = sweep(conn, self.ttl)?;
+            tracing::debug!(removed, "expired counters swept");
+        }
+        Ok(())
+    }
+
     fn bulk<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, KvError>,
@@ -333,21 +342,55 @@ fn get(conn: &Connection, store: &str, key: &str) -> rusqlite::Result<Option<Vec
         .optional()
 }
 
+/// Sets `key`; as Redis's SET, a counter written this way no longer expires.
+fn set(conn: &Connection, store: &str, key: &str, value: &[u8]) -> rusqlite::Result<()> {
+    conn.prepare_cached(SET)?
+        .execute(params![store, key, value])?;
+    if is_counter(key) {
+        conn.prepare_cached(CLEAR_EXPIRY)?
+            .execute(params![store, key])?;
+    }
+    Ok(())
+}
+
+/// The counter at `key` (missing = 0).
+fn read_counter(conn: &Connection, store: &str, key: &str) -> Result<i64, KvError> {
+    match get(conn, store, key)? {
+        Some(bytes) => decode_counter(key, &bytes),
+        None => Ok(0),
+    }
+}
+
+/// Adds `delta` to the counter at `key` inside the caller's write transaction.
+fn move_counter(
+    conn: &Connection,
+    store: &str,
+    key: &str,
+    delta: i64,
+    ttl: Duration,
+) -> Result<i64, KvError> {
+    let current = match get(conn, store, key)? {
+        Some(bytes) => Some(decode_counter(key, &bytes)?),
+        None => None,
+    };
+    let new = add_counter(key, current.unwrap_or(0), delta)?;
+    conn.prepare_cached(SET)?
+        .execute(params![store, key, &new.to_le_bytes()[..]])?;
+    if current.is_none() && is_counter(key) {
+        // Created now: expires a TTL from now, as Redis's EXPIRE on a first INCRBY.
+        conn.prepare_cached(SET_EXPIRY)?
+            .execute(params![store, key, unix_ms_in(ttl)])?;
+    }
+    Ok(new)
+}
+
 impl KvBackend for SqliteKv {
     fn get<'a>(&'a self, store: &'a str, key: &'a str) -> KvFuture<'a, Option<Vec<u8>>> {
         self.run(|c| Ok(get(c, store, key)?))
     }
 
     fn set<'a>(&'a self, store: &'a str, key: &'a str, value: &'a [u8]) -> KvFuture<'a, ()> {
-        self.run(|c| {
-            c.prepare_cached(SET)?.execute(params![store, key, value])?;
-            if is_counter(key) {
-                // As Redis's SET: a written value no longer expires.
-                c.prepare_cached(CLEAR_EXPIRY)?
-                    .execute(params![store, key])?;
-            }
-            Ok(())
-        })
+        self.run(|c| Ok(set(c, store, key, value)?))
     }
 
     fn delete<'a>(&'a self, store: &'a str, key: &'a str) -> KvFuture<'a, ()> {
@@ -379,33 +422,46 @@ impl KvBackend for SqliteKv {
         self.run(|c| {
             if delta == 0 {
                 // A read: no write lock, so reading counters never queues behind writers.
-                return match get(c, store, key)? {
-                    Some(bytes) => decode_counter(key, &bytes),
-                    None => Ok(0),
-                };
+                return read_counter(c, store, key);
             }
-            if self.sweeps.due() {
-                let removed = sweep(c, self.ttl)?;
-                tracing::debug!(removed, "expired counters swept");
-            }
+            self.sweep_if_due(c)?;
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let current = match get(&tx, store, key)? {
-                Some(bytes) => Some(decode_counter(key, &bytes)?),
-                None => None,
-            };
-            let new = add_counter(key, current.unwrap_or(0), delta)?;
-            tx.prepare_cached(SET)?
-                .execute(params![store, key, &new.to_le_bytes()[..]])?;
-            if current.is_none() && is_counter(key) {
-                // Created now: expires a TTL from now, as Redis's EXPIRE on a first INCRBY.
-                tx.prepare_cached(SET_EXPIRY)?.execute(params![
-                    store,
-                    key,
-                    unix_ms_in(self.ttl)
-                ])?;
-            }
+            let new = move_counter(&tx, store, key, delta, self.ttl)?;
             tx.commit()?;
             Ok(new)
+        })
+    }
+
+    fn update<'a>(
+        &'a self,
+        store: &'a str,
+        deltas: &'a [(String, i64)],
+        values: &'a [(String, Vec<u8>)],
+    ) -> KvFuture<'a, Vec<i64>> {
+        self.run(|c| {
+            let writes = !values.is_empty() || deltas.iter().any(|(_, d)| *d != 0);
+            if writes {
+                self.sweep_if_due(c)?;
+            }
+            // One transaction, all or nothing; the write lock up front only when
+            // something is written, so reading counters never queues behind writers.
+            let tx = c.transaction_with_behavior(if writes {
+                TransactionBehavior::Immediate
+            } else {
+                TransactionBehavior::Deferred
+            })?;
+            for (key, value) in values {
+                set(&tx, store, key, value)?;
+            }
+            let moved = deltas
+                .iter()
+                .map(|(key, delta)| match delta {
+                    0 => read_counter(&tx, store, key),
+                    _ => move_counter(&tx, store, key, *delta, self.ttl),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            tx.commit()?;
+            Ok(moved)
         })
     }
 
