@@ -1,4 +1,9 @@
-//! Builds the gateway component for `wasm32-wasip2` so the host can embed it.
+//! Builds the gateway component for `wasm32-wasip2` twice: with the `edge`
+//! feature (batched counter moves through `tollgate:gateway/counters`), which the
+//! host embeds, and for plain `wasi:keyvalue`, which `spin.toml` deploys and the
+//! tests also run on this host. Both share one target directory, so the second
+//! build recompiles only the component crate; the portable one is built last, so
+//! the file `spin.toml` names is the portable build.
 //!
 //! The nested cargo uses its own target directory (`target/wasm`): the outer cargo
 //! holds the lock on `target/`, so sharing it would deadlock. Its environment is
@@ -6,8 +11,8 @@
 //! (flags, wrappers, target, cfg/feature variables), which would otherwise leak
 //! into the wasm build.
 //!
-//! `TOLLGATE_COMPONENT_WASM_PREBUILT=<path>` skips the nested build and embeds
-//! that file instead (useful while the component does not compile mid-edit).
+//! `TOLLGATE_COMPONENT_WASM_PREBUILT=<path>` skips the nested builds and uses that
+//! file as both (useful while the component does not compile mid-edit).
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -37,7 +42,7 @@ fn main() {
             panic!("{PREBUILT}={} is not a file", path.display());
         }
         println!("cargo:rerun-if-changed={}", path.display());
-        export(&path);
+        export(&path, &path);
         return;
     }
 
@@ -54,9 +59,22 @@ fn main() {
     check_target_installed();
 
     let target_dir = workspace.join("target").join("wasm");
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo"));
+    // Copied away before the portable build replaces it.
+    let edge = out_dir.join("gateway_component_edge.wasm");
+    let built = build_component(&workspace, &target_dir, Some("edge"));
+    std::fs::copy(&built, &edge)
+        .unwrap_or_else(|e| panic!("copying {} to {}: {e}", built.display(), edge.display()));
+    let portable = build_component(&workspace, &target_dir, None);
+    export(&edge, &portable);
+}
+
+/// Runs the nested cargo build of the component with `feature`, leaving it at
+/// `<target_dir>/wasm32-wasip2/release/gateway_component.wasm`, which it returns.
+fn build_component(workspace: &Path, target_dir: &Path, feature: Option<&str>) -> PathBuf {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(&workspace)
+    cmd.current_dir(workspace)
         .args([
             "build",
             "-p",
@@ -65,7 +83,8 @@ fn main() {
             "--target",
             TARGET,
         ])
-        .env("CARGO_TARGET_DIR", &target_dir)
+        .args(feature.map(|f| ["--features", f]).into_iter().flatten())
+        .env("CARGO_TARGET_DIR", target_dir)
         // Build-script stdout is parsed by cargo as directives; keep the nested
         // build's output on stderr, which cargo shows when the build fails.
         .stdout(Stdio::from(std::io::stderr()))
@@ -104,11 +123,11 @@ fn main() {
         .unwrap_or_else(|e| panic!("could not run cargo to build gateway-component: {e}"));
     if !status.success() {
         panic!(
-            "building gateway-component for {TARGET} failed ({status}); see the output above, \
-             or set {PREBUILT}=<path to a .wasm> to embed a prebuilt component"
+            "building gateway-component for {TARGET} (features: {feature:?}) failed ({status}); \
+             see the output above, or set {PREBUILT}=<path to a .wasm> to embed a prebuilt \
+             component"
         );
     }
-
     let wasm = target_dir
         .join(TARGET)
         .join("release")
@@ -119,14 +138,18 @@ fn main() {
             wasm.display()
         );
     }
-    export(&wasm);
+    wasm
 }
 
-/// Points the library's `include_bytes!` at the component.
-fn export(path: &Path) {
-    println!("cargo:rustc-env=TOLLGATE_COMPONENT_WASM={}", path.display());
+/// Points the library's `include_bytes!` at the edge build and names the
+/// portable one.
+fn export(edge: &Path, portable: &Path) {
+    println!("cargo:rustc-env=TOLLGATE_COMPONENT_WASM={}", edge.display());
+    println!(
+        "cargo:rustc-env=TOLLGATE_PORTABLE_COMPONENT_WASM={}",
+        portable.display()
+    );
 }
-
 /// Fails early with the fix when the wasm target's standard library is missing,
 /// instead of a wall of "can't find crate for `core`" from the nested build.
 fn check_target_installed() {

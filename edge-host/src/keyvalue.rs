@@ -1,5 +1,6 @@
-//! The host side of `wasi:keyvalue@0.2.0-draft2` (store, atomics, batch) over a
-//! [`Kv`] backend, plus the `tollgate:gateway/policy` export bindings.
+//! The host side of `wasi:keyvalue@0.2.0-draft2` (store, atomics, batch) and of
+//! its extension `tollgate:gateway/counters` over a [`Kv`] backend, plus the
+//! `tollgate:gateway/policy` export bindings.
 
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use crate::metrics::{KvOp, kv_timed};
 pub(crate) mod bindings {
     wasmtime::component::bindgen!({
         path: "../wit",
-        world: "tollgate:gateway/gateway-core",
+        world: "tollgate:gateway/gateway-core-edge",
         imports: { default: async | trappable },
         exports: { default: async },
         require_store_data_send: true,
@@ -23,8 +24,9 @@ pub(crate) mod bindings {
     });
 }
 
-pub use bindings::GatewayCorePre;
+pub use bindings::GatewayCoreEdgePre as GatewayCorePre;
 pub use bindings::exports::tollgate::gateway::policy::{Decision, KeyRef, RequestFacts};
+use bindings::tollgate::gateway::counters;
 use bindings::wasi::keyvalue::{atomics, batch, store};
 
 /// An open bucket: the store name it was opened with.
@@ -71,7 +73,12 @@ pub struct CounterJournal {
 }
 
 impl CounterJournal {
+    /// Notes a move of `key` by `delta`; only counters (rate windows, budget
+    /// spend) are taken back.
     fn record(&mut self, store: &Arc<str>, key: &str, delta: i64) {
+        if delta == 0 || !key.starts_with(policy::kv::COUNTER_PREFIX) {
+            return;
+        }
         // A request touches a handful of counters: a scan beats hashing.
         match self
             .entries
@@ -116,7 +123,8 @@ impl HasData for WasiKeyValue {
     type Data<'a> = KvView<'a>;
 }
 
-/// Adds the three keyvalue interfaces to `linker`.
+/// Adds the three keyvalue interfaces and `counters` to `linker` (a component
+/// built for plain `wasi:keyvalue` does not import `counters`, and links too).
 pub fn add_to_linker<T: Send + 'static>(
     linker: &mut wasmtime::component::Linker<T>,
     get: fn(&mut T) -> KvView<'_>,
@@ -124,6 +132,7 @@ pub fn add_to_linker<T: Send + 'static>(
     store::add_to_linker::<T, WasiKeyValue>(linker, get)?;
     atomics::add_to_linker::<T, WasiKeyValue>(linker, get)?;
     batch::add_to_linker::<T, WasiKeyValue>(linker, get)?;
+    counters::add_to_linker::<T, WasiKeyValue>(linker, get)?;
     Ok(())
 }
 
@@ -241,7 +250,7 @@ impl atomics::Host for KvView<'_> {
             self.host.kv.backend().increment(&store, &key, delta),
         )
         .await;
-        if result.is_ok() && delta != 0 && key.starts_with(policy::kv::COUNTER_PREFIX) {
+        if result.is_ok() {
             self.journal.record(&store, &key, delta);
         }
         Ok(result.map_err(to_wit))
@@ -355,5 +364,30 @@ impl batch::Host for KvView<'_> {
         )
         .await
         .map_err(to_wit))
+    }
+}
+
+impl counters::Host for KvView<'_> {
+    async fn update(
+        &mut self,
+        b: Resource<Bucket>,
+        deltas: Vec<(String, i64)>,
+        values: Vec<(String, Vec<u8>)>,
+    ) -> KvResult<Vec<i64>> {
+        let store = self.bucket(&b)?;
+        for (key, _) in &values {
+            self.wrote(&store, key);
+        }
+        let result = kv_timed(
+            KvOp::Update,
+            self.host.kv.backend().update(&store, &deltas, &values),
+        )
+        .await;
+        if result.is_ok() {
+            for (key, delta) in &deltas {
+                self.journal.record(&store, key, *delta);
+            }
+        }
+        Ok(result.map_err(to_wit))
     }
 }

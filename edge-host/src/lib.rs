@@ -41,7 +41,12 @@ pub use outbound::OutboundPolicy;
 pub use records::RecordsError;
 pub use server::{CLIENT_ADDR_HEADER, EdgeConfig, EdgeError, EdgeServer, PolicyProbe};
 
-/// The gateway component this binary ships (built by `build.rs`).
+/// The gateway component this binary ships (built by `build.rs` with the `edge`
+/// feature: counters moved through `tollgate:gateway/counters`).
 pub fn component_wasm() -> &'static [u8] {
     include_bytes!(env!("TOLLGATE_COMPONENT_WASM"))
 }
+
+/// Where `build.rs` left the same component built for plain `wasi:keyvalue`: the
+/// file `spin.toml` deploys, which this host runs as well (`EdgeConfig::component`).
+pub const PORTABLE_COMPONENT: &str = env!("TOLLGATE_PORTABLE_COMPONENT_WASM");

@@ -41,9 +41,11 @@ pub enum KvOp {
     SetMany,
     /// `batch.delete-many`.
     DeleteMany,
+    /// `tollgate:gateway/counters.update`.
+    Update,
 }
 
-const KV_OPS: [&str; 10] = [
+const KV_OPS: [&str; 11] = [
     "get",
     "set",
     "delete",
@@ -54,6 +56,7 @@ const KV_OPS: [&str; 10] = [
     "get_many",
     "set_many",
     "delete_many",
+    "update",
 ];
 
 /// How an upstream call ended, as labelled in the metrics.
@@ -80,7 +83,7 @@ pub struct EdgeMetrics {
     requests: IntCounterVec,
     request_seconds: [Histogram; 6],
     upstream_seconds: [Histogram; 4],
-    kv_seconds: [Histogram; 10],
+    kv_seconds: [Histogram; KV_OPS.len()],
 }
 
 static METRICS: LazyLock<EdgeMetrics> = LazyLock::new(EdgeMetrics::new);

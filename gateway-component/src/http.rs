@@ -10,6 +10,7 @@ use crate::auth::{self, AUTHORIZATION, X_API_KEY};
 use crate::bindings::wasi::keyvalue::store::Bucket;
 use crate::cache::{self, Directive, Slot};
 use crate::client_ip::{self, CLIENT_ADDR_HEADER};
+use crate::counters;
 use crate::errors::GatewayError;
 use crate::quota::{self, Charge};
 use crate::records::{self, Records};
@@ -231,9 +232,6 @@ async fn forward(
         .map(|p| p.cost_micros(estimate.input_tokens, estimate.output_tokens))
         .max()
         .unwrap_or(0);
-    if let Err(e) = spool::check_room(bucket) {
-        return Err(Failed::new(e, out));
-    }
     let admitted = match quota::admit(bucket, &subject, estimate_micros, crate::now_ms()) {
         Ok(a) => a,
         Err(refused) => {
@@ -253,7 +251,6 @@ async fn forward(
                   served: Option<Candidate<'_>>,
                   code: Option<&str>,
                   answer: Option<&[u8]>| {
-        admitted.settle(bucket, &charge);
         let outcome = spool::Outcome {
             model: served.map_or(model, |call| call.model),
             route_group: plan.group,
@@ -268,7 +265,7 @@ async fn forward(
         if let (Some(request), Some(answer)) = (&request_content, answer) {
             event.content = Some(Content::of(request, answer));
         }
-        spool::write(bucket, &event);
+        spool::write(bucket, &event, admitted.settlement(&charge));
     };
     let mut head = header_list(&admitted.headers);
     if let Some(slot) = &forward.cache {
@@ -396,7 +393,9 @@ async fn forward(
         }
     }
     // `plan` never holds no attempt; should it, nothing was sent.
-    admitted.settle(bucket, &Charge::NONE);
+    if let Err(e) = counters::update(bucket, &admitted.settlement(&Charge::NONE), &[]) {
+        eprintln!("tollgate: reservation of a request sent nowhere not released: {e:?}");
+    }
     Err(Failed::new(GatewayError::UpstreamError, out))
 }
 

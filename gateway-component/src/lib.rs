@@ -15,6 +15,7 @@ mod auth;
 mod bindings;
 mod cache;
 mod client_ip;
+mod counters;
 mod credential;
 mod errors;
 mod http;

@@ -3,18 +3,19 @@
 //! counters are read before and added to after, and budget spend is reserved
 //! before and settled with the real cost after.
 //!
-//! Every counter moves with `wasi:keyvalue/atomics.increment`, so any number of
-//! edge instances on one store (Redis across nodes) enforce one limit together.
-//! Counters are only ever read through `increment(…, 0)`: unlike `get`, it returns
-//! the number whatever encoding the backend stores it in (Spin's Redis store keeps
-//! decimal strings, SQLite integers).
+//! Every counter moves by an atomic increment, so any number of edge instances on
+//! one store (Redis across nodes) enforce one limit together. A request's moves
+//! before forwarding go to the store as one [`counters::update`], and so do the ones
+//! after (with its usage event): two host calls however many limits apply.
 
 use policy::limits::{Estimate, Meter, RateHeaders};
+use policy::usage::SPOOL_PENDING_KEY;
 use policy::{Denial, ModelPrice, Subject, kv};
 
-use crate::bindings::wasi::keyvalue::atomics;
-use crate::bindings::wasi::keyvalue::store::{Bucket, Error as StoreError};
+use crate::bindings::wasi::keyvalue::store::Bucket;
+use crate::counters;
 use crate::errors::GatewayError;
+use crate::spool;
 use crate::upstream::Relayed;
 
 /// A request let through, and what it holds on the counters until settled.
@@ -101,112 +102,135 @@ impl Charge {
     }
 }
 
-/// Counts the request against every configured limit and reserves its estimated
-/// cost on every budget. A refusal gives back everything taken, so refused
-/// requests consume no quota. Touches no counter when nothing is configured.
+/// Checks that the usage spool has room for the request's event, counts the
+/// request against every configured limit and reserves its estimated cost on every
+/// budget, in one store update. A refusal gives back everything taken, so refused
+/// requests consume no quota.
+///
+/// Everything is taken first and checked after, in the order limits are reported
+/// (spool, request limits, token limits, budgets). Of N concurrent requests exactly
+/// `limit` see a count within it (a plain read would let them all in); one that is
+/// refused holds its increments until it gives them back, which can refuse another
+/// request in between, never admit one.
 pub fn admit(
     bucket: &Bucket,
     subject: &Subject<'_>,
     estimate_micros: u64,
     now_ms: u64,
 ) -> Result<Admitted, Refused> {
-    let mut admitted = Admitted::default();
-    if !subject.is_metered() {
-        return Ok(admitted);
+    let mut moves = vec![(SPOOL_PENDING_KEY.to_string(), 0)];
+    for meter in requests(subject) {
+        moves.push((counter_of(&meter, now_ms), 1));
     }
-    let mut requests_taken: Vec<String> = Vec::new();
-    let result = take(
-        bucket,
-        subject,
-        estimate_micros,
-        now_ms,
-        &mut admitted,
-        &mut requests_taken,
-    );
-    match result {
-        Ok(()) => Ok(admitted),
-        Err(error) => {
-            for key in &requests_taken {
-                give_back(bucket, key, -1);
-            }
-            let reserved = micros_delta(0, admitted.reserved_micros);
-            for key in &admitted.spend_counters {
-                give_back(bucket, key, reserved);
-            }
-            Err(Refused {
-                error,
-                headers: admitted.headers,
+    for meter in tokens(subject) {
+        moves.push((counter_of(&meter, now_ms), 0));
+    }
+    let reservation = micros_delta(estimate_micros, 0);
+    for (scope, id, budget) in subject.budgets() {
+        // An estimate no period can hold reserves nothing (it could overflow the
+        // counter); it is refused when its budget's turn comes.
+        let delta = if estimate_micros > budget.limit_micros {
+            0
+        } else {
+            reservation
+        };
+        let (period_start, _) = budget.period_bounds(now_ms);
+        moves.push((kv::spend_key(scope, id, period_start), delta));
+    }
+    let counted = counters::update(bucket, &moves, &[]).map_err(|e| {
+        eprintln!("tollgate: counters unavailable: {e:?}");
+        Refused {
+            error: GatewayError::StoreUnavailable,
+            headers: RateHeaders::default(),
+        }
+    })?;
+    let mut headers = RateHeaders::default();
+    match check(subject, estimate_micros, now_ms, &counted, &mut headers) {
+        Ok(()) => {
+            let mut later = moves.into_iter().skip(1 + requests(subject).count());
+            let token_counters = later
+                .by_ref()
+                .take(tokens(subject).count())
+                .map(|(key, _)| key)
+                .collect();
+            Ok(Admitted {
+                token_counters,
+                spend_counters: later.map(|(key, _)| key).collect(),
+                reserved_micros: estimate_micros,
+                headers,
             })
+        }
+        Err(error) => {
+            let taken: Vec<(String, i64)> = moves
+                .into_iter()
+                .filter(|(_, delta)| *delta != 0)
+                .map(|(key, delta)| (key, delta.saturating_neg()))
+                .collect();
+            if let Err(e) = counters::update(bucket, &taken, &[]) {
+                eprintln!("tollgate: counters of a refused request not given back: {e:?}");
+            }
+            Err(Refused { error, headers })
         }
     }
 }
 
-/// The counter moves of [`admit`]; whatever it took is recorded in `admitted` and
-/// `requests_taken` before it is checked, so the caller can give it back.
-fn take(
-    bucket: &Bucket,
+/// The request limits (RPM, RPH, RPD), taken before forwarding.
+fn requests<'a>(subject: &Subject<'a>) -> impl Iterator<Item = Meter<'a>> + 'a {
+    subject.meters().filter(|m| !m.metric.counts_tokens())
+}
+
+/// The token limits (TPM, TPD), read before forwarding and added to after.
+fn tokens<'a>(subject: &Subject<'a>) -> impl Iterator<Item = Meter<'a>> + 'a {
+    subject.meters().filter(|m| m.metric.counts_tokens())
+}
+
+/// Checks what [`admit`]'s update returned (`counted`, in the order of its moves)
+/// and fills `headers` with every limit it saw.
+fn check(
     subject: &Subject<'_>,
     estimate_micros: u64,
     now_ms: u64,
-    admitted: &mut Admitted,
-    requests_taken: &mut Vec<String>,
+    counted: &[i64],
+    headers: &mut RateHeaders,
 ) -> Result<(), GatewayError> {
-    // Requests first: increment, then compare, so that of N concurrent requests
-    // exactly `limit` see a value within it (a plain read would let them all in).
-    for meter in subject.meters().filter(|m| !m.metric.counts_tokens()) {
-        let key = counter_of(&meter, now_ms);
-        let counted = increment(bucket, &key, 1)?;
-        requests_taken.push(key);
-        admitted.headers.observe(&meter, counted, now_ms);
-        meter.check(counted, now_ms).map_err(Denial::RateLimited)?;
-    }
-    // Tokens are known only afterwards: refuse once the window is used up.
-    for meter in subject.meters().filter(|m| m.metric.counts_tokens()) {
-        let key = counter_of(&meter, now_ms);
-        let used = increment(bucket, &key, 0)?;
-        admitted.headers.observe(&meter, used, now_ms);
+    // A counter an operator reset below zero counts as empty.
+    let mut counted = counted.iter().map(|&v| u64::try_from(v).unwrap_or(0));
+    let mut next = || counted.next().ok_or(GatewayError::StoreUnavailable);
+    spool::room(next()?)?;
+    // Requests were incremented: the count includes this one.
+    for meter in requests(subject).chain(tokens(subject)) {
+        let used = next()?;
+        headers.observe(&meter, used, now_ms);
         meter.check(used, now_ms).map_err(Denial::RateLimited)?;
-        admitted.token_counters.push(key);
     }
-    admitted.reserved_micros = estimate_micros;
-    for (scope, id, budget) in subject.budgets() {
-        let refuse = || Denial::BudgetExceeded {
-            scope,
-            retry_after_secs: budget.retry_after_secs(now_ms),
-        };
-        // Cannot fit in any period; refused before it could overflow a counter.
-        if estimate_micros > budget.limit_micros {
-            return Err(refuse().into());
-        }
-        let (period_start, _) = budget.period_bounds(now_ms);
-        let key = kv::spend_key(scope, id, period_start);
-        let total = increment(bucket, &key, micros_delta(estimate_micros, 0))?;
-        admitted.spend_counters.push(key);
-        let before = total.saturating_sub(estimate_micros);
-        if !budget.admits(before, estimate_micros) {
-            return Err(refuse().into());
+    for (scope, _, budget) in subject.budgets() {
+        let total = next()?;
+        let fits = estimate_micros <= budget.limit_micros
+            && budget.admits(total.saturating_sub(estimate_micros), estimate_micros);
+        if !fits {
+            return Err(Denial::BudgetExceeded {
+                scope,
+                retry_after_secs: budget.retry_after_secs(now_ms),
+            }
+            .into());
         }
     }
     Ok(())
 }
 
 impl Admitted {
-    /// Adds the charged tokens to the token counters and replaces the budget
-    /// reservation with the real cost. Runs after the answer was relayed, so a
-    /// failure can only be logged.
-    pub fn settle(&self, bucket: &Bucket, charge: &Charge) {
-        if charge.tokens > 0 {
-            let tokens = micros_delta(charge.tokens, 0);
-            for key in &self.token_counters {
-                give_back(bucket, key, tokens);
-            }
-        }
-        let delta = micros_delta(charge.cost_micros, self.reserved_micros);
-        if delta != 0 {
-            for key in &self.spend_counters {
-                give_back(bucket, key, delta);
-            }
-        }
+    /// The counter moves that settle the request at `charge`: the charged tokens
+    /// added to the token counters, and the budget reservation replaced by the
+    /// real cost. Made with the request's usage event ([`spool::write`]).
+    pub fn settlement(&self, charge: &Charge) -> Vec<(String, i64)> {
+        let tokens = micros_delta(charge.tokens, 0);
+        let spend = micros_delta(charge.cost_micros, self.reserved_micros);
+        let moves = self.token_counters.iter().map(|key| (key, tokens));
+        moves
+            .chain(self.spend_counters.iter().map(|key| (key, spend)))
+            .filter(|(_, delta)| *delta != 0)
+            .map(|(key, delta)| (key.clone(), delta))
+            .collect()
     }
 }
 
@@ -217,53 +241,6 @@ fn counter_of(meter: &Meter<'_>, now_ms: u64) -> String {
         meter.metric,
         meter.metric.window(now_ms).index,
     )
-}
-
-/// `increment`, as a non-negative count (a counter an operator reset below zero
-/// counts as empty).
-fn increment(bucket: &Bucket, key: &str, delta: i64) -> Result<u64, GatewayError> {
-    increment_unless_busy(bucket, key, delta)
-        .map(|v| u64::try_from(v).unwrap_or(0))
-        .map_err(|e| {
-            eprintln!("tollgate: counter {key} unavailable: {e:?}");
-            GatewayError::StoreUnavailable
-        })
-}
-
-/// An increment whose failure leaves the counter off by `delta` but cannot change
-/// the answer any more; logged for the operator.
-fn give_back(bucket: &Bucket, key: &str, delta: i64) {
-    if let Err(e) = increment_unless_busy(bucket, key, delta) {
-        eprintln!("tollgate: counter {key} not adjusted by {delta}: {e:?}");
-    }
-}
-
-/// Longest single wait before giving up on a locked SQLite store (waits double from
-/// 1 ms: about a quarter second in all).
-const BUSY_MAX_WAIT_MS: u64 = 128;
-
-/// `atomics.increment`, retried while the store answers SQLite's "database is
-/// locked": Spin's SQLite store increments in a deferred transaction, which SQLite
-/// rolls back at once, writing nothing, when another process (the admin service's
-/// sink, another edge) holds the write lock. Other failures may have applied the
-/// delta and are not retried.
-pub(crate) fn increment_unless_busy(
-    bucket: &Bucket,
-    key: &str,
-    delta: i64,
-) -> Result<i64, StoreError> {
-    let mut wait_ms = 1;
-    loop {
-        match atomics::increment(bucket, key, delta) {
-            Err(StoreError::Other(e))
-                if wait_ms <= BUSY_MAX_WAIT_MS && e.contains("database is locked") =>
-            {
-                wasi::clocks::monotonic_clock::subscribe_duration(wait_ms * 1_000_000).block();
-                wait_ms *= 2;
-            }
-            result => return result,
-        }
-    }
 }
 
 /// `plus - minus` as a counter delta, saturating at the i64 range.

@@ -13,8 +13,8 @@ use policy::{Candidate, Denial, Strategy, kv};
 
 use crate::bindings::wasi::keyvalue::batch;
 use crate::bindings::wasi::keyvalue::store::Bucket;
+use crate::counters::increment;
 use crate::errors::GatewayError;
-use crate::quota::increment_unless_busy;
 use crate::records::Records;
 
 /// The provider calls one request may make.
@@ -146,7 +146,7 @@ impl Plan<'_> {
         };
         let name = &org.providers[provider].name;
         let counter = kv::failures_key(&org.org_id, name);
-        let streak = match increment_unless_busy(bucket, &counter, 1) {
+        let streak = match increment(bucket, &counter, 1) {
             Ok(n) => u64::try_from(n).unwrap_or(0),
             Err(e) => {
                 eprintln!("tollgate: failure streak of provider {name} not counted: {e:?}");
@@ -155,7 +155,7 @@ impl Plan<'_> {
         };
         let health = if streak >= u64::from(cooldown.failures) {
             // The streak starts over once the cooldown is set.
-            if let Err(e) = increment_unless_busy(bucket, &counter, -(streak as i64)) {
+            if let Err(e) = increment(bucket, &counter, -(streak as i64)) {
                 eprintln!("tollgate: failure streak of provider {name} not reset: {e:?}");
             }
             eprintln!(
@@ -186,8 +186,8 @@ impl Plan<'_> {
         let counter = kv::failures_key(&org.org_id, name);
         // Take back what the counter holds now, not what was read: failures
         // counted in between belong to the streak this success ends too.
-        let current = increment_unless_busy(bucket, &counter, 0).unwrap_or(read as i64);
-        if let Err(e) = increment_unless_busy(bucket, &counter, -current) {
+        let current = increment(bucket, &counter, 0).unwrap_or(read as i64);
+        if let Err(e) = increment(bucket, &counter, -current) {
             eprintln!("tollgate: failure streak of provider {name} not reset: {e:?}");
         }
         write_health(bucket, &org.org_id, name, Health::default());

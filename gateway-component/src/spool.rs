@@ -8,8 +8,9 @@ use policy::usage::{
 };
 
 use crate::bindings::wasi::keyvalue::store::Bucket;
+use crate::counters;
 use crate::errors::GatewayError;
-use crate::quota::{Charge, increment_unless_busy};
+use crate::quota::Charge;
 use crate::records::Records;
 
 /// What the event records about one request besides its records and charge.
@@ -61,14 +62,14 @@ pub fn event(records: &Records, outcome: Outcome<'_>, charge: &Charge) -> UsageE
 /// [`DENIALS_DROPPED_KEY`]), so a flood of them leaves half the spool to requests
 /// that are forwarded.
 pub fn write_denial(bucket: &Bucket, records: &Records, outcome: Outcome<'_>) {
-    match increment_unless_busy(bucket, SPOOL_PENDING_KEY, 0) {
+    match counters::increment(bucket, SPOOL_PENDING_KEY, 0) {
         Ok(pending) if u64::try_from(pending).unwrap_or(0) < MAX_PENDING_FOR_DENIALS => {
             let mut event = event(records, outcome, &Charge::NONE);
             event.denied = true;
-            write(bucket, &event);
+            write(bucket, &event, Vec::new());
         }
         Ok(_) => {
-            if let Err(e) = increment_unless_busy(bucket, DENIALS_DROPPED_KEY, 1) {
+            if let Err(e) = counters::increment(bucket, DENIALS_DROPPED_KEY, 1) {
                 eprintln!("tollgate: dropped-denials counter not incremented: {e:?}");
             }
         }
@@ -77,31 +78,26 @@ pub fn write_denial(bucket: &Bucket, records: &Records, outcome: Outcome<'_>) {
 }
 
 /// Refuses a request when the spool already holds [`MAX_SPOOLED_EVENTS`] events
-/// the admin service has not drained: its usage could not be recorded. Checked
-/// before forwarding; concurrent requests may overshoot the bound by their number.
-pub fn check_room(bucket: &Bucket) -> Result<(), GatewayError> {
-    let pending = increment_unless_busy(bucket, SPOOL_PENDING_KEY, 0).map_err(|e| {
-        eprintln!("tollgate: spool counter unavailable: {e:?}");
-        GatewayError::StoreUnavailable
-    })?;
-    if u64::try_from(pending).unwrap_or(0) >= MAX_SPOOLED_EVENTS {
+/// the admin service has not drained (`pending`): its usage could not be recorded.
+/// Checked before forwarding; concurrent requests may overshoot the bound by their
+/// number.
+pub fn room(pending: u64) -> Result<(), GatewayError> {
+    if pending >= MAX_SPOOLED_EVENTS {
         return Err(GatewayError::SpoolFull);
     }
     Ok(())
 }
 
-/// Writes the event and counts it; the answer is already out, so a failure can
-/// only be logged (the counters were settled regardless).
-pub fn write(bucket: &Bucket, event: &UsageEvent) {
-    if let Err(e) = bucket.set(&event.kv_key(), &event.encode()) {
+/// Writes the event and counts it, with `moves` (the request's settlement) in the
+/// same store update; the answer is already out, so a failure can only be logged.
+pub fn write(bucket: &Bucket, event: &UsageEvent, mut moves: Vec<(String, i64)>) {
+    moves.push((SPOOL_PENDING_KEY.to_string(), 1));
+    let values = [(event.kv_key(), event.encode())];
+    if let Err(e) = counters::update(bucket, &moves, &values) {
         eprintln!(
-            "tollgate: usage event {} not spooled: {e:?}",
+            "tollgate: usage event {} not spooled, its counters not settled: {e:?}",
             event.event_id
         );
-        return;
-    }
-    if let Err(e) = increment_unless_busy(bucket, SPOOL_PENDING_KEY, 1) {
-        eprintln!("tollgate: spool counter not incremented: {e:?}");
     }
 }
 

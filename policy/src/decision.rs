@@ -41,11 +41,6 @@ impl<'a> Subject<'a> {
             })
     }
 
-    /// Whether any limit or budget applies: an unmetered request touches no counter.
-    pub fn is_metered(&self) -> bool {
-        self.meters().next().is_some() || self.budgets().next().is_some()
-    }
-
     /// Every configured budget: key, then team, then org.
     pub fn budgets(&self) -> impl Iterator<Item = (Scope, &'a str, &'a Budget)> + 'a {
         let scopes = [
@@ -567,7 +562,6 @@ mod tests {
         );
         let budgets: Vec<_> = s.budgets().map(|(scope, id, _)| (scope, id)).collect();
         assert_eq!(budgets, vec![(Scope::Org, "o1")]);
-        assert!(s.is_metered());
         let (bare_key, bare_org) = (key(), org());
         let bare = Subject {
             key: &bare_key,
@@ -575,7 +569,7 @@ mod tests {
             team: None,
             agent: None,
         };
-        assert!(!bare.is_metered());
+        assert_eq!(bare.meters().count() + bare.budgets().count(), 0);
     }
 
     #[test]

@@ -25,6 +25,25 @@ pub struct Gateway {
     pub http: reqwest::Client,
 }
 
+/// Which build of the component an edge runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Build {
+    /// The one the edge embeds: counters batched through `tollgate:gateway/counters`.
+    Edge,
+    /// The one `spin.toml` deploys: plain `wasi:keyvalue`, one call per counter.
+    Portable,
+}
+
+impl Build {
+    /// The component file to give [`EdgeConfig::component`]; none: the embedded one.
+    pub fn component(self) -> Option<std::path::PathBuf> {
+        match self {
+            Build::Edge => None,
+            Build::Portable => Some(edge_host::PORTABLE_COMPONENT.into()),
+        }
+    }
+}
+
 /// Host settings for tests: memory store, outbound only to `upstream`, short
 /// first-byte timeout, and an org in-flight cap above the hundreds of concurrent
 /// requests the rate-limit tests fire from one org (the cap has tests of its own).
@@ -210,6 +229,34 @@ impl RedisServer {
         KvConfig::Redis(self.url())
     }
 
+    /// Starts recording the commands clients send (Redis's `MONITOR`).
+    pub fn monitor(&self) -> Monitor {
+        use std::io::{BufRead, Write};
+        let mut stream =
+            std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("redis reachable");
+        stream.write_all(b"MONITOR\r\n").expect("send MONITOR");
+        let mut lines = std::io::BufReader::new(stream.try_clone().expect("clone stream")).lines();
+        let ok = lines.next().and_then(Result::ok);
+        assert_eq!(ok.as_deref(), Some("+OK"), "MONITOR refused");
+        let commands = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = commands.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                // `+<time> [<db> <client>] "<COMMAND>" "<arg>" …`; a script's own
+                // commands show `[<db> lua]` and are not round trips.
+                let Some((client, command)) = line.split_once("] \"") else {
+                    continue;
+                };
+                if client.ends_with(" lua") {
+                    continue;
+                }
+                let name = command.split('"').next().unwrap_or_default();
+                sink.lock().unwrap().push(name.to_ascii_uppercase());
+            }
+        });
+        Monitor { stream, commands }
+    }
+
     /// Kills the server (as a crash would).
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -220,6 +267,39 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// The commands clients sent since [`RedisServer::monitor`], one per round trip.
+pub struct Monitor {
+    stream: std::net::TcpStream,
+    commands: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Monitor {
+    /// Command names in the order Redis ran them, once `PING` sent after them has
+    /// come through (so every earlier command has too); the `PING` is left out.
+    pub fn commands(&self, redis: &RedisServer) -> Vec<String> {
+        assert_eq!(redis.command("PING"), "+PONG");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let mut seen = self.commands.lock().unwrap().clone();
+            if seen.last().is_some_and(|c| c == "PING") {
+                seen.pop();
+                return seen;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "MONITOR lags: {seen:?}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
     }
 }
 

@@ -1,5 +1,5 @@
 //! Real Spin: `spin up` with the repository's own `spin.toml` (which names the
-//! component edge-host's build produced, the one every edge test runs) and the
+//! portable component edge-host's build produced, for plain `wasi:keyvalue`) and the
 //! repository's runtime-config files from `deploy/`, pointed at a test's store.
 
 use std::fs::File;
@@ -153,9 +153,10 @@ fn check_component(manifest: &Path) {
     let path = repo_root().join(source);
     let on_disk = std::fs::read(&path)
         .unwrap_or_else(|e| panic!("spin.toml's source {} unreadable: {e}", path.display()));
+    let built = std::fs::read(edge_host::PORTABLE_COMPONENT).expect("edge-host's portable build");
     assert!(
-        on_disk == edge_host::component_wasm(),
-        "spin.toml's source {} is not the component edge-host's build embeds \
+        on_disk == built,
+        "spin.toml's source {} is not the portable component edge-host's build made \
          (was TOLLGATE_COMPONENT_WASM_PREBUILT set?)",
         path.display()
     );

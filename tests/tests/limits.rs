@@ -1,5 +1,6 @@
-//! Rate limits, budgets, token accounting and usage events: the real component
-//! under the real host (in-memory store), in front of the mock provider.
+//! Rate limits, budgets, token accounting and usage events: the real component,
+//! both its builds, under the real host (in-memory store), in front of the mock
+//! provider.
 //!
 //! The guest's clock is set to 00:00:05 UTC of the next day, so no minute window or
 //! daily period rolls over while a test runs, and `Retry-After` is predictable.
@@ -11,19 +12,49 @@ use futures::future::join_all;
 use policy::{Budget, BudgetPeriod, Estimate, Metric, Scope, UsageEvent, kv};
 use serde_json::{Value, json};
 use tollgate_e2e::fixtures;
-use tollgate_e2e::harness::{Gateway, KEY, ORG, config};
+use tollgate_e2e::harness::{Build, Gateway, KEY, ORG, config};
 use tollgate_e2e::upstream::{COMPLETION_TOKENS, MockUpstream, PROMPT_TOKENS};
 
 const DAY_MS: u64 = 86_400_000;
 
-/// A gateway whose guest clock reads 00:00:05 UTC tomorrow.
-async fn gateway() -> (Gateway, GuestClock) {
+/// Every test runs on both builds of the component: the one the edge embeds
+/// (counters batched through `tollgate:gateway/counters`) and the portable one
+/// `spin.toml` deploys (one `wasi:keyvalue` call per counter), which must enforce
+/// the same limits.
+macro_rules! on_both_builds {
+    ($($name:ident),* $(,)?) => {
+        mod edge_build {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Build::Edge).await
+            })*
+        }
+        mod portable_build {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Build::Portable).await
+            })*
+        }
+    };
+}
+
+on_both_builds!(
+    org_rpm_admits_exactly_the_limit_of_concurrent_requests,
+    team_and_key_limits_trip_first_and_the_org_counter_is_shared,
+    tpm_counts_streamed_and_plain_usage_alike,
+    budget_holds_under_concurrency_and_the_next_period_starts_at_zero,
+    unmetered_requests_touch_no_counter_and_every_forwarded_request_is_spooled,
+);
+
+/// A gateway running `build` whose guest clock reads 00:00:05 UTC tomorrow.
+async fn gateway(build: Build) -> (Gateway, GuestClock) {
     let upstream = MockUpstream::start().await;
     let clock = GuestClock::system();
     let now = clock.now_ms();
     clock.set_now_ms(now - now % DAY_MS + DAY_MS + 5_000);
     let cfg = edge_host::EdgeConfig {
         clock: clock.clone(),
+        component: build.component(),
         ..config(&upstream)
     };
     (Gateway::start_with(upstream, cfg).await, clock)
@@ -101,9 +132,8 @@ async fn events(gw: &Gateway) -> Vec<UsageEvent> {
     gw.events().await
 }
 
-#[tokio::test]
-async fn org_rpm_admits_exactly_the_limit_of_concurrent_requests() {
-    let (gw, clock) = gateway().await;
+async fn org_rpm_admits_exactly_the_limit_of_concurrent_requests(build: Build) {
+    let (gw, clock) = gateway(build).await;
     let mut org = fixtures::org(ORG, &gw.upstream.base_url());
     org.limits.rpm = Some(20);
     seed(&gw, &[fixtures::org_entry(&org)]).await;
@@ -138,9 +168,8 @@ async fn org_rpm_admits_exactly_the_limit_of_concurrent_requests() {
     assert_eq!((next.status, next.remaining_requests), (200, Some(19)));
 }
 
-#[tokio::test]
-async fn team_and_key_limits_trip_first_and_the_org_counter_is_shared() {
-    let (gw, clock) = gateway().await;
+async fn team_and_key_limits_trip_first_and_the_org_counter_is_shared(build: Build) {
+    let (gw, clock) = gateway(build).await;
     let mut org = fixtures::org(ORG, &gw.upstream.base_url());
     org.limits.rpm = Some(10);
     let mut team = fixtures::team("team_a", ORG);
@@ -219,9 +248,8 @@ async fn stream_chat(gw: &Gateway, include_usage: Option<bool>) -> Answer {
     answer(gw.post("chat/completions", KEY, body).await).await
 }
 
-#[tokio::test]
-async fn tpm_counts_streamed_and_plain_usage_alike() {
-    let (gw, clock) = gateway().await;
+async fn tpm_counts_streamed_and_plain_usage_alike(build: Build) {
+    let (gw, clock) = gateway(build).await;
     let per_call = PROMPT_TOKENS + COMPLETION_TOKENS;
     let mut key = fixtures::key("key_full", ORG, &fixtures::SERVED);
     key.limits.tpm = Some(3 * per_call);
@@ -272,9 +300,8 @@ async fn tpm_counts_streamed_and_plain_usage_alike() {
     assert_eq!(gw.upstream.received().len(), 3);
 }
 
-#[tokio::test]
-async fn budget_holds_under_concurrency_and_the_next_period_starts_at_zero() {
-    let (gw, clock) = gateway().await;
+async fn budget_holds_under_concurrency_and_the_next_period_starts_at_zero(build: Build) {
+    let (gw, clock) = gateway(build).await;
     let mut org = fixtures::org(ORG, &gw.upstream.base_url());
     // $2500 and $5000 per 1M tokens: the mock's 10 + 5 tokens cost $0.05 a call.
     org.prices = vec![fixtures::price("gpt-4o-mini", 2_500_000_000, 5_000_000_000)];
@@ -353,9 +380,8 @@ async fn budget_holds_under_concurrency_and_the_next_period_starts_at_zero() {
     assert_eq!(spend(today).await, spent);
 }
 
-#[tokio::test]
-async fn unmetered_requests_touch_no_counter_and_every_forwarded_request_is_spooled() {
-    let (gw, _clock) = gateway().await;
+async fn unmetered_requests_touch_no_counter_and_every_forwarded_request_is_spooled(build: Build) {
+    let (gw, _clock) = gateway(build).await;
     let before = gw.edge.kv().list_keys().await.unwrap();
     let plain = gw.chat(KEY, "gpt-4o").await;
     assert_eq!(plain.status(), 200);

@@ -306,3 +306,72 @@ async fn edge_refuses_to_start_on_an_unreachable_redis() {
     .expect("no edge without its store");
     assert!(err.to_string().contains("redis"), "{err}");
 }
+
+/// Every limit of a key and its org, and a budget on each: what a request moves.
+async fn seed_every_limit(gw: &Gateway) {
+    use policy::{Budget, BudgetPeriod, Limits};
+    let every = Limits {
+        rpm: Some(1_000),
+        rph: Some(1_000),
+        rpd: Some(1_000),
+        tpm: Some(1_000_000),
+        tpd: Some(1_000_000),
+    };
+    let budget = Some(Budget {
+        limit_micros: 1_000_000_000,
+        period: BudgetPeriod::Monthly,
+        utc_offset_minutes: 0,
+    });
+    let mut org = fixtures::org(ORG, &gw.upstream.base_url());
+    org.limits = every;
+    org.budget = budget;
+    org.prices = vec![fixtures::price("gpt-4o-mini", 150_000, 600_000)];
+    let mut key = fixtures::key("key_full", ORG, &fixtures::SERVED);
+    key.limits = every;
+    key.budget = budget;
+    gw.edge
+        .kv()
+        .set_many(&[fixtures::org_entry(&org), fixtures::key_entry(KEY, &key)])
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_under_every_limit_costs_four_redis_round_trips() {
+    let redis = RedisServer::start();
+    let upstream = MockUpstream::start().await;
+    let cfg = EdgeConfig {
+        kv: redis.kv_config(),
+        ..config(&upstream)
+    };
+    let gw = Gateway::start_with(upstream, cfg).await;
+    seed_every_limit(&gw).await;
+    clear_of_minute_end().await;
+    // The first request loads the counters script into Redis.
+    assert_eq!(gw.chat(KEY, "gpt-4o-mini").await.status(), 200);
+    gw.settled().await;
+
+    let monitor = redis.monitor();
+    assert_eq!(gw.chat(KEY, "gpt-4o-mini").await.status(), 200);
+    gw.settled().await;
+    // The key and org records, then ten limit counters, two budget reservations
+    // and the spool check in one script before forwarding; the token counts, the
+    // settled spend and the usage event in one after.
+    assert_eq!(
+        monitor.commands(&redis),
+        ["GET", "GET", "EVALSHA", "EVALSHA"]
+    );
+    let events = gw.events().await;
+    assert_eq!(events.len(), 2, "both requests spooled");
+    let tpm = kv::counter_key(
+        Scope::Key,
+        "key_full",
+        Metric::Tpm,
+        Metric::Tpm.window(now_ms()).index,
+    );
+    let tokens: u64 = events
+        .iter()
+        .map(|e| e.input_tokens + e.output_tokens)
+        .sum();
+    assert_eq!(gw.edge.kv().counter(&tpm).await.unwrap(), tokens as i64);
+}
