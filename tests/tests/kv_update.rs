@@ -1,7 +1,8 @@
 //! `KvBackend::update`, the batch behind `tollgate:gateway/counters`, on every
 //! backend (memory, a SQLite file, a real `redis-server`): new values in order,
 //! reads that create nothing, expiry of new counters, all or nothing when one
-//! counter fails, exact values past 2^53, and atomicity under concurrent batches.
+//! counter fails (also among concurrent updates SQLite commits together), exact
+//! values past 2^53, and atomicity under concurrent batches.
 
 use edge_host::kv::DEFAULT_STORE;
 use edge_host::{Kv, KvConfig, MemoryKv};
@@ -98,6 +99,17 @@ async fn semantics(kv: &Kv) {
     join_all(batches).await;
     assert_eq!(kv.counter("ctr:x").await.unwrap(), 24 * 20 * 2);
     assert_eq!(kv.counter("ctr:y").await.unwrap(), 24 * 20 * 2);
+
+    // Updates that fail beside ones that succeed (SQLite commits concurrent
+    // updates together): only the failing ones leave no trace.
+    let mixed = (0..32).map(|i| async move {
+        let last = if i % 2 == 0 { "ctr:z" } else { "ctr:text" };
+        let outcome = update(kv, &[("ctr:g", 1), (last, 1)], &[]).await;
+        assert_eq!(outcome.is_ok(), i % 2 == 0, "update {i}: {outcome:?}");
+    });
+    join_all(mixed).await;
+    assert_eq!(kv.counter("ctr:g").await.unwrap(), 16);
+    assert_eq!(kv.counter("ctr:z").await.unwrap(), 16);
 }
 
 #[tokio::test]

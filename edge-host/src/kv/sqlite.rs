@@ -29,6 +29,10 @@ use super::{
     is_counter,
 };
 
+mod writer;
+
+use writer::GroupWriter;
+
 /// Spin's schema, verbatim.
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS spin_key_value (
     store TEXT NOT NULL,
@@ -79,6 +83,8 @@ pub struct SqliteKv {
     next: AtomicUsize,
     ttl: Duration,
     sweeps: SweepSchedule,
+    /// Commits `update`s, in groups.
+    writer: GroupWriter,
     _checkpoints: Checkpointer,
 }
 
@@ -111,12 +117,14 @@ impl SqliteKv {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| KvError::Backend(format!("opening {}: {e}", path.display())))?;
         let checkpoints = Checkpointer::start(path)?;
+        let writer = GroupWriter::start(path, ttl)?;
         Ok(SqliteKv {
             path: path.to_path_buf(),
             conns,
             next: AtomicUsize::new(0),
             ttl,
             sweeps: SweepSchedule::new(ttl),
+            writer,
             _checkpoints: checkpoints,
         })
     }
@@ -179,9 +187,15 @@ impl SqliteKv {
     /// Removes expired counters when a sweep is due (at most once per interval).
     fn sweep_if_due(&self, conn: &mut Connection) -> Result<(), KvError> {
         if self.sweeps.due() {
-            let removed = sweep(conn, self.ttl)?;
-            tracing::debug!(removed, "expired counters swept");
+            self.sweep(conn)?;
         }
+        Ok(())
+    }
+
+    /// Removes expired counters now.
+    fn sweep(&self, conn: &mut Connection) -> Result<(), KvError> {
+        let removed = sweep(conn, self.ttl)?;
+        tracing::debug!(removed, "expired counters swept");
         Ok(())
     }
 
@@ -361,6 +375,27 @@ fn read_counter(conn: &Connection, store: &str, key: &str) -> Result<i64, KvErro
     }
 }
 
+/// Sets each of `values`, then moves each counter (a zero delta reads it), inside
+/// the caller's write transaction; the counters' new values.
+fn apply_update(
+    conn: &Connection,
+    store: &str,
+    deltas: &[(String, i64)],
+    values: &[(String, Vec<u8>)],
+    ttl: Duration,
+) -> Result<Vec<i64>, KvError> {
+    for (key, value) in values {
+        set(conn, store, key, value)?;
+    }
+    deltas
+        .iter()
+        .map(|(key, delta)| match delta {
+            0 => read_counter(conn, store, key),
+            _ => move_counter(conn, store, key, *delta, ttl),
+        })
+        .collect()
+}
+
 /// Adds `delta` to the counter at `key` inside the caller's write transaction.
 fn move_counter(
     conn: &Connection,
@@ -438,30 +473,23 @@ impl KvBackend for SqliteKv {
         deltas: &'a [(String, i64)],
         values: &'a [(String, Vec<u8>)],
     ) -> KvFuture<'a, Vec<i64>> {
-        self.run(|c| {
-            let writes = !values.is_empty() || deltas.iter().any(|(_, d)| *d != 0);
-            if writes {
-                self.sweep_if_due(c)?;
+        if values.is_empty() && deltas.iter().all(|(_, d)| *d == 0) {
+            // Only reads: one read transaction here, queued behind no writer.
+            return self.run(|c| {
+                let tx = c.transaction()?;
+                let counted = deltas
+                    .iter()
+                    .map(|(key, _)| read_counter(&tx, store, key))
+                    .collect::<Result<Vec<_>, _>>()?;
+                tx.commit()?;
+                Ok(counted)
+            });
+        }
+        Box::pin(async move {
+            if self.sweeps.due() {
+                self.run(|c| self.sweep(c)).await?;
             }
-            // One transaction, all or nothing; the write lock up front only when
-            // something is written, so reading counters never queues behind writers.
-            let tx = c.transaction_with_behavior(if writes {
-                TransactionBehavior::Immediate
-            } else {
-                TransactionBehavior::Deferred
-            })?;
-            for (key, value) in values {
-                set(&tx, store, key, value)?;
-            }
-            let moved = deltas
-                .iter()
-                .map(|(key, delta)| match delta {
-                    0 => read_counter(&tx, store, key),
-                    _ => move_counter(&tx, store, key, *delta, self.ttl),
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            tx.commit()?;
-            Ok(moved)
+            self.writer.update(store, deltas, values).await
         })
     }
 
