@@ -34,7 +34,7 @@ pub fn update(
 }
 
 /// [`update`] on plain `wasi:keyvalue`: the values are set, then the counters moved
-/// in order; a failed move gives back the ones before it.
+/// in order; a failed move gives back the ones before it and deletes the values.
 #[cfg(not(feature = "edge"))]
 fn one_call_each(
     bucket: &Bucket,
@@ -53,6 +53,11 @@ fn one_call_each(
                 for (key, delta) in taken {
                     if let Err(e) = increment(bucket, key, delta.saturating_neg()) {
                         eprintln!("tollgate: counter {key} not given back {delta}: {e:?}");
+                    }
+                }
+                for (key, _) in values {
+                    if let Err(e) = bucket.delete(key) {
+                        eprintln!("tollgate: {key} of a failed update not deleted: {e:?}");
                     }
                 }
                 return Err(e);

@@ -44,6 +44,7 @@ on_both_builds!(
     tpm_counts_streamed_and_plain_usage_alike,
     budget_holds_under_concurrency_and_the_next_period_starts_at_zero,
     unmetered_requests_touch_no_counter_and_every_forwarded_request_is_spooled,
+    an_unreadable_counter_refuses_the_request_and_moves_no_other,
 );
 
 /// A gateway running `build` whose guest clock reads 00:00:05 UTC tomorrow.
@@ -451,4 +452,52 @@ async fn unmetered_requests_touch_no_counter_and_every_forwarded_request_is_spoo
             ("text-embedding-3-small", 0),
         ]
     );
+}
+
+async fn an_unreadable_counter_refuses_the_request_and_moves_no_other(build: Build) {
+    let (gw, clock) = gateway(build).await;
+    let mut org = fixtures::org(ORG, &gw.upstream.base_url());
+    org.limits.rpm = Some(10);
+    org.limits.rpd = Some(100);
+    let mut key = fixtures::key("key_full", ORG, &["*"]);
+    key.limits.rpm = Some(10);
+    seed(
+        &gw,
+        &[fixtures::org_entry(&org), fixtures::key_entry(KEY, &key)],
+    )
+    .await;
+    // The org's minute counter (moved after the key's) holds text, as a bad manual
+    // edit or another writer might leave it.
+    let window = Metric::Rpm.window(clock.now_ms()).index;
+    let broken = kv::counter_key(Scope::Org, ORG, Metric::Rpm, window);
+    gw.edge.kv().set(&broken, b"garbage").await.unwrap();
+
+    for _ in 0..3 {
+        let refused = answer(gw.chat(KEY, "gpt-4o-mini").await).await;
+        assert_eq!(refused.status, 503, "{}", refused.body);
+        assert_eq!(refused.code.as_deref(), Some("policy_unavailable"));
+    }
+    assert!(gw.upstream.received().is_empty(), "fails closed");
+    // The key's counter, moved before the broken one, was given back; the one
+    // after it was never kept.
+    assert_eq!(
+        counter(&gw, &clock, Scope::Key, "key_full", Metric::Rpm).await,
+        0
+    );
+    assert_eq!(counter(&gw, &clock, Scope::Org, ORG, Metric::Rpd).await, 0);
+
+    // Repaired, the next request goes through and counts once everywhere.
+    gw.edge.kv().delete(&broken).await.unwrap();
+    assert_eq!(answer(gw.chat(KEY, "gpt-4o-mini").await).await.status, 200);
+    for (scope, id, metric) in [
+        (Scope::Key, "key_full", Metric::Rpm),
+        (Scope::Org, ORG, Metric::Rpm),
+        (Scope::Org, ORG, Metric::Rpd),
+    ] {
+        assert_eq!(
+            counter(&gw, &clock, scope, id, metric).await,
+            1,
+            "{scope:?} {metric:?}"
+        );
+    }
 }
