@@ -14,6 +14,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error_response::HostError;
 use crate::kv::Kv;
+use crate::record_cache::RecordCache;
 
 /// How long an admitted request waits for a free guest instance before a 503.
 const INSTANCE_WAIT: Duration = Duration::from_secs(5);
@@ -87,6 +88,8 @@ struct OrgCap {
 /// Shared admission state of one server.
 pub(crate) struct Admission {
     kv: Kv,
+    /// Records kept across requests, shared with the guests' reads.
+    cache: Arc<RecordCache>,
     org_default: u32,
     anonymous: u32,
     in_flight: Mutex<HashMap<Tenant, u32>>,
@@ -139,19 +142,25 @@ impl Drop for Slot {
 /// starts, which is what the guest would have read at that moment. Never shared
 /// between requests, so a record changed or revoked is seen by the next one.
 #[derive(Debug, Default)]
-pub(crate) struct Prefetched(Vec<(Box<str>, Option<Vec<u8>>)>);
+pub(crate) struct Prefetched {
+    records: Vec<(Box<str>, Option<Vec<u8>>)>,
+    /// The records version read for this request: records read under it may be
+    /// served from, and kept in, the [`RecordCache`]; none: every read goes to
+    /// the store.
+    pub(crate) version: Option<i64>,
+}
 
 impl Prefetched {
     /// The value read for `key`, if it was read (`Some(None)`: read, absent);
     /// served once, a second read goes to the store.
     pub(crate) fn take(&mut self, key: &str) -> Option<Option<Vec<u8>>> {
-        let i = self.0.iter().position(|(k, _)| **k == *key)?;
-        Some(self.0.swap_remove(i).1)
+        let i = self.records.iter().position(|(k, _)| **k == *key)?;
+        Some(self.records.swap_remove(i).1)
     }
 
     /// Forgets `key` (the guest wrote it: its own write must win).
     pub(crate) fn forget(&mut self, key: &str) {
-        self.0.retain(|(k, _)| **k != *key);
+        self.records.retain(|(k, _)| **k != *key);
     }
 }
 
@@ -161,10 +170,17 @@ pub(crate) struct Admitted {
 }
 
 impl Admission {
-    /// Admission over `kv` with `limits`; `instances` is the pool size.
-    pub(crate) fn new(kv: Kv, limits: &EdgeLimits, instances: u32) -> Arc<Admission> {
+    /// Admission over `kv` with `limits`; `instances` is the pool size; records
+    /// are kept in `cache`.
+    pub(crate) fn new(
+        kv: Kv,
+        limits: &EdgeLimits,
+        instances: u32,
+        cache: Arc<RecordCache>,
+    ) -> Arc<Admission> {
         Arc::new(Admission {
             kv,
+            cache,
             org_default: limits.org_max_in_flight,
             anonymous: limits.anonymous_max_in_flight,
             in_flight: Mutex::new(HashMap::new()),
@@ -228,6 +244,7 @@ impl Admission {
             return anonymous;
         };
         let name = KeyName::of(secret);
+        prefetched.version = RecordCache::version(&self.kv).await;
         let Some(key) = self.read::<KeyOrg>(name.as_str(), prefetched).await else {
             return anonymous;
         };
@@ -239,27 +256,36 @@ impl Admission {
         (Tenant::Org(key.org_id.into()), cap)
     }
 
-    /// Reads and decodes `key`, keeping what was read (present or absent) in
+    /// Reads and decodes `key` (from the cache when it holds it under the
+    /// request's version), keeping what was read (present or absent) in
     /// `prefetched`.
     async fn read<T: for<'de> Deserialize<'de>>(
         &self,
         key: &str,
         prefetched: &mut Prefetched,
     ) -> Option<T> {
-        match self.kv.get(key).await {
-            Ok(Some(bytes)) => {
-                let decoded = serde_json::from_slice(&bytes).ok();
-                prefetched.0.push((key.into(), Some(bytes)));
-                decoded
-            }
-            Ok(None) => {
-                prefetched.0.push((key.into(), None));
-                None
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "admission could not read a record");
-                None
-            }
-        }
+        let kept = prefetched
+            .version
+            .and_then(|version| self.cache.get(key, version));
+        let value = match kept {
+            Some(value) => value,
+            None => match self.kv.get(key).await {
+                Ok(value) => {
+                    if let Some(version) = prefetched.version {
+                        self.cache.put(key, version, value.as_deref());
+                    }
+                    value
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "admission could not read a record");
+                    return None;
+                }
+            },
+        };
+        let decoded = value
+            .as_deref()
+            .and_then(|b| serde_json::from_slice(b).ok());
+        prefetched.records.push((key.into(), value));
+        decoded
     }
 }

@@ -9,6 +9,7 @@ use wasmtime::component::{HasData, Resource, ResourceTable};
 use crate::admission::Prefetched;
 use crate::kv::{DEFAULT_STORE, Kv, KvError};
 use crate::metrics::{KvOp, kv_timed};
+use crate::record_cache::RecordCache;
 
 pub(crate) mod bindings {
     wasmtime::component::bindgen!({
@@ -47,6 +48,8 @@ pub struct Cas {
 pub struct KvHost {
     kv: Kv,
     stores: Arc<[Arc<str>]>,
+    /// Records kept across requests (the default store's).
+    records: Arc<RecordCache>,
 }
 
 impl KvHost {
@@ -55,12 +58,18 @@ impl KvHost {
         KvHost {
             kv,
             stores: stores.iter().map(|s| Arc::from(*s)).collect(),
+            records: Arc::default(),
         }
     }
 
     /// The backend handle.
     pub fn kv(&self) -> &Kv {
         &self.kv
+    }
+
+    /// The records kept across requests, which admission shares.
+    pub(crate) fn records(&self) -> &Arc<RecordCache> {
+        &self.records
     }
 }
 
@@ -136,6 +145,11 @@ pub fn add_to_linker<T: Send + 'static>(
     Ok(())
 }
 
+/// `key` of `store` from the backend.
+async fn read(host: &KvHost, store: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+    kv_timed(KvOp::Get, host.kv.backend().get(store, key)).await
+}
+
 fn to_wit(e: KvError) -> store::Error {
     match e {
         KvError::NoSuchStore => store::Error::NoSuchStore,
@@ -150,10 +164,14 @@ impl KvView<'_> {
         Ok(self.table.get(b)?.store.clone())
     }
 
-    /// Forgets what admission read for `key` in `store`: the guest's own write wins.
+    /// Forgets what admission read for `key` in `store`, and any copy kept
+    /// across requests: the guest's own write wins.
     fn wrote(&mut self, store: &str, key: &str) {
         if store == DEFAULT_STORE {
             self.prefetched.forget(key);
+            if policy::kv::is_record(key) {
+                self.host.records.forget(key);
+            }
         }
     }
 }
@@ -173,16 +191,27 @@ impl store::Host for KvView<'_> {
 impl store::HostBucket for KvView<'_> {
     async fn get(&mut self, b: Resource<Bucket>, key: String) -> KvResult<Option<Vec<u8>>> {
         let store = self.bucket(&b)?;
-        if &*store == DEFAULT_STORE
-            && let Some(value) = self.prefetched.take(&key)
-        {
+        if &*store != DEFAULT_STORE {
+            return Ok(read(self.host, &store, &key).await.map_err(to_wit));
+        }
+        if let Some(value) = self.prefetched.take(&key) {
             return Ok(Ok(value));
         }
-        Ok(
-            kv_timed(KvOp::Get, self.host.kv.backend().get(&store, &key))
-                .await
-                .map_err(to_wit),
-        )
+        let Some(version) = self
+            .prefetched
+            .version
+            .filter(|_| policy::kv::is_record(&key))
+        else {
+            return Ok(read(self.host, &store, &key).await.map_err(to_wit));
+        };
+        if let Some(value) = self.host.records.get(&key, version) {
+            return Ok(Ok(value));
+        }
+        let read = read(self.host, &store, &key).await;
+        if let Ok(value) = &read {
+            self.host.records.put(&key, version, value.as_deref());
+        }
+        Ok(read.map_err(to_wit))
     }
 
     async fn set(&mut self, b: Resource<Bucket>, key: String, value: Vec<u8>) -> KvResult<()> {

@@ -28,6 +28,7 @@ pub mod kv;
 pub mod metrics;
 mod ops;
 pub mod outbound;
+mod record_cache;
 pub mod records;
 mod server;
 mod serving;

@@ -264,16 +264,22 @@ impl Shared {
         })?;
         // The policy export is optional: without it only `decide` is unavailable.
         let core = GatewayCorePre::new(pre).ok();
+        let kv_host = KvHost::new(kv.clone(), &[DEFAULT_STORE]);
 
         Ok(Arc::new(Shared {
             engine,
             proxy,
             core,
-            kv: KvHost::new(kv.clone(), &[DEFAULT_STORE]),
+            kv: kv_host.clone(),
             outbound,
             clock: cfg.clock.clone(),
             // A pool made smaller by an earlier server in this process bounds this one.
-            admission: Admission::new(kv.clone(), &cfg.limits, cfg.limits.max_instances.min(pool)),
+            admission: Admission::new(
+                kv.clone(),
+                &cfg.limits,
+                cfg.limits.max_instances.min(pool),
+                kv_host.records().clone(),
+            ),
             limits: cfg.limits.clone(),
             settings,
         }))

@@ -16,6 +16,19 @@ pub const TEAM_PREFIX: &str = "team:";
 /// Prefix of agent records: `agent:<agent_id>`.
 pub const AGENT_PREFIX: &str = "agent:";
 
+/// A counter the admin service adds 1 to with every push of records, after the
+/// records: an edge may keep a record it read while this version stands. Absent
+/// (0) where nothing announces its writes (a records file, tests): nothing is kept.
+/// Not under [`COUNTER_PREFIX`], so it never expires.
+pub const RECORDS_VERSION_KEY: &str = "records:version";
+
+/// Whether `key` names a record (a key, org, team or agent).
+pub fn is_record(key: &str) -> bool {
+    [KEY_PREFIX, ORG_PREFIX, TEAM_PREFIX, AGENT_PREFIX]
+        .iter()
+        .any(|prefix| key.starts_with(prefix))
+}
+
 /// Prefix of every counter (rate-limit windows and budget spend); a store may
 /// expire these once no window or period that reads them can still be current.
 pub const COUNTER_PREFIX: &str = "ctr:";

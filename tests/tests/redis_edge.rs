@@ -337,7 +337,7 @@ async fn seed_every_limit(gw: &Gateway) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_request_under_every_limit_costs_four_redis_round_trips() {
+async fn a_request_under_every_limit_costs_three_redis_round_trips_with_records_kept() {
     let redis = RedisServer::start();
     let upstream = MockUpstream::start().await;
     let cfg = EdgeConfig {
@@ -351,18 +351,55 @@ async fn a_request_under_every_limit_costs_four_redis_round_trips() {
     assert_eq!(gw.chat(KEY, "gpt-4o-mini").await.status(), 200);
     gw.settled().await;
 
+    // Records written by hand: no version announces changes, so none are kept.
+    // The version, the key and org records, then ten limit counters, two budget
+    // reservations and the spool check in one script before forwarding; the
+    // token counts, the settled spend and the usage event in one after.
     let monitor = redis.monitor();
     assert_eq!(gw.chat(KEY, "gpt-4o-mini").await.status(), 200);
     gw.settled().await;
-    // The key and org records, then ten limit counters, two budget reservations
-    // and the spool check in one script before forwarding; the token counts, the
-    // settled spend and the usage event in one after.
     assert_eq!(
         monitor.commands(&redis),
-        ["GET", "GET", "EVALSHA", "EVALSHA"]
+        ["GET", "GET", "GET", "EVALSHA", "EVALSHA"]
     );
+    drop(monitor);
+
+    // Once a version stands (the admin service bumps it with every push), the
+    // records read under it are kept: two round trips before forwarding, one after.
+    gw.edge
+        .kv()
+        .increment(kv::RECORDS_VERSION_KEY, 1)
+        .await
+        .unwrap();
+    assert_eq!(gw.chat(KEY, "gpt-4o-mini").await.status(), 200);
+    gw.settled().await;
+    let monitor = redis.monitor();
+    assert_eq!(gw.chat(KEY, "gpt-4o-mini").await.status(), 200);
+    gw.settled().await;
+    assert_eq!(monitor.commands(&redis), ["GET", "EVALSHA", "EVALSHA"]);
+    drop(monitor);
+
+    // A record pushed with a new version is read afresh by the very next request.
+    let mut revoked = fixtures::key("key_full", ORG, &fixtures::SERVED);
+    revoked.status = policy::KeyStatus::Revoked;
+    gw.edge
+        .kv()
+        .set_many(&[fixtures::key_entry(KEY, &revoked)])
+        .await
+        .unwrap();
+    gw.edge
+        .kv()
+        .increment(kv::RECORDS_VERSION_KEY, 1)
+        .await
+        .unwrap();
+    assert_eq!(gw.chat(KEY, "gpt-4o-mini").await.status(), 401);
+
     let events = gw.events().await;
-    assert_eq!(events.len(), 2, "both requests spooled");
+    assert_eq!(
+        events.iter().filter(|e| !e.denied).count(),
+        4,
+        "every request spooled"
+    );
     let tpm = kv::counter_key(
         Scope::Key,
         "key_full",

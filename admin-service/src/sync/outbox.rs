@@ -19,7 +19,7 @@ use crate::auth::Actor;
 use crate::errors::ApiResult;
 use crate::store::db::{Db, now_ms, rfc3339};
 use crate::store::sync::{self as store, Job, SinkTurn};
-use crate::sync::compile::{OutboxEntry, compile};
+use crate::sync::compile::{KvWrite, OutboxEntry, compile};
 use crate::sync::sinks::Sink;
 use crate::vault::Vault;
 
@@ -114,9 +114,17 @@ pub async fn drain_once(pool: &Db, sink: &dyn Sink, vault: &Vault) -> Result<Pus
     let Some(last) = entries.last().map(|e| e.id) else {
         return Ok(Pushed::UpToDate);
     };
-    let writes = compile(pool, vault, &entries)
+    let mut writes = compile(pool, vault, &entries)
         .await
         .map_err(|e| e.to_string())?;
+    if !writes.is_empty() {
+        // After the records, in the same push: an edge keeps what it read while the
+        // version stands, so the next request after this push reads afresh.
+        writes.push(KvWrite::AddToCounter {
+            key: policy::kv::RECORDS_VERSION_KEY.to_string(),
+            delta: 1,
+        });
+    }
     sink.apply(&writes).await.map_err(|e| e.to_string())?;
     store::advance(turn.conn(), sink.name(), last, now_ms())
         .await
