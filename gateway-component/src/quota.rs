@@ -19,7 +19,7 @@ use crate::spool;
 use crate::upstream::Relayed;
 
 /// A request let through, and what it holds on the counters until settled.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Admitted {
     /// Token counters (TPM, TPD) to add the real usage to.
     token_counters: Vec<String>,

@@ -336,6 +336,14 @@ async fn seed_every_limit(gw: &Gateway) {
         .unwrap();
 }
 
+/// The commands one successful request sends to Redis, its settling included.
+async fn round_trips(gw: &Gateway, redis: &RedisServer) -> Vec<String> {
+    let monitor = redis.monitor();
+    assert_eq!(gw.chat(KEY, "gpt-4o-mini").await.status(), 200);
+    gw.settled().await;
+    monitor.commands(redis)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_under_every_limit_costs_three_redis_round_trips_with_records_kept() {
     let redis = RedisServer::start();
@@ -355,14 +363,10 @@ async fn a_request_under_every_limit_costs_three_redis_round_trips_with_records_
     // The version, the key and org records, then ten limit counters, two budget
     // reservations and the spool check in one script before forwarding; the
     // token counts, the settled spend and the usage event in one after.
-    let monitor = redis.monitor();
-    assert_eq!(gw.chat(KEY, "gpt-4o-mini").await.status(), 200);
-    gw.settled().await;
     assert_eq!(
-        monitor.commands(&redis),
+        round_trips(&gw, &redis).await,
         ["GET", "GET", "GET", "EVALSHA", "EVALSHA"]
     );
-    drop(monitor);
 
     // Once a version stands (the admin service bumps it with every push), the
     // records read under it are kept: two round trips before forwarding, one after.
@@ -373,20 +377,16 @@ async fn a_request_under_every_limit_costs_three_redis_round_trips_with_records_
         .unwrap();
     assert_eq!(gw.chat(KEY, "gpt-4o-mini").await.status(), 200);
     gw.settled().await;
-    let monitor = redis.monitor();
-    assert_eq!(gw.chat(KEY, "gpt-4o-mini").await.status(), 200);
-    gw.settled().await;
-    assert_eq!(monitor.commands(&redis), ["GET", "EVALSHA", "EVALSHA"]);
-    drop(monitor);
+    assert_eq!(
+        round_trips(&gw, &redis).await,
+        ["GET", "EVALSHA", "EVALSHA"]
+    );
 
     // A record pushed with a new version is read afresh by the very next request.
     let mut revoked = fixtures::key("key_full", ORG, &fixtures::SERVED);
     revoked.status = policy::KeyStatus::Revoked;
-    gw.edge
-        .kv()
-        .set_many(&[fixtures::key_entry(KEY, &revoked)])
-        .await
-        .unwrap();
+    let push = [fixtures::key_entry(KEY, &revoked)];
+    gw.edge.kv().set_many(&push).await.unwrap();
     gw.edge
         .kv()
         .increment(kv::RECORDS_VERSION_KEY, 1)
