@@ -8,12 +8,10 @@
 
 use std::time::{Duration, Instant};
 
-use edge_host::EdgeConfig;
 use policy::{Budget, BudgetPeriod, Limits};
 use serde_json::json;
 use tollgate_e2e::fixtures;
-use tollgate_e2e::harness::{Gateway, KEY, RedisServer, config};
-use tollgate_e2e::upstream::MockUpstream;
+use tollgate_e2e::harness::{Gateway, KEY, RedisServer};
 
 const CONCURRENCY: usize = 8;
 const LIMITED_KEY: &str = "sk-tg-bench-limited-0123456789abcdef";
@@ -143,12 +141,7 @@ async fn main() {
     gw.edge.shutdown().await;
 
     let redis = RedisServer::start();
-    let upstream = MockUpstream::start().await;
-    let cfg = EdgeConfig {
-        kv: redis.kv_config(),
-        ..config(&upstream)
-    };
-    let gw = Gateway::start_with(upstream, cfg).await;
+    let gw = Gateway::start_on_redis(&redis).await;
     compare("redis", &gw, per_worker).await;
     gw.edge.shutdown().await;
 }

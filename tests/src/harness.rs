@@ -90,6 +90,16 @@ impl Gateway {
         }
     }
 
+    /// Starts provider and edge with the test [`config`], the edge's store on `redis`.
+    pub async fn start_on_redis(redis: &RedisServer) -> Gateway {
+        let upstream = MockUpstream::start().await;
+        let cfg = EdgeConfig {
+            kv: redis.kv_config(),
+            ..config(&upstream)
+        };
+        Gateway::start_with(upstream, cfg).await
+    }
+
     /// Starts provider and edge with the test [`config`].
     pub async fn start() -> Gateway {
         let upstream = MockUpstream::start().await;

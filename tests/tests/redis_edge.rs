@@ -14,7 +14,7 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tollgate_e2e::fixtures;
-use tollgate_e2e::harness::{Gateway, KEY, ORG, RedisServer, config};
+use tollgate_e2e::harness::{Gateway, KEY, ORG, RedisServer};
 use tollgate_e2e::upstream::MockUpstream;
 use tollgate_e2e::wall_clock::{MINUTE_MS, clear_of_minute_end, now_ms, secs_left_in_minute};
 
@@ -243,15 +243,8 @@ async fn two_edge_processes_on_one_redis_admit_exactly_the_org_rpm() {
 #[tokio::test]
 async fn edge_on_redis_fails_closed_while_redis_is_away_and_recovers() {
     let mut redis = RedisServer::start();
-    let upstream = MockUpstream::start().await;
-    let gw = Gateway::start_with(
-        upstream.clone(),
-        EdgeConfig {
-            kv: redis.kv_config(),
-            ..config(&upstream)
-        },
-    )
-    .await;
+    let gw = Gateway::start_on_redis(&redis).await;
+    let upstream = &gw.upstream;
     assert_eq!(gw.chat(KEY, "gpt-4o").await.status(), 200);
 
     redis.kill();
@@ -336,6 +329,16 @@ async fn seed_every_limit(gw: &Gateway) {
         .unwrap();
 }
 
+/// Writes `records` and bumps the records version, as a push of the admin service does.
+async fn push(gw: &Gateway, records: &[(String, Vec<u8>)]) {
+    gw.edge.kv().set_many(records).await.unwrap();
+    gw.edge
+        .kv()
+        .increment(kv::RECORDS_VERSION_KEY, 1)
+        .await
+        .unwrap();
+}
+
 /// The commands one successful request sends to Redis, its settling included.
 async fn round_trips(gw: &Gateway, redis: &RedisServer) -> Vec<String> {
     let monitor = redis.monitor();
@@ -347,12 +350,7 @@ async fn round_trips(gw: &Gateway, redis: &RedisServer) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_under_every_limit_costs_three_redis_round_trips_with_records_kept() {
     let redis = RedisServer::start();
-    let upstream = MockUpstream::start().await;
-    let cfg = EdgeConfig {
-        kv: redis.kv_config(),
-        ..config(&upstream)
-    };
-    let gw = Gateway::start_with(upstream, cfg).await;
+    let gw = Gateway::start_on_redis(&redis).await;
     seed_every_limit(&gw).await;
     clear_of_minute_end().await;
     // The first request loads the counters script into Redis.
@@ -370,11 +368,7 @@ async fn a_request_under_every_limit_costs_three_redis_round_trips_with_records_
 
     // Once a version stands (the admin service bumps it with every push), the
     // records read under it are kept: two round trips before forwarding, one after.
-    gw.edge
-        .kv()
-        .increment(kv::RECORDS_VERSION_KEY, 1)
-        .await
-        .unwrap();
+    push(&gw, &[]).await;
     assert_eq!(gw.chat(KEY, "gpt-4o-mini").await.status(), 200);
     gw.settled().await;
     assert_eq!(
@@ -385,19 +379,21 @@ async fn a_request_under_every_limit_costs_three_redis_round_trips_with_records_
     // A record pushed with a new version is read afresh by the very next request.
     let mut revoked = fixtures::key("key_full", ORG, &fixtures::SERVED);
     revoked.status = policy::KeyStatus::Revoked;
-    let push = [fixtures::key_entry(KEY, &revoked)];
-    gw.edge.kv().set_many(&push).await.unwrap();
-    gw.edge
-        .kv()
-        .increment(kv::RECORDS_VERSION_KEY, 1)
-        .await
-        .unwrap();
+    push(&gw, &[fixtures::key_entry(KEY, &revoked)]).await;
     assert_eq!(gw.chat(KEY, "gpt-4o-mini").await.status(), 401);
+
+    // An unknown key is kept as absent, and a push that creates it ends that.
+    let late = "sk-tg-created-after-a-refusal";
+    assert_eq!(gw.chat(late, "gpt-4o-mini").await.status(), 401);
+    assert_eq!(gw.chat(late, "gpt-4o-mini").await.status(), 401);
+    let created = fixtures::key("key_late", ORG, &fixtures::SERVED);
+    push(&gw, &[fixtures::key_entry(late, &created)]).await;
+    assert_eq!(gw.chat(late, "gpt-4o-mini").await.status(), 200);
 
     let events = gw.events().await;
     assert_eq!(
         events.iter().filter(|e| !e.denied).count(),
-        4,
+        5,
         "every request spooled"
     );
     let tpm = kv::counter_key(
@@ -408,6 +404,7 @@ async fn a_request_under_every_limit_costs_three_redis_round_trips_with_records_
     );
     let tokens: u64 = events
         .iter()
+        .filter(|e| e.key_id == "key_full")
         .map(|e| e.input_tokens + e.output_tokens)
         .sum();
     assert_eq!(gw.edge.kv().counter(&tpm).await.unwrap(), tokens as i64);
