@@ -82,10 +82,11 @@ impl Fixture {
     /// Stores events as the usage drain does.
     async fn usage(&self, events: &[UsageEvent]) {
         let mut tx = self.writer.begin(&self.db).await.unwrap();
-        for e in events {
-            let day = utc_day(e.at_ms as i64);
-            sync::insert_usage(tx.conn(), e, &day).await.unwrap();
-        }
+        let rows: Vec<_> = events
+            .iter()
+            .map(|e| (e.clone(), utc_day(e.at_ms as i64)))
+            .collect();
+        sync::insert_usage(tx.conn(), &rows).await.unwrap();
         tx.commit().await.unwrap();
     }
 }

@@ -41,7 +41,11 @@ pub fn spawn_drainers(pool: &Db, writer: &Writer, sinks: &[Arc<dyn Sink>]) -> Ve
                         crate::metrics::drained(sink.name(), n);
                     }
                     match drained {
-                        Ok(n) if n > 0 => backoff = POLL,
+                        // A full batch: more is waiting, so go on at once.
+                        Ok(BATCH) => backoff = POLL,
+                        // Otherwise let events gather: each pass has a fixed cost (the
+                        // turn, two transactions), which a busy edge then pays once
+                        // per poll rather than once per handful of requests.
                         Ok(_) => {
                             backoff = POLL;
                             tokio::time::sleep(POLL).await;
@@ -73,50 +77,57 @@ pub async fn drain_once(pool: &Db, writer: &Writer, sink: &dyn Sink) -> Result<u
     if spooled.is_empty() {
         return Ok(0);
     }
-    let mut tx = writer.begin(pool).await.map_err(text)?;
-    // Per org in this batch: how many days it keeps request bodies, if it does.
-    let mut retention: HashMap<String, Option<i64>> = HashMap::new();
+    let mut events = Vec::with_capacity(spooled.len());
+    let mut rejects = Vec::new();
     for (key, raw) in &spooled {
         match UsageEvent::decode(raw) {
             Ok(e) => {
-                let at_ms = i64::try_from(e.at_ms).unwrap_or(i64::MAX);
-                store::insert_usage(tx.conn(), &e, &utc_day(at_ms))
-                    .await
-                    .map_err(text)?;
-                let Some(c) = &e.content else { continue };
-                let days = match retention.get(&e.org_id) {
-                    Some(days) => *days,
-                    None => {
-                        let config = store::org_config(tx.conn(), &e.org_id)
-                            .await
-                            .map_err(text)?;
-                        let days = config.as_deref().and_then(content_retention_days);
-                        retention.insert(e.org_id.clone(), days);
-                        days
-                    }
-                };
-                // Kept only while the org still stores content (it may have turned it
-                // off since the edge spooled this), until its retention from the request.
-                if let Some(days) = days {
-                    let row = ContentRow {
-                        event_id: &e.event_id,
-                        org_id: &e.org_id,
-                        at_ms,
-                        expires_at_ms: at_ms.saturating_add(days.saturating_mul(DAY_MS)),
-                        request: &c.request,
-                        response: &c.response,
-                        truncated: c.truncated,
-                    };
-                    store::insert_content(tx.conn(), &row).await.map_err(text)?;
-                }
+                let day = utc_day(i64::try_from(e.at_ms).unwrap_or(i64::MAX));
+                events.push((e, day));
             }
-            Err(err) => {
-                tracing::error!(sink = sink.name(), key = %key, error = %err, "unreadable usage event kept in usage_rejects");
-                store::insert_reject(tx.conn(), sink.name(), key, raw, &err.to_string(), now_ms())
-                    .await
-                    .map_err(text)?;
-            }
+            Err(err) => rejects.push((key, raw, err)),
         }
+    }
+    let mut tx = writer.begin(pool).await.map_err(text)?;
+    store::insert_usage(tx.conn(), &events)
+        .await
+        .map_err(text)?;
+    // Per org in this batch: how many days it keeps request bodies, if it does.
+    let mut retention: HashMap<String, Option<i64>> = HashMap::new();
+    for (e, _) in &events {
+        let Some(c) = &e.content else { continue };
+        let days = match retention.get(&e.org_id) {
+            Some(days) => *days,
+            None => {
+                let config = store::org_config(tx.conn(), &e.org_id)
+                    .await
+                    .map_err(text)?;
+                let days = config.as_deref().and_then(content_retention_days);
+                retention.insert(e.org_id.clone(), days);
+                days
+            }
+        };
+        // Kept only while the org still stores content (it may have turned it off
+        // since the edge spooled this), until its retention from the request.
+        if let Some(days) = days {
+            let at_ms = i64::try_from(e.at_ms).unwrap_or(i64::MAX);
+            let row = ContentRow {
+                event_id: &e.event_id,
+                org_id: &e.org_id,
+                at_ms,
+                expires_at_ms: at_ms.saturating_add(days.saturating_mul(DAY_MS)),
+                request: &c.request,
+                response: &c.response,
+                truncated: c.truncated,
+            };
+            store::insert_content(tx.conn(), &row).await.map_err(text)?;
+        }
+    }
+    for (key, raw, err) in rejects {
+        tracing::error!(sink = sink.name(), key = %key, error = %err, "unreadable usage event kept in usage_rejects");
+        store::insert_reject(tx.conn(), sink.name(), key, raw, &err.to_string(), now_ms())
+            .await
+            .map_err(text)?;
     }
     tx.commit().await.map_err(text)?;
     // Only now forget them at the edge: a crash before this line re-drains, and the

@@ -131,7 +131,9 @@ impl SpinSqliteSink {
 
     async fn write(&self, pool: &SqlitePool, writes: &[KvWrite]) -> Result<(), sqlx::Error> {
         let mut tx = pool.begin().await?;
-        for w in writes {
+        let mut rest = writes;
+        while let Some((w, after)) = rest.split_first() {
+            rest = after;
             match w {
                 KvWrite::Put { key, value } => {
                     sqlx::query(
@@ -145,11 +147,27 @@ impl SpinSqliteSink {
                     .await?;
                 }
                 KvWrite::Delete { key } => {
-                    sqlx::query("DELETE FROM spin_key_value WHERE store = ? AND key = ?")
-                        .bind(SPIN_STORE)
-                        .bind(key)
-                        .execute(&mut *tx)
-                        .await?;
+                    // A drained batch deletes hundreds of spooled events: one
+                    // statement for a run of deletes, not one round trip each.
+                    let run = rest
+                        .iter()
+                        .take_while(|w| matches!(w, KvWrite::Delete { .. }))
+                        .count();
+                    let keys: Vec<&str> = std::iter::once(key.as_str())
+                        .chain(rest[..run].iter().filter_map(|w| match w {
+                            KvWrite::Delete { key } => Some(key.as_str()),
+                            _ => None,
+                        }))
+                        .collect();
+                    rest = &rest[run..];
+                    sqlx::query(
+                        "DELETE FROM spin_key_value WHERE store = ?
+                           AND key IN (SELECT value FROM json_each(?))",
+                    )
+                    .bind(SPIN_STORE)
+                    .bind(serde_json::to_string(&keys).map_err(|e| sqlx::Error::Encode(e.into()))?)
+                    .execute(&mut *tx)
+                    .await?;
                 }
                 KvWrite::AddToCounter { key, delta } => {
                     // The edge's SQLite counters are 8-byte little-endian integers.
