@@ -426,6 +426,8 @@ async fn unmetered_requests_touch_no_counter_and_every_forwarded_request_is_spoo
     assert_eq!(ids.len(), 3);
     for e in &events {
         assert_eq!(e.event_id.len(), 32);
+        // Arrival first: the drain reads the spool in key order, oldest first.
+        assert_eq!(e.event_id[..12], format!("{:012x}", e.at_ms));
         assert!(
             e.event_id
                 .bytes()
