@@ -238,6 +238,53 @@ async fn a_declared_body_over_four_mib_is_refused_before_any_byte_is_read() {
     assert!(gw.upstream.received().is_empty());
 }
 
+#[tokio::test]
+async fn a_chunked_body_that_trickles_on_past_four_mib_gets_413_by_the_body_deadline() {
+    let limits = limits();
+    let gw = gateway(limits.clone()).await;
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(gw.edge.local_addr()).await.unwrap();
+    // No declared length: the bound is only found by reading past it.
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: edge\r\nAuthorization: Bearer {KEY}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mib = vec![b' '; 1 << 20];
+    for _ in 0..5 {
+        stream.write_all(b"100000\r\n").await.unwrap();
+        stream.write_all(&mib).await.unwrap();
+        stream.write_all(b"\r\n").await.unwrap();
+    }
+    // Then a byte every 100 ms, never the last chunk: each one read must not
+    // push the answer past the body deadline, which runs from the head.
+    let (mut reader, mut writer) = stream.into_split();
+    let trickle = tokio::spawn(async move {
+        while writer.write_all(b"1\r\n \r\n").await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let read_head = async {
+        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = reader.read(&mut chunk).await.expect("read the answer");
+            assert!(n > 0, "connection closed without an answer");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    };
+    let waited = tokio::time::timeout(limits.body_read_timeout * 3, read_head).await;
+    let after = started.elapsed();
+    trickle.abort();
+    assert!(waited.is_ok(), "no answer while the body trickled on");
+    let answer = String::from_utf8_lossy(&buf);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(
+        after < limits.body_read_timeout + Duration::from_secs(2),
+        "answered after {after:?}: the trickle held the connection past the body deadline"
+    );
+    assert!(gw.upstream.received().is_empty());
+}
+
 /// A loopback listener that never accepts, its backlog full: connections to it
 /// hang until the connecting side gives up (the kernel drops their SYNs).
 fn unresponsive_listener() -> (tokio::net::TcpListener, Vec<std::net::TcpStream>) {
