@@ -48,10 +48,10 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    if std::env::var(ROLE).as_deref() == Ok("node") {
-        runtime.block_on(node::run());
-    } else {
-        runtime.block_on(drive());
+    match std::env::var(ROLE).as_deref() {
+        Ok("node") => runtime.block_on(node::run()),
+        Ok("proxy") => runtime.block_on(proxy::run()),
+        _ => runtime.block_on(drive()),
     }
 }
 
@@ -183,8 +183,18 @@ struct Node {
 
 impl Node {
     fn spawn(exe: &str, backend: &str, provider: SocketAddr, redis: Option<&str>) -> Node {
+        Node::spawn_as("node", exe, backend, provider, redis)
+    }
+
+    fn spawn_as(
+        role: &str,
+        exe: &str,
+        backend: &str,
+        provider: SocketAddr,
+        redis: Option<&str>,
+    ) -> Node {
         let mut child = Command::new(exe)
-            .env(ROLE, "node")
+            .env(ROLE, role)
             .env("BENCH_NODE_BACKEND", backend)
             .env("BENCH_NODE_PROVIDER", provider.to_string())
             .env("BENCH_NODE_REDIS", redis.unwrap_or_default())
@@ -228,12 +238,22 @@ impl Drop for Node {
     }
 }
 
+/// A child's lifetime: until the driver closes its stdin.
+async fn until_stdin_closes() {
+    tokio::task::spawn_blocking(|| {
+        let mut sink = String::new();
+        while std::io::stdin().read_line(&mut sink).is_ok_and(|n| n > 0) {}
+    })
+    .await
+    .expect("stdin");
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
 fn row(backend: &str, path: &str, c: usize, r: &Run, direct: &Run) {
-    let backend = if path.contains("direct") {
+    let backend = if path.contains("direct") || path.contains("floor") {
         "-"
     } else {
         backend
@@ -279,6 +299,16 @@ async fn drive() {
     if let Ok(before) = std::env::var("BENCH_BEFORE") {
         builds.insert(0, ("before: ", before));
     }
+    // The floor: what two HTTP hops cost this machine with no gateway work at all.
+    let floor = Node::spawn_as("proxy", &this.display().to_string(), "-", provider, None);
+    for c in CONCURRENCY {
+        let direct = load(&client, &direct_url, None, c, seconds, None).await;
+        row("-", "provider direct", c, &direct, &direct);
+        let url = format!("{}/v1/chat/completions", floor.edge_url);
+        let run = load(&client, &url, None, c, seconds, Some(floor.child.id())).await;
+        row("-", "hyper pass-through proxy (floor)", c, &run, &direct);
+    }
+    drop(floor);
     for backend in backends.split(',') {
         // Each build on a Redis database of its own.
         let nodes: Vec<(&str, Node)> = builds
@@ -365,13 +395,7 @@ mod node {
         println!("edge {}", edge.url());
         println!("bare {bare}");
         println!("limited {limited}");
-        // Runs until the driver closes stdin.
-        tokio::task::spawn_blocking(|| {
-            let mut sink = String::new();
-            while std::io::stdin().read_line(&mut sink).is_ok_and(|n| n > 0) {}
-        })
-        .await
-        .expect("stdin");
+        until_stdin_closes().await;
         edge.shutdown().await;
     }
 
@@ -539,5 +563,57 @@ mod node {
             .await
             .expect("seed");
         (bare, limited)
+    }
+}
+
+/// The floor: a hyper proxy that forwards every request to the provider over a
+/// pooled connection and streams the answer back, with no policy, no guest and
+/// no store, on tokio's default runtime. Prints the node's three lines.
+mod proxy {
+    use super::*;
+    use http_body_util::BodyExt;
+    use hyper_util::client::legacy::Client;
+    use hyper_util::client::legacy::connect::HttpConnector;
+    use hyper_util::rt::TokioExecutor;
+
+    pub async fn run() {
+        let provider = std::env::var("BENCH_NODE_PROVIDER").expect("provider");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind proxy");
+        println!("edge http://{}", listener.local_addr().expect("proxy addr"));
+        println!("bare -");
+        println!("limited -");
+        let client: Client<HttpConnector, hyper::body::Incoming> =
+            Client::builder(TokioExecutor::new()).build_http();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let (client, provider) = (client.clone(), provider.clone());
+                tokio::spawn(async move {
+                    let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                        let (client, provider) = (client.clone(), provider.clone());
+                        async move {
+                            let (mut parts, body) = req.into_parts();
+                            parts.uri = format!("http://{provider}{}", parts.uri.path())
+                                .parse()
+                                .expect("upstream uri");
+                            let resp = client
+                                .request(hyper::Request::from_parts(parts, body))
+                                .await
+                                .expect("provider answers");
+                            Ok::<_, std::convert::Infallible>(resp.map(BodyExt::boxed))
+                        }
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        until_stdin_closes().await;
     }
 }
