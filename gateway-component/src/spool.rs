@@ -103,10 +103,9 @@ pub fn write(bucket: &Bucket, event: &UsageEvent, mut moves: Vec<(String, i64)>)
 
 /// 32 lower-case hex digits: the request's arrival (Unix ms, 12 digits), then 80
 /// random bits from `wasi:random`. Unique without coordination between edge nodes,
-/// and the drain's idempotency key. Time first, so the store files spooled events
-/// at the end of its key index (random keys dirtied a random page of it per
-/// request, which made the SQLite store's WAL several times longer) and the
-/// drain, which reads the spool in key order, takes the oldest first.
+/// and the drain's idempotency key. Time first, so the drain, which reads the
+/// spool in key order, takes the oldest first, and the store files new events at
+/// the end of its key index rather than on a random page of it.
 fn event_id(at_ms: u64) -> String {
     let mut id = format!("{:012x}", at_ms & 0xffff_ffff_ffff);
     id.push_str(&hex::encode(wasi::random::random::get_random_bytes(10)));

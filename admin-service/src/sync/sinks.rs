@@ -131,10 +131,13 @@ impl SpinSqliteSink {
 
     async fn write(&self, pool: &SqlitePool, writes: &[KvWrite]) -> Result<(), sqlx::Error> {
         let mut tx = pool.begin().await?;
-        let mut rest = writes;
-        while let Some((w, after)) = rest.split_first() {
-            rest = after;
-            match w {
+        // A drained batch deletes hundreds of spooled events: a run of deletes is
+        // one statement, not one round trip each.
+        let deletes = |a: &KvWrite, b: &KvWrite| {
+            matches!((a, b), (KvWrite::Delete { .. }, KvWrite::Delete { .. }))
+        };
+        for run in writes.chunk_by(deletes) {
+            match &run[0] {
                 KvWrite::Put { key, value } => {
                     sqlx::query(
                         "INSERT INTO spin_key_value (store, key, value) VALUES (?, ?, ?)
@@ -146,20 +149,14 @@ impl SpinSqliteSink {
                     .execute(&mut *tx)
                     .await?;
                 }
-                KvWrite::Delete { key } => {
-                    // A drained batch deletes hundreds of spooled events: one
-                    // statement for a run of deletes, not one round trip each.
-                    let run = rest
+                KvWrite::Delete { .. } => {
+                    let keys: Vec<&str> = run
                         .iter()
-                        .take_while(|w| matches!(w, KvWrite::Delete { .. }))
-                        .count();
-                    let keys: Vec<&str> = std::iter::once(key.as_str())
-                        .chain(rest[..run].iter().filter_map(|w| match w {
+                        .filter_map(|w| match w {
                             KvWrite::Delete { key } => Some(key.as_str()),
                             _ => None,
-                        }))
+                        })
                         .collect();
-                    rest = &rest[run..];
                     sqlx::query(
                         "DELETE FROM spin_key_value WHERE store = ?
                            AND key IN (SELECT value FROM json_each(?))",
