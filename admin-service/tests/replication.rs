@@ -182,6 +182,60 @@ async fn usage_spooled_once_is_counted_once_when_two_replicas_drain_it() {
     assert!(sink.spooled_usage(10).await.unwrap().is_empty());
 }
 
+#[tokio::test]
+async fn a_forged_spool_entry_is_kept_as_a_reject_and_never_counted() {
+    const EVENTS: usize = 45;
+    let dir = tempfile::tempdir().unwrap();
+    let db = replicas(dir.path(), 1).await.remove(0);
+    let path = dir.path().join("kv.db");
+    let sink = SpinSqliteSink::new(&path);
+    // Real events around entries no edge wrote: not JSON, and an event carrying a
+    // field the edge never writes (strict decoding refuses it).
+    let mut forged = event(EVENTS);
+    forged.event_id = "evt_forged".into();
+    let mut widened: Value = serde_json::from_slice(&forged.encode()).unwrap();
+    widened["cost_micros_override"] = 0.into();
+    let mut spool: Vec<KvWrite> = (0..EVENTS)
+        .map(|i| KvWrite::Put {
+            key: event(i).kv_key(),
+            value: event(i).encode(),
+        })
+        .collect();
+    spool.insert(
+        10,
+        KvWrite::Put {
+            key: "usage:00000-not-json".into(),
+            value: b"{not json".to_vec(),
+        },
+    );
+    spool.push(KvWrite::Put {
+        key: forged.kv_key(),
+        value: serde_json::to_vec(&widened).unwrap(),
+    });
+    spool.push(KvWrite::AddToCounter {
+        key: policy::usage::SPOOL_PENDING_KEY.into(),
+        delta: EVENTS as i64 + 2,
+    });
+    sink.apply(&spool).await.unwrap();
+
+    while drain_usage(&db, &writer(), &sink).await.unwrap() > 0 {}
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM usage_events").await,
+        EVENTS as i64
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM usage_events WHERE event_id = 'evt_forged'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM usage_rejects").await, 2);
+    assert_eq!(spool_counter(&path).await, 0);
+    assert!(sink.spooled_usage(10).await.unwrap().is_empty());
+}
+
 /// A sink that fails every write, under the real sink's name.
 struct Down(String);
 
