@@ -251,8 +251,10 @@ fn open_connection(path: &Path, create: bool) -> rusqlite::Result<Connection> {
     // WAL: readers never block on the admin service's writes, and vice versa.
     let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     conn.execute_batch("PRAGMA synchronous = NORMAL")?;
-    // Pages are read from the mapped file, not copied in by read(2).
-    pragma(&conn, "PRAGMA mmap_size = 268435456")?;
+    // No memory map: every commit of another connection (each request's) makes
+    // a reader drop its cache and, with a map, unmap and map the file again,
+    // which cost more than reading the pages it needs.
+    pragma(&conn, "PRAGMA mmap_size = 0")?;
     // No checkpoint on a request's commit (it would write back the WAL and sync
     // the file while a request waits): the `Checkpointer` thread does it.
     pragma(&conn, "PRAGMA wal_autocheckpoint = 0")?;
