@@ -373,6 +373,45 @@ async fn sqlite_write_waits_for_another_writers_lock_off_the_worker() {
     holder.join().unwrap();
 }
 
+/// A counter update (the one a request makes before and after forwarding) that
+/// meets another process's write lock waits for it on the writer thread: the
+/// serving thread, a single-threaded runtime, goes on with its other tasks, and
+/// the update lands whole once the lock is free. With the lock free, the next one
+/// is committed at once.
+#[tokio::test(flavor = "current_thread")]
+async fn sqlite_update_meeting_another_writers_lock_waits_off_the_serving_thread() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (dir, kv) = sqlite();
+    let holder = hold_write_lock(dir.path().join("nested/dir/kv.db"), 300).await;
+    let ticks = Arc::new(AtomicUsize::new(0));
+    let ticker = {
+        let ticks = ticks.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                ticks.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    tokio::task::yield_now().await;
+    let moves = [("ctr:a".to_string(), 2), ("ctr:b".to_string(), 3)];
+    let event = [("ev:1".to_string(), b"usage".to_vec())];
+    let started = std::time::Instant::now();
+    let moved = kv.backend().update(DEFAULT_STORE, &moves, &event).await;
+    assert_eq!(moved.unwrap(), vec![2, 3]);
+    assert!(started.elapsed() >= Duration::from_millis(200), "it waited");
+    let ticked = ticks.load(Ordering::Relaxed);
+    assert!(ticked >= 5, "only {ticked} ticks while the update waited");
+    ticker.abort();
+    holder.join().unwrap();
+    let moved = kv.backend().update(DEFAULT_STORE, &moves, &[]).await;
+    assert_eq!(moved.unwrap(), vec![4, 6]);
+    assert_eq!(
+        kv.get("ev:1").await.unwrap().as_deref(),
+        Some(&b"usage"[..])
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_bulk_load_waits_for_another_writer_and_lands_whole() {
     let (dir, kv) = sqlite();

@@ -268,6 +268,35 @@ fn open_connection(path: &Path, create: bool) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
+/// Runs one statement without parameters (`BEGIN`, `COMMIT`, `SAVEPOINT`…),
+/// prepared once per connection: rusqlite's `Transaction` parses them anew on
+/// every use, which showed in the profile of every request.
+fn statement(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
+/// Runs `f` in a transaction opened with `begin` (`BEGIN` or `BEGIN
+/// IMMEDIATE`): committed if `f` succeeds, rolled back otherwise.
+fn in_transaction<T>(
+    conn: &Connection,
+    begin: &str,
+    f: impl FnOnce(&Connection) -> Result<T, KvError>,
+) -> Result<T, KvError> {
+    statement(conn, begin)?;
+    let done = f(conn).and_then(|v| {
+        statement(conn, "COMMIT")?;
+        Ok(v)
+    });
+    if done.is_err()
+        && !conn.is_autocommit()
+        && let Err(e) = statement(conn, "ROLLBACK")
+    {
+        tracing::warn!(error = %e, "SQLite rollback failed");
+    }
+    done
+}
+
 /// Runs a PRAGMA, whatever row it answers with.
 fn pragma(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.query_row(sql, [], |_| Ok(())).optional()?;
@@ -476,15 +505,16 @@ impl KvBackend for SqliteKv {
         values: &'a [(String, Vec<u8>)],
     ) -> KvFuture<'a, Vec<i64>> {
         if values.is_empty() && deltas.iter().all(|(_, d)| *d == 0) {
-            // Only reads: one read transaction here, queued behind no writer.
-            return self.run(|c| {
-                let tx = c.transaction()?;
-                let counted = deltas
-                    .iter()
-                    .map(|(key, _)| read_counter(&tx, store, key))
-                    .collect::<Result<Vec<_>, _>>()?;
-                tx.commit()?;
-                Ok(counted)
+            // Only reads: one read transaction here, queued behind no writer
+            // (one statement is one already).
+            return self.run(|c| match deltas {
+                [(key, _)] => Ok(vec![read_counter(c, store, key)?]),
+                _ => in_transaction(c, "BEGIN", |c| {
+                    deltas
+                        .iter()
+                        .map(|(key, _)| read_counter(c, store, key))
+                        .collect()
+                }),
             });
         }
         Box::pin(async move {
@@ -520,13 +550,12 @@ impl KvBackend for SqliteKv {
     ) -> KvFuture<'a, Vec<Option<Vec<u8>>>> {
         self.run(|c| {
             // One read transaction: a consistent snapshot across the keys.
-            let tx = c.transaction()?;
-            let values = keys
-                .iter()
-                .map(|k| get(&tx, store, k))
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            tx.commit()?;
-            Ok(values)
+            in_transaction(c, "BEGIN", |c| {
+                Ok(keys
+                    .iter()
+                    .map(|k| get(c, store, k))
+                    .collect::<rusqlite::Result<Vec<_>>>()?)
+            })
         })
     }
 
