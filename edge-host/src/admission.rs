@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use http::HeaderMap;
 use policy::credentials::{AUTHORIZATION, X_API_KEY, presented_key};
-use policy::kv::{KeyName, org_key};
+use policy::kv::{KeyName, RECORDS_VERSION_KEY, org_key};
+use policy::usage::SPOOL_PENDING_KEY;
 use serde::Deserialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error_response::HostError;
-use crate::kv::Kv;
+use crate::kv::{DEFAULT_STORE, Kv};
 use crate::record_cache::RecordCache;
 
 /// How long an admitted request waits for a free guest instance before a 503.
@@ -148,6 +149,12 @@ pub(crate) struct Prefetched {
     /// served from, and kept in, the [`RecordCache`]; none: every read goes to
     /// the store.
     pub(crate) version: Option<i64>,
+    /// The usage spool's pending count, read with the version in the same store
+    /// call: every guest reads it before forwarding (the spool's room), and a
+    /// key without limits reads nothing else. Like any read of it, a moment old
+    /// by the time it is checked; concurrent requests could always pass the cap
+    /// together, by as many as are in flight.
+    pending: Option<i64>,
 }
 
 impl Prefetched {
@@ -161,6 +168,18 @@ impl Prefetched {
     /// Forgets `key` (the guest wrote it: its own write must win).
     pub(crate) fn forget(&mut self, key: &str) {
         self.records.retain(|(k, _)| **k != *key);
+        if key == SPOOL_PENDING_KEY {
+            self.pending = None;
+        }
+    }
+
+    /// The counter read for `key`, if it was read; served once.
+    pub(crate) fn take_counter(&mut self, key: &str) -> Option<i64> {
+        if key == SPOOL_PENDING_KEY {
+            self.pending.take()
+        } else {
+            None
+        }
     }
 }
 
@@ -244,7 +263,7 @@ impl Admission {
             return anonymous;
         };
         let name = KeyName::of(secret);
-        prefetched.version = RecordCache::version(&self.kv).await;
+        self.read_counters(prefetched).await;
         let Some(key) = self.read::<KeyOrg>(name.as_str(), prefetched).await else {
             return anonymous;
         };
@@ -254,6 +273,25 @@ impl Admission {
             .and_then(|o| o.max_in_flight)
             .unwrap_or(self.org_default);
         (Tenant::Org(key.org_id.into()), cap)
+    }
+
+    /// Reads the records version and the spool's pending count in one store call
+    /// (one SQLite read transaction, one Redis round trip). Unreadable: neither is
+    /// kept, so the guest reads each itself (and fails closed if it cannot).
+    async fn read_counters(&self, prefetched: &mut Prefetched) {
+        let reads = [
+            (RECORDS_VERSION_KEY.to_string(), 0),
+            (SPOOL_PENDING_KEY.to_string(), 0),
+        ];
+        match self.kv.backend().update(DEFAULT_STORE, &reads, &[]).await {
+            Ok(counted) => {
+                if let [version, pending] = counted[..] {
+                    prefetched.version = RecordCache::usable_version(version);
+                    prefetched.pending = Some(pending);
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "records version unreadable"),
+        }
     }
 
     /// Reads and decodes `key` (from the cache when it holds it under the

@@ -274,6 +274,15 @@ impl store::HostBucket for KvView<'_> {
 impl atomics::Host for KvView<'_> {
     async fn increment(&mut self, b: Resource<Bucket>, key: String, delta: i64) -> KvResult<i64> {
         let store = self.bucket(&b)?;
+        if delta == 0 {
+            if &*store == DEFAULT_STORE
+                && let Some(counted) = self.prefetched.take_counter(&key)
+            {
+                return Ok(Ok(counted));
+            }
+        } else {
+            self.wrote(&store, &key);
+        }
         let result = kv_timed(
             KvOp::Increment,
             self.host.kv.backend().increment(&store, &key, delta),
@@ -404,7 +413,17 @@ impl counters::Host for KvView<'_> {
         values: Vec<(String, Vec<u8>)>,
     ) -> KvResult<Vec<i64>> {
         let store = self.bucket(&b)?;
+        if &*store == DEFAULT_STORE
+            && values.is_empty()
+            && let [(key, 0)] = &deltas[..]
+            && let Some(counted) = self.prefetched.take_counter(key)
+        {
+            return Ok(Ok(vec![counted]));
+        }
         for (key, _) in &values {
+            self.wrote(&store, key);
+        }
+        for (key, _) in deltas.iter().filter(|(_, delta)| *delta != 0) {
             self.wrote(&store, key);
         }
         let result = kv_timed(

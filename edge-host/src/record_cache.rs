@@ -9,10 +9,6 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use policy::kv::RECORDS_VERSION_KEY;
-
-use crate::kv::Kv;
-
 /// Most records kept; past it the cache starts over (unknown keys are kept too,
 /// so a flood of them must not grow it without bound).
 const CAPACITY: usize = 65_536;
@@ -27,17 +23,10 @@ pub(crate) struct RecordCache {
 }
 
 impl RecordCache {
-    /// The store's records version now; `None` when records may not be kept
-    /// (no version, or the store unreadable: the reads that follow fail closed).
-    pub(crate) async fn version(kv: &Kv) -> Option<i64> {
-        match kv.counter(RECORDS_VERSION_KEY).await {
-            Ok(0) => None,
-            Ok(version) => Some(version),
-            Err(e) => {
-                tracing::debug!(error = %e, "records version unreadable");
-                None
-            }
-        }
+    /// The records version read from the store, if records may be kept under it
+    /// (0: nothing bumps it, so nothing is kept).
+    pub(crate) fn usable_version(read: i64) -> Option<i64> {
+        (read != 0).then_some(read)
     }
 
     /// `key` as read under `version`, if kept (`Some(None)`: known absent).

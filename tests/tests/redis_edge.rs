@@ -358,12 +358,13 @@ async fn a_request_under_every_limit_costs_three_redis_round_trips_with_records_
     gw.settled().await;
 
     // Records written by hand: no version announces changes, so none are kept.
-    // The version, the key and org records, then ten limit counters, two budget
-    // reservations and the spool check in one script before forwarding; the
-    // token counts, the settled spend and the usage event in one after.
+    // The version (with the spool's count, in one script), the key and org
+    // records, then ten limit counters, two budget reservations and the spool
+    // check in one script before forwarding; the token counts, the settled spend
+    // and the usage event in one after.
     assert_eq!(
         round_trips(&gw, &redis).await,
-        ["GET", "GET", "GET", "EVALSHA", "EVALSHA"]
+        ["EVALSHA", "GET", "GET", "EVALSHA", "EVALSHA"]
     );
 
     // Once a version stands (the admin service bumps it with every push), the
@@ -373,8 +374,28 @@ async fn a_request_under_every_limit_costs_three_redis_round_trips_with_records_
     gw.settled().await;
     assert_eq!(
         round_trips(&gw, &redis).await,
-        ["GET", "EVALSHA", "EVALSHA"]
+        ["EVALSHA", "EVALSHA", "EVALSHA"]
     );
+
+    // A key of an org without limits checks only the spool's room, which
+    // admission read with the version: one round trip before forwarding, one after.
+    let bare = "sk-tg-a-key-without-limits";
+    let free_org = fixtures::org("org_unlimited", &gw.upstream.base_url());
+    let unlimited = fixtures::key("key_bare", "org_unlimited", &fixtures::SERVED);
+    push(
+        &gw,
+        &[
+            fixtures::org_entry(&free_org),
+            fixtures::key_entry(bare, &unlimited),
+        ],
+    )
+    .await;
+    assert_eq!(gw.chat(bare, "gpt-4o-mini").await.status(), 200);
+    gw.settled().await;
+    let monitor = redis.monitor();
+    assert_eq!(gw.chat(bare, "gpt-4o-mini").await.status(), 200);
+    gw.settled().await;
+    assert_eq!(monitor.commands(&redis), ["EVALSHA", "EVALSHA"]);
 
     // A record pushed with a new version is read afresh by the very next request.
     let mut revoked = fixtures::key("key_full", ORG, &fixtures::SERVED);
@@ -393,7 +414,7 @@ async fn a_request_under_every_limit_costs_three_redis_round_trips_with_records_
     let events = gw.events().await;
     assert_eq!(
         events.iter().filter(|e| !e.denied).count(),
-        5,
+        7,
         "every request spooled"
     );
     let tpm = kv::counter_key(
