@@ -2,6 +2,7 @@
 //! SQLite interop across connections ("processes").
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use edge_host::kv::{DEFAULT_STORE, KvBackend};
@@ -325,9 +326,6 @@ fn a_crash_loses_no_committed_spool_write() {
     );
 }
 
-/// A write waits for another connection's write lock (here: another "process"
-/// holding it for 300 ms) instead of failing, and the wait does not stall the
-/// runtime's one worker: other tasks run meanwhile.
 /// Another "process" takes the file's write lock and holds it for `ms`; returns
 /// once the lock is taken, with the thread that releases it.
 async fn hold_write_lock(path: std::path::PathBuf, ms: u64) -> std::thread::JoinHandle<()> {
@@ -348,28 +346,47 @@ async fn hold_write_lock(path: std::path::PathBuf, ms: u64) -> std::thread::Join
     holder
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
-async fn sqlite_write_waits_for_another_writers_lock_off_the_worker() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let (dir, kv) = sqlite();
-    let holder = hold_write_lock(dir.path().join("nested/dir/kv.db"), 300).await;
-    let ticks = Arc::new(AtomicUsize::new(0));
-    let ticker = {
-        let ticks = ticks.clone();
-        tokio::spawn(async move {
+/// A task that counts every 10 ms on the test's runtime: how long the runtime
+/// kept running other tasks while one waited.
+struct Ticker {
+    ticks: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Ticker {
+    async fn start() -> Ticker {
+        let ticks = Arc::new(AtomicUsize::new(0));
+        let counted = ticks.clone();
+        let task = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(10)).await;
-                ticks.fetch_add(1, Ordering::Relaxed);
+                counted.fetch_add(1, Ordering::Relaxed);
             }
-        })
-    };
-    tokio::task::yield_now().await;
+        });
+        tokio::task::yield_now().await;
+        Ticker { ticks, task }
+    }
+
+    /// Stops it; the ticks counted.
+    fn stop(self) -> usize {
+        self.task.abort();
+        self.ticks.load(Ordering::Relaxed)
+    }
+}
+
+/// A write waits for another connection's write lock (here: another "process"
+/// holding it for 300 ms) instead of failing, and the wait does not stall the
+/// runtime's one worker: other tasks run meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn sqlite_write_waits_for_another_writers_lock_off_the_worker() {
+    let (dir, kv) = sqlite();
+    let holder = hold_write_lock(dir.path().join("nested/dir/kv.db"), 300).await;
+    let ticker = Ticker::start().await;
     let started = std::time::Instant::now();
     assert_eq!(kv.increment("n", 1).await.unwrap(), 1);
     assert!(started.elapsed() >= Duration::from_millis(200), "it waited");
-    let ticked = ticks.load(Ordering::Relaxed);
+    let ticked = ticker.stop();
     assert!(ticked >= 5, "only {ticked} ticks while the write waited");
-    ticker.abort();
     holder.join().unwrap();
 }
 
@@ -380,29 +397,17 @@ async fn sqlite_write_waits_for_another_writers_lock_off_the_worker() {
 /// is committed at once.
 #[tokio::test(flavor = "current_thread")]
 async fn sqlite_update_meeting_another_writers_lock_waits_off_the_serving_thread() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
     let (dir, kv) = sqlite();
     let holder = hold_write_lock(dir.path().join("nested/dir/kv.db"), 300).await;
-    let ticks = Arc::new(AtomicUsize::new(0));
-    let ticker = {
-        let ticks = ticks.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                ticks.fetch_add(1, Ordering::Relaxed);
-            }
-        })
-    };
-    tokio::task::yield_now().await;
+    let ticker = Ticker::start().await;
     let moves = [("ctr:a".to_string(), 2), ("ctr:b".to_string(), 3)];
     let event = [("ev:1".to_string(), b"usage".to_vec())];
     let started = std::time::Instant::now();
     let moved = kv.backend().update(DEFAULT_STORE, &moves, &event).await;
     assert_eq!(moved.unwrap(), vec![2, 3]);
     assert!(started.elapsed() >= Duration::from_millis(200), "it waited");
-    let ticked = ticks.load(Ordering::Relaxed);
+    let ticked = ticker.stop();
     assert!(ticked >= 5, "only {ticked} ticks while the update waited");
-    ticker.abort();
     holder.join().unwrap();
     let moved = kv.backend().update(DEFAULT_STORE, &moves, &[]).await;
     assert_eq!(moved.unwrap(), vec![4, 6]);
