@@ -193,41 +193,37 @@ impl KvBackend for MemoryKv {
         let ttl = self.ttl;
         self.with(st, None, move |d| {
             let now = Instant::now();
-            let keys = values
-                .iter()
-                .map(|(k, _)| k)
-                .chain(deltas.iter().map(|(k, _)| k));
-            // What every touched key held, to put back if a counter fails.
-            let before: Vec<_> = keys
-                .map(|key| {
-                    d.expire(st, key, now);
-                    let id = (st.to_string(), key.clone());
-                    let value = d.stores.get(st).and_then(|m| m.get(key)).cloned();
-                    let expiry = d.expires.get(&id).copied();
-                    (id, value, expiry)
-                })
-                .collect();
+            for (key, _) in values {
+                d.expire(st, key, now);
+            }
+            // Every counter is checked before anything is written, so one that
+            // cannot move leaves the store as it was (no snapshot to put back).
+            let mut moved: Vec<(&str, i64)> = Vec::with_capacity(deltas.len());
+            for (key, delta) in deltas {
+                d.expire(st, key, now);
+                let current = match moved.iter().rev().find(|(k, _)| *k == key) {
+                    Some(&(_, counted)) => Some(counted),
+                    None => match values.iter().rev().find(|(k, _)| k == key) {
+                        Some((_, value)) => Some(decode_counter(key, value)?),
+                        None => match d.stores.get(st).and_then(|m| m.get(key)) {
+                            Some(value) => Some(decode_counter(key, value)?),
+                            None => None,
+                        },
+                    },
+                };
+                let counted = match delta {
+                    0 => current.unwrap_or(0),
+                    _ => add_counter(key, current.unwrap_or(0), *delta)?,
+                };
+                moved.push((key, counted));
+            }
             for (key, value) in values {
                 d.set(st, key, value);
             }
-            let moved = deltas
+            deltas
                 .iter()
                 .map(|(key, delta)| d.increment(st, key, *delta, ttl))
-                .collect::<Result<Vec<_>, _>>();
-            if moved.is_err() {
-                for ((st, key), value, expiry) in before.into_iter().rev() {
-                    match expiry {
-                        Some(at) => d.expires.insert((st.clone(), key.clone()), at),
-                        None => d.expires.remove(&(st.clone(), key.clone())),
-                    };
-                    let m = store(&mut d.stores, &st);
-                    match value {
-                        Some(v) => m.insert(key, v),
-                        None => m.remove(&key),
-                    };
-                }
-            }
-            moved
+                .collect()
         })
     }
 
