@@ -177,6 +177,57 @@ async fn the_seed_example_99_rate_3_cost_is_a_97_percent_margin() {
     assert_eq!(b["records"], json!([a]));
 }
 
+/// Each rate is capped below 10^12, their sum is not: a dozen agents at the highest
+/// rate add up past what a rate may be and past 2^63 micros, and the month still
+/// answers exactly (it overflowed, or broke the answer's own schema).
+#[tokio::test]
+async fn a_month_of_many_agents_at_the_highest_rate_adds_up_exactly() {
+    let s = TestServer::start().await;
+    let (org, first) = org_with_agent(&s, "999999999999.99").await;
+    let mut agents = vec![first];
+    for i in 1..12 {
+        let agent = s
+            .post(
+                "/api/agents",
+                json!({"name": format!("Bot {i}"), "org_id": org}),
+            )
+            .await
+            .ok();
+        let agent = agent["id"].as_str().unwrap().to_string();
+        sql(
+            &s,
+            "UPDATE agent_assignments SET from_ms = $1 WHERE agent_id = $2",
+            &[OCT_2026_MS - DAY_MS],
+            &agent,
+        )
+        .await;
+        agents.push(agent);
+    }
+    let m = summary(&s, &org, "2026-10").await;
+    assert_eq!(
+        (
+            &m["revenue"],
+            &m["token_cost"],
+            &m["margin"],
+            &m["margin_percent"]
+        ),
+        (
+            &json!("11999999999999.88"),
+            &json!("0.00"),
+            &json!("11999999999999.88"),
+            &json!("100.0")
+        ),
+        "{m}"
+    );
+    let each: Vec<&Value> = m["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["revenue"])
+        .collect();
+    assert_eq!(each, vec![&json!("999999999999.99"); 12]);
+}
+
 /// Today (UTC) as `YYYY-MM`, `YYYY-MM-DD`, its day of the month and the month's length.
 fn today() -> (String, String, i64, i64) {
     let now = time::OffsetDateTime::now_utc();

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::billing::money::{Cents, Micros, SignedMicros};
+use crate::billing::money::{Cents, Micros, SignedMicros, TotalCents, TotalMicros};
 use crate::billing::rate_history::Rates;
 use crate::errors::{ApiError, ApiResult};
 use crate::store;
@@ -26,7 +26,7 @@ const DAY_MS: i64 = 86_400_000;
 /// Longest range one request may ask for.
 const MAX_MONTHS: i64 = 120;
 /// Micros per minor unit (every supported currency has two decimals).
-const MICROS_PER_MINOR: i64 = 10_000;
+const MICROS_PER_MINOR: i128 = 10_000;
 
 /// A UTC calendar month.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -163,11 +163,11 @@ pub struct MonthSummary {
     /// The month.
     pub month: Month,
     /// Sum of the agents' revenue.
-    pub revenue: Cents,
+    pub revenue: TotalCents,
     /// Token cost of all the org's usage that month (agents' and agent-less keys').
-    pub token_cost: Micros,
+    pub token_cost: TotalMicros,
     /// Part of `token_cost` from keys bound to no agent.
-    pub unattributed_token_cost: Micros,
+    pub unattributed_token_cost: TotalMicros,
     /// `revenue − token_cost`.
     pub margin: SignedMicros,
     /// Margin as a percentage of revenue, one decimal (`null` without revenue).
@@ -213,13 +213,13 @@ fn div_round(num: i128, den: i128) -> i128 {
     (2 * num + den) / (2 * den)
 }
 
-fn percent(margin: i64, revenue: i64) -> Option<String> {
+fn percent(margin: i128, revenue: i128) -> Option<String> {
     if revenue <= 0 {
         return None;
     }
     // Tenths of a percent, rounded half away from zero.
-    let tenths = i128::from(margin) * 1000;
-    let den = i128::from(revenue);
+    let tenths = margin * 1000;
+    let den = revenue;
     let t = if tenths < 0 {
         -div_round(-tenths, den)
     } else {
@@ -367,7 +367,6 @@ fn month_summary(
         let revenue = div_round(earned, i128::from(dim)) as u64;
         let shown_day = billed.last().copied().unwrap_or(dim);
         let rate = u64::try_from(rates.on(id, &day(shown_day))).unwrap_or(0);
-        let cost = i64::try_from(u.cost).unwrap_or(i64::MAX);
         rows.push(AgentBilling {
             month: m,
             agent_id: id.clone(),
@@ -379,20 +378,27 @@ fn month_summary(
             output_tokens: u.output,
             token_cost: Micros(u.cost),
             revenue: Cents(revenue),
-            margin: SignedMicros(revenue as i64 * MICROS_PER_MINOR - cost),
+            margin: SignedMicros(i128::from(revenue) * MICROS_PER_MINOR - i128::from(u.cost)),
         });
     }
     let none = used.get(&(key, None)).copied().unwrap_or_default();
-    let revenue: u64 = rows.iter().map(|r| r.revenue.0).sum();
-    let cost: u64 = rows.iter().map(|r| r.token_cost.0).sum::<u64>() + none.cost;
-    let margin = revenue as i64 * MICROS_PER_MINOR - cost as i64;
+    // Sums in u128: each term is bounded, their number is not.
+    let revenue: u128 = rows.iter().map(|r| u128::from(r.revenue.0)).sum();
+    let cost: u128 = rows
+        .iter()
+        .map(|r| u128::from(r.token_cost.0))
+        .sum::<u128>()
+        + u128::from(none.cost);
+    // Both below 2^64 × (agents + 1) × 10^4, far inside i128.
+    let revenue_micros = revenue as i128 * MICROS_PER_MINOR;
+    let margin = revenue_micros - cost as i128;
     MonthSummary {
         month: m,
-        revenue: Cents(revenue),
-        token_cost: Micros(cost),
-        unattributed_token_cost: Micros(none.cost),
+        revenue: TotalCents(revenue),
+        token_cost: TotalMicros(cost),
+        unattributed_token_cost: TotalMicros(u128::from(none.cost)),
         margin: SignedMicros(margin),
-        margin_percent: percent(margin, revenue as i64 * MICROS_PER_MINOR),
+        margin_percent: percent(margin, revenue_micros),
         input_tokens: rows.iter().map(|r| r.input_tokens).sum::<u64>() + none.input,
         output_tokens: rows.iter().map(|r| r.output_tokens).sum::<u64>() + none.output,
         agents: rows,

@@ -50,8 +50,9 @@ pub fn parse_decimal(text: &str, scale: u32) -> Result<u64, String> {
 }
 
 /// Formats integer units of `10^-scale` with at least `min_decimals` decimals.
-pub fn format_units(units: u64, scale: u32, min_decimals: u32) -> String {
-    let unit = 10u64.pow(scale);
+pub fn format_units(units: impl Into<u128>, scale: u32, min_decimals: u32) -> String {
+    let units: u128 = units.into();
+    let unit = 10u128.pow(scale);
     let whole = units / unit;
     let mut frac = format!("{:0width$}", units % unit, width = scale as usize);
     while frac.len() > min_decimals as usize && frac.ends_with('0') {
@@ -166,9 +167,10 @@ fn amount_schema(scale: u32) -> RefOr<Schema> {
         .into()
 }
 
-/// A signed amount in micros (a margin can be negative); JSON `"-1.50"`.
+/// A signed amount in micros (a margin can be negative); JSON `"-1.50"`. Wide, as
+/// margins are differences of sums.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
-pub struct SignedMicros(pub i64);
+pub struct SignedMicros(pub i128);
 
 impl fmt::Display for SignedMicros {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -188,6 +190,54 @@ impl utoipa::PartialSchema for SignedMicros {
 }
 
 impl utoipa::ToSchema for SignedMicros {}
+
+macro_rules! total {
+    ($name:ident, $scale:expr, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+        pub struct $name(pub u128);
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&format_units(self.0, $scale, 2))
+            }
+        }
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                total_schema($scale)
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+    };
+}
+
+total!(
+    TotalCents,
+    2,
+    "A sum of amounts in minor units, e.g. a month's revenue over its agents: answered as `\"99.00\"`, with no upper bound (an amount's input cap bounds each term, not their sum)."
+);
+total!(
+    TotalMicros,
+    6,
+    "A sum of amounts in micros, e.g. a month's token cost: answered as `\"3.00\"`, with no upper bound."
+);
+
+/// The schema of a sum: a decimal string of any size, 2 to `scale` decimals.
+fn total_schema(scale: u32) -> RefOr<Schema> {
+    let decimals = if scale == 2 {
+        "2".to_string()
+    } else {
+        format!("2,{scale}")
+    };
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(format!("^[0-9]+\\.[0-9]{{{decimals}}}$")))
+        .examples([serde_json::json!("99.00")])
+        .description(Some("Decimal sum of amounts, e.g. \"99.00\"; unbounded"))
+        .into()
+}
 
 impl Serialize for SignedMicros {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

@@ -1419,11 +1419,11 @@ export interface components {
              */
             output_tokens: number;
             /** @description Sum of the agents' revenue. */
-            revenue: components["schemas"]["Cents"];
+            revenue: components["schemas"]["TotalCents"];
             /** @description Token cost of all the org's usage that month (agents' and agent-less keys'). */
-            token_cost: components["schemas"]["Micros"];
+            token_cost: components["schemas"]["TotalMicros"];
             /** @description Part of `token_cost` from keys bound to no agent. */
-            unattributed_token_cost: components["schemas"]["Micros"];
+            unattributed_token_cost: components["schemas"]["TotalMicros"];
         };
         /** @description One membership of the caller. */
         MyMembership: {
@@ -1787,6 +1787,16 @@ export interface components {
             /** @description The user it authenticates; `null` for platform-admin tokens. */
             user_id?: string | null;
         };
+        /**
+         * @description Decimal sum of amounts, e.g. "99.00"; unbounded
+         * @example 99.00
+         */
+        TotalCents: string;
+        /**
+         * @description Decimal sum of amounts, e.g. "99.00"; unbounded
+         * @example 99.00
+         */
+        TotalMicros: string;
         /**
          * @description Body of `PATCH /api/agents/{id}`: `billingRate` (as in the AgenticMail API; `null`
          *     reverts to the org's default rate) from `billingRateEffectiveFrom` (a day of the

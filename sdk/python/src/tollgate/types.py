@@ -1231,22 +1231,23 @@ class MonthSummary(BaseModel):
         ..., description='The month.', pattern='^[0-9]{4}-(0[1-9]|1[0-2])$'
     )
     output_tokens: int = Field(..., description='Completion tokens.', ge=0)
-    revenue: constr(pattern=r'^[0-9]{1,12}(\.[0-9]{0,2}0*)?$') | confloat(
-        ge=0.0, multiple_of=0.01, lt=1000000000000.0
-    ) = Field(..., description="Sum of the agents' revenue.", examples=['99.00'])
-    token_cost: constr(pattern=r'^[0-9]{1,12}(\.[0-9]{0,6}0*)?$') | confloat(
-        ge=0.0, multiple_of=1e-06, lt=1000000000000.0
-    ) = Field(
+    revenue: str = Field(
+        ...,
+        description="Sum of the agents' revenue.",
+        examples=['99.00'],
+        pattern='^[0-9]+\\.[0-9]{2}$',
+    )
+    token_cost: str = Field(
         ...,
         description="Token cost of all the org's usage that month (agents' and agent-less keys').",
         examples=['99.00'],
+        pattern='^[0-9]+\\.[0-9]{2,6}$',
     )
-    unattributed_token_cost: constr(
-        pattern=r'^[0-9]{1,12}(\.[0-9]{0,6}0*)?$'
-    ) | confloat(ge=0.0, multiple_of=1e-06, lt=1000000000000.0) = Field(
+    unattributed_token_cost: str = Field(
         ...,
         description='Part of `token_cost` from keys bound to no agent.',
         examples=['99.00'],
+        pattern='^[0-9]+\\.[0-9]{2,6}$',
     )
 
 
