@@ -2,6 +2,7 @@
 //! which PostgreSQL rejects, so filters are assembled here with numbered `$N` ones
 //! (SQLite reads `$N` as the N-th argument too).
 
+use sqlx::AnyConnection;
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::{Any, Arguments, Encode, Executor, FromRow, Type};
 
@@ -35,6 +36,8 @@ pub struct Sql {
     text: String,
     args: AnyArguments<'static>,
     count: usize,
+    /// Placeholders written `?` instead of `$N` (SQLite only).
+    anonymous: bool,
 }
 
 impl Sql {
@@ -44,6 +47,18 @@ impl Sql {
             text: text.into(),
             args: AnyArguments::default(),
             count: 0,
+            anonymous: false,
+        }
+    }
+
+    /// Like [`Sql::new`] for a statement run on `conn`: on SQLite its placeholders
+    /// are anonymous `?`. sqlx binds each argument by asking SQLite its parameter's
+    /// name, which for a numbered one walks the statement's list of them, so binding
+    /// hundreds of `$N` costs the square of their number; a `?` has no name to find.
+    pub fn for_connection(conn: &AnyConnection, text: impl Into<String>) -> Sql {
+        Sql {
+            anonymous: conn.backend_name() == "SQLite",
+            ..Sql::new(text)
         }
     }
 
@@ -59,8 +74,12 @@ impl Sql {
         T: 'static + Send + Encode<'static, Any> + Type<Any>,
     {
         self.count += 1;
-        self.text.push('$');
-        self.text.push_str(&self.count.to_string());
+        if self.anonymous {
+            self.text.push('?');
+        } else {
+            self.text.push('$');
+            self.text.push_str(&self.count.to_string());
+        }
         // Encoding into AnyArguments fails only for types Any cannot carry, which
         // the `Type<Any>` bound already excludes.
         let _ = self.args.add(value);
@@ -103,5 +122,30 @@ mod tests {
         let mut q = Sql::new("SELECT * FROM t WHERE a = ");
         q.bind("x".to_string()).push(" AND b > ").bind(3_i64);
         assert_eq!(q.text(), "SELECT * FROM t WHERE a = $1 AND b > $2");
+    }
+
+    #[tokio::test]
+    async fn on_sqlite_placeholders_are_anonymous_and_bind_in_order() {
+        use sqlx::{Connection, Row};
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect("sqlite::memory:")
+            .await
+            .unwrap();
+        let mut q = Sql::for_connection(&conn, "SELECT ");
+        for i in 0..400_i64 {
+            if i > 0 {
+                q.push(" + ");
+            }
+            q.bind(i * i);
+        }
+        q.push(", ").bind("last".to_string());
+        assert!(q.text().starts_with("SELECT ? + ? + ?"), "{}", q.text());
+        let rows = q.fetch_all(&mut conn).await.unwrap();
+        let sum: i64 = rows[0].get(0);
+        let last: String = rows[0].get(1);
+        assert_eq!(
+            (sum, last.as_str()),
+            ((0..400_i64).map(|i| i * i).sum(), "last")
+        );
     }
 }

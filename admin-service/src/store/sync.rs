@@ -312,11 +312,11 @@ pub enum KeyColumn {
     Team,
 }
 
-/// Events per INSERT in [`insert_usage`], 18 values each. SQLite looks a numbered
-/// parameter up by walking the statement's list of them, so binding costs grow
-/// with the square of their number: at 100 rows that lookup was a tenth of the
-/// process's CPU under load.
-const USAGE_ROWS_PER_INSERT: usize = 20;
+/// Events per INSERT in [`insert_usage`], 18 values each (within SQLite's and
+/// PostgreSQL's parameter limits). The placeholders are anonymous on SQLite
+/// ([`Sql::for_connection`]): numbered, binding them cost the square of their
+/// number, a tenth of the process's CPU at 100 rows.
+const USAGE_ROWS_PER_INSERT: usize = 100;
 
 /// Stores drained events, each with its UTC day, in a few multi-row statements (one
 /// per event made the drain's round trips to the database its largest cost); a
@@ -328,7 +328,8 @@ pub async fn insert_usage(
 ) -> Result<(), sqlx::Error> {
     let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
     for chunk in events.chunks(USAGE_ROWS_PER_INSERT) {
-        let mut sql = Sql::new(
+        let mut sql = Sql::for_connection(
+            conn,
             "INSERT INTO usage_events (event_id, org_id, team_id, key_id, agent_id, model,
                 input_tokens, output_tokens, cost_micros, status, latency_ms, at_ms, day,
                 provider, route_group, cached, code, denied) VALUES ",
