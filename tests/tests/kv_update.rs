@@ -87,6 +87,27 @@ async fn semantics(kv: &Kv) {
     );
     assert_eq!(update(kv, &[], &[]).await.unwrap(), Vec::<i64>::new());
 
+    // More counters than one statement reads (SQLite reads 16 at a time), moved
+    // and then only read, one key twice across the boundary.
+    let names: Vec<String> = (0..40).map(|i| format!("ctr:many:{i}")).collect();
+    let mut many: Vec<(&str, i64)> = names
+        .iter()
+        .zip(1..)
+        .map(|(n, d)| (n.as_str(), d))
+        .collect();
+    many.push(("ctr:many:3", 100));
+    let moved = update(kv, &many, &[]).await.unwrap();
+    assert_eq!(moved[..40], (1..=40).collect::<Vec<i64>>()[..]);
+    assert_eq!(
+        moved[40], 104,
+        "the second move of ctr:many:3 starts from its first"
+    );
+    let reads: Vec<(&str, i64)> = names.iter().map(|n| (n.as_str(), 0)).collect();
+    let read = update(kv, &reads, &[]).await.unwrap();
+    let mut expected: Vec<i64> = (1..=40).collect();
+    expected[3] = 104;
+    assert_eq!(read, expected);
+
     // Concurrent batches are atomic with each other and with single increments.
     let batches = (0..24).map(|_| async {
         for _ in 0..20 {
@@ -127,6 +148,20 @@ async fn update_on_sqlite() {
     let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
         .await
         .unwrap();
+    // A counter as Spin writes it (a SQLite integer) moves in a batch too.
+    sqlx::query(
+        "INSERT INTO spin_key_value (store, key, value) VALUES ('default', 'ctr:spin', 41)",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    assert_eq!(
+        update(&kv, &[("ctr:spin", 1), ("ctr:a", 0)], &[])
+            .await
+            .unwrap(),
+        [42, 7]
+    );
+    assert_eq!(kv.counter("ctr:spin").await.unwrap(), 42);
     let expiring: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM tollgate_counter_expiry WHERE key IN ('ctr:a', 'ctr:x')",
     )

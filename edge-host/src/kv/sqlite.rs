@@ -18,7 +18,7 @@
 use std::future::ready;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::types::ValueRef;
@@ -406,8 +406,11 @@ fn read_counter(conn: &Connection, store: &str, key: &str) -> Result<i64, KvErro
     }
 }
 
-/// Sets each of `values`, then moves each counter (a zero delta reads it), inside
-/// the caller's write transaction; the counters' new values.
+/// Sets each of `values`, then moves each counter (a zero delta reads it), in
+/// order, inside the caller's write transaction; the counters' new values. The
+/// counters are read in one statement and each changed one written by one more
+/// execution of a single prepared statement: per counter, a statement prepared
+/// (from the cache) and run twice was most of a limited request's commit.
 fn apply_update(
     conn: &Connection,
     store: &str,
@@ -418,13 +421,117 @@ fn apply_update(
     for (key, value) in values {
         set(conn, store, key, value)?;
     }
-    deltas
-        .iter()
-        .map(|(key, delta)| match delta {
-            0 => read_counter(conn, store, key),
-            _ => move_counter(conn, store, key, *delta, ttl),
-        })
-        .collect()
+    if deltas.is_empty() {
+        return Ok(Vec::new());
+    }
+    let stored = read_counters(conn, store, deltas)?;
+    // Each counter's value so far, kept at its key's first position (a key may
+    // appear twice: the second move starts from the first's result).
+    let mut now = stored.clone();
+    let mut moved = vec![false; deltas.len()];
+    let mut outcomes = Vec::with_capacity(deltas.len());
+    for (i, (key, delta)) in deltas.iter().enumerate() {
+        let at = first_position(deltas, i);
+        let current = now[at].unwrap_or(0);
+        let new = match delta {
+            0 => current,
+            _ => {
+                let new = add_counter(key, current, *delta)?;
+                now[at] = Some(new);
+                moved[at] = true;
+                new
+            }
+        };
+        outcomes.push(new);
+    }
+    let mut write = conn.prepare_cached(SET)?;
+    let mut created = false;
+    for (at, (key, _)) in deltas.iter().enumerate().filter(|&(at, _)| moved[at]) {
+        let value = now[at].unwrap_or(0).to_le_bytes();
+        write.execute(params![store, key, &value[..]])?;
+        created |= stored[at].is_none() && is_counter(key);
+    }
+    if created {
+        // Created now: each expires a TTL from now, as Redis's EXPIRE on a first INCRBY.
+        let mut expire = conn.prepare_cached(SET_EXPIRY)?;
+        let expires_at = unix_ms_in(ttl);
+        for (at, (key, _)) in deltas.iter().enumerate() {
+            if moved[at] && stored[at].is_none() && is_counter(key) {
+                expire.execute(params![store, key, expires_at])?;
+            }
+        }
+    }
+    Ok(outcomes)
+}
+
+/// The first position in `deltas` of the key at `i`.
+fn first_position(deltas: &[(String, i64)], i: usize) -> usize {
+    let key = &deltas[i].0;
+    deltas[..i].iter().position(|(k, _)| k == key).unwrap_or(i)
+}
+
+/// Most keys one [`read_counters`] statement is prepared for; more are read
+/// in several.
+const READ_MANY: usize = 16;
+
+/// `SELECT … WHERE store = ? AND key IN (?, …)` for `n` keys, built once per `n`.
+fn select_counters(n: usize) -> &'static str {
+    static TEXTS: OnceLock<Vec<String>> = OnceLock::new();
+    let texts = TEXTS.get_or_init(|| {
+        (0..=READ_MANY)
+            .map(|n| {
+                let marks = vec!["?"; n].join(", ");
+                format!(
+                    "SELECT key, value FROM spin_key_value WHERE store = ? AND key IN ({marks})"
+                )
+            })
+            .collect()
+    });
+    &texts[n]
+}
+
+/// The stored values of the counters named in `deltas` (missing = `None`), by
+/// position, read in one statement per [`READ_MANY`] keys (one statement is a
+/// consistent read of them all without a transaction).
+fn read_counters(
+    conn: &Connection,
+    store: &str,
+    deltas: &[(String, i64)],
+) -> Result<Vec<Option<i64>>, KvError> {
+    let mut found = vec![None; deltas.len()];
+    for (part, chunk) in deltas.chunks(READ_MANY).enumerate() {
+        let mut stmt = conn.prepare_cached(select_counters(chunk.len()))?;
+        let keys = chunk.iter().map(|(k, _)| k.as_str());
+        let mut rows = stmt.query(rusqlite::params_from_iter(
+            std::iter::once(store).chain(keys),
+        ))?;
+        while let Some(row) = rows.next()? {
+            let key = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+            let value = counter_value(key, row.get_ref(1)?)?;
+            for (at, (k, _)) in deltas
+                .iter()
+                .enumerate()
+                .skip(part * READ_MANY)
+                .take(chunk.len())
+            {
+                if k == key {
+                    found[at] = Some(value);
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// A stored counter (this edge's 8 little-endian bytes, or Spin's SQLite integer).
+fn counter_value(key: &str, value: ValueRef<'_>) -> Result<i64, KvError> {
+    match value {
+        ValueRef::Integer(i) => Ok(i),
+        ValueRef::Blob(b) | ValueRef::Text(b) => decode_counter(key, b),
+        _ => Err(KvError::NotACounter {
+            key: key.to_string(),
+        }),
+    }
 }
 
 /// Adds `delta` to the counter at `key` inside the caller's write transaction.
@@ -509,11 +616,15 @@ impl KvBackend for SqliteKv {
             // (one statement is one already).
             return self.run(|c| match deltas {
                 [(key, _)] => Ok(vec![read_counter(c, store, key)?]),
+                _ if deltas.len() <= READ_MANY => Ok(read_counters(c, store, deltas)?
+                    .into_iter()
+                    .map(|v| v.unwrap_or(0))
+                    .collect()),
                 _ => in_transaction(c, "BEGIN", |c| {
-                    deltas
-                        .iter()
-                        .map(|(key, _)| read_counter(c, store, key))
-                        .collect()
+                    Ok(read_counters(c, store, deltas)?
+                        .into_iter()
+                        .map(|v| v.unwrap_or(0))
+                        .collect())
                 }),
             });
         }
