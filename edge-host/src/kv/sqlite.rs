@@ -614,18 +614,15 @@ impl KvBackend for SqliteKv {
         if values.is_empty() && deltas.iter().all(|(_, d)| *d == 0) {
             // Only reads: one read transaction here, queued behind no writer
             // (one statement is one already).
-            return self.run(|c| match deltas {
+            let read = |c: &Connection| -> Result<Vec<i64>, KvError> {
+                let values = read_counters(c, store, deltas)?;
+                Ok(values.into_iter().map(|v| v.unwrap_or(0)).collect())
+            };
+            return self.run(move |c| match deltas {
                 [(key, _)] => Ok(vec![read_counter(c, store, key)?]),
-                _ if deltas.len() <= READ_MANY => Ok(read_counters(c, store, deltas)?
-                    .into_iter()
-                    .map(|v| v.unwrap_or(0))
-                    .collect()),
-                _ => in_transaction(c, "BEGIN", |c| {
-                    Ok(read_counters(c, store, deltas)?
-                        .into_iter()
-                        .map(|v| v.unwrap_or(0))
-                        .collect())
-                }),
+                // Up to READ_MANY keys are one statement, a consistent read already.
+                _ if deltas.len() <= READ_MANY => read(c),
+                _ => in_transaction(c, "BEGIN", read),
             });
         }
         Box::pin(async move {
