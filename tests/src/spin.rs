@@ -4,6 +4,7 @@
 
 use std::fs::File;
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -131,10 +132,21 @@ impl SpinApp {
     }
 }
 
+/// Kills `spin up` and the `spin trigger` it forked: both are in the group the
+/// child leads. Killing `spin up` alone left its trigger serving, orphaned, after
+/// the test.
+fn kill_group(child: &mut Child) {
+    let Ok(group) = libc::pid_t::try_from(child.id()) else {
+        return;
+    };
+    // SAFETY: kill(2) with a negative pid signals the process group; no memory involved.
+    unsafe { libc::kill(-group, libc::SIGKILL) };
+    let _ = child.wait();
+}
+
 impl Drop for SpinApp {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        kill_group(&mut self.child);
         if std::thread::panicking() {
             eprintln!("--- spin up at {} ---\n{}", self.url, self.log());
         }
@@ -223,6 +235,7 @@ fn spawn_until_serving(
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("log handle"))
             .stderr(out)
+            .process_group(0)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
         // The first start compiles the component (tens of seconds on a cold cache).
@@ -239,7 +252,7 @@ fn spawn_until_serving(
                 return (child, format!("http://127.0.0.1:{port}"), log);
             }
             if Instant::now() > deadline {
-                let _ = child.kill();
+                kill_group(&mut child);
                 let text = std::fs::read_to_string(&log).unwrap_or_default();
                 panic!("spin up did not serve within 3 minutes:\n{text}");
             }
