@@ -3,25 +3,29 @@
 //! refusal a message and a non-zero exit, never the token.
 
 use std::net::TcpListener;
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 const TOKEN: &str = "tg-admin-cli-test-0123456789abcdef0123456789abcdef";
 
-/// One `tollgate up` shared by the tests of this file, killed when the process ends.
-struct Server {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
+/// The shared `tollgate up` and its data directory. A static is never dropped,
+/// so the server is killed (and its directory removed) by an `atexit` hook: a
+/// `Drop` here never ran and left the server running after every test run.
+static SERVER: Mutex<Option<Child>> = Mutex::new(None);
+static SERVER_DIR: OnceLock<PathBuf> = OnceLock::new();
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+extern "C" fn stop_server() {
+    let child = SERVER.lock().map(|mut s| s.take());
+    if let Ok(Some(mut child)) = child {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    if let Some(dir) = SERVER_DIR.get() {
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
 
@@ -33,39 +37,38 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// The URL of one `tollgate up` shared by the tests of this file.
 fn server() -> &'static str {
-    static SERVER: OnceLock<Server> = OnceLock::new();
-    &SERVER
-        .get_or_init(|| {
-            let dir = tempfile::tempdir().unwrap();
-            let admin = format!("127.0.0.1:{}", free_port());
-            let child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
-                .args(["up", "--data-dir"])
-                .arg(dir.path())
-                .args(["--admin-listen", &admin])
-                .args(["--edge-listen", &format!("127.0.0.1:{}", free_port())])
-                .args(["--edge-ops-listen", &format!("127.0.0.1:{}", free_port())])
-                .env("TOLLGATE_ADMIN_TOKEN", TOKEN)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("tollgate up starts");
-            let url = format!("http://{admin}");
-            let start = Instant::now();
-            while !http::get_ok(&format!("{url}/readyz")) {
-                assert!(
-                    start.elapsed() < Duration::from_secs(60),
-                    "tollgate up never got ready"
-                );
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            Server {
-                child,
-                url,
-                _dir: dir,
-            }
-        })
-        .url
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let admin = format!("127.0.0.1:{}", free_port());
+        let child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+            .args(["up", "--data-dir"])
+            .arg(&dir)
+            .args(["--admin-listen", &admin])
+            .args(["--edge-listen", &format!("127.0.0.1:{}", free_port())])
+            .args(["--edge-ops-listen", &format!("127.0.0.1:{}", free_port())])
+            .env("TOLLGATE_ADMIN_TOKEN", TOKEN)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tollgate up starts");
+        *SERVER.lock().unwrap() = Some(child);
+        let _ = SERVER_DIR.set(dir);
+        // SAFETY: registers a plain function; it runs once, at exit.
+        unsafe { libc::atexit(stop_server) };
+        let url = format!("http://{admin}");
+        let start = Instant::now();
+        while !http::get_ok(&format!("{url}/readyz")) {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "tollgate up never got ready"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        url
+    })
 }
 
 mod http {
