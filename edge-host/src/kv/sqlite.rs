@@ -400,9 +400,16 @@ fn set(conn: &Connection, store: &str, key: &str, value: &[u8]) -> rusqlite::Res
 
 /// The counter at `key` (missing = 0).
 fn read_counter(conn: &Connection, store: &str, key: &str) -> Result<i64, KvError> {
-    match get(conn, store, key)? {
-        Some(bytes) => decode_counter(key, &bytes),
-        None => Ok(0),
+    Ok(stored_counter(conn, store, key)?.unwrap_or(0))
+}
+
+/// The counter stored at `key`, decoded as [`read_counters`] decodes it.
+fn stored_counter(conn: &Connection, store: &str, key: &str) -> Result<Option<i64>, KvError> {
+    let mut stmt = conn.prepare_cached(GET)?;
+    let mut rows = stmt.query(params![store, key])?;
+    match rows.next()? {
+        Some(row) => Ok(Some(counter_value(key, row.get_ref(0)?)?)),
+        None => Ok(None),
     }
 }
 
@@ -542,10 +549,7 @@ fn move_counter(
     delta: i64,
     ttl: Duration,
 ) -> Result<i64, KvError> {
-    let current = match get(conn, store, key)? {
-        Some(bytes) => Some(decode_counter(key, &bytes)?),
-        None => None,
-    };
+    let current = stored_counter(conn, store, key)?;
     let new = add_counter(key, current.unwrap_or(0), delta)?;
     conn.prepare_cached(SET)?
         .execute(params![store, key, &new.to_le_bytes()[..]])?;
